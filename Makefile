@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh Debian machine with Python and make:
+#   make test    the whole suite
+#   make train   the main job: GoogLeNet on Fashion-MNIST, sized for a 2-core CPU
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN_DIR ?= runs/fashion_mnist
+
+.PHONY: help venv data test train bench tensorboard clean
+
+help:
+	@echo "make test | make train | make bench | make tensorboard | make clean"
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+data:
+	@bash tools/install_data.sh
+
+test: venv data
+	$(PY) -m pytest -q -ra tests
+
+# The configuration and its measured result are in BUILD.md ("make train").
+train: venv data
+	$(PY) -m train.main --flagfile=configs/fashion_mnist_cpu.cfg \
+	    --model_dir=$(RUN_DIR) --export_dir=$(RUN_DIR)/export
+
+bench: venv data
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.run
+
+tensorboard: venv
+	$(VENV)/bin/tensorboard --logdir $(RUN_DIR) --bind_all
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,1 @@
+"""tf.Module layers with explicit, eagerly created tf.Variable weights (NHWC)."""
