@@ -1,0 +1,2 @@
+"""The engine's parts on raw TensorFlow: data, losses, metrics, optimizers,
+schedules, checkpointing and distribution."""

@@ -1,0 +1,216 @@
+"""Data set sources: MNIST, Fashion-MNIST (IDX files) and a synthetic set.
+
+Each source yields uint8 images [N, 28, 28, 1] and int32 labels [N]; scaling
+and resizing happen on the device (core/preprocessing.py), not here.
+"""
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from core import idx
+from core.errors import DataError
+
+NAMES = ("mnist", "fashion_mnist", "synthetic")
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# Debian's dataset-fashion-mnist installs the full set here.
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+MNIST_CACHE = os.path.join(
+    os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
+    "googlenet-engine", "mnist")
+# The mirror TensorFlow's own datasets use; SHA-256 of each archive.
+MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",)
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz":
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz":
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz":
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz":
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "synthetic": tuple(f"class {d}" for d in range(10)),
+}
+
+
+class Split(NamedTuple):
+  """One split of a data set, in host memory."""
+  images: np.ndarray  # uint8 [N, 28, 28, 1]
+  labels: np.ndarray  # int32 [N]
+
+
+class Splits(NamedTuple):
+  train: Split
+  validation: Split
+  test: Split
+
+
+def load(name: str, *, data_dir: Optional[str] = None,
+         validation_size: int = 2000, synthetic_size: int = 4096,
+         download: bool = True) -> Splits:
+  """Loads a data set and holds out the last training images for validation.
+
+  Args:
+    name: "mnist", "fashion_mnist" or "synthetic".
+    data_dir: Folder with the four IDX files (raw or .gz). None searches the
+      defaults: Debian's folder for Fashion-MNIST, a cache folder for MNIST.
+    validation_size: Training images held out, from the end, as the tutorial
+      does (2,000).
+    synthetic_size: Training images of the synthetic set (test: a quarter).
+    download: For MNIST only: download and verify the files when missing.
+
+  Returns:
+    Splits(train, validation, test).
+
+  Raises:
+    DataError: If the files cannot be found, read or verified.
+    ValueError: If `name` is unknown or `validation_size` is out of range.
+  """
+  if name not in NAMES:
+    raise ValueError(f"`dataset` must be one of {', '.join(NAMES)}; "
+                     f"received dataset={name!r}.")
+  if name == "synthetic":
+    train, test = synthetic(synthetic_size), synthetic(
+        max(synthetic_size // 4, 1), seed=1)
+  else:
+    folder = _find_folder(name, data_dir, download)
+    train, test = (_read_split(folder, s) for s in ("train", "test"))
+  if not 0 <= validation_size < len(train.labels):
+    raise ValueError(
+        f"`validation_size` must be in [0, {len(train.labels)}) for "
+        f"{name}; received validation_size={validation_size}.")
+  cut = len(train.labels) - validation_size
+  return Splits(Split(train.images[:cut], train.labels[:cut]),
+                Split(train.images[cut:], train.labels[cut:]), test)
+
+
+def synthetic(num_examples: int, *, seed: int = 0) -> Split:
+  """A small learnable set: each class is a fixed random stroke pattern plus
+  per-image noise and shift. Deterministic in (num_examples, seed)."""
+  templates = np.random.RandomState(1234).rand(NUM_CLASSES, 28, 28) > 0.8
+  rng = np.random.RandomState(seed)
+  labels = rng.randint(0, NUM_CLASSES, size=num_examples).astype(np.int32)
+  images = templates[labels] * 180.0 + rng.rand(num_examples, 28, 28) * 75.0
+  shifts = rng.randint(-1, 2, size=(num_examples, 2))
+  for i, (dy, dx) in enumerate(shifts):
+    images[i] = np.roll(images[i], (dy, dx), axis=(0, 1))
+  return Split(images.astype(np.uint8)[..., None], labels)
+
+
+def _candidates(folder: str, stem: str) -> Tuple[str, ...]:
+  return tuple(os.path.join(folder, stem + ext) for ext in ("", ".gz"))
+
+
+def _has_files(folder: str) -> bool:
+  return all(any(os.path.isfile(p) for p in _candidates(folder, stem))
+             for pair in _FILES.values() for stem in pair)
+
+
+def _find_folder(name: str, data_dir: Optional[str], download: bool) -> str:
+  if data_dir is not None:
+    if not os.path.isdir(data_dir):
+      raise DataError(f"`data_dir` {data_dir!r} is not a readable directory.")
+    if not _has_files(data_dir):
+      raise DataError(
+          f"{data_dir}: missing IDX files; expected "
+          f"{', '.join(s for p in _FILES.values() for s in p)} (raw or .gz).")
+    return data_dir
+  defaults = FASHION_MNIST_DIRS if name == "fashion_mnist" else (MNIST_CACHE,)
+  for folder in defaults:
+    if _has_files(folder):
+      return folder
+  if name == "mnist" and download:
+    return download_mnist(MNIST_CACHE)
+  hint = ("install Debian's package dataset-fashion-mnist (`make data`)"
+          if name == "fashion_mnist" else
+          "put the four MNIST IDX files in a folder and pass --data_dir")
+  raise DataError(f"{name} not found in {', '.join(defaults)}; {hint}.")
+
+
+def _read_split(folder: str, split: str) -> Split:
+  image_stem, label_stem = _FILES[split]
+  image_path = next(p for p in _candidates(folder, image_stem)
+                    if os.path.isfile(p))
+  label_path = next(p for p in _candidates(folder, label_stem)
+                    if os.path.isfile(p))
+  images, labels = idx.read(image_path), idx.read(label_path)
+  if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE[:2]:
+    raise DataError(f"{image_path}: expected uint8 images of shape "
+                    f"[N, 28, 28]; found {images.dtype} {list(images.shape)}.")
+  if labels.dtype != np.uint8 or labels.ndim != 1:
+    raise DataError(f"{label_path}: expected uint8 labels of shape [N]; "
+                    f"found {labels.dtype} {list(labels.shape)}.")
+  if len(images) != len(labels):
+    raise DataError(f"{image_path} holds {len(images)} images but "
+                    f"{label_path} holds {len(labels)} labels.")
+  if len(labels) and labels.max() >= NUM_CLASSES:
+    raise DataError(f"{label_path}: label {int(labels.max())} is outside "
+                    f"[0, {NUM_CLASSES}).")
+  return Split(images[..., None], labels.astype(np.int32))
+
+
+def download_mnist(folder: str,
+                   mirrors: Sequence[str] = MNIST_MIRRORS,
+                   checksums: Dict[str, str] = MNIST_SHA256,
+                   timeout: float = 30.0) -> str:
+  """Downloads the MNIST archives into `folder`, verifying each SHA-256.
+
+  A file is written under a temporary name and renamed only once its checksum
+  matches, so `folder` never holds an unverified archive.
+
+  Returns:
+    `folder`.
+
+  Raises:
+    DataError: If no mirror delivers a file with the expected checksum.
+  """
+  os.makedirs(folder, exist_ok=True)
+  for name, digest in checksums.items():
+    target = os.path.join(folder, name)
+    if os.path.isfile(target) and _sha256(target) == digest:
+      continue
+    faults = []
+    for mirror in mirrors:
+      try:
+        with urllib.request.urlopen(mirror + name, timeout=timeout) as r:
+          data = r.read()
+      except (OSError, ValueError) as e:
+        faults.append(f"{mirror}: {getattr(e, 'reason', e)}")
+        continue
+      if hashlib.sha256(data).hexdigest() != digest:
+        faults.append(f"{mirror}: checksum mismatch")
+        continue
+      fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
+      with os.fdopen(fd, "wb") as f:
+        f.write(data)
+      os.replace(tmp, target)
+      break
+    else:
+      raise DataError(
+          f"MNIST could not be downloaded ({'; '.join(faults)}); put the four "
+          "IDX files (train-images-idx3-ubyte.gz, ...) in a folder and pass "
+          "--data_dir.")
+  return folder
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()

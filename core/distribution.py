@@ -1,0 +1,92 @@
+"""Strategies, logical CPU devices, and the one distribution convention.
+
+The convention, which every part of the engine follows:
+  1. Input: each global batch of B examples is split into N contiguous
+     replica slices of B/N rows, replica r taking rows [r B/N, (r+1) B/N)
+     (core/pipeline.py); dropout draws noise for all B rows and keeps its own
+     (layers/dropout.py).
+  2. Loss: each replica sums its per-example losses and divides by B, the
+     *global* batch (core/losses.py), so the sum over replicas is the mean.
+  3. Gradients: all-reduced once with SUM, explicitly, in replica context.
+  4. Updates: every replica applies the same optimizer update, computed from
+     the same reduced gradients and the same slot values, to its own copy.
+     Weights and slots are MirroredVariables with aggregation NONE
+     (layers/variables.py), so the update is a local assign.
+  5. Counters that only the loop touches (global step, data cursor) are
+     assigned in cross-replica context. Metrics are SyncOnRead/SUM.
+tests/distribution_test.py checks that 2 replicas match 1 and stay identical.
+"""
+
+from typing import Optional
+
+import tensorflow as tf
+
+from core.errors import InputError
+
+STRATEGIES = ("mirrored", "one_device", "default")
+
+
+def configure_cpu_devices(count: int) -> None:
+  """Splits the physical CPU into `count` logical devices.
+
+  Must run before TensorFlow initialises its devices (before any op).
+
+  Raises:
+    InputError: If `count` < 1, or TF is already initialised with another
+      number of CPU devices.
+  """
+  if not isinstance(count, int) or count < 1:
+    raise InputError(f"`num_cpu_devices` must be a positive integer; "
+                     f"received num_cpu_devices={count!r}.")
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  current = tf.config.get_logical_device_configuration(cpu)
+  if current is not None and len(current) == count:
+    return
+  if count == 1 and current is None:
+    return
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+  except RuntimeError:
+    have = len(tf.config.list_logical_devices("CPU"))
+    if have != count:
+      raise InputError(
+          f"TensorFlow is already initialised with {have} CPU devices; "
+          f"`num_cpu_devices`={count} must be set before any TF op runs.")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  """Builds a strategy over this machine's devices.
+
+  "mirrored" replicates over every GPU, or over every logical CPU device when
+  there is no GPU; "one_device" uses GPU:0 or CPU:0; "default" is TF's
+  no-op strategy.
+
+  Raises:
+    InputError: If `name` is unknown.
+  """
+  if name not in STRATEGIES:
+    raise InputError(f"`strategy` must be one of {', '.join(STRATEGIES)}; "
+                     f"received strategy={name!r}.")
+  gpus = tf.config.list_logical_devices("GPU")
+  devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy(devices)
+  if name == "one_device":
+    return tf.distribute.OneDeviceStrategy(devices[0])
+  return tf.distribute.get_strategy()
+
+
+def replica_row_offset(per_replica_batch: int) -> tf.Tensor:
+  """First row of this replica's slice of the global batch (convention 1)."""
+  context = tf.distribute.get_replica_context()
+  replica = 0 if context is None else context.replica_id_in_sync_group
+  return tf.cast(replica, tf.int32) * per_replica_batch
+
+
+def all_reduce_sum(values: list) -> list:
+  """SUM all-reduce across replicas (identity without a strategy)."""
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return list(values)
+  return context.all_reduce(tf.distribute.ReduceOp.SUM, list(values))

@@ -1,0 +1,148 @@
+"""Optimizers on raw TF: slot variables created eagerly, fused update kernels.
+
+Slots are created in `__init__` from the variable list (inside
+`strategy.scope()` when distributed), so they exist before the first trace and
+before a checkpoint is restored; lazy slot creation is what breaks Keras
+optimizers in multi-step loops under MirroredStrategy (keras-team/keras#19246).
+Updates use TF's fused kernels (ResourceApplyAdam, ResourceApplyKerasMomentum),
+one op per variable instead of about ten. `apply` runs in replica context on
+gradients that are already all-reduced (core/distribution.py).
+"""
+
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import tensorflow as tf
+
+from layers import variables as variables_lib
+
+Schedule = Callable[[tf.Tensor], tf.Tensor]
+
+
+def _slot_key(var: tf.Variable) -> str:
+  return var.name.split(":")[0]
+
+
+class Optimizer(tf.Module):
+  """Base class: owns the update counter and the slots of each variable."""
+
+  SLOTS: Sequence[str] = ()
+
+  def __init__(self, params: Sequence[tf.Variable],
+               learning_rate: Union[float, Schedule], *,
+               name: Optional[str] = None):
+    super().__init__(name=name)
+    if not params:
+      raise ValueError("`params` must hold at least one variable; "
+                       "received an empty list.")
+    keys = [_slot_key(v) for v in params]
+    if len(set(keys)) != len(keys):
+      raise ValueError("`params` must have unique variable names; received "
+                       "duplicates (name every variable).")
+    self._params = tuple(params)
+    self._schedule = (learning_rate if callable(learning_rate)
+                      else (lambda step, rate=float(learning_rate):
+                            tf.constant(rate, tf.float32)))
+    with self.name_scope:
+      self.iterations = variables_lib.weight(
+          tf.constant(0, tf.int64), name="iterations", trainable=False)
+      self.slots: Dict[str, Dict[str, tf.Variable]] = {}
+      for var, key in zip(params, keys):
+        self.slots[key] = {
+            slot: variables_lib.weight(tf.zeros(var.shape, var.dtype),
+                                       name=f"{key}/{slot}", trainable=False)
+            for slot in self.SLOTS}
+
+  def learning_rate(self) -> tf.Tensor:
+    """The rate the next update will use."""
+    return self._schedule(self.iterations)
+
+  def apply(self, grads: Sequence[tf.Tensor]) -> None:
+    """Applies one update from `grads`, aligned with the params list.
+
+    Raises:
+      ValueError: If the number of gradients does not match.
+    """
+    if len(grads) != len(self._params):
+      raise ValueError(f"`grads` must have one entry per variable "
+                       f"({len(self._params)}); received {len(grads)}.")
+    lr = self.learning_rate()
+    step = tf.cast(self.iterations + 1, tf.float32)
+    for grad, var in zip(grads, self._params):
+      self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
+                   lr, step)
+    self.iterations.assign_add(1)
+
+  def _update(self, grad, var, slots, lr, step):
+    raise NotImplementedError
+
+
+class Adam(Optimizer):
+  """Adam (Kingma & Ba 2014) as TF and Keras define it.
+
+  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+  var <- var - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps).
+  Defaults are the seed tutorial's (Keras defaults).
+  """
+
+  SLOTS = ("m", "v")
+
+  def __init__(self, params: Sequence[tf.Variable],
+               learning_rate: Union[float, Schedule] = 1e-3, *,
+               beta_1: float = 0.9, beta_2: float = 0.999,
+               epsilon: float = 1e-7, name: str = "adam"):
+    for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+      if not 0 <= value < 1:
+        raise ValueError(f"`{arg}` must be in [0, 1); received "
+                         f"{arg}={value!r}.")
+    super().__init__(params, learning_rate, name=name)
+    self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+  def _update(self, grad, var, slots, lr, step):
+    tf.raw_ops.ResourceApplyAdam(
+        var=var.handle, m=slots["m"].handle, v=slots["v"].handle,
+        beta1_power=tf.pow(self.beta_1, step),
+        beta2_power=tf.pow(self.beta_2, step),
+        lr=lr, beta1=tf.constant(self.beta_1, tf.float32),
+        beta2=tf.constant(self.beta_2, tf.float32),
+        epsilon=tf.constant(self.epsilon, tf.float32), grad=grad,
+        use_locking=False)
+
+
+class SGD(Optimizer):
+  """SGD with momentum (the paper uses 0.9), optionally Nesterov.
+
+  accum <- momentum * accum - lr * g;
+  var <- var + accum  (Nesterov: var + momentum * accum - lr * g).
+  """
+
+  SLOTS = ("momentum",)
+
+  def __init__(self, params: Sequence[tf.Variable],
+               learning_rate: Union[float, Schedule] = 0.01, *,
+               momentum: float = 0.9, nesterov: bool = False,
+               name: str = "sgd"):
+    if not 0 <= momentum < 1:
+      raise ValueError(f"`momentum` must be in [0, 1); received "
+                       f"momentum={momentum!r}.")
+    super().__init__(params, learning_rate, name=name)
+    self.momentum, self.nesterov = momentum, nesterov
+
+  def _update(self, grad, var, slots, lr, step):
+    tf.raw_ops.ResourceApplyKerasMomentum(
+        var=var.handle, accum=slots["momentum"].handle, lr=lr, grad=grad,
+        momentum=tf.constant(self.momentum, tf.float32),
+        use_locking=False, use_nesterov=self.nesterov)
+
+
+def create(name: str, params: Sequence[tf.Variable],
+           learning_rate: Union[float, Schedule], **kwargs) -> Optimizer:
+  """Builds "adam" or "sgd".
+
+  Raises:
+    ValueError: If `name` is unknown.
+  """
+  kinds = {"adam": Adam, "sgd": SGD}
+  if name not in kinds:
+    raise ValueError(f"`optimizer` must be one of {', '.join(kinds)}; "
+                     f"received optimizer={name!r}.")
+  return kinds[name](params, learning_rate, **kwargs)
