@@ -11,3 +11,11 @@ class InputError(ValueError):
 
 class DataError(InputError):
   """A data file is missing, unreadable or malformed."""
+
+
+class TrainingError(Exception):
+  """Training cannot go on (e.g. it diverged); checkpoints on disk are intact."""
+
+
+class Preempted(Exception):
+  """A SIGTERM/SIGINT arrived; a checkpoint was written; rerun to resume."""

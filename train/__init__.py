@@ -1,0 +1,1 @@
+"""The training engine: configuration, step, loops, summaries and export."""

@@ -1,0 +1,97 @@
+"""SavedModel export for TF Serving: uint8 images in, main head only, atomic.
+
+Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the
+global step. The SavedModel is written to `<export_dir>/.tmp-<version>-<pid>`
+(a name TF Serving ignores: not an integer) and renamed into place, so a
+reader never sees half an export and a crash leaves earlier versions intact.
+Only the trunk's variables are saved; the aux heads and the optimizer are not.
+"""
+
+import json
+import os
+import shutil
+from typing import Optional
+
+import tensorflow as tf
+
+from core import preprocessing
+from layers.googlenet import GoogLeNet
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+class ServingModule(tf.Module):
+  """The exported object: preprocessing + GoogLeNet's main head."""
+
+  def __init__(self, model: GoogLeNet):
+    super().__init__(name="serving")
+    # Track only the trunk's variables; the model object itself stays out of
+    # the object graph so the aux heads are not exported.
+    self.weights = list(model.trunk_variables)
+    image_size, channels = model.image_size, model.in_channels
+    forward = model.__call__
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, *INPUT_SHAPE], tf.uint8, name="images")])
+    def serve(images):
+      x = preprocessing.preprocess(images, image_size=image_size,
+                                   channels=channels)
+      logits = forward(x, training=False).logits
+      return {
+          "logits": logits,
+          "probabilities": tf.nn.softmax(logits),
+          "classes": tf.argmax(logits, axis=-1, output_type=tf.int64),
+      }
+
+    self.serve = serve
+
+
+def export(model: GoogLeNet, export_dir: str, version: int, *,
+           metadata: Optional[dict] = None) -> Optional[str]:
+  """Writes `export_dir/<version>` atomically.
+
+  Args:
+    model: The trained model (may hold MirroredVariables: the SavedModel is
+      written as if there were no strategy).
+    export_dir: Base directory of the versions.
+    version: A positive integer, normally the global step.
+    metadata: Written as `assets.extra/metadata.json` (TF version, classes).
+
+  Returns:
+    The version's path, or None if that version already exists (same step,
+    same weights: nothing to do).
+  """
+  final = os.path.join(export_dir, str(int(version)))
+  if os.path.isdir(final):
+    return None
+  os.makedirs(export_dir, exist_ok=True)
+  tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
+  shutil.rmtree(tmp, ignore_errors=True)
+  module = ServingModule(model)
+  tf.saved_model.save(module, tmp,
+                      signatures={"serving_default": module.serve})
+  extra = os.path.join(tmp, "assets.extra")
+  os.makedirs(extra, exist_ok=True)
+  with open(os.path.join(extra, "metadata.json"), "w") as f:
+    json.dump({"tensorflow_version": tf.__version__, **(metadata or {})}, f,
+              indent=2)
+  _fsync_tree(tmp)
+  os.rename(tmp, final)
+  return final
+
+
+def _fsync_tree(root: str) -> None:
+  """Flushes every file so the rename publishes complete data."""
+  for folder, _, files in os.walk(root):
+    for name in files:
+      with open(os.path.join(folder, name), "rb") as f:
+        os.fsync(f.fileno())
+
+
+def remove_stale_temporaries(export_dir: str) -> None:
+  """Deletes `.tmp-*` folders left by a crashed export (never a version)."""
+  if not os.path.isdir(export_dir):
+    return
+  for name in os.listdir(export_dir):
+    if name.startswith(".tmp-"):
+      shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)

@@ -1,0 +1,84 @@
+"""The run manifest: the resolved configuration and environment of a run,
+written next to its checkpoints so it can be reproduced and resumed."""
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from typing import Optional
+
+import tensorflow as tf
+
+from core.errors import InputError
+
+FILENAME = "manifest.json"
+
+
+def git_revision() -> Optional[str]:
+  """The source tree's git commit, or None outside a git checkout."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here,
+                         capture_output=True, text=True, timeout=5)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def build(config, strategy: tf.distribute.Strategy, splits) -> dict:
+  """The manifest of a run about to start."""
+  replicas = strategy.num_replicas_in_sync
+  return {
+      "strategy": config.strategy,
+      "num_replicas": replicas,
+      "devices": list(getattr(strategy.extended, "worker_devices", [])),
+      "global_batch_size": config.global_batch_size,
+      "per_replica_batch_size": config.global_batch_size // replicas,
+      "dataset": config.dataset,
+      "examples": {"train": len(splits.train.labels),
+                   "validation": len(splits.validation.labels),
+                   "test": len(splits.test.labels)},
+      "image_size": config.image_size,
+      "seed": config.seed,
+      "tensorflow_version": tf.__version__,
+      "python_version": platform.python_version(),
+      "git_revision": git_revision(),
+      "fingerprint": config.fingerprint,
+      "flags": dataclasses.asdict(config),
+  }
+
+
+def check_compatible(model_dir: str, fingerprint: dict) -> None:
+  """Refuses a `model_dir` whose manifest has another model configuration.
+
+  Raises:
+    InputError: Naming each field that differs.
+  """
+  path = os.path.join(model_dir, FILENAME)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      old = json.load(f).get("fingerprint", {})
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path} cannot be read ({e}); move it away or use "
+                     "another --model_dir.") from None
+  old = {k: tuple(v) if isinstance(v, list) else v for k, v in old.items()}
+  diffs = [f"{k}: {old.get(k)!r} there, {v!r} now"
+           for k, v in fingerprint.items() if old.get(k) != v]
+  if diffs:
+    raise InputError(
+        f"`model_dir` {model_dir} holds a run with another configuration "
+        f"({'; '.join(diffs)}); use another --model_dir or the same flags.")
+
+
+def write(model_dir: str, manifest: dict) -> None:
+  """Writes `manifest.json` atomically (temp file, then rename)."""
+  fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=".manifest-")
+  with os.fdopen(fd, "w") as f:
+    json.dump(manifest, f, indent=2, sort_keys=True, default=str)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, os.path.join(model_dir, FILENAME))

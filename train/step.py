@@ -1,0 +1,137 @@
+"""Per-replica steps: pure functions of a batch and the variables, no I/O.
+
+They run inside `strategy.run`; the distribution convention they follow is
+written in core/distribution.py.
+"""
+
+from typing import Dict, Optional, Sequence
+
+import tensorflow as tf
+
+from core import distribution
+from core import losses
+from core import metrics
+from core import preprocessing
+from core.loss_scale import DynamicLossScale
+from core.optimizers import Optimizer
+from layers.dropout import DropoutNoise
+from layers.googlenet import GoogLeNet
+from train.state import TrainState
+
+HEADS = ("main", "aux1", "aux2")
+TRAIN_SUMS = {"examples": [], "loss/total": [],
+              **{f"loss/{h}": [] for h in HEADS},
+              **{f"accuracy/{h}": [] for h in HEADS}}
+
+
+def eval_sums(num_classes: int) -> Dict[str, list]:
+  """Shapes of the evaluation sums."""
+  return {"examples": [], "loss/main": [], "accuracy/main": [],
+          "accuracy/top5": [], "confusion": [num_classes, num_classes]}
+
+
+class TrainStep:
+  """One optimisation step on one replica's slice of a global batch.
+
+  Forward and backward run under a GradientTape (optionally XLA-compiled);
+  the gradients are all-reduced once; the update is applied only if every
+  reduced gradient and the loss are finite; otherwise the step is counted as
+  skipped and the weights do not move.
+  """
+
+  def __init__(self, model: GoogLeNet, optimizer: Optimizer,
+               state: TrainState, sums: metrics.Sums, *,
+               global_batch_size: int, aux_weights: Sequence[float],
+               compute_dtype: tf.DType = tf.float32,
+               loss_scale: Optional[DynamicLossScale] = None,
+               jit_compile: bool = False):
+    self.model, self.optimizer, self.state, self.sums = (
+        model, optimizer, state, sums)
+    self.global_batch_size = global_batch_size
+    self.aux_weights = tuple(aux_weights)
+    self.compute_dtype = compute_dtype
+    self.loss_scale = loss_scale
+    self.params = model.trainable_variables
+    self._grads = tf.function(self._forward_backward,
+                              jit_compile=True) if jit_compile else (
+                                  self._forward_backward)
+
+  def _forward_backward(self, images, labels, seed, row_offset):
+    noise = DropoutNoise(seed, row_offset, self.global_batch_size)
+    with tf.GradientTape() as tape:
+      outputs = self.model(images, training=True, noise=noise)
+      head = losses.googlenet_loss(outputs, labels, self.aux_weights)
+      loss = losses.global_batch_mean(head.total, self.global_batch_size)
+      scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
+    grads = tape.gradient(scaled, self.params)
+    return loss, grads, head, outputs
+
+  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
+    labels = batch["labels"]
+    images = preprocessing.preprocess(
+        batch["images"], image_size=self.model.image_size,
+        channels=self.model.in_channels, dtype=self.compute_dtype)
+    per_replica = self.global_batch_size // tf.distribute.get_strategy(
+    ).num_replicas_in_sync
+    seed = tf.random.experimental.stateless_fold_in(
+        tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
+        self.state.global_step)
+    loss, grads, head, outputs = self._grads(
+        images, labels, seed, distribution.replica_row_offset(per_replica))
+    reduced = distribution.all_reduce_sum(list(grads) + [loss])
+    grads, loss = reduced[:-1], reduced[-1]
+    if self.loss_scale:
+      grads = self.loss_scale.unscale(grads)
+    finite = tf.reduce_all(tf.stack(
+        [tf.math.is_finite(loss)] +
+        [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+    tf.cond(finite, lambda: self.optimizer.apply(grads), lambda: None)
+    if self.loss_scale:
+      self.loss_scale.update(finite)
+    self._count(finite)
+    ok = tf.cast(finite, tf.float32)
+    values = {"examples": ok * tf.cast(tf.size(labels), tf.float32),
+              "loss/total": ok * tf.reduce_sum(tf.where(finite, head.total, 0))}
+    for name, logits, per_example in zip(HEADS, outputs, head[1:]):
+      values[f"loss/{name}"] = ok * tf.reduce_sum(
+          tf.where(finite, per_example, 0))
+      values[f"accuracy/{name}"] = ok * tf.reduce_sum(
+          metrics.top_k_correct(logits, labels))
+    self.sums.add(values)
+
+  def _count(self, finite: tf.Tensor) -> None:
+    bad = tf.logical_not(finite)
+    state = self.state
+    state.skipped_steps.assign_add(tf.cast(bad, tf.int64))
+    state.consecutive_bad.assign(
+        tf.where(bad, state.consecutive_bad + 1, tf.zeros_like(
+            state.consecutive_bad)))
+    state.last_bad_step.assign(
+        tf.where(bad, state.global_step, state.last_bad_step))
+
+
+class EvalStep:
+  """Main-head loss, accuracy and confusion counts on one replica's slice;
+  padding rows (weight 0) count for nothing."""
+
+  def __init__(self, model: GoogLeNet, sums: metrics.Sums, *,
+               compute_dtype: tf.DType = tf.float32):
+    self.model, self.sums, self.compute_dtype = model, sums, compute_dtype
+
+  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
+    weight, labels = batch["weight"], batch["labels"]
+    images = preprocessing.preprocess(
+        batch["images"], image_size=self.model.image_size,
+        channels=self.model.in_channels, dtype=self.compute_dtype)
+    logits = self.model(images, training=False).logits
+    self.sums.add({
+        "examples": tf.reduce_sum(weight),
+        "loss/main": tf.reduce_sum(losses.cross_entropy(logits, labels)
+                                   * weight),
+        "accuracy/main": tf.reduce_sum(
+            metrics.top_k_correct(logits, labels) * weight),
+        "accuracy/top5": tf.reduce_sum(
+            metrics.top_k_correct(logits, labels, 5) * weight),
+        "confusion": metrics.confusion_matrix(
+            labels, logits, self.model.num_classes, weight),
+    })

@@ -1,0 +1,64 @@
+"""TensorBoard writers for the outer loop: scalars, text, images, flushes."""
+
+import io
+import os
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+
+class Summaries:
+  """One event-file writer per split under `logdir/<split>`."""
+
+  def __init__(self, logdir: str):
+    self.logdir = logdir
+    self._writers: Dict[str, tf.summary.SummaryWriter] = {}
+
+  def _writer(self, split: str) -> tf.summary.SummaryWriter:
+    if split not in self._writers:
+      self._writers[split] = tf.summary.create_file_writer(
+          os.path.join(self.logdir, split))
+    return self._writers[split]
+
+  def scalars(self, split: str, values: Mapping[str, float],
+              step: int) -> None:
+    """Writes each value as a scalar at `step`."""
+    with self._writer(split).as_default(step=step):
+      for tag, value in values.items():
+        tf.summary.scalar(tag, float(value))
+
+  def text(self, split: str, tag: str, markdown: str, step: int) -> None:
+    """Writes a markdown text summary."""
+    with self._writer(split).as_default(step=step):
+      tf.summary.text(tag, markdown)
+
+  def confusion(self, split: str, matrix: np.ndarray,
+                class_names: Sequence[str], step: int) -> None:
+    """Writes a row-normalised confusion matrix as an image (a heat map
+    drawn with TF ops, so no plotting library is needed)."""
+    counts = np.asarray(matrix, np.float64)
+    rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    cell = 24
+    heat = np.kron(rows, np.ones([cell, cell]))
+    # White (0) to dark blue (1).
+    rgb = np.stack([1 - heat, 1 - 0.6 * heat, 1 - 0.2 * heat], axis=-1)
+    image = (rgb * 255).astype(np.uint8)[None]
+    with self._writer(split).as_default(step=step):
+      tf.summary.image("confusion_matrix", image)
+      table = " | ".join(["true \\ predicted"] + list(class_names))
+      lines = [table, " | ".join(["---"] * (len(class_names) + 1))]
+      for name, row in zip(class_names, counts.astype(np.int64)):
+        lines.append(" | ".join([name] + [str(v) for v in row]))
+      tf.summary.text("confusion_matrix", "\n".join(lines))
+
+  def flush(self) -> None:
+    """Writes everything buffered to disk."""
+    for writer in self._writers.values():
+      writer.flush()
+
+  def close(self) -> None:
+    """Flushes and closes every writer."""
+    for writer in self._writers.values():
+      writer.close()
+    self._writers.clear()
