@@ -54,9 +54,20 @@ class Checkpointer:
     self.directory = directory
     self._report = report
     self.checkpoint = tf.train.Checkpoint(**objects)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, directory, max_to_keep=max_to_keep,
-        checkpoint_name=_PREFIX)
+    try:
+      self.manager = self._manager(max_to_keep)
+    except ValueError as e:  # an empty or garbled `checkpoint` state file
+      state = os.path.join(directory, "checkpoint")
+      kept = f"{state}.unreadable"
+      os.replace(state, kept)
+      report(f"checkpoint state file unreadable ({e}); moved it to {kept} "
+             "and will scan for checkpoints instead")
+      self.manager = self._manager(max_to_keep)
+
+  def _manager(self, max_to_keep: int) -> tf.train.CheckpointManager:
+    return tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                      max_to_keep=max_to_keep,
+                                      checkpoint_name=_PREFIX)
 
   def restore_latest(self) -> Optional[int]:
     """Restores the newest readable checkpoint.
@@ -70,7 +81,9 @@ class Checkpointer:
     for number, prefix in complete_checkpoints(self.directory):
       try:
         self.checkpoint.restore(prefix).assert_existing_objects_matched()
-      except (tf.errors.OpError, ValueError, AssertionError) as e:
+      except Exception as e:  # pylint: disable=broad-except
+        # A damaged file fails in many ways (DataLossError, IndexError from
+        # the reader, ValueError, ...); every one means "use an older one".
         reason = str(e).strip().splitlines()[0][:200] if str(e) else type(
             e).__name__
         self._report(f"checkpoint {prefix} is unusable ({reason}); "

@@ -38,7 +38,10 @@ class Optimizer(tf.Module):
     if len(set(keys)) != len(keys):
       raise ValueError("`params` must have unique variable names; received "
                        "duplicates (name every variable).")
-    self._params = tuple(params)
+    params = tuple(params)
+    # A closure, not an attribute: the optimizer must not track the model's
+    # variables (they would show up in `optimizer.variables`).
+    self._params = lambda: params
     self._schedule = (learning_rate if callable(learning_rate)
                       else (lambda step, rate=float(learning_rate):
                             tf.constant(rate, tf.float32)))
@@ -62,12 +65,13 @@ class Optimizer(tf.Module):
     Raises:
       ValueError: If the number of gradients does not match.
     """
-    if len(grads) != len(self._params):
+    params = self._params()
+    if len(grads) != len(params):
       raise ValueError(f"`grads` must have one entry per variable "
-                       f"({len(self._params)}); received {len(grads)}.")
+                       f"({len(params)}); received {len(grads)}.")
     lr = self.learning_rate()
     step = tf.cast(self.iterations + 1, tf.float32)
-    for grad, var in zip(grads, self._params):
+    for grad, var in zip(grads, params):
       self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
                    lr, step)
     self.iterations.assign_add(1)

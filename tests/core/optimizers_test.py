@@ -1,0 +1,131 @@
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from core import optimizers
+from core import schedules
+
+
+def params():
+  return [tf.Variable([1.0, -2.0, 3.0], name="a"),
+          tf.Variable([[0.5, 0.25]], name="b")]
+
+
+GRADS = [[np.array([0.1, -0.2, 0.3]), np.array([[1.0, -1.0]])],
+         [np.array([0.3, 0.0, -0.1]), np.array([[0.5, 2.0]])],
+         [np.array([-0.2, 0.4, 0.0]), np.array([[-1.0, 0.1]])]]
+
+
+def numpy_adam(values, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+  values = [np.array(v, np.float64) for v in values]
+  m = [np.zeros_like(v) for v in values]
+  s = [np.zeros_like(v) for v in values]
+  for t, grads in enumerate(GRADS, start=1):
+    for i, g in enumerate(grads):
+      m[i] = b1 * m[i] + (1 - b1) * g
+      s[i] = b2 * s[i] + (1 - b2) * g * g
+      alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+      values[i] -= alpha * m[i] / (np.sqrt(s[i]) + eps)
+  return values, m, s
+
+
+def numpy_momentum(values, lr, momentum, nesterov):
+  values = [np.array(v, np.float64) for v in values]
+  acc = [np.zeros_like(v) for v in values]
+  for grads in GRADS:
+    for i, g in enumerate(grads):
+      acc[i] = momentum * acc[i] - lr * g
+      values[i] += momentum * acc[i] - lr * g if nesterov else acc[i]
+  return values, acc
+
+
+class OptimizersTest(tf.test.TestCase, parameterized.TestCase):
+
+  def run_steps(self, opt, variables):
+    for grads in GRADS:
+      opt.apply([tf.constant(g, tf.float32) for g in grads])
+
+  def test_adam_matches_numpy(self):
+    variables = params()
+    start = [v.numpy() for v in variables]
+    opt = optimizers.Adam(variables)
+    self.run_steps(opt, variables)
+    want, m, s = numpy_adam(start)
+    for v, w in zip(variables, want):
+      self.assertAllClose(v, w, rtol=1e-5)
+    self.assertAllClose(opt.slots["a"]["m"], m[0], rtol=1e-5)
+    self.assertAllClose(opt.slots["b"]["v"], s[1], rtol=1e-5)
+    self.assertEqual(int(opt.iterations), 3)
+
+  @parameterized.parameters(False, True)
+  def test_sgd_momentum_matches_numpy(self, nesterov):
+    variables = params()
+    start = [v.numpy() for v in variables]
+    opt = optimizers.SGD(variables, 0.1, momentum=0.9, nesterov=nesterov)
+    self.run_steps(opt, variables)
+    want, acc = numpy_momentum(start, 0.1, 0.9, nesterov)
+    for v, w in zip(variables, want):
+      self.assertAllClose(v, w, rtol=1e-5)
+    self.assertAllClose(opt.slots["a"]["momentum"], acc[0], rtol=1e-5)
+
+  def test_slots_exist_before_any_update(self):
+    opt = optimizers.Adam(params())
+    self.assertLen(opt.variables, 1 + 2 * 2)
+    self.assertEqual(opt.slots["b"]["m"].shape, [1, 2])
+    self.assertEqual(opt.slots["a"]["m"].name, "adam/a/m:0")
+
+  def test_schedule_drives_the_rate(self):
+    opt = optimizers.SGD(params(), schedules.StepDecay(1.0, decay_steps=2,
+                                                       decay=0.5))
+    rates = []
+    for grads in GRADS:
+      rates.append(float(opt.learning_rate()))
+      opt.apply([tf.constant(g, tf.float32) for g in grads])
+    self.assertAllClose(rates, [1.0, 1.0, 0.5])
+
+  def test_state_restored_exactly(self):
+    variables = params()
+    opt = optimizers.Adam(variables)
+    self.run_steps(opt, variables)
+    path = tf.train.Checkpoint(v=variables, opt=opt).save(
+        os.path.join(self.get_temp_dir(), "ckpt"))
+    fresh = params()
+    fresh_opt = optimizers.Adam(fresh)
+    tf.train.Checkpoint(v=fresh, opt=fresh_opt).restore(
+        path).assert_consumed()
+    self.assertEqual(int(fresh_opt.iterations), 3)
+    for key in ("a", "b"):
+      for slot in ("m", "v"):
+        self.assertAllEqual(fresh_opt.slots[key][slot],
+                            opt.slots[key][slot])
+    # The next update is identical too.
+    g = [tf.constant(x, tf.float32) for x in GRADS[0]]
+    opt.apply(g)
+    fresh_opt.apply(g)
+    for a, b in zip(variables, fresh):
+      self.assertAllEqual(a, b)
+
+  def test_function_equals_eager(self):
+    a, b = params(), params()
+    opt_a, opt_b = optimizers.Adam(a), optimizers.Adam(b)
+    step = tf.function(opt_b.apply)
+    for grads in GRADS:
+      g = [tf.constant(x, tf.float32) for x in grads]
+      opt_a.apply(g)
+      step(g)
+    for x, y in zip(a, b):
+      self.assertAllClose(x, y)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, "`optimizer` must be one of adam, "
+                                "sgd; received optimizer='rmsprop'"):
+      optimizers.create("rmsprop", params(), 0.1)
+    with self.assertRaisesRegex(ValueError, r"`momentum` must be in \[0, 1\)"):
+      optimizers.SGD(params(), momentum=1.5)
+    with self.assertRaisesRegex(ValueError, "`grads` must have one entry per "
+                                r"variable \(2\); received 1"):
+      optimizers.Adam(params()).apply([tf.zeros([3])])
+    with self.assertRaisesRegex(ValueError, "`params` must hold at least one"):
+      optimizers.Adam([])

@@ -1,0 +1,88 @@
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from core import datasets
+from core import pipeline
+
+
+def ids(dataset, n):
+  return [b.numpy() for b in dataset.take(n)]
+
+
+def stream(n, batch, seed, epoch=0, step=0):
+  return pipeline.train_indices(n, batch, seed, pipeline.Cursor(epoch, step))
+
+
+class PipelineTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_each_epoch_is_a_permutation(self):
+    batches = ids(stream(100, 10, seed=3), 20)
+    for epoch in (batches[:10], batches[10:]):
+      self.assertCountEqual(np.concatenate(epoch), range(100))
+    self.assertNotAllEqual(np.concatenate(batches[:10]),
+                           np.concatenate(batches[10:]))
+
+  def test_remainder_dropped(self):
+    self.assertEqual(pipeline.steps_per_epoch(105, 10), 10)
+    epoch = np.concatenate(ids(stream(105, 10, seed=1), 10))
+    self.assertLen(set(epoch), 100)
+
+  def test_seed_changes_order(self):
+    self.assertNotAllEqual(ids(stream(50, 10, 1), 1)[0],
+                           ids(stream(50, 10, 2), 1)[0])
+
+  @parameterized.parameters(0, 1, 7, 9, 10, 11, 19, 23)
+  def test_resume_at_any_step_continues_the_same_stream(self, k):
+    # verify_multiple_breaks in the style of tf.data's checkpoint tests:
+    # cursor (epoch, step) rebuilt from a break at global step k.
+    full = ids(stream(100, 10, seed=5), 30)
+    resumed = ids(stream(100, 10, 5, *divmod(k, 10)), 30 - k)
+    self.assertAllEqual(np.stack(full[k:]), np.stack(resumed))
+
+  def test_every_example_once_per_epoch_across_breaks(self):
+    seen, step = [], 0
+    for stop in (3, 10, 14, 20):  # breaks mid-epoch and on the boundary
+      seen += ids(stream(100, 10, 9, *divmod(step, 10)), stop - step)
+      step = stop
+    for epoch in range(2):
+      self.assertCountEqual(np.concatenate(seen[epoch * 10:epoch * 10 + 10]),
+                            range(100))
+
+  def test_eval_covers_every_example_once(self):
+    batches = ids(pipeline.eval_indices(25, 10), 5)
+    self.assertLen(batches, pipeline.eval_steps(25, 10))
+    flat = np.concatenate(batches)
+    self.assertAllEqual(flat[:25], range(25))
+    self.assertAllEqual(flat[25:], [-1] * 5)
+
+  def test_replica_batches_gather_images_and_weights(self):
+    split = datasets.synthetic(30)
+    ds = pipeline.replica_batches(pipeline.eval_indices(30, 8), split,
+                                  global_batch_size=8)
+    last = list(ds)[-1]
+    self.assertAllEqual(last["index"], [24, 25, 26, 27, 28, 29, -1, -1])
+    self.assertAllEqual(last["weight"], [1] * 6 + [0] * 2)
+    self.assertAllEqual(last["images"][0], split.images[24])
+    self.assertEqual(last["images"].dtype, tf.uint8)
+
+  def test_distributed_replicas_get_contiguous_rows(self):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    split = datasets.synthetic(64)
+    dist = pipeline.distribute(strategy, lambda: stream(64, 8, seed=2), split,
+                               8)
+    expected = ids(stream(64, 8, seed=2), 3)
+    for batch, want in zip(dist, expected):
+      parts = strategy.experimental_local_results(batch["index"])
+      self.assertAllEqual(parts[0], want[:4])
+      self.assertAllEqual(parts[1], want[4:])
+      if np.array_equal(want, expected[-1]):
+        break
+
+  def test_uneven_split_refused(self):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with self.assertRaisesRegex(ValueError, r"divisible by the number of "
+                                r"replicas \(2\); received "
+                                r"global_batch_size=7"):
+      pipeline.distribute(strategy, lambda: stream(64, 7, 0),
+                          datasets.synthetic(64), 7)

@@ -1,0 +1,76 @@
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from layers import conv
+
+
+def numpy_conv(x, k, stride, padding):
+  """Direct NumPy convolution (cross-correlation), NHWC / HWIO."""
+  kh = k.shape[0]
+  if padding == "SAME":
+    out = -(-x.shape[1] // stride)
+    total = max((out - 1) * stride + kh - x.shape[1], 0)
+    lo = total // 2
+    x = np.pad(x, [(0, 0), (lo, total - lo), (lo, total - lo), (0, 0)])
+  else:
+    out = (x.shape[1] - kh) // stride + 1
+  y = np.zeros([x.shape[0], out, out, k.shape[-1]])
+  for i in range(out):
+    for j in range(out):
+      patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kh, :]
+      y[:, i, j, :] = np.tensordot(patch, k, axes=([1, 2, 3], [0, 1, 2]))
+  return y
+
+
+class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_variables_named_and_shaped(self):
+    layer = conv.Conv2D(3, 8, 5, name="c")
+    self.assertEqual([v.name for v in layer.trainable_variables],
+                     ["c/bias:0", "c/kernel:0"])
+    self.assertEqual(layer.kernel.shape, [5, 5, 3, 8])
+    self.assertEqual(layer.kernel.dtype, tf.float32)
+
+  @parameterized.parameters(("SAME", 1), ("SAME", 2), ("VALID", 1),
+                            ("VALID", 3))
+  def test_matches_numpy(self, padding, stride):
+    layer = conv.Conv2D(2, 3, 3, stride=stride, padding=padding)
+    layer.bias.assign([0.5, -1.0, 2.0])
+    x = np.random.RandomState(0).rand(2, 7, 7, 2).astype(np.float32)
+    expected = numpy_conv(x, layer.kernel.numpy(), stride, padding) + [
+        0.5, -1.0, 2.0]
+    self.assertAllClose(layer(x), expected, atol=1e-5)
+    self.assertEqual(layer(x).shape[1], layer.out_size(7))
+
+  def test_activation_applied(self):
+    layer = conv.Conv2D(1, 4, 1, activation=tf.nn.relu)
+    self.assertGreaterEqual(float(tf.reduce_min(layer(-tf.ones([1, 2, 2, 1]))
+                                                - 0)), 0.0)
+
+  def test_function_equals_eager(self):
+    layer = conv.Conv2D(2, 4, 3)
+    x = tf.random.normal([2, 5, 5, 2])
+    self.assertAllClose(tf.function(layer)(x), layer(x))
+
+  def test_unknown_batch_size(self):
+    layer = conv.Conv2D(2, 4, 3)
+    fn = tf.function(layer).get_concrete_function(
+        tf.TensorSpec([None, 5, 5, 2]))
+    self.assertEqual(fn.structured_outputs.shape.as_list(), [None, 5, 5, 4])
+
+  def test_runs_in_input_dtype(self):
+    layer = conv.Conv2D(2, 4, 3)
+    self.assertEqual(layer(tf.ones([1, 4, 4, 2], tf.float16)).dtype,
+                     tf.float16)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, r"`padding` must be 'SAME' or "
+                                r"'VALID'; received padding='same'"):
+      conv.Conv2D(1, 1, 1, padding="same")
+    with self.assertRaisesRegex(ValueError, r"`kernel_size` must be a "
+                                r"positive integer; received kernel_size=0"):
+      conv.Conv2D(1, 1, 0)
+    with self.assertRaisesRegex(ValueError, r"expects inputs with 3 channels"
+                                r".*received an input with 2"):
+      conv.Conv2D(3, 1, 1)(tf.ones([1, 2, 2, 2]))

@@ -1,0 +1,79 @@
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from layers import googlenet
+from layers.dropout import DropoutNoise
+
+
+def count(variables):
+  return sum(int(np.prod(v.shape)) for v in variables)
+
+
+class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
+
+  # GOOGLENET.md's reference counts (conv and linear layers with bias).
+  @parameterized.parameters(
+      (1000, 3, 224, 6_998_552, 13_378_280),
+      (10, 1, 224, 5_977_530, 10_327_758),
+      (10, 1, 28, 5_977_530, 6_395_598))
+  def test_parameter_counts(self, classes, channels, size, trunk, total):
+    model = googlenet.GoogLeNet(classes, channels, size)
+    self.assertEqual(count(model.trunk_variables), trunk)
+    self.assertEqual(count(model.trainable_variables), total)
+
+  def test_counts_follow_the_table(self):
+    model = googlenet.GoogLeNet(10, 1, 28)
+    for key, spec in googlenet.BLOCKS.items():
+      self.assertEqual(model.blocks[key].out_channels, spec.out_channels)
+    self.assertEqual(model.classifier.in_features,
+                     googlenet.BLOCKS["5b"].out_channels)
+
+  def test_aux_variables_live_under_aux(self):
+    model = googlenet.GoogLeNet(10, 1, 28)
+    aux = [v.name for v in model.trainable_variables if "aux" in v.name]
+    self.assertLen(aux, 12)
+    self.assertTrue(all(n.startswith(("googlenet/aux1/", "googlenet/aux2/"))
+                        for n in aux))
+    self.assertIn("googlenet/inception_4a/branch3x3/kernel:0",
+                  [v.name for v in model.trainable_variables])
+
+  @parameterized.parameters(28, 32, 96)
+  def test_same_structure_in_every_mode(self, size):
+    model = googlenet.GoogLeNet(10, 1, size)
+    x = tf.zeros([2, size, size, 1])
+    train = model(x, training=True)
+    evaluation = model(x, training=False)
+    self.assertIsInstance(train, googlenet.GoogLeNetOutputs)
+    self.assertIsInstance(evaluation, googlenet.GoogLeNetOutputs)
+    for logits in train:
+      self.assertEqual(logits.shape, [2, 10])
+    self.assertIsNone(evaluation.aux1)
+    self.assertIsNone(evaluation.aux2)
+
+  def test_eval_is_deterministic_and_matches_function(self):
+    model = googlenet.GoogLeNet(10, 1, 28)
+    x = tf.random.uniform([2, 28, 28, 1], seed=1)
+    eager = model(x, training=False).logits
+    self.assertAllClose(tf.function(
+        lambda y: model(y, training=False).logits)(x), eager, atol=1e-5)
+
+  def test_training_with_noise_is_reproducible(self):
+    model = googlenet.GoogLeNet(10, 1, 28)
+    x = tf.random.uniform([2, 28, 28, 1], seed=1)
+    noise = DropoutNoise(tf.constant([5, 6], tf.int64))
+    a = model(x, training=True, noise=noise)
+    b = model(x, training=True, noise=noise)
+    for u, v in zip(a, b):
+      self.assertAllEqual(u, v)
+
+  def test_errors(self):
+    model = googlenet.GoogLeNet(10, 1, 28)
+    with self.assertRaisesRegex(ValueError, r"`images` must have shape "
+                                r"\[N, 28, 28, 1\]; received shape "
+                                r"\[2, 32, 32, 1\]"):
+      model(tf.zeros([2, 32, 32, 1]), training=False)
+    with self.assertRaisesRegex(TypeError, "`training` must be a Python bool"):
+      model(tf.zeros([1, 28, 28, 1]), training=1)
+    with self.assertRaisesRegex(ValueError, "`image_size` must be a positive"):
+      googlenet.GoogLeNet(10, 1, 0)

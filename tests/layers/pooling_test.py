@@ -1,0 +1,39 @@
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from layers import pooling
+
+
+class PoolingTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_max_pool_matches_numpy(self):
+    x = np.random.RandomState(0).rand(1, 4, 4, 2).astype(np.float32)
+    y = pooling.MaxPool2D(2, 2, padding="VALID")(x)
+    expected = x.reshape(1, 2, 2, 2, 2, 2).max(axis=(2, 4))
+    self.assertAllClose(y, expected)
+
+  def test_avg_pool_matches_numpy(self):
+    x = np.random.RandomState(0).rand(1, 6, 6, 1).astype(np.float32)
+    y = pooling.AvgPool2D(3, 3, padding="VALID")(x)
+    expected = x.reshape(1, 2, 3, 2, 3, 1).mean(axis=(2, 4))
+    self.assertAllClose(y, expected)
+
+  def test_global_avg_pool(self):
+    x = np.random.RandomState(0).rand(2, 3, 5, 4).astype(np.float32)
+    self.assertAllClose(pooling.GlobalAvgPool()(x), x.mean(axis=(1, 2)))
+
+  @parameterized.parameters(("SAME", 3, 2, 7, 4), ("SAME", 3, 1, 7, 7),
+                            ("VALID", 5, 3, 14, 4), ("VALID", 2, 2, 2, 1))
+  def test_out_size_matches_op(self, padding, window, stride, size, expected):
+    layer = pooling.MaxPool2D(window, stride, padding=padding)
+    self.assertEqual(layer.out_size(size), expected)
+    self.assertEqual(layer(tf.ones([1, size, size, 1])).shape[1], expected)
+
+  def test_no_variables(self):
+    self.assertEmpty(pooling.MaxPool2D(3, 2).variables)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, r"`window` must be a positive "
+                                r"integer; received window=0"):
+      pooling.MaxPool2D(0, 1)
