@@ -34,6 +34,9 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[
         tf.TensorSpec([None, *INPUT_SHAPE], tf.uint8, name="images")])
     def serve(images):
+      # Signatures check the dtype but not the shape; a wrong-rank input
+      # would reach oneDNN's convolution and abort the server process.
+      images = tf.ensure_shape(images, [None, *INPUT_SHAPE])
       x = preprocessing.preprocess(images, image_size=image_size,
                                    channels=channels)
       logits = forward(x, training=False).logits

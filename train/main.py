@@ -79,8 +79,23 @@ flags.DEFINE_list("profile_steps", [], "Two steps START,STOP: write a "
                   "profiler trace of those steps to <model_dir>/train.")
 
 
+def _import_tensorflow_quietly() -> None:
+  """Imports TensorFlow with fd 2 silenced: its C++ start-up lines (CPU
+  features, oneDNN) are written before TF_CPP_MIN_LOG_LEVEL applies and would
+  bury a one-line error. Errors raised by the import itself still show."""
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
 def _config():
-  from train.config import TrainConfig  # after flags: imports TensorFlow
+  _import_tensorflow_quietly()
+  from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
   try:
     weights = tuple(float(w) for w in FLAGS.aux_loss_weights)
     profile = tuple(int(s) for s in FLAGS.profile_steps)

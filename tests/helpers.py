@@ -1,0 +1,34 @@
+"""Shared test helpers: run the real command line in a subprocess."""
+
+import os
+import subprocess
+import sys
+from typing import Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
+  """Runs `python -m train.main ARGS` from the project root."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  return subprocess.run([sys.executable, "-m", "train.main", *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=timeout, **kwargs)
+
+
+def popen(args: Sequence[str]) -> subprocess.Popen:
+  """Starts `python -m train.main ARGS`; stdout is line-buffered text."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  return subprocess.Popen([sys.executable, "-m", "train.main", *args],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def small_run_flags(model_dir: str, *extra: str) -> list:
+  """A few steps on the synthetic set, 2 replicas, 28x28: seconds per step."""
+  return [f"--model_dir={model_dir}", "--dataset=synthetic",
+          "--strategy=mirrored", "--num_cpu_devices=2", "--image_size=28",
+          "--global_batch_size=16", "--validation_size=64",
+          "--train_examples=160", "--steps_per_loop=5", *extra]

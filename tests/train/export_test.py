@@ -1,0 +1,118 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+
+from core import preprocessing
+from layers.googlenet import GoogLeNet
+from train import export
+
+LOADER = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    assert "layers" not in sys.modules
+    try:
+      import train  # the project must not be importable here
+      sys.exit("project importable")
+    except ImportError:
+      pass
+    fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    images = np.load(sys.argv[2])
+    out = fn(images=tf.constant(images))
+    np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+""")
+
+
+class ExportTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():  # exported from MirroredVariables, as in training
+      cls.model = GoogLeNet(10, 1, 32)
+    cls.base = os.path.join(tf.compat.v1.test.get_temp_dir(), "export")
+    cls.path = export.export(cls.model, cls.base, 7,
+                             metadata={"dataset": "synthetic"})
+    cls.images = np.random.RandomState(0).randint(
+        0, 256, [5, 28, 28, 1]).astype(np.uint8)
+
+  def expected_logits(self):
+    x = preprocessing.preprocess(tf.constant(self.images), image_size=32,
+                                 channels=1)
+    return self.model(x, training=False).logits.numpy()
+
+  def test_tf_serving_layout(self):
+    self.assertEqual(self.path, os.path.join(self.base, "7"))
+    self.assertTrue(os.path.isfile(os.path.join(self.path, "saved_model.pb")))
+    self.assertTrue(os.path.isfile(os.path.join(
+        self.path, "variables", "variables.index")))
+    self.assertEqual(os.listdir(self.base), ["7"])
+
+  def test_signature(self):
+    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["images"]
+    self.assertEqual((spec.dtype, spec.shape.as_list()),
+                     (tf.uint8, [None, 28, 28, 1]))
+    outputs = fn.structured_outputs
+    self.assertEqual(sorted(outputs), ["classes", "logits", "probabilities"])
+    self.assertEqual(outputs["classes"].dtype, tf.int64)
+    self.assertEqual(outputs["probabilities"].shape.as_list(), [None, 10])
+
+  def test_loads_in_a_fresh_process_without_the_project(self):
+    tmp = self.get_temp_dir()
+    np.save(os.path.join(tmp, "in.npy"), self.images)
+    out_file = os.path.join(tmp, "out.npz")
+    script = os.path.join(tmp, "load.py")
+    open(script, "w").write(LOADER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run([sys.executable, "-I", script, self.path,
+                           os.path.join(tmp, "in.npy"), out_file],
+                          cwd=tmp, env=env, capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    out = np.load(out_file)
+    expected = self.expected_logits()
+    self.assertAllClose(out["logits"], expected, atol=1e-4, rtol=1e-4)
+    self.assertAllClose(out["probabilities"].sum(-1), np.ones(5), atol=1e-5)
+    self.assertAllEqual(out["classes"], expected.argmax(-1))
+
+  def test_saved_model_cli_lists_the_signature(self):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+      self.skipTest("saved_model_cli is not installed next to python")
+    done = subprocess.run([cli, "show", "--dir", self.path, "--all"],
+                          capture_output=True, text=True)
+    self.assertIn("signature_def['serving_default']", done.stdout)
+    self.assertIn("dtype: DT_UINT8", done.stdout)
+    self.assertIn("shape: (-1, 28, 28, 1)", done.stdout)
+    for name in ("logits", "probabilities", "classes"):
+      self.assertIn(f"outputs['{name}']", done.stdout)
+
+  def test_only_the_trunk_is_exported(self):
+    loaded = tf.saved_model.load(self.path)
+    names = {v.name for v in loaded.weights}
+    self.assertLen(names, len(self.model.trunk_variables))
+    self.assertFalse(any("aux" in n for n in names))
+
+  def test_rejects_wrong_dtype_and_shape(self):
+    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "expected to be a uint8 tensor"):
+      fn(images=tf.zeros([1, 28, 28, 1], tf.float32))
+    for shape in ([1, 32, 32, 1], [28, 28, 1], [2, 28, 28, 3]):
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "Shape of tensor .* is not compatible"):
+        fn(images=tf.zeros(shape, tf.uint8))
+
+  def test_existing_version_is_left_alone(self):
+    self.assertIsNone(export.export(self.model, self.base, 7))
+
+  def test_stale_temporaries_removed_versions_kept(self):
+    base = os.path.join(self.get_temp_dir(), "ex2")
+    os.makedirs(os.path.join(base, ".tmp-9-123", "variables"))
+    os.makedirs(os.path.join(base, "3"))
+    export.remove_stale_temporaries(base)
+    self.assertEqual(os.listdir(base), ["3"])
