@@ -1,0 +1,77 @@
+"""The real command, end to end, on 2 logical CPU devices and small data."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from tests import events
+from tests import helpers
+
+TRAIN_TAGS = ("loss/total", "loss/main", "loss/aux1", "loss/aux2",
+              "accuracy/main", "accuracy/aux1", "accuracy/aux2",
+              "learning_rate", "images_per_second")
+
+
+class EndToEndTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = os.path.join(tf.compat.v1.test.get_temp_dir(), "e2e")
+    cls.first = helpers.cli(helpers.small_run_flags(
+        cls.dir, "--train_steps=20", "--eval_every=10",
+        "--checkpoint_every=10"))
+    cls.second = helpers.cli(helpers.small_run_flags(
+        cls.dir, "--train_steps=20", "--eval_every=10",
+        "--checkpoint_every=10"))
+
+  def test_exits_cleanly_and_ends_with_test_accuracy(self):
+    self.assertEqual(self.first.returncode, 0, self.first.stderr[-3000:])
+    self.assertRegex(self.first.stdout.strip().splitlines()[-1],
+                     r"^test accuracy \d\.\d{4} \(loss .*, 1024 images, step "
+                     r"20\)$")
+    self.assertIn("starting at step 0/20: 2 replica(s)", self.first.stdout)
+
+  def test_manifest(self):
+    m = json.load(open(os.path.join(self.dir, "manifest.json")))
+    self.assertEqual(m["strategy"], "mirrored")
+    self.assertEqual(m["num_replicas"], 2)
+    self.assertEqual((m["global_batch_size"], m["per_replica_batch_size"]),
+                     (16, 8))
+    self.assertEqual((m["dataset"], m["image_size"], m["seed"]),
+                     ("synthetic", 28, 0))
+    self.assertEqual(m["tensorflow_version"], tf.__version__)
+    self.assertEqual(m["flags"]["train_steps"], 20)
+    self.assertIn("git_revision", m)
+
+  def test_train_event_tags_at_global_steps(self):
+    tags = events.read(os.path.join(self.dir, "train"))
+    for tag in TRAIN_TAGS:
+      self.assertEqual([s for s, _ in tags[tag]], [5, 10, 15, 20], tag)
+
+  def test_eval_event_tags(self):
+    tags = events.read(os.path.join(self.dir, "eval"))
+    for tag in ("loss/main", "accuracy/main"):
+      self.assertEqual([s for s, _ in tags[tag]], [10, 20], tag)
+    self.assertIn("confusion_matrix", tags)
+
+  def test_checkpoints_numbered_by_step(self):
+    self.assertTrue(os.path.exists(os.path.join(self.dir, "ckpt-20.index")))
+    self.assertTrue(os.path.exists(os.path.join(self.dir, "ckpt-10.index")))
+
+  def test_export(self):
+    path = os.path.join(self.dir, "export", "20")
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    out = fn(images=tf.zeros([3, 28, 28, 1], tf.uint8))
+    self.assertEqual(out["classes"].shape, [3])
+    meta = json.load(open(os.path.join(path, "assets.extra",
+                                       "metadata.json")))
+    self.assertEqual(meta["global_step"], 20)
+
+  def test_same_command_resumes_instead_of_starting_over(self):
+    self.assertEqual(self.second.returncode, 0, self.second.stderr[-3000:])
+    self.assertIn("resuming at step 20/20", self.second.stdout)
+    self.assertNotRegex(self.second.stdout, r"^step \d+/20", )
+    tags = events.read(os.path.join(self.dir, "train"))
+    self.assertEqual([s for s, _ in tags["loss/total"]], [5, 10, 15, 20])
