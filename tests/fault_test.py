@@ -112,7 +112,7 @@ class FaultToleranceTest(tf.test.TestCase):
   def test_same_seed_same_bits_other_seed_other_bits(self):
     want = reference()
     other = os.path.join(self.get_temp_dir(), "seed1")
-    done = helpers.cli(flags(other, "--seed=1"))
+    done = helpers.cli(flags(other, "--seed=1", "--train_steps=4"))
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
     got = final_variables(other)
     key = next(k for k in want if "classifier/kernel" in k)
