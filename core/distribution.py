@@ -17,7 +17,6 @@ The convention, which every part of the engine follows:
 tests/distribution_test.py checks that 2 replicas match 1 and stay identical.
 """
 
-from typing import Optional
 
 import tensorflow as tf
 

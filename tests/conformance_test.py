@@ -3,7 +3,6 @@ assert_consumed(), SavedModel round trip, tf.function equals eager."""
 
 import os
 
-import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 

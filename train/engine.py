@@ -1,6 +1,6 @@
 """The engine: model, optimizer, counters and compiled loops, built in scope."""
 
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf

@@ -1,8 +1,7 @@
 """TensorBoard writers for the outer loop: scalars, text, images, flushes."""
 
-import io
 import os
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
