@@ -32,6 +32,7 @@ train: venv data
 
 bench: venv data
 	$(PY) -m pip install -q -e '.[bench]'
+	-$(PY) -m pip install -q torch==2.13.0 || echo "note: PyTorch not installed; the benchmark runs without it."
 	$(PY) -m bench.run
 
 tensorboard: venv

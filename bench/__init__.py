@@ -1,0 +1,1 @@
+"""Benchmarks: the engine side by side with Keras `fit` and PyTorch eager."""

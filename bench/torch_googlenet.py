@@ -1,0 +1,81 @@
+"""The same GoogLeNet in PyTorch (for the benchmark only), layer for layer.
+NCHW, as PyTorch's CPU kernels expect."""
+
+import torch
+from torch import nn
+
+from layers.googlenet import BLOCKS
+
+
+def _conv(cin, cout, size, stride=1):
+  padding = "same" if stride == 1 else size // 2
+  return nn.Sequential(nn.Conv2d(cin, cout, size, stride, padding),
+                       nn.ReLU(inplace=True))
+
+
+class _Inception(nn.Module):
+
+  def __init__(self, cin, s):
+    super().__init__()
+    self.b1 = _conv(cin, s.conv1x1, 1)
+    self.b3 = nn.Sequential(_conv(cin, s.conv3x3_reduce, 1),
+                            _conv(s.conv3x3_reduce, s.conv3x3, 3))
+    self.b5 = nn.Sequential(_conv(cin, s.conv5x5_reduce, 1),
+                            _conv(s.conv5x5_reduce, s.conv5x5, 5))
+    self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), _conv(cin, s.pool_proj, 1))
+
+  def forward(self, x):
+    return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], 1)
+
+
+class _Aux(nn.Module):
+
+  def __init__(self, cin, size, classes):
+    super().__init__()
+    window, stride = (5, 3) if size >= 5 else (size, 1)
+    pooled = (size - window) // stride + 1
+    self.body = nn.Sequential(
+        nn.AvgPool2d(window, stride), _conv(cin, 128, 1), nn.Flatten(),
+        nn.Linear(128 * pooled * pooled, 1024), nn.ReLU(inplace=True),
+        nn.Dropout(0.7), nn.Linear(1024, classes))
+
+  def forward(self, x):
+    return self.body(x)
+
+
+class GoogLeNet(nn.Module):
+
+  def __init__(self, image_size, classes):
+    super().__init__()
+    half = lambda n: -(-n // 2)
+    self.stem = nn.Sequential(_conv(1, 64, 7, 2), nn.MaxPool2d(3, 2, 1),
+                              _conv(64, 64, 1), _conv(64, 192, 3),
+                              nn.MaxPool2d(3, 2, 1))
+    size, width = half(half(half(image_size))), 192
+    self.blocks = nn.ModuleDict()
+    self.pools = nn.ModuleDict({"4a": nn.MaxPool2d(3, 2, 1),
+                                "5a": nn.MaxPool2d(3, 2, 1)})
+    for key, spec in BLOCKS.items():
+      if key in self.pools:
+        size = half(size)
+      self.blocks[key] = _Inception(width, spec)
+      width = spec.out_channels
+      if key == "4a":
+        self.aux1 = _Aux(width, size, classes)
+      elif key == "4d":
+        self.aux2 = _Aux(width, size, classes)
+    self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                              nn.Dropout(0.4), nn.Linear(width, classes))
+
+  def forward(self, x):
+    x = self.stem(x)
+    aux = []
+    for key, block in self.blocks.items():
+      if key in self.pools:
+        x = self.pools[key](x)
+      x = block(x)
+      if key == "4a":
+        aux.append(self.aux1(x))
+      elif key == "4d":
+        aux.append(self.aux2(x))
+    return self.head(x), aux[0], aux[1]
