@@ -37,7 +37,7 @@ def _measure(run_steps, warmup, windows, steps_per_window):
   return rates
 
 
-def engine(image_size, replicas):
+def engine(image_size, replicas, jit_compile=False):
   from core import datasets, distribution, pipeline
   distribution.configure_cpu_devices(max(replicas, 1))
   from train.config import TrainConfig
@@ -45,7 +45,8 @@ def engine(image_size, replicas):
   strategy = distribution.make_strategy("mirrored" if replicas > 1
                                         else "one_device")
   config = TrainConfig(model_dir="/unused", image_size=image_size,
-                       global_batch_size=BATCH, num_cpu_devices=replicas)
+                       global_batch_size=BATCH, num_cpu_devices=replicas,
+                       jit_compile=jit_compile)
   e = Engine(config, strategy, steps_per_epoch=16, total_steps=10**6)
   images, labels = _images()
   it = e.train_iterator(datasets.Split(images, labels), pipeline.Cursor(0, 0))
@@ -121,7 +122,12 @@ class _nullcontext:
     return False
 
 
-CONTENDERS = {"engine": engine, "keras_fit": keras_fit,
+def engine_xla(image_size, replicas):
+  return engine(image_size, replicas, jit_compile=True)
+
+
+CONTENDERS = {"engine": engine, "engine_xla": engine_xla,
+              "keras_fit": keras_fit,
               "torch_eager": torch_eager}
 
 
