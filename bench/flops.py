@@ -3,6 +3,17 @@ products, read from the traced graph (so fused kernels count exactly once)."""
 
 import tensorflow as tf
 
+# Ops between a kernel variable and the convolution that do not change the
+# nominal kernel: the engine crops kernels on tiny maps (layers/conv.py) and
+# casts them for mixed precision. MFU is reported on the nominal model.
+_PASS_THROUGH = ("StridedSlice", "Cast", "Identity")
+
+
+def _nominal_shape(tensor: tf.Tensor) -> list:
+  while tensor.op.type in _PASS_THROUGH:
+    tensor = tensor.op.inputs[0]
+  return tensor.shape.as_list()
+
 
 def forward_macs(fn, input_spec: tf.TensorSpec) -> int:
   """Multiply-adds of one call of `fn` on a batch of 1.
@@ -15,7 +26,7 @@ def forward_macs(fn, input_spec: tf.TensorSpec) -> int:
   total = 0
   for op in graph.get_operations():
     if op.type in ("Conv2D", "DepthwiseConv2dNative"):
-      kernel = op.inputs[1].shape.as_list()  # [kh, kw, in, out]
+      kernel = _nominal_shape(op.inputs[1])  # [kh, kw, in, out]
       out = op.outputs[0].shape.as_list()    # [1, h, w, out]
       total += out[1] * out[2] * kernel[0] * kernel[1] * kernel[2] * kernel[3]
     elif op.type in ("MatMul", "BatchMatMulV2"):

@@ -94,6 +94,12 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _config():
+  if FLAGS.deterministic:
+    # TF's op determinism covers its own kernels; oneDNN's custom kernels
+    # run on their own thread-pool integration. A bitwise-exact resume once
+    # differed (Adam slots, 1e-4 relative) with them on, so this mode uses
+    # TF's kernels. It must be set before TensorFlow is imported.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
   _import_tensorflow_quietly()
   from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
   try:

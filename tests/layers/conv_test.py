@@ -48,6 +48,21 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreaterEqual(float(tf.reduce_min(layer(-tf.ones([1, 2, 2, 1]))
                                                 - 0)), 0.0)
 
+  @parameterized.parameters((1, 3), (1, 5), (2, 5), (2, 3), (3, 7), (4, 5))
+  def test_small_maps_crop_the_kernel_exactly(self, size, k):
+    layer = conv.Conv2D(3, 4, k)
+    layer.bias.assign([0.1, 0.2, 0.3, 0.4])
+    x = tf.random.normal([2, size, size, 3], seed=5)
+    with tf.GradientTape(persistent=True) as tape:
+      y = layer(x)
+      ref = tf.nn.conv2d(x, layer.kernel, 1, "SAME") + layer.bias
+      loss, ref_loss = tf.reduce_sum(y ** 2), tf.reduce_sum(ref ** 2)
+    self.assertAllClose(y, ref, atol=1e-5)
+    self.assertAllClose(tape.gradient(loss, layer.kernel),
+                        tape.gradient(ref_loss, layer.kernel), atol=1e-4)
+    cropped = conv.crop_to_map(layer.kernel, size, size)
+    self.assertEqual(cropped.shape[0], min(k, 2 * size - 1))
+
   def test_function_equals_eager(self):
     layer = conv.Conv2D(2, 4, 3)
     x = tf.random.normal([2, 5, 5, 2])
