@@ -122,8 +122,7 @@ def run(config: TrainConfig, *, report: Callable[[str], None] = print
     with PreemptionWatcher() as watcher:
       _train(config, engine, splits, summaries, checkpointer, watcher,
              total, steps_per_epoch, report)
-    return _finish(config, engine, splits, summaries, checkpointer,
-                   export_dir, report)
+    return _finish(config, engine, splits, summaries, export_dir, report)
   finally:
     summaries.close()
 
@@ -193,12 +192,11 @@ def _train(config, engine, splits, summaries, checkpointer, watcher, total,
           f"{config.model_dir} hold only finite weights).")
     if step % every_eval == 0 and len(splits.validation.labels):
       _evaluate(engine, splits.validation, summaries, "eval", step, report)
-    if step % config.checkpoint_every == 0 or step == total:
+    if (step % config.checkpoint_every == 0 or step == total
+        or watcher.requested):
       checkpointer.save(step, engine.model.trainable_variables)
       summaries.flush()
     if watcher.requested and step < total:
-      checkpointer.save(step, engine.model.trainable_variables)
-      summaries.flush()
       name = signal.Signals(watcher.signal).name
       raise Preempted(f"preempted by {name} at step {step}: checkpoint "
                       f"saved in {config.model_dir}; run the same command "
@@ -216,12 +214,8 @@ def _evaluate(engine, split, summaries, name, step, report) -> dict:
   return values
 
 
-def _finish(config, engine, splits, summaries, checkpointer, export_dir,
-            report) -> Result:
-  step = int(engine.state.global_step.numpy())
-  newest = checkpointing.complete_checkpoints(config.model_dir)
-  if not newest or newest[0][0] != step:
-    checkpointer.save(step, engine.model.trainable_variables)
+def _finish(config, engine, splits, summaries, export_dir, report) -> Result:
+  step = int(engine.state.global_step.numpy())  # _train saved this step
   test = _evaluate(engine, splits.test, summaries, "test", step, lambda _: 0)
   path = export_lib.export(engine.model, export_dir, max(step, 1), metadata={
       "dataset": config.dataset,
