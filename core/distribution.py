@@ -76,6 +76,21 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
+def check_divisible(global_batch_size: int,
+                    strategy: tf.distribute.Strategy) -> int:
+  """Returns the per-replica batch of an even split (convention 1).
+
+  Raises:
+    InputError: If the global batch does not split evenly over the replicas.
+  """
+  replicas = strategy.num_replicas_in_sync
+  if global_batch_size % replicas:
+    raise InputError(
+        f"`global_batch_size` must be divisible by the number of replicas "
+        f"({replicas}); received global_batch_size={global_batch_size}.")
+  return global_batch_size // replicas
+
+
 def replica_row_offset(per_replica_batch: int) -> tf.Tensor:
   """First row of this replica's slice of the global batch (convention 1)."""
   context = tf.distribute.get_replica_context()

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import datasets
+from core import distribution
 
 Batch = Dict[str, tf.Tensor]
 
@@ -123,13 +124,9 @@ def distribute(strategy: tf.distribute.Strategy,
   """A distributed dataset of replica batches from `make_indices()`.
 
   Raises:
-    ValueError: If the global batch does not split evenly over the replicas.
+    InputError: If the global batch does not split evenly over the replicas.
   """
-  replicas = strategy.num_replicas_in_sync
-  if global_batch_size % replicas:
-    raise ValueError(
-        f"`global_batch_size` must be divisible by the number of replicas "
-        f"({replicas}); received global_batch_size={global_batch_size}.")
+  distribution.check_divisible(global_batch_size, strategy)
 
   def dataset_fn(ctx):
     return replica_batches(make_indices(), split,

@@ -94,16 +94,6 @@ class TrainConfig:
         not self.profile_steps or 0 < self.profile_steps[0]
         < self.profile_steps[1]), "profile_steps",
          "empty or two increasing positive steps such as 20,25")
-    if self.global_batch_size % self.replicas_hint:
-      raise InputError(
-          f"`global_batch_size` must be divisible by the number of replicas "
-          f"({self.replicas_hint}); received global_batch_size="
-          f"{self.global_batch_size}.")
-
-  @property
-  def replicas_hint(self) -> int:
-    """Replicas on a machine without GPUs (the strategy gives the real count)."""
-    return self.num_cpu_devices if self.strategy == "mirrored" else 1
 
   @property
   def rate(self) -> float:

@@ -85,11 +85,7 @@ def run(config: TrainConfig, *, report: Callable[[str], None] = print
         train.labels[:config.train_examples]))
   _seed_everything(config)
   strategy = distribution.make_strategy(config.strategy)
-  if config.global_batch_size % strategy.num_replicas_in_sync:
-    raise InputError(
-        f"`global_batch_size` must be divisible by the number of replicas "
-        f"({strategy.num_replicas_in_sync}); received "
-        f"global_batch_size={config.global_batch_size}.")
+  distribution.check_divisible(config.global_batch_size, strategy)
   steps_per_epoch = pipeline.steps_per_epoch(len(splits.train.labels),
                                              config.global_batch_size)
   if steps_per_epoch == 0:

@@ -29,6 +29,14 @@ class DistributionTest(tf.test.TestCase):
     got = strategy.run(tf.function(lambda: distribution.replica_row_offset(4)))
     self.assertAllEqual(strategy.experimental_local_results(got), [0, 4])
 
+  def test_check_divisible(self):
+    strategy = distribution.make_strategy("mirrored")
+    self.assertEqual(distribution.check_divisible(64, strategy), 32)
+    with self.assertRaisesRegex(InputError, r"`global_batch_size` must be "
+                                r"divisible by the number of replicas \(2\); "
+                                r"received global_batch_size=7"):
+      distribution.check_divisible(7, strategy)
+
   def test_errors(self):
     with self.assertRaisesRegex(InputError, "`strategy` must be one of"):
       distribution.make_strategy("tpu")

@@ -28,8 +28,6 @@ class ConfigTest(tf.test.TestCase):
          "positive finite number"),
         (dict(aux_loss_weights=(0.3,)), "`aux_loss_weights` must be two"),
         (dict(profile_steps=(5, 2)), "`profile_steps` must be empty or two"),
-        (dict(num_cpu_devices=3), r"divisible by the number of replicas "
-         r"\(3\)"),
         (dict(train_steps=0), "`train_steps` must be a positive integer"),
     ]
     for kwargs, pattern in cases:
