@@ -5,6 +5,7 @@ Mistakes in what the user supplied end in one line on stderr and exit 2;
 preemption exits 75 (rerun to resume); divergence exits 3.
 """
 
+import dataclasses
 import os
 import sys
 from typing import List, Sequence
@@ -107,15 +108,12 @@ def _config():
     profile = tuple(int(s) for s in FLAGS.profile_steps)
   except ValueError as e:
     raise InputError(f"a list flag holds a non-number ({e}).") from None
-  names = ("model_dir", "export_dir", "strategy", "num_cpu_devices",
-           "dataset", "data_dir", "validation_size", "train_examples",
-           "epochs", "train_steps", "global_batch_size", "optimizer",
-           "learning_rate", "lr_schedule", "warmup_steps", "momentum",
-           "nesterov", "image_size", "seed", "deterministic",
-           "steps_per_loop", "checkpoint_every", "keep_checkpoints",
-           "eval_every", "max_bad_steps", "jit_compile", "mixed_precision")
-  return TrainConfig(aux_loss_weights=weights, profile_steps=profile,
-                     **{n: getattr(FLAGS, n) for n in names})
+  # Every TrainConfig field is a flag of the same name (the config's
+  # docstring says so); the two list flags need their numbers parsed.
+  values = {f.name: getattr(FLAGS, f.name)
+            for f in dataclasses.fields(TrainConfig)}
+  return TrainConfig(**dict(values, aux_loss_weights=weights,
+                            profile_steps=profile))
 
 
 def main(argv: Sequence[str]) -> int:

@@ -81,6 +81,15 @@ class MainErrorsTest(tf.test.TestCase):
         r"\(.*image_size: 96 there, 28 now")
     self.assertEqual(sorted(os.listdir(model_dir)), before)
 
+  def test_every_config_field_is_a_flag(self):
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    from train import main  # pylint: disable=g-import-not-at-top,unused-import
+    from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    defined = set(flags.FLAGS)
+    for field in dataclasses.fields(TrainConfig):
+      self.assertIn(field.name, defined)
+
   def test_flagfile_and_helpfull(self):
     flagfile = os.path.join(self.get_temp_dir(), "f.cfg")
     open(flagfile, "w").write("--optimizer=nope\n")
