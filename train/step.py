@@ -89,15 +89,14 @@ class TrainStep:
     if self.loss_scale:
       self.loss_scale.update(finite)
     self._count(finite)
-    ok = tf.cast(finite, tf.float32)
-    values = {"examples": ok * tf.cast(tf.size(labels), tf.float32),
-              "loss/total": ok * tf.reduce_sum(tf.where(finite, head.total, 0))}
+    values = {"examples": tf.cast(tf.size(labels), tf.float32),
+              "loss/total": tf.reduce_sum(head.total)}
     for name, logits, per_example in zip(HEADS, outputs, head[1:]):
-      values[f"loss/{name}"] = ok * tf.reduce_sum(
-          tf.where(finite, per_example, 0))
-      values[f"accuracy/{name}"] = ok * tf.reduce_sum(
+      values[f"loss/{name}"] = tf.reduce_sum(per_example)
+      values[f"accuracy/{name}"] = tf.reduce_sum(
           metrics.top_k_correct(logits, labels))
-    self.sums.add(values)
+    # A skipped step counts for nothing (its NaN sums would poison the mean).
+    self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
 
   def _count(self, finite: tf.Tensor) -> None:
     bad = tf.logical_not(finite)
