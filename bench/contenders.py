@@ -8,6 +8,7 @@ global batch 64. Run as `python -m bench.contenders NAME IMAGE_SIZE REPLICAS`;
 prints one JSON line.
 """
 
+import contextlib
 import json
 import os
 import resource
@@ -65,7 +66,7 @@ def keras_fit(image_size, replicas):
   from bench import keras_googlenet
   strategy = (tf.distribute.MirroredStrategy(
       [f"/cpu:{i}" for i in range(replicas)]) if replicas > 1 else None)
-  scope = strategy.scope() if strategy else _nullcontext()
+  scope = strategy.scope() if strategy else contextlib.nullcontext()
   with scope:
     model = keras_googlenet.build(image_size, CLASSES)
     model.compile(optimizer=keras.optimizers.Adam(),
@@ -112,14 +113,6 @@ def torch_eager(image_size, replicas):
       step()
   params = sum(p.numel() for p in model.parameters())
   return params, run_steps
-
-
-class _nullcontext:
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return False
 
 
 def engine_xla(image_size, replicas):

@@ -8,21 +8,23 @@ from typing import Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _env() -> dict:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  return env
+
+
 def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
   """Runs `python -m train.main ARGS` from the project root."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   return subprocess.run([sys.executable, "-m", "train.main", *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        cwd=ROOT, env=_env(), capture_output=True, text=True,
                         timeout=timeout, **kwargs)
 
 
 def popen(args: Sequence[str]) -> subprocess.Popen:
   """Starts `python -m train.main ARGS`; stdout is line-buffered text."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
   return subprocess.Popen([sys.executable, "-m", "train.main", *args],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 
 
