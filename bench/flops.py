@@ -1,18 +1,12 @@
 """Analytic cost of a model: multiply-adds of its convolutions and matrix
-products, read from the traced graph (so fused kernels count exactly once)."""
+products, read from the graph traced with textbook convolutions (so fused
+kernels count exactly once, and the engine's exact shortcuts on small maps,
+layers/conv.py, do not change the count: MFU is reported on the nominal
+model, as the paper's 1.58 G multiply-adds are)."""
 
 import tensorflow as tf
 
-# Ops between a kernel variable and the convolution that do not change the
-# nominal kernel: the engine crops kernels on tiny maps (layers/conv.py) and
-# casts them for mixed precision. MFU is reported on the nominal model.
-_PASS_THROUGH = ("StridedSlice", "Cast", "Identity")
-
-
-def _nominal_shape(tensor: tf.Tensor) -> list:
-  while tensor.op.type in _PASS_THROUGH:
-    tensor = tensor.op.inputs[0]
-  return tensor.shape.as_list()
+from layers import conv
 
 
 def forward_macs(fn, input_spec: tf.TensorSpec) -> int:
@@ -22,11 +16,12 @@ def forward_macs(fn, input_spec: tf.TensorSpec) -> int:
     fn: A Python callable of one tensor (traced with `tf.function`).
     input_spec: The input's spec with batch size 1.
   """
-  graph = tf.function(fn).get_concrete_function(input_spec).graph
+  with conv.reference_convolutions():
+    graph = tf.function(fn).get_concrete_function(input_spec).graph
   total = 0
   for op in graph.get_operations():
     if op.type in ("Conv2D", "DepthwiseConv2dNative"):
-      kernel = _nominal_shape(op.inputs[1])  # [kh, kw, in, out]
+      kernel = op.inputs[1].shape.as_list()  # [kh, kw, in, out]
       out = op.outputs[0].shape.as_list()    # [1, h, w, out]
       total += out[1] * out[2] * kernel[0] * kernel[1] * kernel[2] * kernel[3]
     elif op.type in ("MatMul", "BatchMatMulV2"):

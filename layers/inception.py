@@ -73,10 +73,10 @@ class Inception(tf.Module):
     """Maps [N, H, W, in_channels] to [N, H, W, out_channels]."""
     _checks.channels(self.name, self.in_channels, x.shape[-1])
     heads = (self.branch1x1, self.branch3x3_reduce, self.branch5x5_reduce)
-    kernel = tf.concat([tf.cast(c.kernel, x.dtype) for c in heads], axis=-1)
-    bias = tf.concat([tf.cast(c.bias, x.dtype) for c in heads], axis=0)
-    fused = tf.nn.relu(tf.nn.bias_add(
-        tf.nn.conv2d(x, kernel, strides=1, padding="SAME"), bias))
+    fused = conv.conv2d(
+        x, tf.concat([tf.cast(c.kernel, x.dtype) for c in heads], axis=-1),
+        tf.concat([tf.cast(c.bias, x.dtype) for c in heads], axis=0),
+        tf.nn.relu)
     b1, b3, b5 = tf.split(fused, [c.out_channels for c in heads], axis=-1)
     return tf.concat([
         b1,

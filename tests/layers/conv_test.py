@@ -63,6 +63,52 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     cropped = conv.crop_to_map(layer.kernel, size, size)
     self.assertEqual(cropped.shape[0], min(k, 2 * size - 1))
 
+  @parameterized.named_parameters(
+      # (map height, width, kernel, the op that must be absent afterwards)
+      ("pointwise_1x1_map", 1, 1, 1, "Conv2D"),
+      ("pointwise_4x4_map", 4, 4, 1, "Conv2D"),
+      ("cropped_to_pointwise", 1, 1, 5, "Conv2D"),
+      ("dense_2x2_3x3", 2, 2, 3, "Conv2D"),
+      ("cropped_then_dense", 2, 2, 5, "Conv2D"),
+      ("convolution_4x4_3x3", 4, 4, 3, "MatMul"),
+      ("convolution_rectangular", 1, 2, 3, "MatMul"),
+  )
+  def test_fast_paths_equal_the_textbook_convolution(self, h, w, k, absent):
+    x = tf.random.normal([3, h, w, 5], seed=1)
+    kernel = tf.random.normal([k, k, 5, 7], seed=2)
+    bias = tf.random.normal([7], seed=3)
+
+    def run(reference):
+      with tf.GradientTape() as tape:
+        tape.watch([x, kernel, bias])
+        if reference:
+          with conv.reference_convolutions():
+            y = conv.conv2d(x, kernel, bias, tf.nn.relu)
+        else:
+          y = conv.conv2d(x, kernel, bias, tf.nn.relu)
+        loss = tf.reduce_sum(y * tf.range(7, dtype=tf.float32))
+      return [y] + tape.gradient(loss, [x, kernel, bias])
+
+    for got, want in zip(run(False), run(True)):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
+    ops = {op.type for op in tf.function(
+        lambda z: conv.conv2d(z, kernel, bias, tf.nn.relu)
+    ).get_concrete_function(tf.TensorSpec([None, h, w, 5])).graph
+           .get_operations()}
+    self.assertNotIn(absent, ops)
+    with conv.reference_convolutions():
+      self.assertIn("Conv2D", {op.type for op in tf.function(
+          lambda z: conv.conv2d(z, kernel)).get_concrete_function(
+              tf.TensorSpec([None, h, w, 5])).graph.get_operations()})
+
+  @parameterized.parameters((1, 1), (2, 3), (1, 5))
+  def test_fast_paths_keep_static_shapes(self, size, k):
+    layer = conv.Conv2D(4, 6, k)
+    fn = tf.function(layer).get_concrete_function(
+        tf.TensorSpec([None, size, size, 4]))
+    self.assertEqual(fn.structured_outputs.shape.as_list(),
+                     [None, size, size, 6])
+
   def test_function_equals_eager(self):
     layer = conv.Conv2D(2, 4, 3)
     x = tf.random.normal([2, 5, 5, 2])
