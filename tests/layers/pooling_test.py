@@ -30,6 +30,17 @@ class PoolingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(layer.out_size(size), expected)
     self.assertEqual(layer(tf.ones([1, size, size, 1])).shape[1], expected)
 
+  @parameterized.parameters(pooling.MaxPool2D, pooling.AvgPool2D)
+  def test_stride_one_same_pool_of_a_1x1_map_is_skipped(self, kind):
+    x = tf.random.normal([2, 1, 1, 3])
+    layer = kind(3, 1)
+    self.assertAllEqual(layer(x), tf.nn.pool(x, [3, 3], kind.__name__[:3]
+                                             .upper(), padding="SAME"))
+    graph = tf.function(layer).get_concrete_function(
+        tf.TensorSpec([None, 1, 1, 3])).graph
+    self.assertNotIn("Pool", " ".join(op.type for op in
+                                       graph.get_operations()))
+
   def test_no_variables(self):
     self.assertEmpty(pooling.MaxPool2D(3, 2).variables)
 
