@@ -30,6 +30,19 @@ def eval_sums(num_classes: int) -> Dict[str, list]:
           "accuracy/top5": [], "confusion": [num_classes, num_classes]}
 
 
+def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+  """False if any element of `tensors` is Inf or NaN.
+
+  One pass of sums instead of an elementwise test and a reduction per
+  tensor: Inf or NaN anywhere makes the total Inf or NaN. A total beyond
+  float32's range (3.4e38) of finite elements also counts as not finite, a
+  step no training run should take anyway (apex's loss scaler uses the same
+  test).
+  """
+  return tf.math.is_finite(tf.add_n(
+      [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tensors]))
+
+
 class TrainStep:
   """One optimisation step on one replica's slice of a global batch.
 
@@ -82,9 +95,7 @@ class TrainStep:
     grads, loss = reduced[:-1], reduced[-1]
     if self.loss_scale:
       grads = self.loss_scale.unscale(grads)
-    finite = tf.reduce_all(tf.stack(
-        [tf.math.is_finite(loss)] +
-        [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+    finite = all_finite([loss] + list(grads))
     tf.cond(finite, lambda: self.optimizer.apply(grads), lambda: None)
     if self.loss_scale:
       self.loss_scale.update(finite)

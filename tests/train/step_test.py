@@ -5,6 +5,7 @@ from absl.testing import parameterized
 from core import datasets
 from core import pipeline
 from train.config import TrainConfig
+from train import step
 from train.engine import Engine
 
 
@@ -76,3 +77,20 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     losses_over(engine, 1, steps=2)
     self.assertEqual(int(engine.state.consecutive_bad.numpy()), 0)
     self.assertEqual(int(engine.optimizer.iterations.numpy()), 2)
+
+
+class AllFiniteTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(np.nan, np.inf, -np.inf)
+  def test_one_bad_element_anywhere_is_caught(self, bad):
+    tensors = [tf.ones([3]), tf.zeros([2, 4]), tf.ones([5], tf.float16)]
+    self.assertTrue(bool(step.all_finite(tensors)))
+    for i, t in enumerate(tensors):
+      values = t.numpy().copy().reshape(-1)
+      values[-1] = bad
+      broken = list(tensors)
+      broken[i] = tf.constant(values.reshape(t.shape), t.dtype)
+      self.assertFalse(bool(step.all_finite(broken)), (i, bad))
+
+  def test_opposite_infinities_do_not_cancel(self):
+    self.assertFalse(bool(step.all_finite([tf.constant([np.inf, -np.inf])])))
