@@ -21,6 +21,12 @@ def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
                         timeout=timeout, **kwargs)
 
 
+def python(code: str, *, timeout: float = 300):
+  """Runs `python -c CODE` in a fresh process (a TF not yet initialised)."""
+  return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(),
+                        capture_output=True, text=True, timeout=timeout)
+
+
 def popen(args: Sequence[str]) -> subprocess.Popen:
   """Starts `python -m train.main ARGS`; stdout is line-buffered text."""
   return subprocess.Popen([sys.executable, "-m", "train.main", *args],

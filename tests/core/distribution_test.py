@@ -2,6 +2,7 @@ import tensorflow as tf
 
 from core import distribution
 from core.errors import InputError
+from tests import helpers
 
 
 class DistributionTest(tf.test.TestCase):
@@ -18,6 +19,19 @@ class DistributionTest(tf.test.TestCase):
 
   def test_configure_is_idempotent_after_start(self):
     distribution.configure_cpu_devices(2)  # what conftest set: fine
+
+  def test_logical_devices_get_equal_shares_of_the_cores(self):
+    done = helpers.python(
+        "import os, tensorflow as tf\n"
+        "from core import distribution\n"
+        "distribution.configure_cpu_devices(2)\n"
+        "print(len(os.sched_getaffinity(0)),\n"
+        "      len(tf.config.list_logical_devices('CPU')),\n"
+        "      tf.config.threading.get_intra_op_parallelism_threads(),\n"
+        "      tf.config.threading.get_inter_op_parallelism_threads())\n")
+    self.assertEqual(done.returncode, 0, done.stderr)
+    cores, devices, intra, inter = map(int, done.stdout.split())
+    self.assertEqual((devices, intra, inter), (2, max(1, cores // 2), 2))
 
   def test_configure_after_start_with_other_count(self):
     with self.assertRaisesRegex(InputError, "already initialised with 2 CPU "
