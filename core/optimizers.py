@@ -69,14 +69,18 @@ class Optimizer(tf.Module):
     if len(grads) != len(params):
       raise ValueError(f"`grads` must have one entry per variable "
                        f"({len(params)}); received {len(grads)}.")
-    lr = self.learning_rate()
-    step = tf.cast(self.iterations + 1, tf.float32)
+    scalars = self._scalars(self.learning_rate(),
+                            tf.cast(self.iterations + 1, tf.float32))
     for grad, var in zip(grads, params):
       self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
-                   lr, step)
+                   scalars)
     self.iterations.assign_add(1)
 
-  def _update(self, grad, var, slots, lr, step):
+  def _scalars(self, lr: tf.Tensor, step: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """The step's scalar inputs, computed once and shared by every update."""
+    return {"lr": lr}
+
+  def _update(self, grad, var, slots, scalars):
     raise NotImplementedError
 
 
@@ -101,15 +105,17 @@ class Adam(Optimizer):
     super().__init__(params, learning_rate, name=name)
     self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
-  def _update(self, grad, var, slots, lr, step):
+  def _scalars(self, lr, step):
+    return {"lr": lr, "beta1_power": tf.pow(self.beta_1, step),
+            "beta2_power": tf.pow(self.beta_2, step),
+            "beta1": tf.constant(self.beta_1, tf.float32),
+            "beta2": tf.constant(self.beta_2, tf.float32),
+            "epsilon": tf.constant(self.epsilon, tf.float32)}
+
+  def _update(self, grad, var, slots, scalars):
     tf.raw_ops.ResourceApplyAdam(
-        var=var.handle, m=slots["m"].handle, v=slots["v"].handle,
-        beta1_power=tf.pow(self.beta_1, step),
-        beta2_power=tf.pow(self.beta_2, step),
-        lr=lr, beta1=tf.constant(self.beta_1, tf.float32),
-        beta2=tf.constant(self.beta_2, tf.float32),
-        epsilon=tf.constant(self.epsilon, tf.float32), grad=grad,
-        use_locking=False)
+        var=var.handle, m=slots["m"].handle, v=slots["v"].handle, grad=grad,
+        use_locking=False, **scalars)
 
 
 class SGD(Optimizer):
@@ -131,11 +137,13 @@ class SGD(Optimizer):
     super().__init__(params, learning_rate, name=name)
     self.momentum, self.nesterov = momentum, nesterov
 
-  def _update(self, grad, var, slots, lr, step):
+  def _scalars(self, lr, step):
+    return {"lr": lr, "momentum": tf.constant(self.momentum, tf.float32)}
+
+  def _update(self, grad, var, slots, scalars):
     tf.raw_ops.ResourceApplyKerasMomentum(
-        var=var.handle, accum=slots["momentum"].handle, lr=lr, grad=grad,
-        momentum=tf.constant(self.momentum, tf.float32),
-        use_locking=False, use_nesterov=self.nesterov)
+        var=var.handle, accum=slots["momentum"].handle, grad=grad,
+        use_locking=False, use_nesterov=self.nesterov, **scalars)
 
 
 def create(name: str, params: Sequence[tf.Variable],
