@@ -26,8 +26,9 @@ class InceptionSpec(NamedTuple):
 class Inception(tf.Module):
   """1x1 | 1x1->3x3 | 1x1->5x5 | 3x3 max pool->1x1, each followed by ReLU.
 
-  The three 1x1 convolutions that read the block's input run as one
-  convolution with their kernels concatenated on the output axis, then split.
+  The three 1x1 convolutions that read the block's input (four on a 1x1 map,
+  where the pool is the identity) run as one convolution with their kernels
+  concatenated on the output axis, then split.
   The mathematics is the same (each output channel still sees only its own
   kernel); one wide matrix product keeps the CPU or GPU busier than three
   narrow ones. The variables stay separate so checkpoints name each branch.
@@ -72,15 +73,20 @@ class Inception(tf.Module):
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
     """Maps [N, H, W, in_channels] to [N, H, W, out_channels]."""
     _checks.channels(self.name, self.in_channels, x.shape[-1])
-    heads = (self.branch1x1, self.branch3x3_reduce, self.branch5x5_reduce)
+    pooled = self.pool(x)
+    heads = [self.branch1x1, self.branch3x3_reduce, self.branch5x5_reduce]
+    if pooled is x:
+      # The pool is the identity (1x1 maps, pooling.py), so the pool
+      # projection reads the block's input too and joins the fused product.
+      heads.append(self.branch_pool)
     fused = conv.conv2d(
         x, tf.concat([tf.cast(c.kernel, x.dtype) for c in heads], axis=-1),
         tf.concat([tf.cast(c.bias, x.dtype) for c in heads], axis=0),
         tf.nn.relu)
-    b1, b3, b5 = tf.split(fused, [c.out_channels for c in heads], axis=-1)
+    parts = tf.split(fused, [c.out_channels for c in heads], axis=-1)
     return tf.concat([
-        b1,
-        self.branch3x3(b3),
-        self.branch5x5(b5),
-        self.branch_pool(self.pool(x)),
+        parts[0],
+        self.branch3x3(parts[1]),
+        self.branch5x5(parts[2]),
+        parts[3] if len(parts) == 4 else self.branch_pool(pooled),
     ], axis=-1)

@@ -1,4 +1,5 @@
 import tensorflow as tf
+from absl.testing import parameterized
 
 from layers import inception
 
@@ -17,7 +18,7 @@ def reference(block, x):
   return tf.concat([b1, b3, b5, bp], -1)
 
 
-class InceptionTest(tf.test.TestCase):
+class InceptionTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -44,14 +45,20 @@ class InceptionTest(tf.test.TestCase):
     self.assertEqual(self.block.out_channels, 4 + 5 + 3 + 2)
     self.assertEqual(self.block(tf.ones([1, 3, 3, 6])).shape, [1, 3, 3, 14])
 
-  def test_gradients_match_reference(self):
-    x = tf.random.normal([2, 4, 4, 6], seed=3)
+  @parameterized.parameters(1, 2, 4, 7)  # every map side of a 28x28 input
+  def test_outputs_and_gradients_match_reference(self, size):
+    # On 1x1 maps the pool is skipped and the pool projection joins the fused
+    # product; on 1x1 and 2x2 maps the convolutions are matrix products.
+    x = tf.random.normal([2, size, size, 6], seed=3)
     variables = self.block.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
-      fused = tf.reduce_sum(self.block(x) ** 2)
-      ref = tf.reduce_sum(reference(self.block, x) ** 2)
-    for a, b in zip(tape.gradient(fused, variables),
-                    tape.gradient(ref, variables)):
+      tape.watch(x)
+      out, want = self.block(x), reference(self.block, x)
+      fused = tf.reduce_sum(out ** 2)
+      ref = tf.reduce_sum(want ** 2)
+    self.assertAllClose(out, want, atol=1e-5)
+    for a, b in zip(tape.gradient(fused, variables + (x,)),
+                    tape.gradient(ref, variables + (x,))):
       self.assertAllClose(a, b, atol=1e-4, rtol=1e-4)
 
   def test_function_equals_eager(self):
