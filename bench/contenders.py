@@ -28,14 +28,18 @@ def _images(n=1024):
           rng.randint(0, CLASSES, [n]).astype(np.int32))
 
 
-def _measure(run_steps, warmup, windows, steps_per_window):
-  run_steps(warmup)
-  rates = []
-  for _ in range(windows):
-    start = time.perf_counter()
-    run_steps(steps_per_window)
-    rates.append(steps_per_window * BATCH / (time.perf_counter() - start))
-  return rates
+def _windows(run_steps):
+  """`measure(warmup, windows, steps)` -> images/s per window, for a
+  contender that runs n steps per call."""
+  def measure(warmup, windows, steps_per_window):
+    run_steps(warmup)
+    rates = []
+    for _ in range(windows):
+      start = time.perf_counter()
+      run_steps(steps_per_window)
+      rates.append(steps_per_window * BATCH / (time.perf_counter() - start))
+    return rates
+  return measure
 
 
 def engine(image_size, replicas, jit_compile=False):
@@ -52,7 +56,7 @@ def engine(image_size, replicas, jit_compile=False):
   images, labels = _images()
   it = e.train_iterator(datasets.Split(images, labels), pipeline.Cursor(0, 0))
   params = sum(int(np.prod(v.shape)) for v in e.model.trainable_variables)
-  return params, lambda n: e.trainer.run(it, n)
+  return params, _windows(lambda n: e.trainer.run(it, n))
 
 
 def keras_fit(image_size, replicas):
@@ -77,9 +81,20 @@ def keras_fit(image_size, replicas):
       (images, (labels, labels, labels))).repeat().batch(
           BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
-  def run_steps(n):
-    model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
-  return model.count_params(), run_steps
+  def measure(warmup, windows, steps_per_window):
+    # One `fit` call for warm-up and every window, timed by a callback: a
+    # `fit` call per window would charge Keras its per-call set-up (data
+    # adapter, iterator, callbacks), up to 20 % of a 20-step window here.
+    ends = []
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: ends.append(
+            time.perf_counter()))
+    model.fit(ds, epochs=1, steps_per_epoch=warmup + windows *
+              steps_per_window, verbose=0, callbacks=[clock])
+    marks = ends[warmup - 1::steps_per_window]
+    return [steps_per_window * BATCH / (b - a)
+            for a, b in zip(marks, marks[1:])]
+  return model.count_params(), measure
 
 
 def torch_eager(image_size, replicas):
@@ -112,7 +127,7 @@ def torch_eager(image_size, replicas):
     for _ in range(n):
       step()
   params = sum(p.numel() for p in model.parameters())
-  return params, run_steps
+  return params, _windows(run_steps)
 
 
 def engine_xla(image_size, replicas):
@@ -128,8 +143,8 @@ def main(argv):
   name, image_size, replicas = argv[1], int(argv[2]), int(argv[3])
   warmup, windows, steps = (int(a) for a in argv[4:7])
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  params, run_steps = CONTENDERS[name](image_size, replicas)
-  rates = _measure(run_steps, warmup, windows, steps)
+  params, measure = CONTENDERS[name](image_size, replicas)
+  rates = measure(warmup, windows, steps)
   peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   print(json.dumps({"name": name, "image_size": image_size,
                     "replicas": replicas, "params": params,
