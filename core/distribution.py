@@ -75,8 +75,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   """Builds a strategy over this machine's devices.
 
   "mirrored" replicates over every GPU, or over every logical CPU device when
-  there is no GPU; "one_device" uses GPU:0 or CPU:0; "default" is TF's
-  no-op strategy.
+  there is no GPU (reducing gradients on the first one); "one_device" uses
+  GPU:0 or CPU:0; "default" is TF's no-op strategy.
 
   Raises:
     InputError: If `name` is unknown.
@@ -87,7 +87,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   gpus = tf.config.list_logical_devices("GPU")
   devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
   if name == "mirrored":
-    return tf.distribute.MirroredStrategy(devices)
+    # GPUs: TF's default (NCCL all-reduce). Logical CPU devices share one
+    # memory, where the sum on one device plus copies beats the collective
+    # ring, which packs every gradient into one buffer and splits it again:
+    # 2 replicas at 28x28 took 101 ms per step with it, 89 without.
+    return tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=None if gpus else
+        tf.distribute.ReductionToOneDevice())
   if name == "one_device":
     return tf.distribute.OneDeviceStrategy(devices[0])
   return tf.distribute.get_strategy()
