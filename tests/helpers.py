@@ -21,9 +21,10 @@ def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
                         timeout=timeout, **kwargs)
 
 
-def python(code: str, *, timeout: float = 300):
-  """Runs `python -c CODE` in a fresh process (a TF not yet initialised)."""
-  return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(),
+def python(*args: str, timeout: float = 600):
+  """Runs `python ARGS` (e.g. "-c", code) in a fresh process, where TF is
+  not initialised yet."""
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(),
                         capture_output=True, text=True, timeout=timeout)
 
 

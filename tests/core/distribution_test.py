@@ -22,7 +22,7 @@ class DistributionTest(tf.test.TestCase):
 
   def test_logical_devices_get_equal_shares_of_the_cores(self):
     done = helpers.python(
-        "import os, tensorflow as tf\n"
+        "-c", "import os, tensorflow as tf\n"
         "from core import distribution\n"
         "distribution.configure_cpu_devices(2)\n"
         "print(len(os.sched_getaffinity(0)),\n"
