@@ -27,7 +27,7 @@ class InceptionTest(tf.test.TestCase, parameterized.TestCase):
       if "bias" in v.name:
         v.assign(tf.random.normal(v.shape, seed=1) * 0.1)
 
-  def test_fused_forward_equals_four_branches(self):
+  def test_forward_equals_reference(self):
     x = tf.random.normal([2, 5, 5, 6], seed=2)
     self.assertAllClose(self.block(x), reference(self.block, x), atol=1e-5)
 
@@ -47,17 +47,17 @@ class InceptionTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(1, 2, 4, 7)  # every map side of a 28x28 input
   def test_outputs_and_gradients_match_reference(self, size):
-    # On 1x1 maps the pool is skipped and the pool projection joins the fused
-    # product; on 1x1 and 2x2 maps the convolutions are matrix products.
+    # On 1x1 maps the pool is skipped; on 1x1 and 2x2 maps the convolutions
+    # are matrix products (layers/conv.py); the reference is raw tf.nn.
     x = tf.random.normal([2, size, size, 6], seed=3)
     variables = self.block.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
       tape.watch(x)
       out, want = self.block(x), reference(self.block, x)
-      fused = tf.reduce_sum(out ** 2)
+      loss = tf.reduce_sum(out ** 2)
       ref = tf.reduce_sum(want ** 2)
     self.assertAllClose(out, want, atol=1e-5)
-    for a, b in zip(tape.gradient(fused, variables + (x,)),
+    for a, b in zip(tape.gradient(loss, variables + (x,)),
                     tape.gradient(ref, variables + (x,))):
       self.assertAllClose(a, b, atol=1e-4, rtol=1e-4)
 
