@@ -41,6 +41,21 @@ class PoolingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotIn("Pool", " ".join(op.type for op in
                                        graph.get_operations()))
 
+  def test_avg_pool_of_the_whole_map_is_a_mean(self):
+    x = tf.random.normal([2, 3, 3, 4])
+    layer = pooling.AvgPool2D(3, 1, padding="VALID")
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(x)
+      y = layer(x)
+      want = tf.nn.avg_pool2d(x, 3, 1, "VALID")
+      loss, ref = tf.reduce_sum(y * y), tf.reduce_sum(want * want)
+    self.assertAllClose(y, want, atol=1e-6)
+    self.assertAllClose(tape.gradient(loss, x), tape.gradient(ref, x),
+                        atol=1e-6)
+    graph = tf.function(layer).get_concrete_function(
+        tf.TensorSpec([None, 3, 3, 4])).graph
+    self.assertNotIn("AvgPool", [op.type for op in graph.get_operations()])
+
   def test_no_variables(self):
     self.assertEmpty(pooling.MaxPool2D(3, 2).variables)
 
