@@ -1,4 +1,4 @@
-"""The benchmark's engine contender runs end to end and reports sanely."""
+"""The benchmark tools run end to end and report sanely."""
 
 import json
 import statistics
@@ -22,3 +22,15 @@ class EngineContenderTest(tf.test.TestCase):
     self.assertAlmostEqual(report["images_per_second"],
                            statistics.median(report["windows"]))
     self.assertGreater(report["peak_rss_mib"], 100)
+
+
+class OpProfileTest(tf.test.TestCase):
+
+  def test_ranks_the_step_kernels(self):
+    done = helpers.python("-m", "bench.op_profile", "28", "1")
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    rows = {line.split()[0]: line.split()[1:]
+            for line in done.stdout.splitlines()[2:]}
+    # One fused Adam kernel per trainable variable per step.
+    self.assertEqual(rows["ResourceApplyAdam"][1], "128")
+    self.assertGreater(float(rows["ResourceApplyAdam"][0]), 0)
