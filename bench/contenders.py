@@ -43,18 +43,11 @@ def _windows(run_steps):
 
 
 def engine(image_size, replicas, jit_compile=False):
-  from core import datasets, distribution, pipeline
-  distribution.configure_cpu_devices(max(replicas, 1))
-  from train.config import TrainConfig
-  from train.engine import Engine
-  strategy = distribution.make_strategy("mirrored" if replicas > 1
-                                        else "one_device")
-  config = TrainConfig(model_dir="/unused", image_size=image_size,
-                       global_batch_size=BATCH, num_cpu_devices=replicas,
+  from bench.engines import engine_on
+  from core import datasets
+  e, it, _ = engine_on(datasets.Split(*_images()), image_size=image_size,
+                       replicas=max(replicas, 1), batch=BATCH,
                        jit_compile=jit_compile)
-  e = Engine(config, strategy, steps_per_epoch=16, total_steps=10**6)
-  images, labels = _images()
-  it = e.train_iterator(datasets.Split(images, labels), pipeline.Cursor(0, 0))
   params = sum(int(np.prod(v.shape)) for v in e.model.trainable_variables)
   return params, _windows(lambda n: e.trainer.run(it, n))
 

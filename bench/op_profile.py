@@ -19,20 +19,13 @@ STEPS = 10
 
 
 def main(image_size: int, replicas: int) -> None:
-  from core import distribution
-  distribution.configure_cpu_devices(replicas)
+  from bench.engines import engine_on
+  from core import datasets
+  engine, iterator, _ = engine_on(datasets.synthetic(1024),
+                                  image_size=image_size, replicas=replicas,
+                                  batch=BATCH)
   import tensorflow as tf
   from tensorflow.tsl.profiler.protobuf import xplane_pb2
-  from core import datasets, pipeline
-  from train.config import TrainConfig
-  from train.engine import Engine
-  strategy = distribution.make_strategy("mirrored" if replicas > 1
-                                        else "one_device")
-  config = TrainConfig(model_dir="/unused", image_size=image_size,
-                       global_batch_size=BATCH, num_cpu_devices=replicas)
-  engine = Engine(config, strategy, steps_per_epoch=16, total_steps=10**6)
-  iterator = engine.train_iterator(datasets.synthetic(1024),
-                                   pipeline.Cursor(0, 0))
   engine.trainer.run(iterator, 3)
   with tempfile.TemporaryDirectory() as logdir:
     tf.profiler.experimental.start(logdir)

@@ -25,18 +25,15 @@ def timed(fn, repeats=5):
 
 
 def main(image_size: int) -> None:
+  from bench.engines import engine_on
+  from core import datasets
+  split = datasets.synthetic(1024)
+  engine, it, _ = engine_on(split, image_size=image_size, replicas=1,
+                            batch=BATCH)
   import tensorflow as tf
   from bench import flops
-  from core import datasets, losses, pipeline, preprocessing
-  from core import distribution
-  from train.config import TrainConfig
-  from train.engine import Engine
-  strategy = distribution.make_strategy("one_device")
-  config = TrainConfig(model_dir="/unused", image_size=image_size,
-                       global_batch_size=BATCH)
-  engine = Engine(config, strategy, steps_per_epoch=16, total_steps=10**6)
+  from core import losses, preprocessing
   model = engine.model
-  split = datasets.synthetic(1024)
   x = preprocessing.preprocess(tf.constant(split.images[:BATCH]),
                                image_size=image_size, channels=1)
   y = tf.constant(split.labels[:BATCH])
@@ -53,7 +50,6 @@ def main(image_size: int) -> None:
                                                   y).total)
     return tape.gradient(loss, variables)
 
-  it = engine.train_iterator(split, pipeline.Cursor(0, 0))
   reps = 3 if image_size > 100 else 10
   t_fwd = timed(lambda: forward().logits.numpy(), reps)
   t_fb = timed(lambda: [g.numpy() for g in forward_backward()[:1]], reps)

@@ -22,16 +22,11 @@ def rss_mib() -> float:
 
 
 def main() -> int:
-  from core import datasets, distribution, pipeline
-  distribution.configure_cpu_devices(REPLICAS)
-  from train.config import TrainConfig
-  from train.engine import Engine
-  strategy = distribution.make_strategy("mirrored")
+  from bench.engines import engine_on
+  from core import datasets, pipeline
   split = datasets.synthetic(4096)
-  config = TrainConfig(model_dir="/unused", image_size=28,
-                       global_batch_size=BATCH, num_cpu_devices=REPLICAS)
-  engine = Engine(config, strategy, steps_per_epoch=64, total_steps=10**6)
-  it = engine.train_iterator(split, pipeline.Cursor(0, 0))
+  engine, it, strategy = engine_on(split, image_size=28, replicas=REPLICAS,
+                                   batch=BATCH, steps_per_epoch=64)
   engine.trainer.run(it, 50)
   after_50 = rss_mib()
   start = time.perf_counter()
