@@ -78,6 +78,10 @@ def keras_fit(image_size, replicas):
     # One `fit` call for warm-up and every window, timed by a callback: a
     # `fit` call per window would charge Keras its per-call set-up (data
     # adapter, iterator, callbacks), up to 20 % of a 20-step window here.
+    # The first window is timed from the end of the last warm-up step.
+    if warmup < 1:
+      raise ValueError(f"keras_fit needs a warm-up step to time from; "
+                       f"received warmup={warmup}.")
     ends = []
     clock = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: ends.append(
