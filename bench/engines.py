@@ -5,23 +5,28 @@ from core import datasets
 
 
 def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
-              batch: int, steps_per_epoch: int = 16, **config):
+              batch: int, steps_per_epoch: int = 16, num_classes: int = 10,
+              **config):
   """Returns (engine, iterator, strategy).
 
   Splits the CPU first, so call it before any TensorFlow op runs. One replica
   uses OneDeviceStrategy, more use MirroredStrategy; `config` holds further
-  TrainConfig fields (e.g. jit_compile=True).
+  TrainConfig fields (e.g. jit_compile=True). The data set's facts come from
+  `split` (image shape) and `num_classes`.
   """
-  from core import distribution, pipeline
+  from core import distribution
   distribution.configure_cpu_devices(replicas)
   from train.config import TrainConfig
   from train.engine import Engine
   strategy = distribution.make_strategy("mirrored" if replicas > 1
                                         else "one_device")
+  info = datasets.DatasetInfo(
+      "bench", tuple(split.images.shape[1:]),
+      tuple(f"class {i}" for i in range(num_classes)))
   engine = Engine(TrainConfig(model_dir="/unused", image_size=image_size,
                               global_batch_size=batch,
                               num_cpu_devices=replicas, **config),
-                  strategy, steps_per_epoch=steps_per_epoch,
-                  total_steps=10**6)
-  return (engine, engine.train_iterator(split, pipeline.Cursor(0, 0)),
-          strategy)
+                  strategy, info,
+                  distribution.split_batch(batch, strategy),
+                  steps_per_epoch=steps_per_epoch, total_steps=10**6)
+  return engine, engine.train_iterator(split, 0), strategy

@@ -1,23 +1,22 @@
 """Analytic cost of a model: multiply-adds of its convolutions and matrix
 products, read from the graph traced with textbook convolutions (so fused
 kernels count exactly once, and the engine's exact shortcuts on small maps,
-layers/conv.py, do not change the count: MFU is reported on the nominal
+layers/formulations.py, do not change the count: MFU is reported on the nominal
 model, as the paper's 1.58 G multiply-adds are)."""
 
 import tensorflow as tf
 
-from layers import conv
 
 
 def forward_macs(fn, input_spec: tf.TensorSpec) -> int:
   """Multiply-adds of one call of `fn` on a batch of 1.
 
   Args:
-    fn: A Python callable of one tensor (traced with `tf.function`).
+    fn: A Python callable of one tensor (traced with `tf.function`); pass
+      the model `reference=True` so the textbook graph is counted.
     input_spec: The input's spec with batch size 1.
   """
-  with conv.reference_convolutions():
-    graph = tf.function(fn).get_concrete_function(input_spec).graph
+  graph = tf.function(fn).get_concrete_function(input_spec).graph
   total = 0
   for op in graph.get_operations():
     if op.type in ("Conv2D", "DepthwiseConv2dNative"):

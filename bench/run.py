@@ -55,8 +55,8 @@ def training_gflops_per_image(image_size):
   from layers.googlenet import GoogLeNet
   model = GoogLeNet(10, 1, image_size)
   forward = flops.forward_macs(
-      lambda x: model(x, training=True), tf.TensorSpec([1, image_size,
-                                                        image_size, 1]))
+      lambda x: model(x, training=True, reference=True),
+      tf.TensorSpec([1, image_size, image_size, 1]))
   return flops.training_flops_per_image(forward) / 1e9
 
 

@@ -37,7 +37,7 @@ def main() -> int:
   data = pipeline.distribute(
       strategy, lambda: pipeline.train_indices(len(split.labels), BATCH, 0,
                                                pipeline.Cursor(0, 0)),
-      split, BATCH)
+      split, engine.batch)
   data_it = iter(data)
   next(data_it)
   start = time.perf_counter()

@@ -7,15 +7,21 @@ further: restore scans every `ckpt-N.index` from the newest down and falls
 back past any that fail to read (truncated, corrupt, missing data files),
 reporting each in one line. `max_to_keep` is at least 2 so a fallback exists.
 A save refuses non-finite weights, so no checkpoint on disk holds NaN or Inf.
+A save that finds the disk full removes its half-written `ckpt-N_temp` and
+raises NoSpaceError naming the space it needs; half-written temporaries left
+by a killed process are removed before the next restore.
 """
 
 import glob
 import os
 import re
-from typing import Callable, List, Optional, Tuple
+import shutil
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
+
+from core.errors import NoSpaceError, is_no_space, megabytes
 
 _PREFIX = "ckpt"
 _NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index$")
@@ -36,13 +42,15 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, max_to_keep: int = 3,
                report: Callable[[str], None] = logging.warning,
-               **objects: tf.Module):
+               guard: Sequence[tf.Variable] = (), **objects: tf.Module):
     """Tracks `objects` (model, optimizer, counters) in `directory`.
 
     Args:
       directory: Where checkpoints live.
       max_to_keep: Newest checkpoints kept; at least 2.
       report: Receives one line per checkpoint that cannot be used.
+      guard: Variables that must be finite for a save to happen (the
+        model's weights).
       **objects: What to save; the keyword names are checkpoint keys (API).
 
     Raises:
@@ -53,6 +61,9 @@ class Checkpointer:
                        f"exists; received max_to_keep={max_to_keep!r}.")
     self.directory = directory
     self._report = report
+    self._guard = tuple(guard)
+    self._bytes = sum(v.shape.num_elements() * v.dtype.size
+                      for o in objects.values() for v in o.variables)
     self.checkpoint = tf.train.Checkpoint(**objects)
     try:
       self.manager = self._manager(max_to_keep)
@@ -75,12 +86,14 @@ class Checkpointer:
     Returns:
       Its number (the global step), or None if there is none.
     """
-    for leftover in sorted(glob.glob(os.path.join(self.directory,
-                                                  f"{_PREFIX}-*_temp*"))):
-      self._report(f"ignoring half-written checkpoint {leftover}")
+    self.remove_temporaries()
     for number, prefix in complete_checkpoints(self.directory):
       try:
-        self.checkpoint.restore(prefix).assert_existing_objects_matched()
+        status = self.checkpoint.restore(prefix)
+        status.assert_existing_objects_matched()
+        # Values no object claims (counters an older version kept) are
+        # ignored, not warned about at exit.
+        status.expect_partial()
       except Exception as e:  # pylint: disable=broad-except
         # A damaged file fails in many ways (DataLossError, IndexError from
         # the reader, ValueError, ...); every one means "use an older one".
@@ -92,17 +105,43 @@ class Checkpointer:
       return number
     return None
 
-  def save(self, step: int, weights) -> Optional[str]:
-    """Saves as `ckpt-<step>` unless a weight is non-finite.
+  def remove_temporaries(self) -> None:
+    """Deletes half-written `ckpt-N_temp` files and folders (a killed or
+    failed save's; never a complete checkpoint), reporting each."""
+    for leftover in sorted(glob.glob(os.path.join(self.directory,
+                                                  f"{_PREFIX}-*_temp*"))):
+      if os.path.isdir(leftover):
+        shutil.rmtree(leftover, ignore_errors=True)
+      else:
+        os.remove(leftover)
+      self._report(f"removed half-written checkpoint {leftover}")
+
+  def save(self, step: int) -> Optional[str]:
+    """Saves as `ckpt-<step>` unless a guarded weight is non-finite.
 
     Args:
       step: The global step, used as the checkpoint number.
-      weights: Variables that must be finite for the save to happen.
 
     Returns:
       The checkpoint prefix, or None if the save was refused.
+
+    Raises:
+      NoSpaceError: The disk filled up; the half-written files are removed
+        and the checkpoints written before are intact.
     """
-    if not all(bool(tf.reduce_all(tf.math.is_finite(w))) for w in weights):
+    if not all(bool(tf.reduce_all(tf.math.is_finite(w)))
+               for w in self._guard):
       self._report(f"not saving step {step}: weights are not finite")
       return None
-    return self.manager.save(checkpoint_number=step)
+    try:
+      return self.manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+      if not is_no_space(e):
+        raise
+      self.remove_temporaries()
+      free = shutil.disk_usage(self.directory).free
+      raise NoSpaceError(
+          f"no space left in {self.directory} for checkpoint {step}: it "
+          f"needs about {megabytes(self._bytes)} and "
+          f"{megabytes(free)} are free; the checkpoints written before are "
+          "intact: free space and run the same command to resume.") from None

@@ -1,9 +1,13 @@
 """Data set sources: MNIST, Fashion-MNIST (IDX files) and a synthetic set.
 
-Each source yields uint8 images [N, 28, 28, 1] and int32 labels [N]; scaling
-and resizing happen on the device (core/preprocessing.py), not here.
+`load` returns the splits together with the data set's facts (`DatasetInfo`:
+name, image shape, class names); the model, the export signature, the
+summaries and the manifest take them from there. Each split holds uint8
+images [N, H, W, C] and int32 labels [N]; scaling and resizing happen on the
+device (core/preprocessing.py), not here.
 """
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -16,8 +20,6 @@ from core import idx
 from core.errors import DataError
 
 NAMES = ("mnist", "fashion_mnist", "synthetic")
-NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28, 1)
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -40,24 +42,57 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz":
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-CLASS_NAMES = {
+# The classes of the IDX sets, in label order (their own definitions).
+_CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    "synthetic": tuple(f"class {d}" for d in range(10)),
 }
+# The synthetic set: 10 classes of 28x28 grey images, like MNIST.
+_SYNTHETIC_CLASSES = 10
+_SYNTHETIC_SIDE = 28
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What the rest of the engine needs to know about a data set.
+
+  Attributes:
+    name: The data set's name ("fashion_mnist", ...).
+    image_shape: (height, width, channels) of the stored images.
+    class_names: One name per label, in label order.
+  """
+  name: str
+  image_shape: Tuple[int, int, int]
+  class_names: Tuple[str, ...]
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def channels(self) -> int:
+    return self.image_shape[-1]
+
+  def as_dict(self) -> dict:
+    """JSON-ready facts for the manifest and the export's metadata."""
+    return {"name": self.name, "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names)}
 
 
 class Split(NamedTuple):
   """One split of a data set, in host memory."""
-  images: np.ndarray  # uint8 [N, 28, 28, 1]
+  images: np.ndarray  # uint8 [N, H, W, C]
   labels: np.ndarray  # int32 [N]
 
 
 class Splits(NamedTuple):
+  """The three splits and the facts they share."""
   train: Split
   validation: Split
   test: Split
+  info: DatasetInfo
 
 
 def load(name: str, *, data_dir: Optional[str] = None,
@@ -75,11 +110,12 @@ def load(name: str, *, data_dir: Optional[str] = None,
     download: For MNIST only: download and verify the files when missing.
 
   Returns:
-    Splits(train, validation, test).
+    Splits(train, validation, test, info).
 
   Raises:
-    DataError: If the files cannot be found, read or verified.
-    ValueError: If `name` is unknown or `validation_size` is out of range.
+    DataError: If the files cannot be found, read or verified, or
+      `validation_size` leaves no training images.
+    ValueError: If `name` is unknown.
   """
   if name not in NAMES:
     raise ValueError(f"`dataset` must be one of {', '.join(NAMES)}; "
@@ -87,25 +123,39 @@ def load(name: str, *, data_dir: Optional[str] = None,
   if name == "synthetic":
     train, test = synthetic(synthetic_size), synthetic(
         max(synthetic_size // 4, 1), seed=1)
+    class_names = tuple(f"class {d}" for d in range(_SYNTHETIC_CLASSES))
   else:
     folder = _find_folder(name, data_dir, download)
-    train, test = (_read_split(folder, s) for s in ("train", "test"))
+    class_names = _CLASS_NAMES[name]
+    train, test = (_read_split(folder, s, len(class_names))
+                   for s in ("train", "test"))
+    if train.images.shape[1:] != test.images.shape[1:]:
+      raise DataError(f"{folder}: training images are "
+                      f"{list(train.images.shape[1:])} but test images are "
+                      f"{list(test.images.shape[1:])}.")
   if not 0 <= validation_size < len(train.labels):
-    raise ValueError(
+    raise DataError(
         f"`validation_size` must be in [0, {len(train.labels)}) for "
-        f"{name}; received validation_size={validation_size}.")
+        f"{name}, which has {len(train.labels)} training images; received "
+        f"validation_size={validation_size}.")
   cut = len(train.labels) - validation_size
+  info = DatasetInfo(name, tuple(int(d) for d in train.images.shape[1:]),
+                     class_names)
   return Splits(Split(train.images[:cut], train.labels[:cut]),
-                Split(train.images[cut:], train.labels[cut:]), test)
+                Split(train.images[cut:], train.labels[cut:]), test, info)
 
 
 def synthetic(num_examples: int, *, seed: int = 0) -> Split:
   """A small learnable set: each class is a fixed random stroke pattern plus
   per-image noise and shift. Deterministic in (num_examples, seed)."""
-  templates = np.random.RandomState(1234).rand(NUM_CLASSES, 28, 28) > 0.8
+  side = _SYNTHETIC_SIDE
+  templates = np.random.RandomState(1234).rand(_SYNTHETIC_CLASSES, side,
+                                               side) > 0.8
   rng = np.random.RandomState(seed)
-  labels = rng.randint(0, NUM_CLASSES, size=num_examples).astype(np.int32)
-  images = templates[labels] * 180.0 + rng.rand(num_examples, 28, 28) * 75.0
+  labels = rng.randint(0, _SYNTHETIC_CLASSES, size=num_examples).astype(
+      np.int32)
+  images = templates[labels] * 180.0 + rng.rand(num_examples, side,
+                                                side) * 75.0
   shifts = rng.randint(-1, 2, size=(num_examples, 2))
   for i, (dy, dx) in enumerate(shifts):
     images[i] = np.roll(images[i], (dy, dx), axis=(0, 1))
@@ -142,26 +192,30 @@ def _find_folder(name: str, data_dir: Optional[str], download: bool) -> str:
   raise DataError(f"{name} not found in {', '.join(defaults)}; {hint}.")
 
 
-def _read_split(folder: str, split: str) -> Split:
+def _read_split(folder: str, split: str, num_classes: int) -> Split:
   image_stem, label_stem = _FILES[split]
   image_path = next(p for p in _candidates(folder, image_stem)
                     if os.path.isfile(p))
   label_path = next(p for p in _candidates(folder, label_stem)
                     if os.path.isfile(p))
   images, labels = idx.read(image_path), idx.read(label_path)
-  if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE[:2]:
+  if images.dtype != np.uint8 or images.ndim not in (3, 4) or 0 in (
+      images.shape[1:]):
     raise DataError(f"{image_path}: expected uint8 images of shape "
-                    f"[N, 28, 28]; found {images.dtype} {list(images.shape)}.")
+                    f"[N, H, W] or [N, H, W, C]; found {images.dtype} "
+                    f"{list(images.shape)}.")
   if labels.dtype != np.uint8 or labels.ndim != 1:
     raise DataError(f"{label_path}: expected uint8 labels of shape [N]; "
                     f"found {labels.dtype} {list(labels.shape)}.")
   if len(images) != len(labels):
     raise DataError(f"{image_path} holds {len(images)} images but "
                     f"{label_path} holds {len(labels)} labels.")
-  if len(labels) and labels.max() >= NUM_CLASSES:
+  if len(labels) and labels.max() >= num_classes:
     raise DataError(f"{label_path}: label {int(labels.max())} is outside "
-                    f"[0, {NUM_CLASSES}).")
-  return Split(images[..., None], labels.astype(np.int32))
+                    f"[0, {num_classes}).")
+  if images.ndim == 3:
+    images = images[..., None]
+  return Split(images, labels.astype(np.int32))
 
 
 def download_mnist(folder: str,

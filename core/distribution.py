@@ -19,7 +19,9 @@ tests/distribution_test.py checks that 2 replicas match 1 and stay identical.
 
 
 import os
+from typing import Callable, NamedTuple
 
+from absl import logging
 import tensorflow as tf
 
 from core.errors import InputError
@@ -27,7 +29,9 @@ from core.errors import InputError
 STRATEGIES = ("mirrored", "one_device", "default")
 
 
-def configure_cpu_devices(count: int) -> None:
+def configure_cpu_devices(count: int, *,
+                          warn: Callable[[str], None] = logging.warning
+                          ) -> None:
   """Splits the physical CPU into `count` logical devices.
 
   With more than one, each replica's kernels get an equal share of the cores
@@ -35,15 +39,22 @@ def configure_cpu_devices(count: int) -> None:
   (inter-op threads = count). TF's default gives every kernel all the cores,
   so two replicas' kernels fight over the same threads: on 2 cores at 28x28
   the two-replica step took 113 ms instead of 98 (BUILD.md).
+  On a machine with GPUs the GPUs are the replicas: a count above 1 is
+  ignored, with one line to `warn`.
   Must run before TensorFlow initialises its devices (before any op).
 
   Raises:
     InputError: If `count` < 1, or TF is already initialised with another
       number of CPU devices.
   """
-  if not isinstance(count, int) or count < 1:
+  if not isinstance(count, int) or isinstance(count, bool) or count < 1:
     raise InputError(f"`num_cpu_devices` must be a positive integer; "
                      f"received num_cpu_devices={count!r}.")
+  gpus = tf.config.list_physical_devices("GPU")
+  if gpus and count > 1:
+    warn(f"--num_cpu_devices={count} is ignored: this machine has "
+         f"{len(gpus)} GPU(s), and --strategy=mirrored replicates over them.")
+    return
   cpu = tf.config.list_physical_devices("CPU")[0]
   current = tf.config.get_logical_device_configuration(cpu)
   if current is not None and len(current) == count:
@@ -61,7 +72,8 @@ def configure_cpu_devices(count: int) -> None:
     if have != count:
       raise InputError(
           f"TensorFlow is already initialised with {have} CPU devices; "
-          f"`num_cpu_devices`={count} must be set before any TF op runs.")
+          f"`num_cpu_devices`={count} must be set before any TF op runs."
+      ) from None
 
 
 def _cores() -> int:
@@ -99,9 +111,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
-def check_divisible(global_batch_size: int,
-                    strategy: tf.distribute.Strategy) -> int:
-  """Returns the per-replica batch of an even split (convention 1).
+class BatchSplit(NamedTuple):
+  """How a global batch is cut over the replicas (convention 1); computed
+  once per run by `split_batch` and passed to whatever needs it."""
+  global_batch_size: int
+  num_replicas: int
+
+  @property
+  def per_replica(self) -> int:
+    return self.global_batch_size // self.num_replicas
+
+
+def split_batch(global_batch_size: int,
+                strategy: tf.distribute.Strategy) -> BatchSplit:
+  """The run's `BatchSplit` over `strategy`'s replicas.
 
   Raises:
     InputError: If the global batch does not split evenly over the replicas.
@@ -111,7 +134,7 @@ def check_divisible(global_batch_size: int,
     raise InputError(
         f"`global_batch_size` must be divisible by the number of replicas "
         f"({replicas}); received global_batch_size={global_batch_size}.")
-  return global_batch_size // replicas
+  return BatchSplit(global_batch_size, replicas)
 
 
 def replica_row_offset(per_replica_batch: int) -> tf.Tensor:

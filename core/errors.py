@@ -1,21 +1,56 @@
-"""Errors that mean the user gave something wrong (a flag, a file, a folder).
+"""Failures the user can act on, each with its exit code.
 
-The command line turns these into one line on stderr and a non-zero exit;
-every other exception is a bug and keeps its traceback.
+The command line turns an `EngineError` into one line on stderr and exits
+with the error's `exit_code`; every other exception is a bug and keeps its
+traceback. The codes follow sysexits.h where one fits.
 """
 
+import errno
 
-class InputError(ValueError):
+EXIT_USAGE = 2        # bad flags, files or folders: fix the input
+EXIT_DIVERGED = 3     # the loss or gradients stayed non-finite
+EXIT_NO_SPACE = 74    # EX_IOERR: the disk filled up; free space and rerun
+EXIT_PREEMPTED = 75   # EX_TEMPFAIL: checkpointed; the same command resumes
+
+
+class EngineError(Exception):
+  """Base of the failures that end a run with a one-line message."""
+  exit_code = 1
+
+
+class InputError(EngineError, ValueError):
   """Something the user supplied cannot be used; the message says the fix."""
+  exit_code = EXIT_USAGE
 
 
 class DataError(InputError):
   """A data file is missing, unreadable or malformed."""
 
 
-class TrainingError(Exception):
+class TrainingError(EngineError):
   """Training cannot go on (e.g. it diverged); checkpoints on disk are intact."""
+  exit_code = EXIT_DIVERGED
 
 
-class Preempted(Exception):
+class NoSpaceError(EngineError):
+  """A write failed for lack of disk space; what was written before is
+  intact, and the half-written file has been removed."""
+  exit_code = EXIT_NO_SPACE
+
+
+class Preempted(EngineError):
   """A SIGTERM/SIGINT arrived; a checkpoint was written; rerun to resume."""
+  exit_code = EXIT_PREEMPTED
+
+
+def is_no_space(error: BaseException) -> bool:
+  """Whether `error` is a write that failed for lack of disk space (an
+  OSError with ENOSPC, or TensorFlow's error wrapping one)."""
+  return (getattr(error, "errno", None) == errno.ENOSPC
+          or "No space left on device" in str(error))
+
+
+def megabytes(num_bytes: float) -> str:
+  """`num_bytes` as a short MB figure for messages."""
+  return f"{num_bytes / 1e6:.0f} MB" if num_bytes >= 1e6 else (
+      f"{num_bytes / 1e6:.2f} MB")

@@ -77,27 +77,34 @@ def eval_steps(num_examples: int, global_batch_size: int) -> int:
   return -(-num_examples // global_batch_size)
 
 
-def replica_batches(indices: tf.data.Dataset, split: datasets.Split, *,
-                    global_batch_size: int,
+def replica_batches(indices: tf.data.Dataset, split: datasets.Split,
+                    batch: distribution.BatchSplit,
                     input_context: Optional[tf.distribute.InputContext] = None
                     ) -> tf.data.Dataset:
   """Turns global index batches into this input pipeline's replica batches.
 
-  With k replicas fed by this pipeline, every global batch becomes k
-  consecutive elements, in replica order, each a dict of `images` (uint8
-  [B/N, 28, 28, 1]), `labels` (int32), `index` (int64, -1 for padding) and
-  `weight` (float32, 0 for padding).
+  With k of the `batch.num_replicas` replicas fed by this pipeline, every
+  global batch becomes k consecutive elements, in replica order, each a dict
+  of `images` (uint8 [B/N, H, W, C]), `labels` (int32), `index` (int64, -1
+  for padding) and `weight` (float32, 0 for padding).
+
+  Raises:
+    ValueError: If `input_context` counts another number of replicas.
   """
-  ctx = input_context or tf.distribute.InputContext()
-  replicas = ctx.num_replicas_in_sync
-  per_replica = global_batch_size // replicas
-  local = replicas // ctx.num_input_pipelines
+  ctx = input_context or tf.distribute.InputContext(
+      num_replicas_in_sync=batch.num_replicas)
+  if ctx.num_replicas_in_sync != batch.num_replicas:
+    raise ValueError(
+        f"`input_context` must count the batch split's replicas "
+        f"({batch.num_replicas}); received {ctx.num_replicas_in_sync}.")
+  local = batch.num_replicas // ctx.num_input_pipelines
   first = ctx.input_pipeline_id * local
   images = tf.constant(split.images)
   labels = tf.constant(split.labels)
 
-  def own_rows(batch):
-    rows = tf.reshape(batch, [replicas, per_replica])
+  def own_rows(indices_of_batch):
+    rows = tf.reshape(indices_of_batch,
+                      [batch.num_replicas, batch.per_replica])
     return tf.data.Dataset.from_tensor_slices(rows[first:first + local])
 
   def gather(index):
@@ -120,17 +127,10 @@ def replica_batches(indices: tf.data.Dataset, split: datasets.Split, *,
 
 def distribute(strategy: tf.distribute.Strategy,
                make_indices: Callable[[], tf.data.Dataset],
-               split: datasets.Split, global_batch_size: int):
-  """A distributed dataset of replica batches from `make_indices()`.
-
-  Raises:
-    InputError: If the global batch does not split evenly over the replicas.
-  """
-  distribution.check_divisible(global_batch_size, strategy)
+               split: datasets.Split, batch: distribution.BatchSplit):
+  """A distributed dataset of replica batches from `make_indices()`."""
 
   def dataset_fn(ctx):
-    return replica_batches(make_indices(), split,
-                           global_batch_size=global_batch_size,
-                           input_context=ctx)
+    return replica_batches(make_indices(), split, batch, input_context=ctx)
 
   return strategy.distribute_datasets_from_function(dataset_fn)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from typing import Callable
 
 import tensorflow as tf
 
@@ -77,3 +78,25 @@ class WarmupCosine:
     cosine = self.final_rate + 0.5 * (self.rate - self.final_rate) * (
         1.0 + tf.cos(math.pi * progress))
     return tf.where(step < self.warmup_steps, warmup, cosine)
+
+
+@dataclasses.dataclass(frozen=True)
+class Warmup:
+  """Linear warm-up in front of any schedule: for the first `warmup_steps`
+  updates the rate is `schedule(step) * (step + 1) / warmup_steps`, then
+  `schedule(step)` itself. (WarmupCosine has its warm-up built in: its
+  cosine starts where the warm-up ends.)"""
+  schedule: Callable[[tf.Tensor], tf.Tensor]
+  warmup_steps: int
+
+  def __post_init__(self):
+    _positive("warmup_steps", self.warmup_steps)
+    if not callable(self.schedule):
+      raise TypeError(f"`schedule` must be callable; received "
+                      f"schedule={self.schedule!r}.")
+
+  def __call__(self, step: tf.Tensor) -> tf.Tensor:
+    step = tf.cast(step, tf.float32)
+    rate = self.schedule(step)
+    ramp = tf.minimum((step + 1.0) / float(self.warmup_steps), 1.0)
+    return rate * ramp

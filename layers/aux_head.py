@@ -56,9 +56,11 @@ class AuxHead(tf.Module):
       self.classifier = dense.Dense(_FC_UNITS, num_classes, name="classifier")
 
   def __call__(self, x: tf.Tensor, *, training: bool,
-               noise: Optional[dropout.DropoutNoise] = None) -> tf.Tensor:
-    """Returns logits [N, num_classes] for the feature map `x`."""
-    x = self.conv(self.pool(x))
+               noise: Optional[dropout.DropoutNoise] = None,
+               reference: bool = False) -> tf.Tensor:
+    """Returns logits [N, num_classes] for the feature map `x`; `reference`
+    runs the textbook convolution (layers/formulations.py)."""
+    x = self.conv(self.pool(x), reference=reference)
     x = tf.reshape(x, [tf.shape(x)[0], self.fc.in_features])
     x = self.fc(x)
     x = self.dropout(x, training=training, noise=noise)

@@ -104,14 +104,17 @@ class GoogLeNet(tf.Module):
       self.classifier = dense.Dense(width, num_classes, name="classifier")
 
   def __call__(self, images: tf.Tensor, *, training: bool,
-               noise: Optional[dropout.DropoutNoise] = None
-               ) -> GoogLeNetOutputs:
+               noise: Optional[dropout.DropoutNoise] = None,
+               reference: bool = False) -> GoogLeNetOutputs:
     """Runs the network; shapes in comments are for 224x224 inputs.
 
     Args:
       images: [N, image_size, image_size, in_channels], float (preprocessed).
       training: Keyword-only Python bool: enables dropout and the aux heads.
       noise: Dropout noise source (dropout.py); None uses TF's stateful RNG.
+      reference: Run every convolution as the textbook `tf.nn.conv2d`
+        instead of its fastest exact formulation (layers/formulations.py):
+        the nominal graph bench/flops.py counts and the tests compare with.
 
     Returns:
       GoogLeNetOutputs(logits, aux1, aux2); aux1 and aux2 are None unless
@@ -125,28 +128,28 @@ class GoogLeNet(tf.Module):
       raise ValueError(
           f"`images` must have shape [N, {', '.join(map(str, expected))}]; "
           f"received shape {images.shape.as_list()}.")
-    blocks = self.blocks
+    blocks, ref = self.blocks, reference
     noise_for = (lambda i: None) if noise is None else noise.fold_in
-    x = self.conv1(images)                        # [N, 112, 112, 64]
+    x = self.conv1(images, reference=ref)         # [N, 112, 112, 64]
     x = self.pool1(x)                             # [N, 56, 56, 64]
-    x = self.conv2_reduce(x)                      # [N, 56, 56, 64]
-    x = self.conv2(x)                             # [N, 56, 56, 192]
+    x = self.conv2_reduce(x, reference=ref)       # [N, 56, 56, 64]
+    x = self.conv2(x, reference=ref)              # [N, 56, 56, 192]
     x = self.pool2(x)                             # [N, 28, 28, 192]
-    x = blocks["3a"](x)                           # [N, 28, 28, 256]
-    x = blocks["3b"](x)                           # [N, 28, 28, 480]
+    x = blocks["3a"](x, reference=ref)            # [N, 28, 28, 256]
+    x = blocks["3b"](x, reference=ref)            # [N, 28, 28, 480]
     x = self.pool3(x)                             # [N, 14, 14, 480]
-    x = blocks["4a"](x)                           # [N, 14, 14, 512]
-    aux1 = (self.aux1(x, training=True, noise=noise_for(1))
+    x = blocks["4a"](x, reference=ref)            # [N, 14, 14, 512]
+    aux1 = (self.aux1(x, training=True, noise=noise_for(1), reference=ref)
             if training else None)                # [N, classes]
-    x = blocks["4b"](x)                           # [N, 14, 14, 512]
-    x = blocks["4c"](x)                           # [N, 14, 14, 512]
-    x = blocks["4d"](x)                           # [N, 14, 14, 528]
-    aux2 = (self.aux2(x, training=True, noise=noise_for(2))
+    x = blocks["4b"](x, reference=ref)            # [N, 14, 14, 512]
+    x = blocks["4c"](x, reference=ref)            # [N, 14, 14, 512]
+    x = blocks["4d"](x, reference=ref)            # [N, 14, 14, 528]
+    aux2 = (self.aux2(x, training=True, noise=noise_for(2), reference=ref)
             if training else None)                # [N, classes]
-    x = blocks["4e"](x)                           # [N, 14, 14, 832]
+    x = blocks["4e"](x, reference=ref)            # [N, 14, 14, 832]
     x = self.pool4(x)                             # [N, 7, 7, 832]
-    x = blocks["5a"](x)                           # [N, 7, 7, 832]
-    x = blocks["5b"](x)                           # [N, 7, 7, 1024]
+    x = blocks["5a"](x, reference=ref)            # [N, 7, 7, 832]
+    x = blocks["5b"](x, reference=ref)            # [N, 7, 7, 1024]
     x = self.global_pool(x)                       # [N, 1024]
     x = self.dropout(x, training=training, noise=noise_for(0))
     logits = self.classifier(x)                   # [N, classes]

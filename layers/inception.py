@@ -69,12 +69,16 @@ class Inception(tf.Module):
       self.branch_pool = conv.Conv2D(in_channels, spec.pool_proj, 1,
                                      activation=relu, name="branch_pool")
 
-  def __call__(self, x: tf.Tensor) -> tf.Tensor:
-    """Maps [N, H, W, in_channels] to [N, H, W, out_channels]."""
+  def __call__(self, x: tf.Tensor, *, reference: bool = False) -> tf.Tensor:
+    """Maps [N, H, W, in_channels] to [N, H, W, out_channels].
+
+    `reference` runs textbook convolutions (layers/formulations.py).
+    """
     _checks.channels(self.name, self.in_channels, x.shape[-1])
+    ref = reference
     return tf.concat([
-        self.branch1x1(x),
-        self.branch3x3(self.branch3x3_reduce(x)),
-        self.branch5x5(self.branch5x5_reduce(x)),
-        self.branch_pool(self.pool(x)),
+        self.branch1x1(x, reference=ref),
+        self.branch3x3(self.branch3x3_reduce(x, reference=ref), reference=ref),
+        self.branch5x5(self.branch5x5_reduce(x, reference=ref), reference=ref),
+        self.branch_pool(self.pool(x), reference=ref),
     ], axis=-1)

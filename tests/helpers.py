@@ -5,6 +5,12 @@ import subprocess
 import sys
 from typing import Sequence
 
+from core import datasets
+
+# The synthetic set's facts, as its loader reports them.
+SYNTHETIC_INFO = datasets.load("synthetic", synthetic_size=8,
+                               validation_size=0).info
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,3 +47,19 @@ def small_run_flags(model_dir: str, *extra: str) -> list:
           "--strategy=mirrored", "--num_cpu_devices=2", "--image_size=28",
           "--global_batch_size=16", "--validation_size=64",
           "--train_examples=160", "--steps_per_loop=5", *extra]
+
+
+def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
+           **config):
+  """An Engine for the synthetic set's facts over MirroredStrategy on
+  `devices`; `config` holds TrainConfig fields (model_dir is unused)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from core import distribution  # pylint: disable=g-import-not-at-top
+  from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from train.engine import Engine  # pylint: disable=g-import-not-at-top
+  strategy = tf.distribute.MirroredStrategy(list(devices))
+  config = TrainConfig(**dict({"model_dir": "/unused", "image_size": 28,
+                               "num_cpu_devices": len(devices)}, **config))
+  return Engine(config, strategy, SYNTHETIC_INFO,
+                distribution.split_batch(config.global_batch_size, strategy),
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps)

@@ -1,55 +1,113 @@
-"""The run's configuration: one frozen dataclass, validated on creation."""
+"""The run's configuration: one frozen dataclass, validated on creation.
+
+It is also the one option table: each field carries its help text (and its
+choices, where it has some) in its metadata, and train/options.py generates
+the command-line flags from the fields, so a flag's name, type, default,
+choices and help cannot drift from the config.
+"""
 
 import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from core import datasets
-from core import distribution
 from core.errors import InputError
 
+# The choice lists. This module must not import TensorFlow (the command line
+# parses flags and sets TF's environment before TF loads), so the strategies
+# are listed here; tests/train/config_test.py checks they are the ones
+# core/distribution.py builds.
+STRATEGIES = ("mirrored", "one_device", "default")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
+def option(default, help: str, *,  # pylint: disable=redefined-builtin
+           choices: Optional[Sequence[str]] = None):
+  """A config field with its flag's help text and choices."""
+  metadata = {"help": help}
+  if choices is not None:
+    metadata["choices"] = tuple(choices)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-  """Everything a run depends on. Field names match the command-line flags.
+  """Everything a run depends on; each field is the flag of the same name.
 
   Raises (on creation):
     InputError: If a field is out of range or fields contradict each other.
   """
-  model_dir: str
-  export_dir: Optional[str] = None
-  strategy: str = "mirrored"
-  num_cpu_devices: int = 1
-  dataset: str = "fashion_mnist"
-  data_dir: Optional[str] = None
-  validation_size: int = 2000
-  train_examples: int = 0
-  epochs: int = 40
-  train_steps: Optional[int] = None
-  global_batch_size: int = 64
-  optimizer: str = "adam"
-  learning_rate: Optional[float] = None
-  lr_schedule: str = "constant"
-  warmup_steps: int = 0
-  momentum: float = 0.9
-  nesterov: bool = False
-  aux_loss_weights: Tuple[float, float] = (0.3, 0.3)
-  image_size: int = 224
-  seed: int = 0
-  deterministic: bool = False
-  steps_per_loop: int = 20
-  checkpoint_every: int = 500
-  keep_checkpoints: int = 3
-  eval_every: int = 0
-  max_bad_steps: int = 10
-  jit_compile: bool = False
-  mixed_precision: str = "float32"
-  profile_steps: Tuple[int, ...] = ()
+  model_dir: str = option(
+      "runs/default", "Checkpoints, TensorBoard logs (train/, eval/, test/) "
+      "and manifest.json.")
+  export_dir: Optional[str] = option(
+      None, "SavedModel versions for TF Serving (default: "
+      "<model_dir>/export).")
+  strategy: str = option(
+      "mirrored", "tf.distribute strategy: mirrored replicates over all "
+      "GPUs, or over --num_cpu_devices logical CPUs without a GPU.",
+      choices=STRATEGIES)
+  num_cpu_devices: int = option(
+      1, "Split the CPU into this many logical devices (replicas for "
+      "--strategy=mirrored on a machine without GPUs; ignored, with a "
+      "warning, where there are GPUs).")
+  dataset: str = option("fashion_mnist", "Data set.", choices=datasets.NAMES)
+  data_dir: Optional[str] = option(
+      None, "Folder with the four IDX files (raw or .gz). Default: Debian's "
+      "Fashion-MNIST folder, or the MNIST cache (downloaded and "
+      "checksum-verified).")
+  validation_size: int = option(
+      2000, "Training images held out for validation (the last ones, as "
+      "the seed does).")
+  train_examples: int = option(
+      0, "Use only the first N training images (0: all).")
+  epochs: int = option(40, "Epochs to train (the seed's 40).")
+  train_steps: Optional[int] = option(
+      None, "Global steps to train; overrides --epochs when set.")
+  global_batch_size: int = option(
+      64, "Examples per step over all replicas (the seed's 64).")
+  optimizer: str = option(
+      "adam", "Adam (the seed's defaults) or SGD with momentum (the "
+      "paper's).", choices=OPTIMIZERS)
+  learning_rate: Optional[float] = option(
+      None, "Peak learning rate (default: 1e-3 for adam, 0.01 for sgd).")
+  lr_schedule: str = option(
+      "constant", "constant; step: x0.96 every 8 epochs (the paper); "
+      "cosine decay to 0 at the last step.", choices=SCHEDULES)
+  warmup_steps: int = option(
+      0, "Linear warm-up from 0 over the first N steps, for every "
+      "schedule.")
+  momentum: float = option(0.9, "SGD momentum.")
+  nesterov: bool = option(False, "Nesterov momentum for SGD.")
+  aux_loss_weights: Tuple[float, float] = option(
+      (0.3, 0.3), "Weights of the aux1 and aux2 losses.")
+  image_size: int = option(
+      224, "Side the images are resized to on the device (the seed's 224).")
+  seed: int = option(0, "Seed of weights, data order and dropout.")
+  deterministic: bool = option(
+      False, "Enable TF op determinism: same seed and hardware give "
+      "bitwise-equal results.")
+  steps_per_loop: int = option(
+      20, "Steps per compiled call; also bounds the delay before a SIGTERM "
+      "is honoured.")
+  checkpoint_every: int = option(
+      500, "Checkpoint every N steps (also at the end and on SIGTERM).")
+  keep_checkpoints: int = option(3, "Checkpoints kept (>= 2).")
+  eval_every: int = option(0, "Validate every N steps (0: each epoch).")
+  max_bad_steps: int = option(
+      10, "Stop after this many consecutive steps with a non-finite loss "
+      "or gradient.")
+  jit_compile: bool = option(
+      False, "XLA-compile the per-replica forward and backward pass.")
+  mixed_precision: str = option(
+      "float32", "Compute dtype; float16 adds dynamic loss scaling.",
+      choices=PRECISIONS)
+  profile_steps: Tuple[int, ...] = option(
+      (), "Two steps START,STOP: write a profiler trace of those steps to "
+      "<model_dir>/train.")
 
   def __post_init__(self):
     def need(ok, field, rule):
@@ -57,31 +115,29 @@ class TrainConfig:
         raise InputError(f"`{field}` must be {rule}; received "
                          f"{field}={getattr(self, field)!r}.")
 
+    def is_int(value):
+      return isinstance(value, int) and not isinstance(value, bool)
+
     need(bool(self.model_dir), "model_dir", "a directory path")
-    need(self.strategy in distribution.STRATEGIES, "strategy",
-         "one of " + ", ".join(distribution.STRATEGIES))
-    need(self.dataset in datasets.NAMES, "dataset",
-         "one of " + ", ".join(datasets.NAMES))
-    need(self.optimizer in OPTIMIZERS, "optimizer",
-         "one of " + ", ".join(OPTIMIZERS))
-    need(self.lr_schedule in SCHEDULES, "lr_schedule",
-         "one of " + ", ".join(SCHEDULES))
-    need(self.mixed_precision in PRECISIONS, "mixed_precision",
-         "one of " + ", ".join(PRECISIONS))
+    for field in dataclasses.fields(self):
+      choices = field.metadata.get("choices")
+      if choices is not None:
+        need(getattr(self, field.name) in choices, field.name,
+             "one of " + ", ".join(choices))
     for field in ("num_cpu_devices", "epochs", "global_batch_size",
                   "image_size", "steps_per_loop", "checkpoint_every",
                   "max_bad_steps"):
       value = getattr(self, field)
-      need(isinstance(value, int) and not isinstance(value, bool)
-           and value > 0, field, "a positive integer")
+      need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",
                   "eval_every", "seed"):
-      need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0,
-           field, "a non-negative integer")
-    need(self.train_steps is None or (isinstance(self.train_steps, int)
+      value = getattr(self, field)
+      need(is_int(value) and value >= 0, field, "a non-negative integer")
+    need(self.train_steps is None or (is_int(self.train_steps)
                                       and self.train_steps > 0),
          "train_steps", "a positive integer when set")
-    need(self.keep_checkpoints >= 2, "keep_checkpoints",
+    need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
+         "keep_checkpoints",
          "at least 2 (so a corrupt newest checkpoint has a fallback)")
     need(self.learning_rate is None or (
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),

@@ -1,11 +1,18 @@
-"""The engine: model, optimizer, counters and compiled loops, built in scope."""
+"""The engine: model, optimizer, counters and compiled loops, built in scope.
 
-from typing import Dict
+What the controller (train/controller.py) asks of it: the global step,
+`train` and `evaluate` over a split, and the divergence counters. Facts about
+the data (classes, channels) come from the loaded data set's DatasetInfo, and
+the batch split from the strategy, computed once (core/distribution.py).
+"""
+
+from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from core import datasets
+from core import distribution
 from core import metrics
 from core import optimizers
 from core import pipeline
@@ -15,23 +22,40 @@ from layers.googlenet import GoogLeNet
 from train import step as step_lib
 from train.config import TrainConfig
 from train.state import TrainState
-from train.trainer import Trainer
+from train.trainer import Evaluator, Trainer
 
 COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16,
                   "mixed_bfloat16": tf.bfloat16}
+EVAL_METRICS = ("loss/main", "accuracy/main", "accuracy/top5")
 
 
 def make_schedule(config: TrainConfig, steps_per_epoch: int,
                   total_steps: int):
-  """The learning-rate schedule the config names."""
+  """The learning-rate schedule the config names, with its warm-up."""
+  warmup = min(config.warmup_steps, total_steps - 1)
+  if config.lr_schedule == "cosine":
+    # Its warm-up is built in: the cosine starts where the warm-up ends.
+    return schedules.WarmupCosine(config.rate, total_steps=total_steps,
+                                  warmup_steps=warmup)
   if config.lr_schedule == "step":
     # The paper: 4 % lower every 8 epochs.
-    return schedules.StepDecay(config.rate, decay_steps=8 * steps_per_epoch)
-  if config.lr_schedule == "cosine":
-    return schedules.WarmupCosine(config.rate, total_steps=total_steps,
-                                  warmup_steps=min(config.warmup_steps,
-                                                   total_steps - 1))
-  return schedules.Constant(config.rate)
+    schedule = schedules.StepDecay(config.rate,
+                                   decay_steps=8 * steps_per_epoch)
+  else:
+    schedule = schedules.Constant(config.rate)
+  return schedules.Warmup(schedule, warmup) if warmup else schedule
+
+
+class Evaluation(NamedTuple):
+  """Main-head results over a whole split."""
+  values: Dict[str, float]   # EVAL_METRICS, as means over the examples
+  confusion: np.ndarray      # [classes, classes] counts, rows = true labels
+  examples: int
+
+
+def _means(sums: Dict[str, np.ndarray], keys) -> Dict[str, float]:
+  count = max(float(sums["examples"]), 1.0)
+  return {k: float(sums[k]) / count for k in keys}
 
 
 class Engine:
@@ -39,12 +63,14 @@ class Engine:
   and the two compiled loops (train, evaluate)."""
 
   def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy,
-               *, steps_per_epoch: int, total_steps: int):
-    self.config, self.strategy = config, strategy
+               info: datasets.DatasetInfo, batch: distribution.BatchSplit, *,
+               steps_per_epoch: int, total_steps: int):
+    self.config, self.strategy, self.batch = config, strategy, batch
+    self.steps_per_epoch = steps_per_epoch
     self.compute_dtype = COMPUTE_DTYPES[config.mixed_precision]
     with strategy.scope():
-      self.model = GoogLeNet(num_classes=datasets.NUM_CLASSES,
-                             in_channels=datasets.IMAGE_SHAPE[-1],
+      self.model = GoogLeNet(num_classes=info.num_classes,
+                             in_channels=info.channels,
                              image_size=config.image_size)
       kwargs = ({"momentum": config.momentum, "nesterov": config.nesterov}
                 if config.optimizer == "sgd" else {})
@@ -56,20 +82,19 @@ class Engine:
                          else None)
       self.state = TrainState(config.seed)
       self.train_sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
-      self.eval_sums = metrics.Sums(
-          step_lib.eval_sums(datasets.NUM_CLASSES), name="eval_sums")
+      self.eval_sums = metrics.Sums(step_lib.eval_sums(info.num_classes),
+                                    name="eval_sums")
     self.train_step = step_lib.TrainStep(
         self.model, self.optimizer, self.state, self.train_sums,
-        global_batch_size=config.global_batch_size,
-        aux_weights=config.aux_loss_weights,
+        batch=batch, aux_weights=config.aux_loss_weights,
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
         jit_compile=config.jit_compile)
     self.trainer = Trainer(strategy, self.train_step, self.train_sums,
                            self.state)
-    self.evaluator = Trainer(
+    self.evaluator = Evaluator(
         strategy, step_lib.EvalStep(self.model, self.eval_sums,
                                     compute_dtype=self.compute_dtype),
-        self.eval_sums, None)
+        self.eval_sums)
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """What a checkpoint holds; the keys are checkpoint names (API)."""
@@ -79,18 +104,42 @@ class Engine:
       objects["loss_scale"] = self.loss_scale
     return objects
 
-  def train_iterator(self, split: datasets.Split,
-                     start: pipeline.Cursor):
-    """A distributed iterator over the training stream from `start`."""
-    n, batch = len(split.labels), self.config.global_batch_size
-    seed = self.config.seed
-    return iter(pipeline.distribute(
-        self.strategy, lambda: pipeline.train_indices(n, batch, seed, start),
-        split, batch))
+  @property
+  def global_step(self) -> int:
+    return int(self.state.global_step.numpy())
 
-  def evaluate(self, split: datasets.Split) -> Dict[str, np.ndarray]:
-    """Main-head sums over every example of `split` (padding ignored)."""
-    n, batch = len(split.labels), self.config.global_batch_size
+  def divergence(self) -> Tuple[int, int]:
+    """(consecutive skipped steps, the last skipped step)."""
+    return (int(self.state.consecutive_bad.numpy()),
+            int(self.state.last_bad_step.numpy()))
+
+  def train_iterator(self, split: datasets.Split, start_step: int):
+    """A distributed iterator over the training stream from `start_step`."""
+    n, seed = len(split.labels), self.config.seed
+    cursor = pipeline.Cursor(*divmod(start_step, self.steps_per_epoch))
+    return iter(pipeline.distribute(
+        self.strategy,
+        lambda: pipeline.train_indices(n, self.batch.global_batch_size, seed,
+                                       cursor),
+        split, self.batch))
+
+  def train(self, iterator, num_steps: int) -> Dict[str, float]:
+    """Runs `num_steps` steps; returns their mean metrics (skipped steps
+    count for nothing), the next learning rate and the counters."""
+    sums = self.trainer.run(iterator, num_steps)
+    values = _means(sums, [k for k in sums if k != "examples"])
+    values["learning_rate"] = float(self.optimizer.learning_rate())
+    values["skipped_steps"] = float(self.state.skipped_steps.numpy())
+    if self.loss_scale is not None:
+      values["loss_scale"] = float(self.loss_scale.scale.numpy())
+    return values
+
+  def evaluate(self, split: datasets.Split) -> Evaluation:
+    """Main-head results over every example of `split` (padding ignored)."""
+    n, batch = len(split.labels), self.batch.global_batch_size
     dataset = pipeline.distribute(
-        self.strategy, lambda: pipeline.eval_indices(n, batch), split, batch)
-    return self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
+        self.strategy, lambda: pipeline.eval_indices(n, batch), split,
+        self.batch)
+    sums = self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
+    return Evaluation(_means(sums, EVAL_METRICS), sums["confusion"],
+                      int(sums["examples"]))

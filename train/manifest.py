@@ -11,7 +11,9 @@ from typing import Optional
 
 import tensorflow as tf
 
-from core.errors import InputError
+from core import datasets
+from core import distribution
+from core.errors import InputError, NoSpaceError, is_no_space
 
 FILENAME = "manifest.json"
 
@@ -27,19 +29,20 @@ def git_revision() -> Optional[str]:
   return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def build(config, strategy: tf.distribute.Strategy, splits) -> dict:
+def build(config, strategy: tf.distribute.Strategy,
+          batch: distribution.BatchSplit, data: datasets.Splits) -> dict:
   """The manifest of a run about to start."""
-  replicas = strategy.num_replicas_in_sync
   return {
       "strategy": config.strategy,
-      "num_replicas": replicas,
+      "num_replicas": batch.num_replicas,
       "devices": list(getattr(strategy.extended, "worker_devices", [])),
-      "global_batch_size": config.global_batch_size,
-      "per_replica_batch_size": config.global_batch_size // replicas,
+      "global_batch_size": batch.global_batch_size,
+      "per_replica_batch_size": batch.per_replica,
       "dataset": config.dataset,
-      "examples": {"train": len(splits.train.labels),
-                   "validation": len(splits.validation.labels),
-                   "test": len(splits.test.labels)},
+      "data": data.info.as_dict(),
+      "examples": {"train": len(data.train.labels),
+                   "validation": len(data.validation.labels),
+                   "test": len(data.test.labels)},
       "image_size": config.image_size,
       "seed": config.seed,
       "tensorflow_version": tf.__version__,
@@ -75,10 +78,28 @@ def check_compatible(model_dir: str, fingerprint: dict) -> None:
 
 
 def write(model_dir: str, manifest: dict) -> None:
-  """Writes `manifest.json` atomically (temp file, then rename)."""
+  """Writes `manifest.json` atomically (temp file, then rename).
+
+  Raises:
+    NoSpaceError: The disk is full; the previous manifest is intact.
+  """
   fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=".manifest-")
-  with os.fdopen(fd, "w") as f:
-    json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, os.path.join(model_dir, FILENAME))
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(manifest, f, indent=2, sort_keys=True, default=str)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(model_dir, FILENAME))
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    if is_no_space(e):
+      raise NoSpaceError(f"no space left in {model_dir} to write "
+                         f"{FILENAME}: free space and run the same command "
+                         "again.") from None
+    raise
+
+
+def pretty(manifest: dict) -> str:
+  """The manifest as indented JSON, for TensorBoard's text dashboard."""
+  return json.dumps(manifest, indent=2, sort_keys=True, default=str)

@@ -1,16 +1,14 @@
 """SIGTERM/SIGINT as a request to stop at the next step boundary.
 
-The handler only sets a flag; the outer loop checks it between compiled
-inner loops, then checkpoints, flushes TensorBoard and exits. The delay is
-therefore at most one inner loop (`--steps_per_loop` steps).
+The handler only sets a flag; the controller checks it between compiled
+inner loops, then checkpoints, flushes TensorBoard and exits with
+core.errors.EXIT_PREEMPTED. The delay is therefore at most one inner loop
+(`--steps_per_loop` steps).
 """
 
 import signal
 import threading
 from typing import Optional
-
-EXIT_CODE = 75  # EX_TEMPFAIL: "temporary failure; the same command resumes"
-
 
 class PreemptionWatcher:
   """Context manager that records SIGTERM/SIGINT instead of dying."""

@@ -18,7 +18,9 @@ from layers.dropout import DropoutNoise
 from layers.googlenet import GoogLeNet
 from train.state import TrainState
 
-HEADS = ("main", "aux1", "aux2")
+# Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
+# is the HeadLosses field of the same name. Matched by name, never position.
+HEADS = {"main": "logits", "aux1": "aux1", "aux2": "aux2"}
 TRAIN_SUMS = {"examples": [], "loss/total": [],
               **{f"loss/{h}": [] for h in HEADS},
               **{f"accuracy/{h}": [] for h in HEADS}}
@@ -54,13 +56,13 @@ class TrainStep:
 
   def __init__(self, model: GoogLeNet, optimizer: Optimizer,
                state: TrainState, sums: metrics.Sums, *,
-               global_batch_size: int, aux_weights: Sequence[float],
+               batch: distribution.BatchSplit, aux_weights: Sequence[float],
                compute_dtype: tf.DType = tf.float32,
                loss_scale: Optional[DynamicLossScale] = None,
                jit_compile: bool = False):
     self.model, self.optimizer, self.state, self.sums = (
         model, optimizer, state, sums)
-    self.global_batch_size = global_batch_size
+    self.batch = batch
     self.aux_weights = tuple(aux_weights)
     self.compute_dtype = compute_dtype
     self.loss_scale = loss_scale
@@ -70,11 +72,12 @@ class TrainStep:
                                   self._forward_backward)
 
   def _forward_backward(self, images, labels, seed, row_offset):
-    noise = DropoutNoise(seed, row_offset, self.global_batch_size)
+    global_batch = self.batch.global_batch_size
+    noise = DropoutNoise(seed, row_offset, global_batch)
     with tf.GradientTape() as tape:
       outputs = self.model(images, training=True, noise=noise)
       head = losses.googlenet_loss(outputs, labels, self.aux_weights)
-      loss = losses.global_batch_mean(head.total, self.global_batch_size)
+      loss = losses.global_batch_mean(head.total, global_batch)
       scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
     grads = tape.gradient(scaled, self.params)
     return loss, grads, head, outputs
@@ -84,13 +87,12 @@ class TrainStep:
     images = preprocessing.preprocess(
         batch["images"], image_size=self.model.image_size,
         channels=self.model.in_channels, dtype=self.compute_dtype)
-    per_replica = self.global_batch_size // tf.distribute.get_strategy(
-    ).num_replicas_in_sync
     seed = tf.random.experimental.stateless_fold_in(
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
         self.state.global_step)
     loss, grads, head, outputs = self._grads(
-        images, labels, seed, distribution.replica_row_offset(per_replica))
+        images, labels, seed,
+        distribution.replica_row_offset(self.batch.per_replica))
     reduced = distribution.all_reduce_sum(list(grads) + [loss])
     grads, loss = reduced[:-1], reduced[-1]
     if self.loss_scale:
@@ -102,10 +104,10 @@ class TrainStep:
     self._count(finite)
     values = {"examples": tf.cast(tf.size(labels), tf.float32),
               "loss/total": tf.reduce_sum(head.total)}
-    for name, logits, per_example in zip(HEADS, outputs, head[1:]):
-      values[f"loss/{name}"] = tf.reduce_sum(per_example)
+    for name, field in HEADS.items():
+      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name))
       values[f"accuracy/{name}"] = tf.reduce_sum(
-          metrics.top_k_correct(logits, labels))
+          metrics.top_k_correct(getattr(outputs, field), labels))
     # A skipped step counts for nothing (its NaN sums would poison the mean).
     self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
 

@@ -1,9 +1,10 @@
 """Compiled inner loops: many steps per call over a tensor step count.
 
-Orbit's split: a Python outer loop (train/loop.py) owns all I/O and calls
-`train(iterator, n)`; this file runs n steps inside one `tf.function` with
-`tf.range`, so the host is not involved between steps and the function is
-traced once for every n (the count is a tensor, not a Python int).
+Orbit's split: a Python controller (train/controller.py) owns all I/O and
+calls `run(iterator, n)`; the loops here run n steps inside one `tf.function`
+with `tf.range`, so the host is not involved between steps and the function
+is traced once for every n (the count is a tensor, not a Python int).
+`Trainer` advances the global step after each step; `Evaluator` does not.
 """
 
 from typing import Dict
@@ -15,21 +16,19 @@ from core import metrics
 from train.state import TrainState
 
 
-class Trainer:
+class CompiledLoop:
   """Runs a replica step function for a number of steps under a strategy."""
 
   def __init__(self, strategy: tf.distribute.Strategy, step_fn,
-               sums: metrics.Sums, state: TrainState):
+               sums: metrics.Sums):
     """Wraps `step_fn` (a per-replica callable taking a batch).
 
     Args:
       strategy: The strategy whose scope holds every variable.
       step_fn: Called through `strategy.run` once per batch.
       sums: Accumulators the step adds to; reset at each call.
-      state: Holds the global step, advanced once per step here.
     """
-    self.strategy, self.step_fn, self.sums, self.state = (
-        strategy, step_fn, sums, state)
+    self.strategy, self.step_fn, self.sums = strategy, step_fn, sums
     self.traces = 0
     self._loop = tf.function(self._run_steps)
 
@@ -37,8 +36,13 @@ class Trainer:
     self.traces += 1  # runs at trace time only: counts traces for tests
     for _ in tf.range(num_steps):
       self.strategy.run(self.step_fn, args=(next(iterator),))
-      if self.state is not None:
-        self.state.global_step.assign_add(1)
+      self._after_step()
+
+  # Hooks hold no Python control flow: AutoGraph need not convert them (and
+  # cannot convert a body that is only a docstring).
+  @tf.autograph.experimental.do_not_convert
+  def _after_step(self) -> None:
+    """Cross-replica work after each step, inside the compiled loop."""
 
   def run(self, iterator, num_steps: int) -> Dict[str, np.ndarray]:
     """Runs `num_steps` steps and returns the sums they accumulated.
@@ -54,3 +58,20 @@ class Trainer:
     self.sums.reset()
     self._loop(iterator, tf.constant(num_steps, tf.int64))
     return self.sums.read()
+
+
+class Trainer(CompiledLoop):
+  """The training loop: each step is an update, counted in the state."""
+
+  def __init__(self, strategy: tf.distribute.Strategy, step_fn,
+               sums: metrics.Sums, state: TrainState):
+    super().__init__(strategy, step_fn, sums)
+    self.state = state
+
+  @tf.autograph.experimental.do_not_convert
+  def _after_step(self) -> None:
+    self.state.global_step.assign_add(1)
+
+
+class Evaluator(CompiledLoop):
+  """The evaluation loop: steps only add to the sums; no state moves."""

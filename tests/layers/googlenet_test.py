@@ -2,7 +2,6 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from layers import conv
 from layers import googlenet
 from layers.dropout import DropoutNoise
 
@@ -61,21 +60,19 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_small_map_shortcuts_leave_the_network_unchanged(self):
     # At 28x28 the 4x and 5x blocks run on 2x2 and 1x1 maps, where
-    # layers/conv.py swaps convolutions for matrix products and skips 1x1
+    # layers/formulations.py swaps convolutions for matrix products and skips 1x1
     # pools: all three heads and every gradient must match the textbook net.
     model = googlenet.GoogLeNet(10, 1, 28)
     x = tf.random.uniform([4, 28, 28, 1], -1, 1, seed=1)
     noise = DropoutNoise(tf.constant([5, 6], tf.int64))
 
-    def run():
+    def run(reference):
       with tf.GradientTape() as tape:
-        out = model(x, training=True, noise=noise)
+        out = model(x, training=True, noise=noise, reference=reference)
         loss = sum(tf.reduce_sum(o * o) for o in out)
       return list(out) + list(tape.gradient(loss, model.trainable_variables))
 
-    fast = run()
-    with conv.reference_convolutions():
-      reference = run()
+    fast, reference = run(False), run(True)
     for got, want, v in zip(fast, reference,
                             [None] * 3 + list(model.trainable_variables)):
       scale = float(tf.reduce_max(tf.abs(want))) + 1e-6

@@ -3,23 +3,19 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from core import datasets
-from core import pipeline
-from train.config import TrainConfig
 from train import step
-from train.engine import Engine
+from tests import helpers
 
 
 def make_engine(**overrides):
   tf.random.set_seed(0)
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-  config = TrainConfig(model_dir="/unused", image_size=28,
-                       global_batch_size=16, num_cpu_devices=2, **overrides)
-  return Engine(config, strategy, steps_per_epoch=8, total_steps=100)
+  return helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=8,
+                        total_steps=100, global_batch_size=16, **overrides)
 
 
 def losses_over(engine, loops, steps=4, examples=128):
   split = datasets.synthetic(examples)
-  it = engine.train_iterator(split, pipeline.Cursor(0, 0))
+  it = engine.train_iterator(split, 0)
   out = []
   for _ in range(loops):
     sums = engine.trainer.run(it, steps)

@@ -1,0 +1,67 @@
+"""The exact fast formulations of a convolution against the textbook one."""
+
+import tensorflow as tf
+from absl.testing import parameterized
+
+from layers import formulations
+
+
+class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      # (map height, width, kernel, the op that must be absent afterwards)
+      ("pointwise_1x1_map", 1, 1, 1, "Conv2D"),
+      ("pointwise_4x4_map", 4, 4, 1, "Conv2D"),
+      ("cropped_to_pointwise", 1, 1, 5, "Conv2D"),
+      ("dense_2x2_3x3", 2, 2, 3, "Conv2D"),
+      ("cropped_then_dense", 2, 2, 5, "Conv2D"),
+      ("convolution_4x4_3x3", 4, 4, 3, "MatMul"),
+      ("convolution_rectangular", 1, 2, 3, "MatMul"),
+  )
+  def test_fast_paths_equal_the_textbook_convolution(self, h, w, k, absent):
+    x = tf.random.normal([3, h, w, 5], seed=1)
+    kernel = tf.random.normal([k, k, 5, 7], seed=2)
+    bias = tf.random.normal([7], seed=3)
+
+    def run(reference):
+      with tf.GradientTape() as tape:
+        tape.watch([x, kernel, bias])
+        y = formulations.conv2d(x, kernel, bias, tf.nn.relu,
+                                reference=reference)
+        loss = tf.reduce_sum(y * tf.range(7, dtype=tf.float32))
+      return [y] + tape.gradient(loss, [x, kernel, bias])
+
+    for got, want in zip(run(False), run(True)):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
+    ops = {op.type for op in tf.function(
+        lambda z: formulations.conv2d(z, kernel, bias, tf.nn.relu)
+    ).get_concrete_function(tf.TensorSpec([None, h, w, 5])).graph
+           .get_operations()}
+    self.assertNotIn(absent, ops)
+    self.assertIn("Conv2D", {op.type for op in tf.function(
+        lambda z: formulations.conv2d(z, kernel, reference=True)
+    ).get_concrete_function(tf.TensorSpec([None, h, w, 5])).graph
+                             .get_operations()})
+
+  @parameterized.parameters(
+      # (kernel, map side, stride, padding, reference, formulation)
+      (1, 7, 1, "SAME", False, "pointwise"),
+      (1, 7, 1, "VALID", False, "pointwise"),
+      (1, 7, 2, "SAME", False, "convolution"),
+      (5, 1, 1, "SAME", False, "pointwise"),
+      (3, 2, 1, "SAME", False, "whole_map"),
+      (5, 2, 1, "SAME", False, "whole_map"),
+      (3, 4, 1, "SAME", False, "convolution"),
+      (3, None, 1, "SAME", False, "convolution"),
+      (7, 28, 2, "SAME", False, "convolution"),
+      (3, 2, 1, "SAME", True, "reference"),
+      (1, 7, 1, "SAME", True, "reference"),
+  )
+  def test_choice(self, k, side, stride, padding, reference, expected):
+    self.assertEqual(formulations.choose(
+        [k, k, 4, 4], side, side, stride=stride, padding=padding,
+        reference=reference), expected)
+
+  def test_crop_keeps_even_kernels(self):
+    kernel = tf.ones([4, 4, 1, 1])
+    self.assertIs(formulations.crop_to_map(kernel, 1, 1), kernel)

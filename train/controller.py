@@ -1,0 +1,228 @@
+"""The outer loop as one object, in the spirit of Orbit's `Controller`.
+
+It holds the engine, the data, the summaries, the checkpointer, the
+preemption watcher and the profiler, and owns all I/O; the compiled loops it
+calls own none. Each method does one job. The schedule (when to stop a
+compiled chunk, evaluate, checkpoint) is a value of its own, `Schedule`, so it
+can be read and tested apart from everything else.
+"""
+
+import dataclasses
+import signal
+import time
+from typing import Callable, Dict, Optional
+
+from core import datasets
+from core.errors import Preempted, TrainingError
+from train.engine import Evaluation
+from train.preemption import PreemptionWatcher
+from train.profiling import ProfileWindow
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When the controller acts, in global steps."""
+  total_steps: int
+  steps_per_loop: int
+  checkpoint_every: int
+  eval_every: int
+
+  def _next_multiple(self, step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+  def next_stop(self, step: int, *extra: int) -> int:
+    """The first step after `step` at which the controller must act: the
+    end, a chunk's end, a checkpoint, an evaluation, or one of `extra`."""
+    return min([self.total_steps,
+                self._next_multiple(step, self.steps_per_loop),
+                self._next_multiple(step, self.checkpoint_every),
+                self._next_multiple(step, self.eval_every),
+                *(s for s in extra if s > step)])
+
+  def evaluates_at(self, step: int) -> bool:
+    return step % self.eval_every == 0
+
+  def checkpoints_at(self, step: int) -> bool:
+    return step % self.checkpoint_every == 0 or step == self.total_steps
+
+
+@dataclasses.dataclass
+class Result:
+  """What a finished run reports."""
+  global_step: int
+  test_accuracy: Optional[float]
+  test_loss: Optional[float]
+  export_path: Optional[str]
+
+
+class Controller:
+  """Trains in compiled chunks, then evaluates, checkpoints and exports."""
+
+  def __init__(self, *, engine, data: datasets.Splits, schedule: Schedule,
+               summaries, checkpointer, watcher: PreemptionWatcher,
+               profiler: ProfileWindow, export: Callable[[int], Optional[str]],
+               global_batch_size: int, steps_per_epoch: int,
+               max_bad_steps: int, model_dir: str,
+               report: Callable[[str], None] = print,
+               clock: Callable[[], float] = time.perf_counter):
+    """Holds a run's parts; `build.py` assembles them from a config.
+
+    Args:
+      engine: Model, optimizer and compiled loops (train/engine.py).
+      data: The splits and their DatasetInfo.
+      schedule: When to stop chunks, evaluate and checkpoint.
+      summaries: TensorBoard writers (train/summaries.py).
+      checkpointer: Saves `ckpt-<step>` (core/checkpointing.py).
+      watcher: Records SIGTERM/SIGINT (train/preemption.py).
+      profiler: The profiler window (train/profiling.py).
+      export: Writes the SavedModel for a step; returns its path or None.
+      global_batch_size: Images per step, for the images/s figure.
+      steps_per_epoch: For the epoch shown in progress lines.
+      max_bad_steps: Consecutive skipped steps that end the run.
+      model_dir: Named in messages.
+      report: Receives each progress line.
+      clock: Seconds, for throughput (a fake in tests).
+    """
+    self.engine, self.data, self.schedule = engine, data, schedule
+    self.summaries, self.checkpointer = summaries, checkpointer
+    self.watcher, self.profiler, self.export = watcher, profiler, export
+    self.global_batch_size = global_batch_size
+    self.steps_per_epoch = steps_per_epoch
+    self.max_bad_steps, self.model_dir = max_bad_steps, model_dir
+    self.report, self.clock = report, clock
+
+  def run(self) -> Result:
+    """Trains to the end (or resumes there), then tests and exports.
+
+    Raises:
+      TrainingError: Training diverged; checkpoints on disk are intact.
+      Preempted: SIGTERM/SIGINT arrived; a checkpoint was written.
+    """
+    try:
+      with self.watcher, self.profiler:
+        self.train()
+      return self.finish()
+    finally:
+      self.summaries.close()
+
+  def train(self) -> None:
+    """Runs compiled chunks up to the last step, acting between them."""
+    step = self.engine.global_step
+    if step >= self.schedule.total_steps:
+      return
+    iterator = self.engine.train_iterator(self.data.train, step)
+    while step < self.schedule.total_steps:
+      stop = self.schedule.next_stop(step,
+                                     *self.profiler.boundaries(step))
+      values = self.run_chunk(iterator, step, stop)
+      step = self.engine.global_step
+      self.write_train_summaries(step, values)
+      self.check_divergence()
+      self.maybe_evaluate(step)
+      self.maybe_checkpoint(step)
+      self.check_preemption(step)
+
+  def run_chunk(self, iterator, step: int, stop: int) -> Dict[str, float]:
+    """Runs the steps [step, stop) in one compiled call, profiled where the
+    profiler window says; returns their metrics and images/s."""
+    self.profiler.before_chunk(step)
+    started = self.clock()
+    values = self.engine.train(iterator, stop - step)
+    elapsed = self.clock() - started
+    self.profiler.after_chunk(stop)
+    values["images_per_second"] = ((stop - step) * self.global_batch_size
+                                   / max(elapsed, 1e-9))
+    return values
+
+  def write_train_summaries(self, step: int, values: Dict[str, float]):
+    """Writes the chunk's scalars and one progress line."""
+    self.summaries.scalars("train", values, step)
+    self.report(
+        f"step {step}/{self.schedule.total_steps} epoch "
+        f"{step / self.steps_per_epoch:.2f} loss {values['loss/total']:.4f} "
+        f"acc {values['accuracy/main']:.4f} lr {values['learning_rate']:.2e} "
+        f"{values['images_per_second']:.1f} img/s")
+
+  def check_divergence(self) -> None:
+    """Ends the run once too many consecutive steps were skipped.
+
+    Raises:
+      TrainingError: Naming the last bad step and the fix.
+    """
+    bad, last = self.engine.divergence()
+    if bad >= self.max_bad_steps:
+      self.summaries.flush()
+      raise TrainingError(
+          f"training diverged: {bad} consecutive steps up to step {last} "
+          f"had a non-finite loss or gradient and were skipped; lower "
+          f"--learning_rate (checkpoints in {self.model_dir} hold only "
+          "finite weights).")
+
+  def maybe_evaluate(self, step: int) -> Optional[Evaluation]:
+    """Validates when the schedule says so and there is a validation set."""
+    if self.schedule.evaluates_at(step) and len(self.data.validation.labels):
+      return self.evaluate(self.data.validation, "eval", step)
+    return None
+
+  def maybe_checkpoint(self, step: int) -> None:
+    """Saves when the schedule says so, at the end, or before a preemption
+    exit, then flushes TensorBoard so logs and checkpoint agree."""
+    if self.schedule.checkpoints_at(step) or self.watcher.requested:
+      self.checkpointer.save(step)
+      self.summaries.flush()
+
+  def check_preemption(self, step: int) -> None:
+    """Ends the run after the checkpoint if a signal arrived.
+
+    Raises:
+      Preempted: Naming the signal, the step and how to resume.
+    """
+    if self.watcher.requested and step < self.schedule.total_steps:
+      name = signal.Signals(self.watcher.signal).name
+      raise Preempted(f"preempted by {name} at step {step}: checkpoint "
+                      f"saved in {self.model_dir}; run the same command to "
+                      "resume.")
+
+  def evaluate(self, split: datasets.Split, name: str, step: int, *,
+               quiet: bool = False) -> Evaluation:
+    """Evaluates `split`, writes its scalars and confusion matrix under
+    `name`, and reports one line unless `quiet`."""
+    result = self.engine.evaluate(split)
+    self.summaries.scalars(name, result.values, step)
+    self.summaries.confusion(name, result.confusion,
+                             self.data.info.class_names, step)
+    if not quiet:
+      self.report(f"{name} at step {step}: loss "
+                  f"{result.values['loss/main']:.4f} accuracy "
+                  f"{result.values['accuracy/main']:.4f} ({result.examples} "
+                  "images)")
+    return result
+
+  def finish(self) -> Result:
+    """Tests the final weights (when there is a test split), exports them,
+    and reports the last line."""
+    step = self.engine.global_step  # train() saved this step
+    test = (self.evaluate(self.data.test, "test", step, quiet=True)
+            if len(self.data.test.labels) else None)
+    path = self.export(max(step, 1))
+    if path:
+      self.report(f"exported SavedModel to {path}")
+    self.summaries.flush()
+    if test is None:
+      self.report(f"no test split: final test evaluation skipped (step "
+                  f"{step})")
+      return Result(step, None, None, path)
+    accuracy, loss = test.values["accuracy/main"], test.values["loss/main"]
+    self.report(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
+                f"{test.examples} images, step {step})")
+    return Result(step, accuracy, loss, path)
+
+  def announce(self, restored: Optional[int], replicas: int,
+               image_size: int) -> None:
+    """The first progress line: where the run starts and how it is cut."""
+    verb = "resuming at" if restored is not None else "starting at"
+    self.report(f"{verb} step {self.engine.global_step}/"
+                f"{self.schedule.total_steps}: {replicas} replica(s), global "
+                f"batch {self.global_batch_size}, {self.steps_per_epoch} "
+                f"steps per epoch, image size {image_size}")
+
