@@ -62,8 +62,11 @@ class Checkpointer:
     self.directory = directory
     self._report = report
     self._guard = tuple(guard)
+    # What one checkpoint writes: every variable of every object (a module's
+    # variables, or the object itself when it is a variable).
     self._bytes = sum(v.shape.num_elements() * v.dtype.size
-                      for o in objects.values() for v in o.variables)
+                      for o in objects.values()
+                      for v in getattr(o, "variables", [o]))
     self.checkpoint = tf.train.Checkpoint(**objects)
     try:
       self.manager = self._manager(max_to_keep)

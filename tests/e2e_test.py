@@ -43,6 +43,7 @@ class EndToEndTest(tf.test.TestCase):
                      ("synthetic", 28, 0))
     self.assertEqual(m["tensorflow_version"], tf.__version__)
     self.assertEqual(m["flags"]["train_steps"], 20)
+    self.assertEqual(m["data"], helpers.SYNTHETIC_INFO.as_dict())
     self.assertIn("git_revision", m)
 
   def test_train_event_tags_at_global_steps(self):
@@ -68,6 +69,9 @@ class EndToEndTest(tf.test.TestCase):
     meta = json.load(open(os.path.join(path, "assets.extra",
                                        "metadata.json")))
     self.assertEqual(meta["global_step"], 20)
+    self.assertEqual(meta["class_names"],
+                     list(helpers.SYNTHETIC_INFO.class_names))
+    self.assertEqual(meta["image_shape"], [28, 28, 1])
 
   def test_same_command_resumes_instead_of_starting_over(self):
     self.assertEqual(self.second.returncode, 0, self.second.stderr[-3000:])

@@ -54,7 +54,9 @@ class TrainConfig:
       1, "Split the CPU into this many logical devices (replicas for "
       "--strategy=mirrored on a machine without GPUs; ignored, with a "
       "warning, where there are GPUs).")
-  dataset: str = option("fashion_mnist", "Data set.", choices=datasets.NAMES)
+  dataset: str = option(
+      "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, or "
+      "a small synthetic set made in memory.", choices=datasets.NAMES)
   data_dir: Optional[str] = option(
       None, "Folder with the four IDX files (raw or .gz). Default: Debian's "
       "Fashion-MNIST folder, or the MNIST cache (downloaded and "

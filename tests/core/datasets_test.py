@@ -9,13 +9,16 @@ from core import idx
 from core.errors import DataError
 
 
-def write_set(folder, n_train=12, n_test=5, compress=True, labels_off=0):
+def write_set(folder, n_train=12, n_test=5, compress=True, labels_off=0,
+              shape=(28, 28), test_shape=None):
   os.makedirs(folder, exist_ok=True)
   rng = np.random.RandomState(0)
   for split, n in (("train", n_train), ("t10k", n_test)):
+    side = shape if split == "train" else (test_shape or shape)
     idx.write(os.path.join(folder, f"{split}-images-idx3-ubyte" +
                            (".gz" if compress else "")),
-              rng.randint(0, 256, [n, 28, 28]).astype(np.uint8), compress=compress)
+              rng.randint(0, 256, [n, *side]).astype(np.uint8),
+              compress=compress)
     idx.write(os.path.join(folder, f"{split}-labels-idx1-ubyte" +
                            (".gz" if compress else "")),
               rng.randint(0, 10, [n + labels_off]).astype(np.uint8),
@@ -33,6 +36,33 @@ class DatasetsTest(tf.test.TestCase):
     self.assertEqual(splits.test.labels.dtype, np.int32)
     raw = idx.read(os.path.join(folder, "train-labels-idx1-ubyte.gz"))
     self.assertAllEqual(splits.validation.labels, raw[-2:])
+
+  def test_facts_come_with_the_splits(self):
+    folder = os.path.join(self.get_temp_dir(), "facts")
+    write_set(folder)
+    info = datasets.load("fashion_mnist", data_dir=folder,
+                         validation_size=2).info
+    self.assertEqual((info.name, info.image_shape, info.num_classes,
+                      info.channels), ("fashion_mnist", (28, 28, 1), 10, 1))
+    self.assertEqual(info.class_names[0], "T-shirt/top")
+    self.assertEqual(info.as_dict()["image_shape"], [28, 28, 1])
+    self.assertEqual(datasets.load("mnist", data_dir=folder,
+                                   validation_size=0).info
+                     .class_names[:3], ("0", "1", "2"))
+
+  def test_idx_images_of_another_size_and_channels(self):
+    folder = os.path.join(self.get_temp_dir(), "colour")
+    write_set(folder, shape=(32, 32, 3))
+    splits = datasets.load("mnist", data_dir=folder, validation_size=2)
+    self.assertEqual(splits.info.image_shape, (32, 32, 3))
+    self.assertEqual(splits.train.images.shape, (10, 32, 32, 3))
+
+  def test_train_and_test_of_different_sizes(self):
+    folder = os.path.join(self.get_temp_dir(), "mixed")
+    write_set(folder, test_shape=(32, 32))
+    with self.assertRaisesRegex(DataError, r"training images are \[28, 28, "
+                                r"1\] but test images are \[32, 32, 1\]"):
+      datasets.load("mnist", data_dir=folder)
 
   def test_raw_files_work_too(self):
     folder = os.path.join(self.get_temp_dir(), "raw")
@@ -60,7 +90,10 @@ class DatasetsTest(tf.test.TestCase):
       datasets.load("cifar")
 
   def test_validation_size_checked(self):
-    with self.assertRaisesRegex(ValueError, r"`validation_size` must be in"):
+    with self.assertRaisesRegex(DataError, r"`validation_size` must be in "
+                                r"\[0, 10\) for synthetic, which has 10 "
+                                r"training images; received "
+                                r"validation_size=10"):
       datasets.load("synthetic", synthetic_size=10, validation_size=10)
 
   def test_synthetic_is_deterministic(self):
@@ -109,3 +142,5 @@ class FashionMnistTest(tf.test.TestCase):
     self.assertEqual(len(splits.validation.labels), 2000)
     self.assertEqual(len(splits.test.labels), 10000)
     self.assertAllEqual(np.bincount(splits.test.labels), [1000] * 10)
+    self.assertEqual(splits.info.image_shape, (28, 28, 1))
+    self.assertEqual(splits.info.class_names[-1], "Ankle boot")

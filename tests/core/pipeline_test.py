@@ -3,6 +3,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from core import datasets
+from core import distribution
 from core import pipeline
 
 
@@ -59,7 +60,7 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
   def test_replica_batches_gather_images_and_weights(self):
     split = datasets.synthetic(30)
     ds = pipeline.replica_batches(pipeline.eval_indices(30, 8), split,
-                                  global_batch_size=8)
+                                  distribution.BatchSplit(8, 1))
     last = list(ds)[-1]
     self.assertAllEqual(last["index"], [24, 25, 26, 27, 28, 29, -1, -1])
     self.assertAllEqual(last["weight"], [1] * 6 + [0] * 2)
@@ -70,7 +71,7 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     split = datasets.synthetic(64)
     dist = pipeline.distribute(strategy, lambda: stream(64, 8, seed=2), split,
-                               8)
+                               distribution.split_batch(8, strategy))
     expected = ids(stream(64, 8, seed=2), 3)
     for batch, want in zip(dist, expected):
       parts = strategy.experimental_local_results(batch["index"])
@@ -79,10 +80,22 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
       if np.array_equal(want, expected[-1]):
         break
 
-  def test_uneven_split_refused(self):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with self.assertRaisesRegex(ValueError, r"divisible by the number of "
-                                r"replicas \(2\); received "
-                                r"global_batch_size=7"):
-      pipeline.distribute(strategy, lambda: stream(64, 7, 0),
-                          datasets.synthetic(64), 7)
+  def test_input_context_must_count_the_split_replicas(self):
+    ctx = tf.distribute.InputContext(num_replicas_in_sync=4)
+    with self.assertRaisesRegex(ValueError, r"`input_context` must count the "
+                                r"batch split's replicas \(2\); received 4"):
+      pipeline.replica_batches(stream(64, 8, 0), datasets.synthetic(64),
+                               distribution.BatchSplit(8, 2),
+                               input_context=ctx)
+
+  def test_each_input_pipeline_takes_its_own_replicas_rows(self):
+    # Two hosts, one replica each: host 1 reads rows 4..7 of every batch.
+    split = datasets.synthetic(64)
+    ctx = tf.distribute.InputContext(num_input_pipelines=2,
+                                     input_pipeline_id=1,
+                                     num_replicas_in_sync=2)
+    ds = pipeline.replica_batches(stream(64, 8, seed=2), split,
+                                  distribution.BatchSplit(8, 2),
+                                  input_context=ctx)
+    first = next(iter(ds))
+    self.assertAllEqual(first["index"], ids(stream(64, 8, seed=2), 1)[0][4:])

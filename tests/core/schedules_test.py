@@ -25,6 +25,25 @@ class SchedulesTest(tf.test.TestCase):
     self.assertAllClose(s(tf.constant(110)), 0.0, atol=1e-7)
     self.assertAllClose(s(tf.constant(500)), 0.0, atol=1e-7)
 
+  def test_warmup_in_front_of_constant(self):
+    s = schedules.Warmup(schedules.Constant(0.5), warmup_steps=4)
+    self.assertAllClose([float(s(tf.constant(k))) for k in range(6)],
+                        [0.125, 0.25, 0.375, 0.5, 0.5, 0.5])
+
+  def test_warmup_in_front_of_step_decay(self):
+    s = schedules.Warmup(schedules.StepDecay(1.0, decay_steps=2), 2)
+    self.assertAllClose([float(s(tf.constant(k))) for k in range(5)],
+                        [0.5, 1.0, 0.96, 0.96, 0.96 ** 2])
+
+  def test_warmup_errors(self):
+    with self.assertRaisesRegex(ValueError, "`warmup_steps` must be a "
+                                "positive finite number; received "
+                                "warmup_steps=0"):
+      schedules.Warmup(schedules.Constant(1.0), 0)
+    with self.assertRaisesRegex(TypeError, "`schedule` must be callable; "
+                                "received schedule=0.1"):
+      schedules.Warmup(0.1, 5)
+
   def test_errors(self):
     with self.assertRaisesRegex(ValueError, "`rate` must be a positive finite"
                                 " number; received rate=0"):

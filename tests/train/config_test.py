@@ -1,6 +1,11 @@
+import dataclasses
+
 import tensorflow as tf
 
+from core import datasets
+from core import distribution
 from core.errors import InputError
+from train import config as config_lib
 from train.config import TrainConfig
 
 
@@ -15,8 +20,20 @@ class ConfigTest(tf.test.TestCase):
     self.assertEqual(TrainConfig(model_dir="m", optimizer="sgd").rate, 0.01)
 
   def test_frozen(self):
-    with self.assertRaises(Exception):
+    with self.assertRaisesRegex(dataclasses.FrozenInstanceError,
+                                "cannot assign to field 'epochs'"):
       TrainConfig(model_dir="m").epochs = 3
+
+  def test_choice_lists_are_the_ones_the_engine_builds(self):
+    self.assertEqual(config_lib.STRATEGIES, distribution.STRATEGIES)
+    choices = {f.name: f.metadata.get("choices")
+               for f in dataclasses.fields(TrainConfig)}
+    self.assertEqual(choices["dataset"], datasets.NAMES)
+    self.assertEqual(choices["strategy"], distribution.STRATEGIES)
+
+  def test_every_field_has_help(self):
+    for field in dataclasses.fields(TrainConfig):
+      self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
 
   def test_errors(self):
     cases = [
@@ -29,7 +46,17 @@ class ConfigTest(tf.test.TestCase):
         (dict(aux_loss_weights=(0.3,)), "`aux_loss_weights` must be two"),
         (dict(profile_steps=(5, 2)), "`profile_steps` must be empty or two"),
         (dict(train_steps=0), "`train_steps` must be a positive integer"),
+        (dict(strategy="tpu"), "`strategy` must be one of mirrored, "
+         "one_device, default; received strategy='tpu'"),
+        (dict(dataset="cifar"), "`dataset` must be one of mnist, "
+         "fashion_mnist, synthetic"),
+        (dict(mixed_precision="int8"), "`mixed_precision` must be one of"),
+        (dict(epochs=True), "`epochs` must be a positive integer"),
+
     ]
     for kwargs, pattern in cases:
       with self.assertRaisesRegex(InputError, pattern):
         TrainConfig(model_dir="m", **kwargs)
+    with self.assertRaisesRegex(InputError, "`model_dir` must be a directory "
+                                "path; received model_dir=''"):
+      TrainConfig(model_dir="")

@@ -19,7 +19,7 @@ EXPORTER = textwrap.dedent("""
     from train import export
     model = GoogLeNet(10, 1, 28)
     for version in range(1, 100):
-      export.export(model, sys.argv[1], version)
+      export.export(model, sys.argv[1], version, image_shape=(28, 28, 1))
       print(version, flush=True)
 """)
 

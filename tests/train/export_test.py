@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
+from core import errors
 from core import preprocessing
 from layers.googlenet import GoogLeNet
 from train import export
@@ -44,7 +45,7 @@ class ExportTest(tf.test.TestCase):
     with strategy.scope():  # exported from MirroredVariables, as in training
       cls.model = GoogLeNet(10, 1, 32)
     cls.base = os.path.join(tf.compat.v1.test.get_temp_dir(), "export")
-    cls.path = export.export(cls.model, cls.base, 7,
+    cls.path = export.export(cls.model, cls.base, 7, image_shape=(28, 28, 1),
                              metadata={"dataset": "synthetic"})
     cls.images = np.random.RandomState(0).randint(
         0, 256, [5, 28, 28, 1]).astype(np.uint8)
@@ -118,7 +119,36 @@ class ExportTest(tf.test.TestCase):
         fn(images=tf.zeros(shape, tf.uint8))
 
   def test_existing_version_is_left_alone(self):
-    self.assertIsNone(export.export(self.model, self.base, 7))
+    self.assertIsNone(export.export(self.model, self.base, 7,
+                                    image_shape=(28, 28, 1)))
+
+  def test_signature_takes_the_data_sets_image_shape(self):
+    model = GoogLeNet(5, 3, 32)
+    path = export.export(model, os.path.join(self.get_temp_dir(), "rgb"), 1,
+                         image_shape=(40, 40, 3))
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["images"]
+    self.assertEqual(spec.shape.as_list(), [None, 40, 40, 3])
+    self.assertEqual(fn(images=tf.zeros([2, 40, 40, 3], tf.uint8))[
+        "probabilities"].shape, [2, 5])
+
+  def test_full_disk_publishes_nothing(self):
+    base = os.path.join(self.get_temp_dir(), "full")
+
+    def no_space(*args, **kwargs):
+      os.makedirs(args[1], exist_ok=True)
+      raise OSError(28, "No space left on device")
+
+    real = tf.saved_model.save
+    tf.saved_model.save = no_space
+    try:
+      with self.assertRaisesRegex(errors.NoSpaceError,
+                                  f"no space left in {base} to export "
+                                  "version 4"):
+        export.export(self.model, base, 4, image_shape=(28, 28, 1))
+    finally:
+      tf.saved_model.save = real
+    self.assertEqual(os.listdir(base), [])
 
   def test_stale_temporaries_removed_versions_kept(self):
     base = os.path.join(self.get_temp_dir(), "ex2")

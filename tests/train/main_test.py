@@ -2,10 +2,12 @@
 traceback, nothing already written lost."""
 
 import os
+import subprocess
 
 import numpy as np
 import tensorflow as tf
 
+from core import errors
 from core import idx
 from tests import helpers
 
@@ -81,14 +83,24 @@ class MainErrorsTest(tf.test.TestCase):
         r"\(.*image_size: 96 there, 28 now")
     self.assertEqual(sorted(os.listdir(model_dir)), before)
 
-  def test_every_config_field_is_a_flag(self):
-    import dataclasses  # pylint: disable=g-import-not-at-top
-    from train import main  # pylint: disable=g-import-not-at-top,unused-import
-    from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    defined = set(flags.FLAGS)
-    for field in dataclasses.fields(TrainConfig):
-      self.assertIn(field.name, defined)
+  def test_validation_size_beyond_the_data(self):
+    self.assert_one_line_error(
+        helpers.cli(["--dataset=synthetic", "--validation_size=5000",
+                     f"--model_dir={self.get_temp_dir()}/v"]),
+        r"`validation_size` must be in \[0, 4096\) for synthetic, which has "
+        r"4096 training images; received validation_size=5000")
+
+  def test_unwritable_export_dir_is_found_before_training(self):
+    blocker = os.path.join(self.get_temp_dir(), "export-file")
+    open(blocker, "w").write("keep me")
+    model_dir = os.path.join(self.get_temp_dir(), "e")
+    self.assert_one_line_error(
+        helpers.cli(["--dataset=synthetic", f"--model_dir={model_dir}",
+                     f"--export_dir={blocker}/versions"]),
+        "`export_dir` .*/export-file/versions' cannot be written")
+    self.assertEqual(open(blocker).read(), "keep me")
+    self.assertFalse([f for f in os.listdir(model_dir)
+                      if f.startswith("ckpt")])
 
   def test_flagfile_and_helpfull(self):
     flagfile = os.path.join(self.get_temp_dir(), "f.cfg")
@@ -99,3 +111,46 @@ class MainErrorsTest(tf.test.TestCase):
     for flag in ("--strategy", "--num_cpu_devices", "--aux_loss_weights",
                  "--image_size", "--train_steps", "--export_dir"):
       self.assertIn(flag, shown.stdout)
+    self.assertIn("Linear warm-up from 0 over the first N steps, for every",
+                  shown.stdout)
+
+
+class FullDiskTest(tf.test.TestCase):
+  """A disk that fills up mid-run: one line and exit 74, the checkpoint
+  before intact; after space is freed the same command resumes and ends."""
+
+  def setUp(self):
+    super().setUp()
+    self.mount = os.path.join(self.get_temp_dir(), "disk")
+    os.makedirs(self.mount)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m",
+                           "tmpfs", self.mount], capture_output=True,
+                          text=True)
+    if done.returncode:
+      self.skipTest(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    self.addCleanup(subprocess.run, ["umount", "-l", self.mount])
+
+  def test_second_checkpoint_does_not_fit(self):
+    # One checkpoint at 28x28 is 77 MB (weights and two Adam slots); with
+    # 60 MB of ballast the second does not fit in 200 MB.
+    ballast = os.path.join(self.mount, "ballast")
+    with open(ballast, "wb") as f:
+      f.write(b"\0" * (60 << 20))
+    model_dir = os.path.join(self.mount, "run")
+    flags = helpers.small_run_flags(
+        model_dir, "--train_steps=10", "--checkpoint_every=5",
+        f"--export_dir={self.get_temp_dir()}/export")
+    full = helpers.cli(flags)
+    self.assertEqual(full.returncode, errors.EXIT_NO_SPACE, full.stderr)
+    lines = full.stderr.strip().splitlines()
+    self.assertLen(lines, 1, full.stderr)
+    self.assertRegex(lines[0], rf"^error: no space left in {model_dir} for "
+                     r"checkpoint 10: it needs about 77 MB and \d+ MB are "
+                     r"free; the checkpoints written before are intact")
+    self.assertFalse([f for f in os.listdir(model_dir) if "_temp" in f])
+    os.remove(ballast)
+    resumed = helpers.cli(flags)
+    self.assertEqual(resumed.returncode, 0, resumed.stderr)
+    self.assertIn("resuming at step 5/10", resumed.stdout)
+    self.assertRegex(resumed.stdout.strip().splitlines()[-1],
+                     r"^test accuracy .* step 10\)$")
