@@ -1,10 +1,12 @@
-"""Data set sources: MNIST, Fashion-MNIST (IDX files) and a synthetic set.
+"""Data set sources: MNIST, Fashion-MNIST (IDX files), a synthetic set,
+image folders (core/folders.py) and TFRecord shards (core/tfrecords.py).
 
 `load` returns the splits together with the data set's facts (`DatasetInfo`:
 name, image shape, class names); the model, the export signature, the
-summaries and the manifest take them from there. Each split holds uint8
-images [N, H, W, C] and int32 labels [N]; scaling and resizing happen on the
-device (core/preprocessing.py), not here.
+summaries and the manifest take them from there. IDX and synthetic splits
+hold uint8 images [N, H, W, C] and int32 labels [N] in memory; folders and
+shards hold only their file lists, and the input pipeline streams them
+(core/pipeline.py).
 """
 
 import dataclasses
@@ -12,14 +14,15 @@ import hashlib
 import os
 import tempfile
 import urllib.request
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from core import idx
 from core.errors import DataError
 
-NAMES = ("mnist", "fashion_mnist", "synthetic")
+NAMES = ("mnist", "fashion_mnist", "synthetic", "folder", "tfrecord")
+STREAMED = ("folder", "tfrecord")  # read from disk as training goes
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -59,11 +62,12 @@ class DatasetInfo:
 
   Attributes:
     name: The data set's name ("fashion_mnist", ...).
-    image_shape: (height, width, channels) of the stored images.
+    image_shape: (height, width, channels) of the stored images; height and
+      width are None where images come in any size (folders, shards).
     class_names: One name per label, in label order.
   """
   name: str
-  image_shape: Tuple[int, int, int]
+  image_shape: Tuple[Optional[int], Optional[int], int]
   class_names: Tuple[str, ...]
 
   @property
@@ -86,28 +90,38 @@ class Split(NamedTuple):
   images: np.ndarray  # uint8 [N, H, W, C]
   labels: np.ndarray  # int32 [N]
 
+  @property
+  def num_examples(self) -> int:
+    return len(self.labels)
+
 
 class Splits(NamedTuple):
-  """The three splits and the facts they share."""
-  train: Split
-  validation: Split
-  test: Split
+  """The three splits and the facts they share. Each split is a `Split`, a
+  `folders.FileSplit` or a `tfrecords.RecordSplit`; all have `num_examples`
+  (0 for a split the data set does not have)."""
+  train: Any
+  validation: Any
+  test: Any
   info: DatasetInfo
 
 
 def load(name: str, *, data_dir: Optional[str] = None,
          validation_size: int = 2000, synthetic_size: int = 4096,
-         download: bool = True) -> Splits:
-  """Loads a data set and holds out the last training images for validation.
+         download: bool = True, label_offset: int = 0) -> Splits:
+  """Loads a data set; holds out validation images where it has none.
 
   Args:
-    name: "mnist", "fashion_mnist" or "synthetic".
-    data_dir: Folder with the four IDX files (raw or .gz). None searches the
-      defaults: Debian's folder for Fashion-MNIST, a cache folder for MNIST.
-    validation_size: Training images held out, from the end, as the tutorial
-      does (2,000).
+    name: One of NAMES.
+    data_dir: IDX sets: the folder with the four IDX files (raw or .gz);
+      None searches the defaults (Debian's folder for Fashion-MNIST, a cache
+      folder for MNIST). Folders and shards: required.
+    validation_size: Training images held out for validation when the data
+      set has no validation split: the last ones of the IDX sets (as the
+      tutorial does, 2,000), a fixed random choice of a folder's files.
+      Shards without validation-* shards have no validation split.
     synthetic_size: Training images of the synthetic set (test: a quarter).
     download: For MNIST only: download and verify the files when missing.
+    label_offset: Shards: subtracted from every label (1 for ImageNet).
 
   Returns:
     Splits(train, validation, test, info).
@@ -120,6 +134,14 @@ def load(name: str, *, data_dir: Optional[str] = None,
   if name not in NAMES:
     raise ValueError(f"`dataset` must be one of {', '.join(NAMES)}; "
                      f"received dataset={name!r}.")
+  if name in STREAMED:
+    if not data_dir:
+      raise DataError(f"--dataset={name} needs --data_dir (the folder that "
+                      "holds the data set).")
+    # Imported here: they need TensorFlow, and this module must load without
+    # it (the flags are parsed before TensorFlow is imported).
+    from core import streamed  # pylint: disable=g-import-not-at-top
+    return streamed.load(name, data_dir, validation_size, label_offset)
   if name == "synthetic":
     train, test = synthetic(synthetic_size), synthetic(
         max(synthetic_size // 4, 1), seed=1)
@@ -133,16 +155,22 @@ def load(name: str, *, data_dir: Optional[str] = None,
       raise DataError(f"{folder}: training images are "
                       f"{list(train.images.shape[1:])} but test images are "
                       f"{list(test.images.shape[1:])}.")
-  if not 0 <= validation_size < len(train.labels):
-    raise DataError(
-        f"`validation_size` must be in [0, {len(train.labels)}) for "
-        f"{name}, which has {len(train.labels)} training images; received "
-        f"validation_size={validation_size}.")
+  check_validation_size(name, validation_size, train.num_examples)
   cut = len(train.labels) - validation_size
   info = DatasetInfo(name, tuple(int(d) for d in train.images.shape[1:]),
                      class_names)
   return Splits(Split(train.images[:cut], train.labels[:cut]),
                 Split(train.images[cut:], train.labels[cut:]), test, info)
+
+
+def check_validation_size(name: str, validation_size: int,
+                          train_examples: int) -> None:
+  """Raises DataError unless `validation_size` leaves training images."""
+  if not 0 <= validation_size < train_examples:
+    raise DataError(
+        f"`validation_size` must be in [0, {train_examples}) for "
+        f"{name}, which has {train_examples} training images; received "
+        f"validation_size={validation_size}.")
 
 
 def synthetic(num_examples: int, *, seed: int = 0) -> Split:

@@ -12,15 +12,25 @@ be checkpointed (tensorflow#24408, #56372).
 Each global batch is split into `num_replicas` contiguous slices; replica r
 gets rows [r * B/N, (r + 1) * B/N), the same rows dropout draws its noise for
 (layers/dropout.py). Images stay uint8 in memory; scaling happens on the device.
+
+In-memory sets (IDX, synthetic) gather whole rows; image folders read,
+decode and resize each file in parallel (an order-keeping interleave), so
+only the file list is in memory. Augmentation, when on, runs per example,
+keyed on (seed, step, index) (core/augment.py). An image that cannot be read
+or decoded stops the run with one line naming the file, or with
+`skip_bad_images` gets weight 0 and is counted in `bad`.
 """
 
-from typing import Callable, Dict, NamedTuple, Optional
+import dataclasses
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from core import augment as augment_lib
 from core import datasets
 from core import distribution
+from core import images as images_lib
 
 Batch = Dict[str, tf.Tensor]
 
@@ -77,16 +87,59 @@ def eval_steps(num_examples: int, global_batch_size: int) -> int:
   return -(-num_examples // global_batch_size)
 
 
-def replica_batches(indices: tf.data.Dataset, split: datasets.Split,
-                    batch: distribution.BatchSplit,
-                    input_context: Optional[tf.distribute.InputContext] = None
-                    ) -> tf.data.Dataset:
+@dataclasses.dataclass(frozen=True)
+class Reading:
+  """How an example becomes a model input on the host.
+
+  Attributes:
+    image_size: For files and records: the side images are brought to
+      (resize, or random-resized crop when training with "crop"). Ignored
+      for in-memory sets, whose images keep their size (the device resizes).
+    channels: Channels images are decoded to.
+    augment: Training augmentation (core/augment.py); evaluation never
+      augments.
+    seed: The run's seed (augmentation draws are keyed on it).
+    skip_bad_images: Skip (weight 0, counted) an image that cannot be read
+      or decoded, instead of stopping with a one-line error naming it.
+  """
+  image_size: int = 0
+  channels: int = 1
+  augment: Tuple[str, ...] = ()
+  seed: int = 0
+  skip_bad_images: bool = False
+
+
+BAD_IMAGE = "cannot be read or decoded as an image"
+
+
+def numbered(indices: tf.data.Dataset, first_step: int) -> tf.data.Dataset:
+  """Index batches as {"step", "indices"}: the global step each feeds (its
+  augmentation draws are keyed on it)."""
+  steps = tf.data.Dataset.range(first_step, np.iinfo(np.int64).max)
+  return tf.data.Dataset.zip(steps, indices).map(
+      lambda step, idx: {"step": step, "indices": idx})
+
+
+def replica_batches(batches: tf.data.Dataset, split, batch:
+                    distribution.BatchSplit,
+                    input_context: Optional[tf.distribute.InputContext] = None,
+                    *, reading: Reading = Reading(),
+                    training: bool = False) -> tf.data.Dataset:
   """Turns global index batches into this input pipeline's replica batches.
 
   With k of the `batch.num_replicas` replicas fed by this pipeline, every
   global batch becomes k consecutive elements, in replica order, each a dict
   of `images` (uint8 [B/N, H, W, C]), `labels` (int32), `index` (int64, -1
-  for padding) and `weight` (float32, 0 for padding).
+  for padding), `weight` (float32, 0 for padding and skipped images) and
+  `bad` (float32, 1 for a skipped image).
+
+  Args:
+    batches: Index batches [B], or {"step", "indices"} from `numbered`.
+    split: An in-memory `datasets.Split` or a `folders.FileSplit`.
+    batch: The run's batch split.
+    input_context: This pipeline's place among several (multi-worker).
+    reading: How examples are read, decoded and augmented.
+    training: Augment (as `reading` says); evaluation never does.
 
   Raises:
     ValueError: If `input_context` counts another number of replicas.
@@ -99,38 +152,115 @@ def replica_batches(indices: tf.data.Dataset, split: datasets.Split,
         f"({batch.num_replicas}); received {ctx.num_replicas_in_sync}.")
   local = batch.num_replicas // ctx.num_input_pipelines
   first = ctx.input_pipeline_id * local
-  images = tf.constant(split.images)
-  labels = tf.constant(split.labels)
 
-  def own_rows(indices_of_batch):
-    rows = tf.reshape(indices_of_batch,
+  def own_rows(element):
+    if not isinstance(element, dict):
+      element = {"step": tf.constant(-1, tf.int64), "indices": element}
+    rows = tf.reshape(element["indices"],
                       [batch.num_replicas, batch.per_replica])
-    return tf.data.Dataset.from_tensor_slices(rows[first:first + local])
+    return tf.data.Dataset.from_tensor_slices(rows[first:first + local]).map(
+        lambda row: {"step": element["step"], "index": row})
 
-  def gather(index):
-    safe = tf.maximum(index, 0)
-    return {
-        "images": tf.gather(images, safe),
-        "labels": tf.gather(labels, safe),
-        "index": index,
-        "weight": tf.cast(index >= 0, tf.float32),
-    }
-
+  rows = batches.flat_map(own_rows)
+  augment = reading.augment if training else ()
+  if isinstance(split, datasets.Split) and not augment:
+    out = rows.map(_gather_rows(split), num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    out = (rows.flat_map(_one_per_example)
+           .interleave(_example_reader(split, reading, augment),
+                       cycle_length=8, block_length=1,
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+           .batch(batch.per_replica))
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.OFF)  # we shard by rows ourselves
-  return (indices.flat_map(own_rows)
-          .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-          .prefetch(tf.data.AUTOTUNE)
-          .with_options(options))
+  return out.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _one_per_example(row):
+  return tf.data.Dataset.from_tensor_slices(row["index"]).map(
+      lambda index: {"step": row["step"], "index": index})
+
+
+def _gather_rows(split):
+  """Whole rows of an in-memory split at once (the fast path: no per-example
+  work when nothing is augmented)."""
+  images, labels = tf.constant(split.images), tf.constant(split.labels)
+
+  def gather(row):
+    index = row["index"]
+    safe = tf.maximum(index, 0)
+    return {"images": tf.gather(images, safe),
+            "labels": tf.gather(labels, safe), "index": index,
+            "weight": tf.cast(index >= 0, tf.float32),
+            "bad": tf.zeros(tf.shape(index), tf.float32)}
+
+  return gather
+
+
+def _example_reader(split, reading: Reading, augment):
+  """index -> a one-element dataset of the decoded (augmented) example."""
+  in_memory = isinstance(split, datasets.Split)
+  labels = tf.constant(split.labels)
+  if in_memory:
+    images = tf.constant(split.images)
+    size = 0
+  else:
+    paths = tf.constant(split.paths.astype(str))
+    size = reading.image_size
+
+  def read(element):
+    index = element["index"]
+    safe = tf.maximum(index, 0)
+    if in_memory:
+      decoded = tf.data.Dataset.from_tensors(
+          {"image": tf.gather(images, safe), "ok": tf.constant(True)})
+    else:
+      decoded = images_lib.decoded_or_flagged(
+          lambda i: tf.io.read_file(tf.gather(paths, i)), safe,
+          reading.channels)
+    return decoded.map(lambda d: _finish(d, element, tf.gather(labels, safe),
+                                         reading, augment, size,
+                                         None if in_memory else
+                                         tf.gather(paths, safe)))
+
+  return read
+
+
+def _finish(decoded, element, label, reading: Reading, augment, size, path):
+  """Crops, resizes and augments one decoded image; handles a bad one."""
+  index, ok = element["index"], decoded["ok"]
+  if augment:
+    seed = augment_lib.example_seed(reading.seed, element["step"], index)
+    image = augment_lib.augment(decoded["image"], seed, augment, size=size)
+  elif size:
+    image = decoded["image"]
+    if "crop" in reading.augment:  # evaluation after Inception-style crops
+      image = images_lib.central_crop(image, 0.875)
+    image = images_lib.resize(image, size)
+  else:
+    image = decoded["image"]
+  # Crops and resizes with tensor sizes lose the static shape batching needs.
+  image = tf.ensure_shape(image, [size, size, reading.channels] if size
+                          else decoded["image"].shape)
+  if path is not None and not reading.skip_bad_images:
+    with tf.control_dependencies([tf.debugging.Assert(
+        ok | (index < 0), [f"<<{BAD_IMAGE}:", path, ">>"])]):
+      image = tf.identity(image)
+  usable = tf.cast(ok & (index >= 0), tf.float32)
+  return {"images": image, "labels": label, "index": index,
+          "weight": usable,
+          "bad": tf.cast(tf.logical_not(ok) & (index >= 0), tf.float32)}
 
 
 def distribute(strategy: tf.distribute.Strategy,
-               make_indices: Callable[[], tf.data.Dataset],
-               split: datasets.Split, batch: distribution.BatchSplit):
-  """A distributed dataset of replica batches from `make_indices()`."""
+               make_batches: Callable[[], tf.data.Dataset], split,
+               batch: distribution.BatchSplit, *,
+               reading: Reading = Reading(), training: bool = False):
+  """A distributed dataset of replica batches from `make_batches()`."""
 
   def dataset_fn(ctx):
-    return replica_batches(make_indices(), split, batch, input_context=ctx)
+    return replica_batches(make_batches(), split, batch, input_context=ctx,
+                           reading=reading, training=training)
 
   return strategy.distribute_datasets_from_function(dataset_fn)

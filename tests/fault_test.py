@@ -1,5 +1,6 @@
 """Fault tolerance of the real command: SIGKILL at any step, SIGTERM,
-divergence, determinism. Runs on 2 logical CPU devices with --deterministic.
+divergence, determinism. Runs on 2 logical CPU devices with --deterministic
+and with augmentation on.
 
 Every kill is followed by a restart of the same command; the final variables
 must be bitwise equal to an uninterrupted run's. Checkpoints are written every
@@ -22,10 +23,12 @@ STEPS = 24  # 10 steps per epoch: the run crosses two epoch boundaries
 
 
 def flags(model_dir, *extra):
+  # Augmentation on: its draws are keyed on (seed, step, index), so a
+  # resumed run must draw exactly what the uninterrupted one drew.
   return helpers.small_run_flags(
       model_dir, f"--train_steps={STEPS}", "--deterministic",
       "--steps_per_loop=1", "--checkpoint_every=4", "--eval_every=100",
-      *extra)
+      "--augment=crop,flip,erase", *extra)
 
 
 def final_variables(model_dir):

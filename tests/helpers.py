@@ -63,3 +63,34 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   return Engine(config, strategy, SYNTHETIC_INFO,
                 distribution.split_batch(config.global_batch_size, strategy),
                 steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+
+
+def write_image_folder(root: str, *, classes=("cat", "dog", "eel"),
+                       per_class: int = 6, splits=("train",),
+                       channels: int = 3, seed: int = 0) -> dict:
+  """Writes a small learnable image folder: `root/<split>/<class>/*`, half
+  PNG and half JPEG, of varying sizes (20 to 60 pixels a side); each class
+  has its own colour. Returns {split: [(path, label)]}."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  written = {}
+  for split in splits:
+    written[split] = []
+    for label, name in enumerate(classes):
+      folder = os.path.join(root, split, name)
+      os.makedirs(folder, exist_ok=True)
+      for i in range(per_class):
+        h, w = rng.randint(20, 61, size=2)
+        base = np.full([h, w, channels], 40 + 80 * label, np.float64)
+        image = np.clip(base + rng.randn(h, w, channels) * 20, 0,
+                        255).astype(np.uint8)
+        if i % 2:
+          data, ext = tf.io.encode_jpeg(image, quality=95).numpy(), "jpg"
+        else:
+          data, ext = tf.io.encode_png(image).numpy(), "png"
+        path = os.path.join(folder, f"{i:03d}.{ext}")
+        with open(path, "wb") as f:
+          f.write(data)
+        written[split].append((path, label))
+  return written

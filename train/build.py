@@ -55,7 +55,7 @@ def build(config: TrainConfig, *, report: Report = print) -> Controller:
   _seed_everything(config)
   strategy = distribution.make_strategy(config.strategy)
   batch = distribution.split_batch(config.global_batch_size, strategy)
-  steps_per_epoch, total = _steps(config, len(data.train.labels))
+  steps_per_epoch, total = _steps(config, data.train.num_examples)
   engine = Engine(config, strategy, data.info, batch,
                   steps_per_epoch=steps_per_epoch, total_steps=total)
   checkpointer = checkpointing.Checkpointer(
@@ -102,12 +102,15 @@ def prepare_dir(path: str, flag: str) -> None:
 def load_data(config: TrainConfig) -> datasets.Splits:
   """The config's data set, cut to `train_examples` when set."""
   data = datasets.load(config.dataset, data_dir=config.data_dir,
-                       validation_size=config.validation_size)
+                       validation_size=config.validation_size,
+                       label_offset=config.label_offset)
   if config.train_examples:
-    train = data.train
-    data = data._replace(train=datasets.Split(
-        train.images[:config.train_examples],
-        train.labels[:config.train_examples]))
+    if config.dataset == "tfrecord":
+      raise InputError("`train_examples` cannot cut TFRecord shards (they "
+                       "are streamed, not indexed); write fewer shards "
+                       "instead.")
+    train, n = data.train, config.train_examples
+    data = data._replace(train=type(train)(*(field[:n] for field in train)))
   return data
 
 
@@ -149,6 +152,7 @@ def _exporter(config: TrainConfig, engine: Engine,
   def export(step: int):
     return export_lib.export(
         engine.model, export_dir, step, image_shape=info.image_shape,
+        class_names=info.class_names,
         metadata={"dataset": info.name, "class_names": list(info.class_names),
                   "image_shape": list(info.image_shape),
                   "image_size": config.image_size, "global_step": step})

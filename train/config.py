@@ -18,6 +18,7 @@ from core.errors import InputError
 # are listed here; tests/train/config_test.py checks they are the ones
 # core/distribution.py builds.
 STRATEGIES = ("mirrored", "one_device", "default")
+AUGMENTATIONS = ("crop", "flip", "erase")  # core/augment.py's NAMES
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -55,15 +56,30 @@ class TrainConfig:
       "--strategy=mirrored on a machine without GPUs; ignored, with a "
       "warning, where there are GPUs).")
   dataset: str = option(
-      "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, or "
-      "a small synthetic set made in memory.", choices=datasets.NAMES)
+      "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, a "
+      "small synthetic set made in memory, an image folder "
+      "(DIR/train/<class>/*.jpg, DIR/validation/, DIR/test/) or TFRecord "
+      "shards (DIR/train-*, validation-*, test-*).", choices=datasets.NAMES)
   data_dir: Optional[str] = option(
-      None, "Folder with the four IDX files (raw or .gz). Default: Debian's "
-      "Fashion-MNIST folder, or the MNIST cache (downloaded and "
-      "checksum-verified).")
+      None, "The data set's folder. IDX sets: the four IDX files (raw or "
+      ".gz); default: Debian's Fashion-MNIST folder, or the MNIST cache "
+      "(downloaded and checksum-verified). Required for folder and "
+      "tfrecord.")
   validation_size: int = option(
-      2000, "Training images held out for validation (the last ones, as "
-      "the seed does).")
+      2000, "Training images held out for validation where the data set "
+      "has no validation split (IDX: the last ones, as the seed does; "
+      "folders: a fixed random choice).")
+  label_offset: int = option(
+      0, "Subtracted from every label of TFRecord shards (1 for "
+      "ImageNet's 1-based shards).")
+  augment: Tuple[str, ...] = option(
+      (), "Training augmentation, a list of crop (pad-and-crop for IDX "
+      "images, Inception's random-resized crop for files), flip "
+      "(horizontal) and erase (random erasing). Off by default; evaluation "
+      "never augments.")
+  skip_bad_images: bool = option(
+      False, "Skip (and count) images that cannot be read or decoded "
+      "instead of stopping with an error naming the file.")
   train_examples: int = option(
       0, "Use only the first N training images (0: all).")
   epochs: int = option(40, "Epochs to train (the seed's 40).")
@@ -132,7 +148,7 @@ class TrainConfig:
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",
-                  "eval_every", "seed"):
+                  "eval_every", "seed", "label_offset"):
       value = getattr(self, field)
       need(is_int(value) and value >= 0, field, "a non-negative integer")
     need(self.train_steps is None or (is_int(self.train_steps)
@@ -148,6 +164,9 @@ class TrainConfig:
     need(len(self.aux_loss_weights) == 2 and all(
         w >= 0 and math.isfinite(w) for w in self.aux_loss_weights),
          "aux_loss_weights", "two non-negative numbers such as 0.3,0.3")
+    need(all(op in AUGMENTATIONS for op in self.augment)
+         and len(set(self.augment)) == len(self.augment), "augment",
+         "distinct entries of " + ", ".join(AUGMENTATIONS))
     need(len(self.profile_steps) in (0, 2) and (
         not self.profile_steps or 0 < self.profile_steps[0]
         < self.profile_steps[1]), "profile_steps",

@@ -137,11 +137,13 @@ class Controller:
   def write_train_summaries(self, step: int, values: Dict[str, float]):
     """Writes the chunk's scalars and one progress line."""
     self.summaries.scalars("train", values, step)
+    skipped = values.get("skipped_images", 0)
     self.report(
         f"step {step}/{self.schedule.total_steps} epoch "
         f"{step / self.steps_per_epoch:.2f} loss {values['loss/total']:.4f} "
         f"acc {values['accuracy/main']:.4f} lr {values['learning_rate']:.2e} "
-        f"{values['images_per_second']:.1f} img/s")
+        f"{values['images_per_second']:.1f} img/s"
+        + (f" ({skipped:.0f} unreadable images skipped)" if skipped else ""))
 
   def check_divergence(self) -> None:
     """Ends the run once too many consecutive steps were skipped.
@@ -160,7 +162,7 @@ class Controller:
 
   def maybe_evaluate(self, step: int) -> Optional[Evaluation]:
     """Validates when the schedule says so and there is a validation set."""
-    if self.schedule.evaluates_at(step) and len(self.data.validation.labels):
+    if self.schedule.evaluates_at(step) and self.data.validation.num_examples:
       return self.evaluate(self.data.validation, "eval", step)
     return None
 
@@ -191,11 +193,16 @@ class Controller:
     self.summaries.scalars(name, result.values, step)
     self.summaries.confusion(name, result.confusion,
                              self.data.info.class_names, step)
+    if result.skipped_images:
+      self.summaries.scalars(name, {"skipped_images":
+                                    result.skipped_images}, step)
     if not quiet:
+      skipped = (f", {result.skipped_images} unreadable skipped"
+                 if result.skipped_images else "")
       self.report(f"{name} at step {step}: loss "
                   f"{result.values['loss/main']:.4f} accuracy "
                   f"{result.values['accuracy/main']:.4f} ({result.examples} "
-                  "images)")
+                  f"images{skipped})")
     return result
 
   def finish(self) -> Result:
@@ -203,7 +210,7 @@ class Controller:
     and reports the last line."""
     step = self.engine.global_step  # train() saved this step
     test = (self.evaluate(self.data.test, "test", step, quiet=True)
-            if len(self.data.test.labels) else None)
+            if self.data.test.num_examples else None)
     path = self.export(max(step, 1))
     if path:
       self.report(f"exported SavedModel to {path}")

@@ -6,6 +6,8 @@ the data (classes, channels) come from the loaded data set's DatasetInfo, and
 the batch split from the strategy, computed once (core/distribution.py).
 """
 
+import contextlib
+import re
 from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
@@ -13,6 +15,7 @@ import tensorflow as tf
 
 from core import datasets
 from core import distribution
+from core.errors import DataError
 from core import metrics
 from core import optimizers
 from core import pipeline
@@ -51,6 +54,7 @@ class Evaluation(NamedTuple):
   values: Dict[str, float]   # EVAL_METRICS, as means over the examples
   confusion: np.ndarray      # [classes, classes] counts, rows = true labels
   examples: int
+  skipped_images: int = 0    # unreadable images left out (--skip_bad_images)
 
 
 def _means(sums: Dict[str, np.ndarray], keys) -> Dict[str, float]:
@@ -67,6 +71,10 @@ class Engine:
                steps_per_epoch: int, total_steps: int):
     self.config, self.strategy, self.batch = config, strategy, batch
     self.steps_per_epoch = steps_per_epoch
+    self.reading = pipeline.Reading(
+        image_size=config.image_size, channels=info.channels,
+        augment=tuple(config.augment), seed=config.seed,
+        skip_bad_images=config.skip_bad_images)
     self.compute_dtype = COMPUTE_DTYPES[config.mixed_precision]
     with strategy.scope():
       self.model = GoogLeNet(num_classes=info.num_classes,
@@ -113,33 +121,63 @@ class Engine:
     return (int(self.state.consecutive_bad.numpy()),
             int(self.state.last_bad_step.numpy()))
 
-  def train_iterator(self, split: datasets.Split, start_step: int):
+  def train_iterator(self, split, start_step: int):
     """A distributed iterator over the training stream from `start_step`."""
-    n, seed = len(split.labels), self.config.seed
+    n, seed = split.num_examples, self.config.seed
     cursor = pipeline.Cursor(*divmod(start_step, self.steps_per_epoch))
     return iter(pipeline.distribute(
         self.strategy,
-        lambda: pipeline.train_indices(n, self.batch.global_batch_size, seed,
-                                       cursor),
-        split, self.batch))
+        lambda: pipeline.numbered(pipeline.train_indices(
+            n, self.batch.global_batch_size, seed, cursor), start_step),
+        split, self.batch, reading=self.reading, training=True))
 
   def train(self, iterator, num_steps: int) -> Dict[str, float]:
     """Runs `num_steps` steps; returns their mean metrics (skipped steps
-    count for nothing), the next learning rate and the counters."""
-    sums = self.trainer.run(iterator, num_steps)
-    values = _means(sums, [k for k in sums if k != "examples"])
+    count for nothing), the images skipped as unreadable, the next learning
+    rate and the counters.
+
+    Raises:
+      DataError: An image cannot be read or decoded (and skipping is off).
+    """
+    with _naming_bad_images():
+      sums = self.trainer.run(iterator, num_steps)
+    values = _means(sums, [k for k in sums
+                           if k not in ("examples", "bad_images")])
+    values["skipped_images"] = float(sums["bad_images"])
     values["learning_rate"] = float(self.optimizer.learning_rate())
     values["skipped_steps"] = float(self.state.skipped_steps.numpy())
     if self.loss_scale is not None:
       values["loss_scale"] = float(self.loss_scale.scale.numpy())
     return values
 
-  def evaluate(self, split: datasets.Split) -> Evaluation:
-    """Main-head results over every example of `split` (padding ignored)."""
-    n, batch = len(split.labels), self.batch.global_batch_size
+  def evaluate(self, split) -> Evaluation:
+    """Main-head results over every example of `split` (padding and
+    skipped images ignored).
+
+    Raises:
+      DataError: An image cannot be read or decoded (and skipping is off).
+    """
+    n, batch = split.num_examples, self.batch.global_batch_size
     dataset = pipeline.distribute(
         self.strategy, lambda: pipeline.eval_indices(n, batch), split,
-        self.batch)
-    sums = self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
+        self.batch, reading=self.reading)
+    with _naming_bad_images():
+      sums = self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
     return Evaluation(_means(sums, EVAL_METRICS), sums["confusion"],
-                      int(sums["examples"]))
+                      int(sums["examples"]), int(sums["bad_images"]))
+
+
+@contextlib.contextmanager
+def _naming_bad_images():
+  """Turns the input pipeline's bad-image assertion into a one-line
+  DataError naming the file."""
+  try:
+    yield
+  except tf.errors.InvalidArgumentError as e:
+    found = re.search(rf"<<{pipeline.BAD_IMAGE}:\]? \[?(.*?)\]? \[?>>",
+                      e.message, re.S)
+    if not found:
+      raise
+    raise DataError(f"{found.group(1).strip()}: {pipeline.BAD_IMAGE}; fix "
+                    "or remove it, or pass --skip_bad_images to skip such "
+                    "files.") from None

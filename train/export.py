@@ -1,6 +1,16 @@
-"""SavedModel export for TF Serving: uint8 images in, main head only, atomic.
+"""SavedModel export for TF Serving: images in, main head only, atomic.
 
-The signature's image shape is the data set's (DatasetInfo.image_shape).
+Two signatures, both returning `logits`, `probabilities`, `classes` (int64)
+and `class_names` (string):
+- `serving_default`: uint8 images [N, H, W, C] of any size;
+- `serving_bytes`: encoded JPEG or PNG images, a string vector [N] (TF
+  Serving's REST API takes them as {"b64": ...}).
+Images are brought to the size training read them at before the model's own
+preprocessing: data sets of one image size (the IDX sets) are trained at
+their native size, and other sizes are resized to it; images of any size
+(folders, shards) are resized to the training side as the input pipeline
+does (core/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
+training run's evaluation computed.
 
 Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the
 global step. The SavedModel is written to `<export_dir>/.tmp-<version>-<pid>`
@@ -16,6 +26,7 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
+from core import images as images_lib
 from core import preprocessing
 from core.errors import NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
@@ -24,37 +35,67 @@ from layers.googlenet import GoogLeNet
 class ServingModule(tf.Module):
   """The exported object: preprocessing + GoogLeNet's main head."""
 
-  def __init__(self, model: GoogLeNet, image_shape: Sequence[int]):
-    """Wraps `model` for images of `image_shape` (height, width, channels)."""
+  def __init__(self, model: GoogLeNet, image_shape: Sequence[Optional[int]],
+               class_names: Sequence[str]):
+    """Wraps `model` for a data set's images.
+
+    Args:
+      model: The trained model.
+      image_shape: The data set's (height, width, channels); height and width
+        None for images of any size.
+      class_names: One per class, in label order.
+    """
     super().__init__(name="serving")
     # Track only the trunk's variables; the model object itself stays out of
     # the object graph so the aux heads are not exported.
     self.weights = list(model.trunk_variables)
-    image_size, channels = model.image_size, model.in_channels
-    forward = model.__call__
+    self._model = model.__call__  # a method, not tracked: no aux variables
+    self._image_size, self._in_channels = model.image_size, model.in_channels
+    self._channels = channels = image_shape[-1]
+    self._target = ((image_shape[0], image_shape[1]) if image_shape[0]
+                    else (model.image_size, model.image_size))
+    self._names = tf.constant(list(class_names))
+    self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec(
+        [None, None, None, channels], tf.uint8, name="images")])
+    self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
+        tf.TensorSpec([None], tf.string, name="images")])
 
-    shape = [None, *image_shape]
+  def _serve(self, images):
+    # Signatures check the dtype but not the shape; a wrong-rank input
+    # would reach oneDNN's convolution and abort the server process.
+    return self._outputs(tf.ensure_shape(
+        images, [None, None, None, self._channels]))
 
-    @tf.function(input_signature=[
-        tf.TensorSpec(shape, tf.uint8, name="images")])
-    def serve(images):
-      # Signatures check the dtype but not the shape; a wrong-rank input
-      # would reach oneDNN's convolution and abort the server process.
-      images = tf.ensure_shape(images, shape)
-      x = preprocessing.preprocess(images, image_size=image_size,
-                                   channels=channels)
-      logits = forward(x, training=False).logits
-      return {
-          "logits": logits,
-          "probabilities": tf.nn.softmax(logits),
-          "classes": tf.argmax(logits, axis=-1, output_type=tf.int64),
-      }
+  def _serve_bytes(self, encoded):
+    target, channels = self._target, self._channels
+    decoded = tf.map_fn(
+        lambda e: images_lib.resize(images_lib.decode(e, channels), *target),
+        encoded, fn_output_signature=tf.TensorSpec([*target, channels],
+                                                   tf.uint8))
+    return self._outputs(decoded)
 
-    self.serve = serve
+  def _outputs(self, images):
+    target = self._target
+    images = tf.cond(tf.reduce_all(tf.shape(images)[1:3] == target),
+                     lambda: images, lambda: _resize_batch(images, target))
+    images = tf.ensure_shape(images, [None, *target, self._channels])
+    x = preprocessing.preprocess(images, image_size=self._image_size,
+                                 channels=self._in_channels)
+    logits = self._model(x, training=False).logits
+    classes = tf.argmax(logits, axis=-1, output_type=tf.int64)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+            "classes": classes, "class_names": tf.gather(self._names, classes)}
+
+
+def _resize_batch(images: tf.Tensor, target) -> tf.Tensor:
+  """uint8 [N, H, W, C] to [N, *target, C] as core/images.resize does."""
+  resized = tf.image.resize(tf.cast(images, tf.float32), target,
+                            method="bilinear", antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
-           image_shape: Sequence[int],
+           image_shape: Sequence[Optional[int]], class_names: Sequence[str],
            metadata: Optional[dict] = None) -> Optional[str]:
   """Writes `export_dir/<version>` atomically.
 
@@ -63,7 +104,9 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
       written as if there were no strategy).
     export_dir: Base directory of the versions.
     version: A positive integer, normally the global step.
-    image_shape: (height, width, channels) of the images the signature takes.
+    image_shape: The data set's (height, width, channels); height and width
+      are None for images of any size.
+    class_names: One per class, in label order.
     metadata: Written as `assets.extra/metadata.json` (TF version, classes).
 
   Returns:
@@ -81,7 +124,7 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
   try:
-    _write(ServingModule(model, image_shape), tmp, metadata)
+    _write(ServingModule(model, image_shape, class_names), tmp, metadata)
   except (tf.errors.OpError, OSError) as e:
     shutil.rmtree(tmp, ignore_errors=True)
     if is_no_space(e):
@@ -94,8 +137,8 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
 
 
 def _write(module: ServingModule, path: str, metadata: Optional[dict]):
-  tf.saved_model.save(module, path,
-                      signatures={"serving_default": module.serve})
+  tf.saved_model.save(module, path, signatures={
+      "serving_default": module.serve, "serving_bytes": module.serve_bytes})
   extra = os.path.join(path, "assets.extra")
   os.makedirs(extra, exist_ok=True)
   with open(os.path.join(extra, "metadata.json"), "w") as f:

@@ -16,6 +16,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from core import errors
+from train import native_stderr
 from train import options
 
 FLAGS = flags.FLAGS
@@ -50,7 +51,8 @@ def main(argv: Sequence[str]) -> int:
       os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     _import_tensorflow_quietly()
     from train import build  # pylint: disable=g-import-not-at-top
-    build.run(config)
+    with native_stderr.DecoderChatterFilter():
+      build.run(config)
   except errors.EngineError as e:
     return _fail(str(e), e.exit_code)
   return 0

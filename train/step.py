@@ -21,15 +21,16 @@ from train.state import TrainState
 # Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
 # is the HeadLosses field of the same name. Matched by name, never position.
 HEADS = {"main": "logits", "aux1": "aux1", "aux2": "aux2"}
-TRAIN_SUMS = {"examples": [], "loss/total": [],
+TRAIN_SUMS = {"examples": [], "bad_images": [], "loss/total": [],
               **{f"loss/{h}": [] for h in HEADS},
               **{f"accuracy/{h}": [] for h in HEADS}}
 
 
 def eval_sums(num_classes: int) -> Dict[str, list]:
   """Shapes of the evaluation sums."""
-  return {"examples": [], "loss/main": [], "accuracy/main": [],
-          "accuracy/top5": [], "confusion": [num_classes, num_classes]}
+  return {"examples": [], "bad_images": [], "loss/main": [],
+          "accuracy/main": [], "accuracy/top5": [],
+          "confusion": [num_classes, num_classes]}
 
 
 def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -71,19 +72,20 @@ class TrainStep:
                               jit_compile=True) if jit_compile else (
                                   self._forward_backward)
 
-  def _forward_backward(self, images, labels, seed, row_offset):
+  def _forward_backward(self, images, labels, weight, seed, row_offset):
     global_batch = self.batch.global_batch_size
     noise = DropoutNoise(seed, row_offset, global_batch)
     with tf.GradientTape() as tape:
       outputs = self.model(images, training=True, noise=noise)
       head = losses.googlenet_loss(outputs, labels, self.aux_weights)
-      loss = losses.global_batch_mean(head.total, global_batch)
+      # A skipped image (weight 0) adds nothing; the mean stays over B.
+      loss = losses.global_batch_mean(head.total, global_batch, weight)
       scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
     grads = tape.gradient(scaled, self.params)
     return loss, grads, head, outputs
 
   def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
-    labels = batch["labels"]
+    labels, weight = batch["labels"], batch["weight"]
     images = preprocessing.preprocess(
         batch["images"], image_size=self.model.image_size,
         channels=self.model.in_channels, dtype=self.compute_dtype)
@@ -91,7 +93,7 @@ class TrainStep:
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
         self.state.global_step)
     loss, grads, head, outputs = self._grads(
-        images, labels, seed,
+        images, labels, weight, seed,
         distribution.replica_row_offset(self.batch.per_replica))
     reduced = distribution.all_reduce_sum(list(grads) + [loss])
     grads, loss = reduced[:-1], reduced[-1]
@@ -102,12 +104,13 @@ class TrainStep:
     if self.loss_scale:
       self.loss_scale.update(finite)
     self._count(finite)
-    values = {"examples": tf.cast(tf.size(labels), tf.float32),
-              "loss/total": tf.reduce_sum(head.total)}
+    values = {"examples": tf.reduce_sum(weight),
+              "bad_images": tf.reduce_sum(batch["bad"]),
+              "loss/total": tf.reduce_sum(head.total * weight)}
     for name, field in HEADS.items():
-      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name))
+      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name) * weight)
       values[f"accuracy/{name}"] = tf.reduce_sum(
-          metrics.top_k_correct(getattr(outputs, field), labels))
+          metrics.top_k_correct(getattr(outputs, field), labels) * weight)
     # A skipped step counts for nothing (its NaN sums would poison the mean).
     self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
 
@@ -138,6 +141,7 @@ class EvalStep:
     logits = self.model(images, training=False).logits
     self.sums.add({
         "examples": tf.reduce_sum(weight),
+        "bad_images": tf.reduce_sum(batch["bad"]),
         "loss/main": tf.reduce_sum(losses.cross_entropy(logits, labels)
                                    * weight),
         "accuracy/main": tf.reduce_sum(

@@ -1,10 +1,15 @@
+import os
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
 from core import datasets
 from core import distribution
+from core import folders
+from core import images as images_lib
 from core import pipeline
+from tests import helpers
 
 
 def ids(dataset, n):
@@ -99,3 +104,93 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
                                   input_context=ctx)
     first = next(iter(ds))
     self.assertAllEqual(first["index"], ids(stream(64, 8, seed=2), 1)[0][4:])
+
+
+class StreamedPipelineTest(tf.test.TestCase):
+  """Image folders through the pipeline: decoded, resized, augmented by key,
+  bad files named or skipped."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "folder")
+    helpers.write_image_folder(cls.root, per_class=8)
+    cls.data = datasets.load("folder", data_dir=cls.root, validation_size=0)
+
+  def rows(self, split, indices, reading, training=False, replicas=1,
+           step=0):
+    batch = distribution.BatchSplit(len(indices), replicas)
+    batches = pipeline.numbered(tf.data.Dataset.from_tensors(
+        tf.constant(indices, tf.int64)), step)
+    return list(pipeline.replica_batches(batches, split, batch,
+                                         reading=reading, training=training))
+
+  def test_files_are_decoded_and_resized(self):
+    reading = pipeline.Reading(image_size=24, channels=3)
+    (out,) = self.rows(self.data.train, [0, 9, 23], reading)
+    self.assertEqual(out["images"].shape, [3, 24, 24, 3])
+    self.assertAllEqual(out["labels"], self.data.train.labels[[0, 9, 23]])
+    self.assertAllEqual(out["weight"], [1, 1, 1])
+    want = images_lib.resize(images_lib.decode(tf.io.read_file(
+        self.data.train.paths[9]), 3), 24)
+    self.assertAllEqual(out["images"][1], want)
+
+  def test_augmentation_does_not_depend_on_the_replica_count(self):
+    reading = pipeline.Reading(image_size=24, channels=3,
+                               augment=("crop", "flip", "erase"), seed=5)
+    (one,) = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 1, 7)
+    halves = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 2, 7)
+    self.assertAllEqual(one["images"],
+                        tf.concat([h["images"] for h in halves], 0))
+    (later,) = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 1, 8)
+    self.assertNotAllEqual(one["images"], later["images"])
+
+  def test_in_memory_augmentation_is_keyed_too(self):
+    split = datasets.synthetic(16)
+    reading = pipeline.Reading(augment=("crop", "flip"), seed=1)
+    (a,) = self.rows(split, [1, 2, 3, 4], reading, True, 1, 3)
+    b = self.rows(split, [1, 2, 3, 4], reading, True, 2, 3)[0]
+    self.assertEqual(a["images"].shape, [4, 28, 28, 1])
+    self.assertAllEqual(a["images"][:2], b["images"])
+    (plain,) = self.rows(split, [1, 2, 3, 4], reading, False)
+    self.assertAllEqual(plain["images"], split.images[1:5])
+
+  def test_resumed_stream_reads_the_same_augmented_batches(self):
+    reading = pipeline.Reading(image_size=16, channels=3, augment=("crop",
+                                                                   "flip"))
+    batch = distribution.BatchSplit(6, 1)
+    n = self.data.train.num_examples
+
+    def stream(step):
+      cursor = pipeline.Cursor(*divmod(step, n // 6))
+      return pipeline.replica_batches(
+          pipeline.numbered(pipeline.train_indices(n, 6, 0, cursor), step),
+          self.data.train, batch, reading=reading, training=True)
+
+    full = [b["images"] for b in stream(0).take(7)]
+    resumed = [b["images"] for b in stream(5).take(2)]
+    self.assertAllEqual(resumed[0], full[5])
+    self.assertAllEqual(resumed[1], full[6])
+
+  def bad_split(self):
+    bad = os.path.join(self.get_temp_dir(), "broken.jpg")
+    with open(self.data.train.paths[1], "rb") as f:
+      open(bad, "wb").write(f.read()[:40])  # truncated mid-header
+    paths = self.data.train.paths.copy()
+    paths[1] = bad
+    return folders.FileSplit(paths, self.data.train.labels), bad
+
+  def test_bad_file_is_named(self):
+    split, bad = self.bad_split()
+    reading = pipeline.Reading(image_size=16, channels=3)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                f"{pipeline.BAD_IMAGE}.*{bad}"):
+      self.rows(split, [0, 1, 2], reading)
+
+  def test_bad_file_skipped_and_counted(self):
+    split, _ = self.bad_split()
+    reading = pipeline.Reading(image_size=16, channels=3,
+                               skip_bad_images=True)
+    (out,) = self.rows(split, [0, 1, 2], reading)
+    self.assertAllEqual(out["weight"], [1, 0, 1])
+    self.assertAllEqual(out["bad"], [0, 1, 0])

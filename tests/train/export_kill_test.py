@@ -19,7 +19,8 @@ EXPORTER = textwrap.dedent("""
     from train import export
     model = GoogLeNet(10, 1, 28)
     for version in range(1, 100):
-      export.export(model, sys.argv[1], version, image_shape=(28, 28, 1))
+      export.export(model, sys.argv[1], version, image_shape=(28, 28, 1),
+                    class_names=[str(i) for i in range(10)])
       print(version, flush=True)
 """)
 

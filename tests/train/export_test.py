@@ -7,9 +7,12 @@ import numpy as np
 import tensorflow as tf
 
 from core import errors
+from core import images as images_lib
 from core import preprocessing
 from layers.googlenet import GoogLeNet
 from train import export
+
+NAMES = tuple(f"class {i}" for i in range(10))
 
 LOADER = textwrap.dedent("""
     import sys
@@ -46,7 +49,7 @@ class ExportTest(tf.test.TestCase):
       cls.model = GoogLeNet(10, 1, 32)
     cls.base = os.path.join(tf.compat.v1.test.get_temp_dir(), "export")
     cls.path = export.export(cls.model, cls.base, 7, image_shape=(28, 28, 1),
-                             metadata={"dataset": "synthetic"})
+                             class_names=NAMES, metadata={"dataset": "synthetic"})
     cls.images = np.random.RandomState(0).randint(
         0, 256, [5, 28, 28, 1]).astype(np.uint8)
 
@@ -62,15 +65,47 @@ class ExportTest(tf.test.TestCase):
         self.path, "variables", "variables.index")))
     self.assertEqual(os.listdir(self.base), ["7"])
 
-  def test_signature(self):
-    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+  def test_signatures(self):
+    signatures = tf.saved_model.load(self.path).signatures
+    fn = signatures["serving_default"]
     spec = fn.structured_input_signature[1]["images"]
     self.assertEqual((spec.dtype, spec.shape.as_list()),
-                     (tf.uint8, [None, 28, 28, 1]))
-    outputs = fn.structured_outputs
-    self.assertEqual(sorted(outputs), ["classes", "logits", "probabilities"])
-    self.assertEqual(outputs["classes"].dtype, tf.int64)
-    self.assertEqual(outputs["probabilities"].shape.as_list(), [None, 10])
+                     (tf.uint8, [None, None, None, 1]))
+    spec = signatures["serving_bytes"].structured_input_signature[1][
+        "images"]
+    self.assertEqual((spec.dtype, spec.shape.as_list()), (tf.string, [None]))
+    for name in ("serving_default", "serving_bytes"):
+      outputs = signatures[name].structured_outputs
+      self.assertEqual(sorted(outputs), ["class_names", "classes", "logits",
+                                         "probabilities"])
+      self.assertEqual(outputs["classes"].dtype, tf.int64)
+      self.assertEqual(outputs["class_names"].dtype, tf.string)
+      self.assertEqual(outputs["probabilities"].shape.as_list(), [None, 10])
+
+  def test_native_size_gives_the_training_numbers_other_sizes_are_resized(
+      self):
+    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+    out = fn(images=tf.constant(self.images))
+    self.assertAllClose(out["logits"], self.expected_logits(), atol=1e-4,
+                        rtol=1e-4)
+    self.assertAllEqual(out["class_names"],
+                        [NAMES[c].encode() for c in out["classes"].numpy()])
+    big = tf.cast(tf.image.resize(tf.constant(self.images), [56, 61],
+                                  method="nearest"), tf.uint8)
+    # Another size is first brought to the training size, as the input
+    # pipeline brings files (antialiased bilinear, rounded to uint8).
+    small = images_lib.resize(big[0], 28, 28)
+    self.assertAllClose(fn(images=big)["logits"][:1],
+                        fn(images=small[None])["logits"], atol=1e-5)
+
+  def test_encoded_images_match_pixels(self):
+    signatures = tf.saved_model.load(self.path).signatures
+    encoded = tf.constant([tf.io.encode_png(i).numpy() for i in self.images])
+    from_bytes = signatures["serving_bytes"](images=encoded)
+    from_pixels = signatures["serving_default"](
+        images=tf.constant(self.images))
+    for key in ("logits", "classes", "class_names"):
+      self.assertAllEqual(from_bytes[key], from_pixels[key])
 
   def test_loads_in_a_fresh_process_without_the_project(self):
     tmp = self.get_temp_dir()
@@ -97,8 +132,9 @@ class ExportTest(tf.test.TestCase):
     done = subprocess.run([cli, "show", "--dir", self.path, "--all"],
                           capture_output=True, text=True)
     self.assertIn("signature_def['serving_default']", done.stdout)
+    self.assertIn("signature_def['serving_bytes']", done.stdout)
     self.assertIn("dtype: DT_UINT8", done.stdout)
-    self.assertIn("shape: (-1, 28, 28, 1)", done.stdout)
+    self.assertIn("shape: (-1, -1, -1, 1)", done.stdout)
     for name in ("logits", "probabilities", "classes"):
       self.assertIn(f"outputs['{name}']", done.stdout)
 
@@ -113,24 +149,30 @@ class ExportTest(tf.test.TestCase):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 "expected to be a uint8 tensor"):
       fn(images=tf.zeros([1, 28, 28, 1], tf.float32))
-    for shape in ([1, 32, 32, 1], [28, 28, 1], [2, 28, 28, 3]):
+    for shape in ([28, 28, 1], [2, 28, 28, 3]):
       with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                   "Shape of tensor .* is not compatible"):
         fn(images=tf.zeros(shape, tf.uint8))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "Unknown image file format"):
+      tf.saved_model.load(self.path).signatures["serving_bytes"](
+          images=tf.constant([b"not an image"]))
 
   def test_existing_version_is_left_alone(self):
     self.assertIsNone(export.export(self.model, self.base, 7,
-                                    image_shape=(28, 28, 1)))
+                                    image_shape=(28, 28, 1),
+                                    class_names=NAMES))
 
-  def test_signature_takes_the_data_sets_image_shape(self):
+  def test_signature_takes_the_data_sets_channels_any_size(self):
     model = GoogLeNet(5, 3, 32)
     path = export.export(model, os.path.join(self.get_temp_dir(), "rgb"), 1,
-                         image_shape=(40, 40, 3))
+                         image_shape=(None, None, 3), class_names="abcde")
     fn = tf.saved_model.load(path).signatures["serving_default"]
     spec = fn.structured_input_signature[1]["images"]
-    self.assertEqual(spec.shape.as_list(), [None, 40, 40, 3])
-    self.assertEqual(fn(images=tf.zeros([2, 40, 40, 3], tf.uint8))[
-        "probabilities"].shape, [2, 5])
+    self.assertEqual(spec.shape.as_list(), [None, None, None, 3])
+    for side in (32, 40, 300):
+      self.assertEqual(fn(images=tf.zeros([2, side, side, 3], tf.uint8))[
+          "probabilities"].shape, [2, 5])
 
   def test_full_disk_publishes_nothing(self):
     base = os.path.join(self.get_temp_dir(), "full")
@@ -145,7 +187,8 @@ class ExportTest(tf.test.TestCase):
       with self.assertRaisesRegex(errors.NoSpaceError,
                                   f"no space left in {base} to export "
                                   "version 4"):
-        export.export(self.model, base, 4, image_shape=(28, 28, 1))
+        export.export(self.model, base, 4, image_shape=(28, 28, 1),
+                      class_names=NAMES)
     finally:
       tf.saved_model.save = real
     self.assertEqual(os.listdir(base), [])
