@@ -7,8 +7,9 @@
 Sources: an IDX set (mnist, fashion_mnist, with --data_dir as train.main
 takes it) or an image folder (`folder:DIR`, DIR/train/<class>/...). IDX images
 are written as PNG (lossless, so training on the result sees the same pixels);
-a folder's files are copied byte for byte. The IDX train split is written
-whole: train.main carves its validation split from it as it does from IDX.
+a folder's files are copied byte for byte. The last --validation_size IDX
+training images become the validation split, the ones train.main holds out
+from the IDX files, so every form of the data set has the same splits.
 TFRecord output: `<split>-NNNNN-of-MMMMM` shards and `dataset.json` (sizes
 and class names, which spares train.main a scan). Folder output:
 `<split>/<class>/<index>.png`. Bad input is one line on stderr and exit 2.
@@ -30,6 +31,11 @@ flags.DEFINE_string("data_dir", None, "IDX folder for mnist/fashion_mnist.")
 flags.DEFINE_enum("to", "tfrecord", ["tfrecord", "folder"], "Output kind.")
 flags.DEFINE_string("output", None, "Output folder (must not exist yet).")
 flags.DEFINE_integer("shards", 8, "TFRecord shards per split (at most).")
+flags.DEFINE_integer("validation_size", 2000, "IDX sources: the last N "
+                     "training images are written as the validation split, "
+                     "the split train.main holds out from IDX files (the "
+                     "same default), so all three forms train on the same "
+                     "images.")
 
 
 def _splits(source: str):
@@ -46,10 +52,13 @@ def _splits(source: str):
         out[split] = (lambda f=files: (open(p, "rb").read()
                                        for p in f.paths), files.labels)
     return out, names
-  data = datasets.load(source, data_dir=FLAGS.data_dir, validation_size=0)
+  data = datasets.load(source, data_dir=FLAGS.data_dir,
+                       validation_size=FLAGS.validation_size)
   encode = lambda images: (tf.io.encode_png(i).numpy() for i in images)
-  out = {"train": (lambda: encode(data.train.images), data.train.labels),
-         "test": (lambda: encode(data.test.images), data.test.labels)}
+  out = {name: (lambda s=split: encode(s.images), split.labels)
+         for name, split in (("train", data.train),
+                             ("validation", data.validation),
+                             ("test", data.test)) if split.num_examples}
   return out, data.info.class_names
 
 

@@ -20,6 +20,7 @@ from core import metrics
 from core import optimizers
 from core import pipeline
 from core import schedules
+from core import tfrecords
 from core.loss_scale import DynamicLossScale
 from layers.googlenet import GoogLeNet
 from train import step as step_lib
@@ -71,6 +72,7 @@ class Engine:
                steps_per_epoch: int, total_steps: int):
     self.config, self.strategy, self.batch = config, strategy, batch
     self.steps_per_epoch = steps_per_epoch
+    self.num_classes = info.num_classes
     self.reading = pipeline.Reading(
         image_size=config.image_size, channels=info.channels,
         augment=tuple(config.augment), seed=config.seed,
@@ -124,6 +126,10 @@ class Engine:
   def train_iterator(self, split, start_step: int):
     """A distributed iterator over the training stream from `start_step`."""
     n, seed = split.num_examples, self.config.seed
+    if isinstance(split, tfrecords.RecordSplit):
+      return iter(self._records(lambda ctx: pipeline.record_train_batches(
+          split, self.batch, seed, start_step, self.steps_per_epoch, ctx),
+                                training=True))
     cursor = pipeline.Cursor(*divmod(start_step, self.steps_per_epoch))
     return iter(pipeline.distribute(
         self.strategy,
@@ -158,13 +164,25 @@ class Engine:
       DataError: An image cannot be read or decoded (and skipping is off).
     """
     n, batch = split.num_examples, self.batch.global_batch_size
-    dataset = pipeline.distribute(
-        self.strategy, lambda: pipeline.eval_indices(n, batch), split,
-        self.batch, reading=self.reading)
+    if isinstance(split, tfrecords.RecordSplit):
+      dataset = self._records(lambda ctx: pipeline.record_eval_batches(
+          split, self.batch, ctx), training=False)
+    else:
+      dataset = pipeline.distribute(
+          self.strategy, lambda: pipeline.eval_indices(n, batch), split,
+          self.batch, reading=self.reading)
     with _naming_bad_images():
       sums = self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
     return Evaluation(_means(sums, EVAL_METRICS), sums["confusion"],
                       int(sums["examples"]), int(sums["bad_images"]))
+
+
+  def _records(self, make_batches, *, training: bool):
+    """A distributed dataset of replica batches from TFRecord batches."""
+    return self.strategy.distribute_datasets_from_function(
+        lambda ctx: pipeline.record_replica_batches(
+            make_batches(ctx), self.batch, self.reading, self.num_classes,
+            self.config.label_offset, training))
 
 
 @contextlib.contextmanager

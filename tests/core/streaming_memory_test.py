@@ -1,0 +1,74 @@
+"""Streamed sources keep memory flat: reading a folder (and its shards) ten
+times larger costs no more resident memory, because only the file list is
+held and images are decoded as they are read. Shards hold one shuffle block
+of serialized records (pipeline.SHUFFLE_BLOCK, 1,024 by default; 32 here so
+that both sets are many blocks long)."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tests import helpers
+
+READER = """
+import json, resource, sys
+import tensorflow as tf
+from core import datasets, distribution, pipeline
+source, root = sys.argv[1], sys.argv[2]
+data = datasets.load(source, data_dir=root, validation_size=0)
+reading = pipeline.Reading(image_size=64, channels=3, augment=("crop",))
+batch = distribution.BatchSplit(10, 1)
+n = data.train.num_examples
+if source == "tfrecord":
+  batches = pipeline.record_replica_batches(pipeline.record_train_batches(
+      data.train, batch, 0, 0, n // 10, tf.distribute.InputContext(),
+      shuffle_block=32),
+      batch, reading, data.info.num_classes, 0, training=True)
+else:
+  batches = pipeline.replica_batches(
+      pipeline.numbered(pipeline.train_indices(n, 10, 0,
+                                               pipeline.Cursor(0, 0)), 0),
+      data.train, batch, reading=reading, training=True)
+seen = sum(int(b["weight"].numpy().sum()) for b in batches.take(n // 10))
+print(json.dumps({"seen": seen, "rss_mib": resource.getrusage(
+    resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def write_photos(root, count):
+  """`count` 256x256 noise JPEGs (~150 KB decoded each) in 2 classes."""
+  rng = np.random.RandomState(0)
+  for i in range(count):
+    folder = os.path.join(root, "train", f"c{i % 2}")
+    os.makedirs(folder, exist_ok=True)
+    image = rng.randint(0, 256, [256, 256, 3]).astype(np.uint8)
+    with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
+      f.write(tf.io.encode_jpeg(image, quality=90).numpy())
+
+
+class StreamingMemoryTest(tf.test.TestCase):
+
+  def peak(self, source, root):
+    done = helpers.python("-c", READER, source, root)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+  def test_ten_times_the_data_same_memory(self):
+    small, large = (os.path.join(self.get_temp_dir(), name)
+                    for name in ("small", "large"))
+    write_photos(small, 60)
+    write_photos(large, 600)  # ~90 MB of decoded pixels if held
+    for source in ("folder", "tfrecord"):
+      roots = (small, large)
+      if source == "tfrecord":
+        roots = tuple(r + "-shards" for r in roots)
+        for folder, shards in zip((small, large), roots):
+          done = helpers.python("-m", "tools.convert",
+                                f"--source=folder:{folder}",
+                                f"--output={shards}", "--shards=4")
+          self.assertEqual(done.returncode, 0, done.stderr)
+      a, b = (self.peak(source, r) for r in roots)
+      self.assertEqual((a["seen"], b["seen"]), (60, 600), source)
+      self.assertLess(b["rss_mib"] - a["rss_mib"], 30, (source, a, b))
