@@ -1,0 +1,99 @@
+"""`python -m bench.input_pipeline`: the input pipeline's images/s next to
+the training step's at 224x224, for a JPEG folder and for TFRecord shards.
+
+Writes 256 photo-like JPEGs (smooth colour fields with noise, 240 to 400
+pixels a side) and their shards into a temporary folder, reads each through
+the training pipeline alone (decode, Inception crop, flip, resize to 224; no
+model), then times the engine's step on in-memory images of the same size
+(one replica, global batch 64). The pipeline must deliver at least 2x what
+the step consumes. One JSON line per measurement, then a table.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCH, SIZE, PHOTOS = 64, 224, 256
+
+
+def write_photos(root: str) -> None:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  for i in range(PHOTOS):
+    h, w = rng.randint(240, 401, size=2)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([np.sin(x / rng.uniform(10, 60)), np.cos(y / rng.uniform(
+        10, 60)), np.sin((x + y) / rng.uniform(10, 60))], -1)
+    image = np.clip(128 + 90 * base + rng.randn(h, w, 3) * 12, 0, 255)
+    folder = os.path.join(root, "train", f"c{i % 4}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{i:04d}.jpg"), "wb") as f:
+      f.write(tf.io.encode_jpeg(image.astype(np.uint8), quality=90).numpy())
+
+
+def pipeline_rate(source: str, root: str, batches: int = 24) -> float:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from core import datasets, distribution, pipeline  # pylint: disable=g-import-not-at-top
+  data = datasets.load(source, data_dir=root, validation_size=0)
+  reading = pipeline.Reading(image_size=SIZE, channels=3,
+                             augment=("crop", "flip"))
+  batch = distribution.BatchSplit(BATCH, 1)
+  steps = data.train.num_examples // BATCH
+  if source == "tfrecord":
+    stream = pipeline.record_replica_batches(
+        pipeline.record_train_batches(data.train, batch, 0, 0, steps,
+                                      tf.distribute.InputContext()),
+        batch, reading, data.info.num_classes, 0, training=True)
+  else:
+    stream = pipeline.replica_batches(
+        pipeline.numbered(pipeline.train_indices(
+            data.train.num_examples, BATCH, 0, pipeline.Cursor(0, 0)), 0),
+        data.train, batch, reading=reading, training=True)
+  iterator = iter(stream)
+  next(iterator)  # warm-up: the first batch builds the pipeline
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)["images"].numpy()
+  return batches * BATCH / (time.perf_counter() - start)
+
+
+def step_rate() -> float:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  done = subprocess.run(
+      [sys.executable, "-m", "bench.contenders", "engine", str(SIZE), "1",
+       "1", "2", "2"], cwd=ROOT, env=env, capture_output=True, text=True,
+      check=True)
+  return json.loads(done.stdout.strip().splitlines()[-1])["images_per_second"]
+
+
+def main() -> int:
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  with tempfile.TemporaryDirectory() as tmp:
+    photos, shards = os.path.join(tmp, "photos"), os.path.join(tmp, "shards")
+    write_photos(photos)
+    subprocess.run([sys.executable, "-m", "tools.convert",
+                    f"--source=folder:{photos}", f"--output={shards}",
+                    "--shards=8"], cwd=ROOT, check=True, capture_output=True)
+    rates = {"folder": pipeline_rate("folder", photos),
+             "tfrecord": pipeline_rate("tfrecord", shards)}
+  rates["step"] = step_rate()
+  print(json.dumps(rates))
+  print("| input at 224x224 | images/s | vs the step |\n|---|---|---|")
+  for source in ("folder", "tfrecord"):
+    print(f"| JPEG {source} (decode, crop, flip, resize) | "
+          f"{rates[source]:.0f} | {rates[source] / rates['step']:.1f}x |")
+  print(f"| training step, 1 replica, batch {BATCH} | {rates['step']:.1f} | "
+        "1.0x |")
+  return 0 if min(rates["folder"], rates["tfrecord"]) >= 2 * rates[
+      "step"] else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())
