@@ -287,12 +287,6 @@ def _epoch_records(files: tf.Tensor, seed: int, epoch: tf.Tensor,
   order = tf.gather(files, epoch_permutation(seed, epoch, files.shape[0]))
   mine = order[ctx.input_pipeline_id::ctx.num_input_pipelines]
 
-  def records(path):
-    return tf.data.TFRecordDataset(path).enumerate().map(
-        lambda number, record: {"where": tf.strings.join(
-            [path, " record ", tf.strings.as_string(number)]),
-                                "record": record})
-
   def shuffled(block_number, block):
     # A stateless shuffle of each block of records, keyed on (seed, epoch,
     # block): tf.data's shuffle takes no tensor seed, and a permutation
@@ -308,10 +302,18 @@ def _epoch_records(files: tf.Tensor, seed: int, epoch: tf.Tensor,
         {k: tf.gather(v, order) for k, v in block.items()})
 
   return (tf.data.Dataset.from_tensor_slices(mine)
-          .interleave(records, cycle_length=_CYCLE, block_length=1,
+          .interleave(_named_records, cycle_length=_CYCLE, block_length=1,
                       num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=True)
           .batch(block).enumerate().flat_map(shuffled))
+
+
+def _named_records(path: tf.Tensor) -> tf.data.Dataset:
+  """{"where": "<shard> record <n>", "record": bytes} of one shard."""
+  return tf.data.TFRecordDataset(path).enumerate().map(
+      lambda number, record: {"where": tf.strings.join(
+          [path, " record ", tf.strings.as_string(number)]),
+                              "record": record})
 
 
 def record_train_batches(split, batch: distribution.BatchSplit, seed: int,
@@ -352,8 +354,8 @@ def record_eval_batches(split, batch: distribution.BatchSplit,
   steps = eval_steps(split.num_examples, batch.global_batch_size)
   padding = tf.data.Dataset.from_tensors(
       {"where": tf.constant("padding"), "record": tf.constant(b"")}).repeat()
-  stream = (tf.data.TFRecordDataset(list(split.files))
-            .map(lambda r: {"where": tf.constant("record"), "record": r})
+  stream = (tf.data.Dataset.from_tensor_slices(list(split.files))
+            .flat_map(_named_records)
             .enumerate().map(lambda i, r: dict(r, position=i))
             .concatenate(padding.map(lambda r: dict(
                 r, position=tf.constant(-1, tf.int64))))

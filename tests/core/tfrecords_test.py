@@ -143,3 +143,30 @@ class RecordPipelineTest(tf.test.TestCase):
     weights = np.concatenate([r["weight"] for r in rows])
     self.assertEqual(weights.sum(), 23)
     self.assertLen(weights, 24)
+
+
+class RecordLabelTest(tf.test.TestCase):
+
+  def test_label_beyond_the_classes_is_named(self):
+    root = os.path.join(self.get_temp_dir(), "labels")
+    write_shards(root, [0, 1, 5, 1], shards=1)
+    tfrecords.write_metadata(root, {"train": 4}, ["a", "b"])
+    data = datasets.load("tfrecord", data_dir=root)
+    batch = distribution.BatchSplit(4, 1)
+    reading = pipeline.Reading(image_size=8, channels=3)
+    records = pipeline.record_eval_batches(data.train, batch,
+                                           tf.distribute.InputContext())
+    rows = pipeline.record_replica_batches(records, batch, reading, 2, 0,
+                                           training=False)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r"train-00000-of-00001 record 2 \(label outside \[0, 2\) after "
+        r"--label_offset=0\)"):
+      list(rows)
+    skipping = pipeline.Reading(image_size=8, channels=3,
+                                skip_bad_images=True)
+    (out,) = list(pipeline.record_replica_batches(
+        pipeline.record_eval_batches(data.train, batch,
+                                     tf.distribute.InputContext()),
+        batch, skipping, 2, 0, training=False))
+    self.assertAllEqual(out["weight"], [1, 1, 0, 1])

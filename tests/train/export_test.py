@@ -32,10 +32,13 @@ LOADER = textwrap.dedent("""
       sys.exit("project importable")
     except ImportError:
       pass
-    fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    signatures = tf.saved_model.load(sys.argv[1]).signatures
     images = np.load(sys.argv[2])
-    out = fn(images=tf.constant(images))
-    np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+    out = signatures["serving_default"](images=tf.constant(images))
+    encoded = tf.constant([tf.io.encode_png(i).numpy() for i in images])
+    from_bytes = signatures["serving_bytes"](images=encoded)
+    np.savez(sys.argv[3], bytes_logits=from_bytes["logits"].numpy(),
+             **{k: v.numpy() for k, v in out.items()})
 """)
 
 
@@ -119,11 +122,13 @@ class ExportTest(tf.test.TestCase):
                            os.path.join(tmp, "in.npy"), out_file],
                           cwd=tmp, env=env, capture_output=True, text=True)
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
-    out = np.load(out_file)
+    out = np.load(out_file, allow_pickle=True)
     expected = self.expected_logits()
     self.assertAllClose(out["logits"], expected, atol=1e-4, rtol=1e-4)
     self.assertAllClose(out["probabilities"].sum(-1), np.ones(5), atol=1e-5)
     self.assertAllEqual(out["classes"], expected.argmax(-1))
+    self.assertAllEqual(out["bytes_logits"], out["logits"])
+    self.assertEqual(out["class_names"][0], NAMES[out["classes"][0]].encode())
 
   def test_saved_model_cli_lists_the_signature(self):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
