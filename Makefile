@@ -34,6 +34,7 @@ bench: venv data
 	$(PY) -m pip install -q -e '.[bench]'
 	-$(PY) -m pip install -q torch==2.13.0 || echo "note: PyTorch not installed; the benchmark runs without it."
 	$(PY) -m bench.run
+	$(PY) -m bench.input_pipeline
 
 tensorboard: venv
 	$(VENV)/bin/tensorboard --logdir $(RUN_DIR) --bind_all
