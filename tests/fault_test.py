@@ -90,6 +90,29 @@ class FaultToleranceTest(tf.test.TestCase):
     self.assertIn("resuming at step", done.stdout)
     self.assert_bitwise_equal(final_variables(model_dir), want)
 
+  def test_sigterm_inside_a_long_chunk_stops_at_the_next_step(self):
+    # One compiled call runs 30 steps; the signal lands just after the first
+    # call reported. Waiting for the call to end would stop at 60; the stop
+    # flag ends it at the next step boundary.
+    model_dir = os.path.join(self.get_temp_dir(), "long-chunk")
+    args = helpers.small_run_flags(
+        model_dir, "--train_steps=90", "--steps_per_loop=30",
+        "--checkpoint_every=1000", "--eval_every=1000")
+    proc = helpers.popen(args)
+    for line in proc.stdout:
+      if line.startswith("step 30/90"):
+        proc.send_signal(signal.SIGTERM)
+        break
+    _, err = proc.communicate(timeout=900)
+    self.assertEqual(proc.returncode, 75, err[-3000:])
+    step = int(err.split("at step ")[1].split(":")[0])
+    self.assertBetween(step, 30, 36)
+    self.assertEqual(checkpointing.complete_checkpoints(model_dir)[0][0],
+                     step)
+    done = helpers.cli(args)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    self.assertIn(f"resuming at step {step}/90", done.stdout)
+
   def test_sigterm_checkpoints_flushes_and_resumes_exactly(self):
     want = reference()
     model_dir = os.path.join(self.get_temp_dir(), "preempted")

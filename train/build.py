@@ -71,7 +71,7 @@ def build(config: TrainConfig, *, report: Report = print) -> Controller:
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
                         config.eval_every or steps_per_epoch),
       summaries=summaries, checkpointer=checkpointer,
-      watcher=PreemptionWatcher(),
+      watcher=PreemptionWatcher(on_signal=engine.request_stop),
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps),
       export=_exporter(config, engine, data.info, export_dir),

@@ -115,10 +115,11 @@ class Controller:
       stop = self.schedule.next_stop(step,
                                      *self.profiler.boundaries(step))
       values = self.run_chunk(iterator, step, stop)
-      step = self.engine.global_step
-      self.write_train_summaries(step, values)
-      self.check_divergence()
-      self.maybe_evaluate(step)
+      if self.engine.global_step > step:  # a preemption may end it at once
+        step = self.engine.global_step
+        self.write_train_summaries(step, values)
+        self.check_divergence()
+        self.maybe_evaluate(step)
       self.maybe_checkpoint(step)
       self.check_preemption(step)
 
@@ -129,8 +130,9 @@ class Controller:
     started = self.clock()
     values = self.engine.train(iterator, stop - step)
     elapsed = self.clock() - started
-    self.profiler.after_chunk(stop)
-    values["images_per_second"] = ((stop - step) * self.global_batch_size
+    done = self.engine.global_step  # before `stop` if preempted
+    self.profiler.after_chunk(done)
+    values["images_per_second"] = ((done - step) * self.global_batch_size
                                    / max(elapsed, 1e-9))
     return values
 
@@ -161,8 +163,10 @@ class Controller:
           "finite weights).")
 
   def maybe_evaluate(self, step: int) -> Optional[Evaluation]:
-    """Validates when the schedule says so and there is a validation set."""
-    if self.schedule.evaluates_at(step) and self.data.validation.num_examples:
+    """Validates when the schedule says so and there is a validation set;
+    not when a preemption is pending (the run is about to stop)."""
+    if (self.schedule.evaluates_at(step) and self.data.validation.num_examples
+        and not self.watcher.requested):
       return self.evaluate(self.data.validation, "eval", step)
     return None
 
@@ -190,6 +194,8 @@ class Controller:
     """Evaluates `split`, writes its scalars and confusion matrix under
     `name`, and reports one line unless `quiet`."""
     result = self.engine.evaluate(split)
+    if self.watcher.requested:  # stopped part-way: a partial result
+      return result
     self.summaries.scalars(name, result.values, step)
     self.summaries.confusion(name, result.confusion,
                              self.data.info.class_names, step)

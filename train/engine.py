@@ -99,12 +99,15 @@ class Engine:
         batch=batch, aux_weights=config.aux_loss_weights,
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
         jit_compile=config.jit_compile)
+    # Set from the preemption watcher's thread; read before every step. Not
+    # part of the checkpoint, and outside the strategy: one copy.
+    self.stop = tf.Variable(False, trainable=False, name="stop_requested")
     self.trainer = Trainer(strategy, self.train_step, self.train_sums,
-                           self.state)
+                           self.stop, self.state)
     self.evaluator = Evaluator(
         strategy, step_lib.EvalStep(self.model, self.eval_sums,
                                     compute_dtype=self.compute_dtype),
-        self.eval_sums)
+        self.eval_sums, self.stop)
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """What a checkpoint holds; the keys are checkpoint names (API)."""
@@ -113,6 +116,10 @@ class Engine:
     if self.loss_scale is not None:
       objects["loss_scale"] = self.loss_scale
     return objects
+
+  def request_stop(self) -> None:
+    """Ends the running compiled loop at its next step (any thread)."""
+    self.stop.assign(True)
 
   @property
   def global_step(self) -> int:

@@ -5,6 +5,8 @@ calls `run(iterator, n)`; the loops here run n steps inside one `tf.function`
 with `tf.range`, so the host is not involved between steps and the function
 is traced once for every n (the count is a tensor, not a Python int).
 `Trainer` advances the global step after each step; `Evaluator` does not.
+Both check a stop flag before every step (set from another thread when a
+preemption signal arrives, train/preemption.py) and end the call there.
 """
 
 from typing import Dict
@@ -20,21 +22,25 @@ class CompiledLoop:
   """Runs a replica step function for a number of steps under a strategy."""
 
   def __init__(self, strategy: tf.distribute.Strategy, step_fn,
-               sums: metrics.Sums):
+               sums: metrics.Sums, stop: tf.Variable):
     """Wraps `step_fn` (a per-replica callable taking a batch).
 
     Args:
       strategy: The strategy whose scope holds every variable.
       step_fn: Called through `strategy.run` once per batch.
       sums: Accumulators the step adds to; reset at each call.
+      stop: A bool variable; once True, the loop runs no further step.
     """
     self.strategy, self.step_fn, self.sums = strategy, step_fn, sums
+    self.stop = stop
     self.traces = 0
     self._loop = tf.function(self._run_steps)
 
   def _run_steps(self, iterator, num_steps: tf.Tensor) -> None:
     self.traces += 1  # runs at trace time only: counts traces for tests
     for _ in tf.range(num_steps):
+      if self.stop:
+        break
       self.strategy.run(self.step_fn, args=(next(iterator),))
       self._after_step()
 
@@ -64,8 +70,8 @@ class Trainer(CompiledLoop):
   """The training loop: each step is an update, counted in the state."""
 
   def __init__(self, strategy: tf.distribute.Strategy, step_fn,
-               sums: metrics.Sums, state: TrainState):
-    super().__init__(strategy, step_fn, sums)
+               sums: metrics.Sums, stop: tf.Variable, state: TrainState):
+    super().__init__(strategy, step_fn, sums, stop)
     self.state = state
 
   @tf.autograph.experimental.do_not_convert

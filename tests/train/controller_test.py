@@ -216,6 +216,39 @@ class ControllerTest(tf.test.TestCase):
         "save")], [5])
     self.assertEqual(controller.record["exports"], [])
 
+  def test_preemption_inside_a_chunk_checkpoints_where_it_stopped(self):
+    def preempt(engine, stop):
+      if stop == 8:  # the chunk [5, 8) ends after step 6
+        engine.global_step = 6
+        controller.watcher.signal = signal.SIGTERM
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by SIGTERM at step 6"):
+      controller.run()
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [6])
+    train = [a for a in controller.record["summaries"].named("scalars")
+             if a[0] == "train"]
+    self.assertEqual([a[2] for a in train], [5, 6])
+    self.assertEqual(train[1][1]["images_per_second"], 8.0)  # 1 step, 0.5 s
+
+  def test_preemption_before_any_step_of_a_chunk(self):
+    def preempt(engine, stop):
+      if stop == 8:
+        engine.global_step = 5  # the loop ran no step
+        controller.watcher.signal = signal.SIGTERM
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "at step 5"):
+      controller.run()
+    train = [a for a in controller.record["summaries"].named("scalars")
+             if a[0] == "train"]
+    self.assertEqual([a[2] for a in train], [5])  # no empty chunk written
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [5])
+
   def test_preemption_at_the_last_step_finishes_the_run(self):
     def preempt(engine, stop):
       if stop == 20:

@@ -22,3 +22,36 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
     with PreemptionWatcher():
       self.assertIsNot(signal.getsignal(signal.SIGTERM), before)
     self.assertIs(signal.getsignal(signal.SIGTERM), before)
+
+  def test_on_signal_runs_at_once_on_another_thread(self):
+    # The main thread may be inside one long TensorFlow call, where Python
+    # runs no handler; the watcher's thread must act without it.
+    import threading  # pylint: disable=g-import-not-at-top
+    called = threading.Event()
+    threads = []
+
+    def on_signal():
+      threads.append(threading.current_thread())
+      called.set()
+
+    with PreemptionWatcher(on_signal=on_signal):
+      os.kill(os.getpid(), signal.SIGTERM)
+      self.assertTrue(called.wait(timeout=30))
+    self.assertIsNot(threads[0], threading.main_thread())
+    self.assertEqual(signal.set_wakeup_fd(-1), -1)  # restored on exit
+
+  def test_stop_flag_ends_a_compiled_loop_before_its_next_step(self):
+    from core import datasets  # pylint: disable=g-import-not-at-top
+    from tests import helpers  # pylint: disable=g-import-not-at-top
+    engine = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                            total_steps=20, global_batch_size=8)
+    iterator = engine.train_iterator(datasets.synthetic(32), 0)
+    engine.request_stop()
+    engine.trainer.run(iterator, 5)
+    self.assertEqual(engine.global_step, 0)
+    engine.stop.assign(False)
+    engine.trainer.run(iterator, 3)
+    self.assertEqual(engine.global_step, 3)
+    engine.request_stop()
+    result = engine.evaluate(datasets.synthetic(16))
+    self.assertEqual(result.examples, 0)
