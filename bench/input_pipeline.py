@@ -39,15 +39,15 @@ def write_photos(root: str) -> None:
 
 def pipeline_rate(source: str, root: str, batches: int = 24) -> float:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from core import datasets, distribution, pipeline  # pylint: disable=g-import-not-at-top
+  from core import datasets, distribution, pipeline, shard_stream  # pylint: disable=g-import-not-at-top
   data = datasets.load(source, data_dir=root, validation_size=0)
   reading = pipeline.Reading(image_size=SIZE, channels=3,
                              augment=("crop", "flip"))
   batch = distribution.BatchSplit(BATCH, 1)
   steps = data.train.num_examples // BATCH
   if source == "tfrecord":
-    stream = pipeline.record_replica_batches(
-        pipeline.record_train_batches(data.train, batch, 0, 0, steps,
+    stream = shard_stream.replica_batches(
+        shard_stream.train_batches(data.train, batch, 0, 0, steps,
                                       tf.distribute.InputContext()),
         batch, reading, data.info.num_classes, 0, training=True)
   else:

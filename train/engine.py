@@ -20,6 +20,7 @@ from core import metrics
 from core import optimizers
 from core import pipeline
 from core import schedules
+from core import shard_stream
 from core import tfrecords
 from core.loss_scale import DynamicLossScale
 from layers.googlenet import GoogLeNet
@@ -134,7 +135,7 @@ class Engine:
     """A distributed iterator over the training stream from `start_step`."""
     n, seed = split.num_examples, self.config.seed
     if isinstance(split, tfrecords.RecordSplit):
-      return iter(self._records(lambda ctx: pipeline.record_train_batches(
+      return iter(self._records(lambda ctx: shard_stream.train_batches(
           split, self.batch, seed, start_step, self.steps_per_epoch, ctx),
                                 training=True))
     cursor = pipeline.Cursor(*divmod(start_step, self.steps_per_epoch))
@@ -172,7 +173,7 @@ class Engine:
     """
     n, batch = split.num_examples, self.batch.global_batch_size
     if isinstance(split, tfrecords.RecordSplit):
-      dataset = self._records(lambda ctx: pipeline.record_eval_batches(
+      dataset = self._records(lambda ctx: shard_stream.eval_batches(
           split, self.batch, ctx), training=False)
     else:
       dataset = pipeline.distribute(
@@ -187,7 +188,7 @@ class Engine:
   def _records(self, make_batches, *, training: bool):
     """A distributed dataset of replica batches from TFRecord batches."""
     return self.strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.record_replica_batches(
+        lambda ctx: shard_stream.replica_batches(
             make_batches(ctx), self.batch, self.reading, self.num_classes,
             self.config.label_offset, training))
 

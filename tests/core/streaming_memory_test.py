@@ -1,7 +1,7 @@
 """Streamed sources keep memory flat: reading a folder (and its shards) ten
 times larger costs no more resident memory, because only the file list is
 held and images are decoded as they are read. Shards hold one shuffle block
-of serialized records (pipeline.SHUFFLE_BLOCK, 1,024 by default; 32 here so
+of serialized records (shard_stream.SHUFFLE_BLOCK, 1,024 by default; 32 here so
 that both sets are many blocks long)."""
 
 import json
@@ -15,14 +15,14 @@ from tests import helpers
 READER = """
 import json, resource, sys
 import tensorflow as tf
-from core import datasets, distribution, pipeline
+from core import datasets, distribution, pipeline, shard_stream
 source, root = sys.argv[1], sys.argv[2]
 data = datasets.load(source, data_dir=root, validation_size=0)
 reading = pipeline.Reading(image_size=64, channels=3, augment=("crop",))
 batch = distribution.BatchSplit(10, 1)
 n = data.train.num_examples
 if source == "tfrecord":
-  batches = pipeline.record_replica_batches(pipeline.record_train_batches(
+  batches = shard_stream.replica_batches(shard_stream.train_batches(
       data.train, batch, 0, 0, n // 10, tf.distribute.InputContext(),
       shuffle_block=32),
       batch, reading, data.info.num_classes, 0, training=True)
