@@ -23,7 +23,7 @@ data:
 	@bash tools/install_data.sh
 
 test: venv data
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=15 tests
 
 # The configuration and its measured result are in BUILD.md ("make train").
 train: venv data
