@@ -10,8 +10,10 @@ import tensorflow as tf
 
 
 def resize(image: tf.Tensor, height: int, width: int = 0) -> tf.Tensor:
-  """A uint8 [H, W, C] image resized (bilinear, antialiased) to uint8
-  [height, width, C]; width defaults to height."""
+  """A uint8 [H, W, C] image, or a batch [N, H, W, C], resized (bilinear,
+  antialiased, rounded) to uint8 [..., height, width, C]; width defaults to
+  height. The input pipeline and the serving signatures both use it, so a
+  served image is brought to the training size as training brought it."""
   resized = tf.image.resize(tf.cast(image, tf.float32),
                             [height, width or height],
                             method="bilinear", antialias=True)
@@ -56,6 +58,7 @@ def decoded_or_flagged(load, key: tf.Tensor,
   return good.concatenate(bad).take(1)
 
 
-def channels_of(contents: bytes) -> int:
-  """Channels an encoded image holds (1 grey, 3 colour, 4 with alpha)."""
+def channels_of(contents) -> int:
+  """Channels an encoded image (bytes or a string tensor) holds: 1 grey,
+  3 colour, 4 with alpha. Raises on bad data."""
   return int(tf.io.decode_image(contents, expand_animations=False).shape[-1])

@@ -165,17 +165,29 @@ def replica_batches(batches: tf.data.Dataset, split, batch:
   rows = batches.flat_map(own_rows)
   augment = reading.augment if training else ()
   if isinstance(split, datasets.Split) and not augment:
-    out = rows.map(_gather_rows(split), num_parallel_calls=tf.data.AUTOTUNE)
-  else:
-    out = (rows.flat_map(_one_per_example)
-           .interleave(_example_reader(split, reading, augment),
-                       cycle_length=8, block_length=1,
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-           .batch(batch.per_replica))
+    return ready(rows.map(_gather_rows(split),
+                          num_parallel_calls=tf.data.AUTOTUNE))
+  return read_in_order(rows.flat_map(_one_per_example),
+                       _example_reader(split, reading, augment),
+                       batch.per_replica)
+
+
+def read_in_order(examples: tf.data.Dataset, read,
+                  per_replica: int) -> tf.data.Dataset:
+  """Replica batches of `read(example)` (a one-element dataset each), read
+  in parallel but kept in order: an interleave of one-element datasets."""
+  return ready(examples.interleave(read, cycle_length=8, block_length=1,
+                                   num_parallel_calls=tf.data.AUTOTUNE,
+                                   deterministic=True).batch(per_replica))
+
+
+def ready(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """Prefetched, and not auto-sharded: each input pipeline takes its own
+  rows (or shards) itself."""
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = (
-      tf.data.experimental.AutoShardPolicy.OFF)  # we shard by rows ourselves
-  return out.prefetch(tf.data.AUTOTUNE).with_options(options)
+      tf.data.experimental.AutoShardPolicy.OFF)
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _one_per_example(row):

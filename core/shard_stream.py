@@ -17,7 +17,8 @@ import tensorflow as tf
 from core import distribution
 from core import images as images_lib
 from core import tfrecords
-from core.pipeline import Reading, epoch_permutation, eval_steps, finish
+from core.pipeline import (Reading, epoch_permutation, eval_steps, finish,
+                           read_in_order)
 
 # Records shuffled together: memory holds one block of serialized records
 # (about 110 MB of ImageNet JPEGs), whatever the data set's size.
@@ -62,21 +63,20 @@ def _named_records(path: tf.Tensor) -> tf.data.Dataset:
 
 
 def train_batches(split, batch: distribution.BatchSplit, seed: int,
-                         start_step: int, steps_per_epoch_: int,
-                         ctx: tf.distribute.InputContext,
-                         shuffle_block: int = SHUFFLE_BLOCK
-                         ) -> tf.data.Dataset:
+                  start_step: int, epoch_steps: int,
+                  ctx: tf.distribute.InputContext,
+                  shuffle_block: int = SHUFFLE_BLOCK) -> tf.data.Dataset:
   """This pipeline's batches of serialized records from `start_step` on,
   each {"step", "where", "record", "position"} with a leading batch axis of
   the pipeline's rows (its replicas' share of a global batch)."""
   files = tf.constant(list(split.files))
   local = batch.per_replica * (batch.num_replicas // ctx.num_input_pipelines)
-  epoch0, skip = divmod(start_step, steps_per_epoch_)
+  epoch0, skip = divmod(start_step, epoch_steps)
 
   def epoch_batches(epoch):
-    first = epoch * steps_per_epoch_ * local
+    first = epoch * epoch_steps * local
     return (_epoch_records(files, seed, epoch, ctx, shuffle_block).repeat()
-            .take(steps_per_epoch_ * local).enumerate()
+            .take(epoch_steps * local).enumerate()
             .map(lambda i, r: dict(r, position=first + i))
             .batch(local, drop_remainder=True))
 
@@ -93,7 +93,7 @@ def _with_steps(batches: tf.data.Dataset, first_step: int):
 
 
 def eval_batches(split, batch: distribution.BatchSplit,
-                        ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+                 ctx: tf.distribute.InputContext) -> tf.data.Dataset:
   """Every record of `split` once, in shard order, as this pipeline's rows
   of padded global batches (padding: position -1)."""
   steps = eval_steps(split.num_examples, batch.global_batch_size)
@@ -114,10 +114,10 @@ def eval_batches(split, batch: distribution.BatchSplit,
 
 
 def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
-                           num_classes: int, label_offset: int,
-                           training: bool) -> tf.data.Dataset:
+                    num_classes: int, label_offset: int,
+                    training: bool) -> tf.data.Dataset:
   """Parses, decodes and augments record batches into replica batches
-  (the same dict as `replica_batches`)."""
+  (the same dict as core/pipeline.replica_batches makes)."""
   augment = reading.augment if training else ()
 
   def examples(element):
@@ -140,11 +140,4 @@ def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
         tf.cast(tf.maximum(label, 0), tf.int32), reading, augment,
         reading.image_size, where))
 
-  options = tf.data.Options()
-  options.experimental_distribute.auto_shard_policy = (
-      tf.data.experimental.AutoShardPolicy.OFF)
-  return (batches.flat_map(examples)
-          .interleave(read, cycle_length=8, block_length=1,
-                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-          .batch(batch.per_replica)
-          .prefetch(tf.data.AUTOTUNE).with_options(options))
+  return read_in_order(batches.flat_map(examples), read, batch.per_replica)

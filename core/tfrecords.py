@@ -4,7 +4,7 @@
 Each record holds `image/encoded` (JPEG or PNG bytes), `image/class/label`
 (int64; `label_offset` is subtracted, 1 for ImageNet's 1-based shards) and,
 optionally, `image/class/text`. The splits' sizes and the class names are read
-from `DIR/dataset.json` when it is there (tools/make_tfrecords.py writes it);
+from `DIR/dataset.json` when it is there (tools/convert.py writes it);
 otherwise one pass over the labels of every shard finds them (the images are
 not decoded), checks every label and names the shard and record of the first
 bad one.
@@ -17,6 +17,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from core import images
 from core.errors import DataError
 
 METADATA = "dataset.json"
@@ -148,10 +149,8 @@ def sniff_channels(files: Sequence[str], count: int = 8) -> int:
   else 1 (a bad record is left for the pipeline to name)."""
   for record in tf.data.TFRecordDataset(files[:1]).take(count):
     try:
-      image = tf.io.decode_image(parse(record)["encoded"],
-                                 expand_animations=False)
+      if images.channels_of(parse(record)["encoded"]) >= 3:
+        return 3
     except tf.errors.OpError:
       continue
-    if image.shape[-1] >= 3:
-      return 3
   return 1

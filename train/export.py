@@ -77,7 +77,8 @@ class ServingModule(tf.Module):
   def _outputs(self, images):
     target = self._target
     images = tf.cond(tf.reduce_all(tf.shape(images)[1:3] == target),
-                     lambda: images, lambda: _resize_batch(images, target))
+                     lambda: images,
+                     lambda: images_lib.resize(images, *target))
     images = tf.ensure_shape(images, [None, *target, self._channels])
     x = preprocessing.preprocess(images, image_size=self._image_size,
                                  channels=self._in_channels)
@@ -85,13 +86,6 @@ class ServingModule(tf.Module):
     classes = tf.argmax(logits, axis=-1, output_type=tf.int64)
     return {"logits": logits, "probabilities": tf.nn.softmax(logits),
             "classes": classes, "class_names": tf.gather(self._names, classes)}
-
-
-def _resize_batch(images: tf.Tensor, target) -> tf.Tensor:
-  """uint8 [N, H, W, C] to [N, *target, C] as core/images.resize does."""
-  resized = tf.image.resize(tf.cast(images, tf.float32), target,
-                            method="bilinear", antialias=True)
-  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
