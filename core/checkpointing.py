@@ -10,12 +10,18 @@ A save refuses non-finite weights, so no checkpoint on disk holds NaN or Inf.
 A save that finds the disk full removes its half-written `ckpt-N_temp` and
 raises NoSpaceError naming the space it needs; half-written temporaries left
 by a killed process are removed before the next restore.
+
+In a multi-worker run every worker must take part in a save (TF's pattern: a
+save may read distributed values through collectives), but only the chief's
+is kept: the others (`writer=False`) write into a private temporary folder
+that they remove at once, and only read `directory`.
 """
 
 import glob
 import os
 import re
 import shutil
+import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from absl import logging
@@ -42,7 +48,8 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, max_to_keep: int = 3,
                report: Callable[[str], None] = logging.warning,
-               guard: Sequence[tf.Variable] = (), **objects: tf.Module):
+               guard: Sequence[tf.Variable] = (), writer: bool = True,
+               **objects: tf.Module):
     """Tracks `objects` (model, optimizer, counters) in `directory`.
 
     Args:
@@ -51,6 +58,8 @@ class Checkpointer:
       report: Receives one line per checkpoint that cannot be used.
       guard: Variables that must be finite for a save to happen (the
         model's weights).
+      writer: False for a worker that saves only to take part (see above):
+        it never writes, moves or removes anything in `directory`.
       **objects: What to save; the keyword names are checkpoint keys (API).
 
     Raises:
@@ -59,7 +68,7 @@ class Checkpointer:
     if not isinstance(max_to_keep, int) or max_to_keep < 2:
       raise ValueError(f"`max_to_keep` must be an integer >= 2 so a fallback "
                        f"exists; received max_to_keep={max_to_keep!r}.")
-    self.directory = directory
+    self.directory, self.writer = directory, writer
     self._report = report
     self._guard = tuple(guard)
     # What one checkpoint writes: every variable of every object (a module's
@@ -68,6 +77,9 @@ class Checkpointer:
                       for o in objects.values()
                       for v in getattr(o, "variables", [o]))
     self.checkpoint = tf.train.Checkpoint(**objects)
+    self.manager = None
+    if not writer:
+      return
     try:
       self.manager = self._manager(max_to_keep)
     except ValueError as e:  # an empty or garbled `checkpoint` state file
@@ -89,7 +101,8 @@ class Checkpointer:
     Returns:
       Its number (the global step), or None if there is none.
     """
-    self.remove_temporaries()
+    if self.writer:
+      self.remove_temporaries()
     for number, prefix in complete_checkpoints(self.directory):
       try:
         status = self.checkpoint.restore(prefix)
@@ -135,6 +148,13 @@ class Checkpointer:
     if not all(bool(tf.reduce_all(tf.math.is_finite(w)))
                for w in self._guard):
       self._report(f"not saving step {step}: weights are not finite")
+      return None
+    if not self.writer:
+      scratch = tempfile.mkdtemp(prefix=f"{_PREFIX}-{step}-worker-")
+      try:
+        self.checkpoint.write(os.path.join(scratch, _PREFIX))
+      finally:
+        shutil.rmtree(scratch, ignore_errors=True)
       return None
     try:
       return self.manager.save(checkpoint_number=step)

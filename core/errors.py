@@ -9,6 +9,7 @@ import errno
 
 EXIT_USAGE = 2        # bad flags, files or folders: fix the input
 EXIT_DIVERGED = 3     # the loss or gradients stayed non-finite
+EXIT_CLUSTER = 69     # EX_UNAVAILABLE: a peer worker was lost; restart all
 EXIT_NO_SPACE = 74    # EX_IOERR: the disk filled up; free space and rerun
 EXIT_PREEMPTED = 75   # EX_TEMPFAIL: checkpointed; the same command resumes
 
@@ -30,6 +31,13 @@ class DataError(InputError):
 class TrainingError(EngineError):
   """Training cannot go on (e.g. it diverged); checkpoints on disk are intact."""
   exit_code = EXIT_DIVERGED
+
+
+class ClusterError(EngineError):
+  """A worker of a multi-worker run was lost (killed, hung, unreachable) or
+  never joined; every worker stops, and restarting all of them resumes from
+  the newest checkpoint."""
+  exit_code = EXIT_CLUSTER
 
 
 class NoSpaceError(EngineError):

@@ -1,24 +1,33 @@
 """Assembles a run from its config and hands it to the controller.
 
-The order matters and is the only logic here: devices are split before any
-TF op runs; directories are checked before any work (an unwritable export
-folder is found at the start, not after hours of training); the data set is
-loaded and its facts (DatasetInfo) size the model and the export; the batch
-split is computed once from the real strategy and passed down.
+The order matters and is the only logic here: the run locks its model_dir
+and checks its directories before any work (an unwritable export folder is
+found at the start, not after hours of training); devices are split and the
+strategy built before any TF op runs (a multi-worker strategy must be); the
+data set is loaded and its facts (DatasetInfo) size the model and the
+export; the batch split is computed once from the real strategy and passed
+down.
+
+In a multi-worker run every worker computes everything, and only the chief
+writes: the lock, the manifest, TensorBoard, the kept checkpoints and the
+export (core/cluster.py, BUILD.md "Several machines").
 """
 
+import contextlib
 import os
 import random
-from typing import Callable, Tuple
+import re
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from core import checkpointing
+from core import cluster as cluster_lib
 from core import datasets
 from core import distribution
 from core import pipeline
-from core.errors import InputError
+from core.errors import ClusterError, InputError
 from train import export as export_lib
 from train import manifest as manifest_lib
 from train.config import TrainConfig
@@ -26,6 +35,7 @@ from train.controller import Controller, Result, Schedule
 from train.engine import Engine
 from train.preemption import PreemptionWatcher
 from train.profiling import ProfileWindow
+from train.run_lock import RunLock
 from train.summaries import Summaries
 
 Report = Callable[[str], None]
@@ -39,21 +49,31 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
     NoSpaceError: The disk filled up; what was written before is intact.
     TrainingError: Training diverged; checkpoints on disk are intact.
     Preempted: SIGTERM/SIGINT arrived; a checkpoint was written.
+    ClusterError: A worker of a multi-worker run was lost or never joined.
   """
-  return build(config, report=report).run()
+  cluster = (cluster_lib.from_environment()
+             if config.strategy == "multi_worker" else None)
+  chief = cluster is None or cluster.is_chief
+  if chief:
+    prepare_dir(config.model_dir, "model_dir")
+  with RunLock(config.model_dir, enabled=chief), _naming_lost_workers(
+      cluster):
+    return build(config, cluster, report=report).run()
 
 
-def build(config: TrainConfig, *, report: Report = print) -> Controller:
+def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
+          *, report: Report = print) -> Controller:
   """Everything a run needs, restored from its newest good checkpoint."""
+  chief = cluster is None or cluster.is_chief
+  export_dir = config.export_dir or os.path.join(config.model_dir, "export")
+  if chief:  # run() prepared model_dir before locking it
+    prepare_dir(export_dir, "export_dir")
+  manifest_lib.check_compatible(config.model_dir, config.fingerprint)
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
-  export_dir = config.export_dir or os.path.join(config.model_dir, "export")
-  prepare_dir(config.model_dir, "model_dir")
-  manifest_lib.check_compatible(config.model_dir, config.fingerprint)
-  prepare_dir(export_dir, "export_dir")
+  strategy = _strategy(config, cluster)
   data = load_data(config)
   _seed_everything(config)
-  strategy = distribution.make_strategy(config.strategy)
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
   engine = Engine(config, strategy, data.info, batch,
@@ -61,11 +81,13 @@ def build(config: TrainConfig, *, report: Report = print) -> Controller:
   checkpointer = checkpointing.Checkpointer(
       config.model_dir, max_to_keep=config.keep_checkpoints,
       report=lambda line: report(f"warning: {line}"),
-      guard=engine.model.trainable_variables, **engine.checkpoint_objects())
-  restored = checkpointer.restore_latest()
-  export_lib.remove_stale_temporaries(export_dir)
-  summaries = Summaries(config.model_dir)
-  _record_manifest(config, strategy, batch, data, restored, summaries)
+      guard=engine.model.trainable_variables, writer=chief,
+      **engine.checkpoint_objects())
+  restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
+  summaries = Summaries(config.model_dir, enabled=chief)
+  if chief:
+    export_lib.remove_stale_temporaries(export_dir)
+    _record_manifest(config, strategy, batch, data, restored, summaries)
   controller = Controller(
       engine=engine, data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
@@ -73,13 +95,85 @@ def build(config: TrainConfig, *, report: Report = print) -> Controller:
       summaries=summaries, checkpointer=checkpointer,
       watcher=PreemptionWatcher(on_signal=engine.request_stop),
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
-                             config.profile_steps),
-      export=_exporter(config, engine, data.info, export_dir),
+                             config.profile_steps if chief else ()),
+      export=(_exporter(config, engine, data.info, export_dir) if chief
+              else lambda step: None),
       global_batch_size=batch.global_batch_size,
       steps_per_epoch=steps_per_epoch, max_bad_steps=config.max_bad_steps,
       model_dir=config.model_dir, report=report)
   controller.announce(restored, batch.num_replicas, config.image_size)
   return controller
+
+
+def _strategy(config: TrainConfig,
+              cluster: Optional[cluster_lib.Cluster]):
+  """The config's strategy; a cluster that does not form is one line."""
+  try:
+    return distribution.make_strategy(
+        config.strategy, cluster=cluster,
+        join_timeout=config.cluster_join_timeout)
+  except tf.errors.OpError as e:
+    if cluster is None:
+      raise
+    missing = sorted(set(cluster_lib.lost_tasks(cluster, e.message)))
+    raise ClusterError(
+        f"the cluster did not form within --cluster_join_timeout="
+        f"{config.cluster_join_timeout} s"
+        + (f": {', '.join(missing)} did not join" if missing else
+           f" ({_first_line(e.message)})")
+        + "; start every worker listed in TF_CONFIG.") from None
+
+
+def _restore_everywhere(checkpointer: checkpointing.Checkpointer,
+                        strategy, model_dir: str) -> Optional[int]:
+  """Restores the newest checkpoint; with several workers, checks that all
+  of them restored the same step (they read the chief's model_dir, which
+  must be storage every worker sees: NFS, GCS, a shared volume).
+
+  Raises:
+    ClusterError: If the workers found different checkpoints.
+  """
+  restored = checkpointer.restore_latest()
+  if not distribution.is_multi_worker(strategy):
+    return restored
+  if not distribution.same_everywhere(
+      strategy, -1 if restored is None else restored):
+    raise ClusterError(
+        f"the workers found different checkpoints in {model_dir!r} (this "
+        f"one: {restored}); every worker must read the chief's model_dir: "
+        "put it on storage they share (NFS, GCS, a shared volume).")
+  return restored
+
+
+@contextlib.contextmanager
+def _naming_lost_workers(cluster: Optional[cluster_lib.Cluster]):
+  """Turns TF's error for a lost peer into one line naming it."""
+  try:
+    yield
+  except tf.errors.OpError as e:
+    lost = cluster and cluster_lib.lost_tasks(cluster, e.message)
+    if not lost:
+      raise
+    raise ClusterError(
+        f"lost {lost[0]} ({_reason(e.message)}); this worker "
+        f"({cluster.name}) stopped too. Restart every worker with the same "
+        "command to resume from the newest checkpoint.") from None
+
+
+def _reason(message: str) -> str:
+  if "heartbeat" in message:
+    return "it stopped sending heartbeats: hung, stopped or unreachable"
+  if re.search(r"Connection reset|Connection refused|Socket closed|"
+               r"failed to connect", message, re.I):
+    return "its connection closed: the process ended"
+  if "Deadline" in message or "timed out" in message:
+    return (f"a collective waited {distribution.COLLECTIVE_TIMEOUT_S} s for "
+            "it")
+  return _first_line(message)
+
+
+def _first_line(message: str) -> str:
+  return message.strip().splitlines()[0][:200] if message.strip() else "?"
 
 
 def prepare_dir(path: str, flag: str) -> None:

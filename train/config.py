@@ -17,7 +17,7 @@ from core.errors import InputError
 # parses flags and sets TF's environment before TF loads), so the strategies
 # are listed here; tests/train/config_test.py checks they are the ones
 # core/distribution.py builds.
-STRATEGIES = ("mirrored", "one_device", "default")
+STRATEGIES = ("mirrored", "one_device", "default", "multi_worker")
 AUGMENTATIONS = ("crop", "flip", "erase")  # core/augment.py's NAMES
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
@@ -49,8 +49,13 @@ class TrainConfig:
       "<model_dir>/export).")
   strategy: str = option(
       "mirrored", "tf.distribute strategy: mirrored replicates over all "
-      "GPUs, or over --num_cpu_devices logical CPUs without a GPU.",
+      "GPUs, or over --num_cpu_devices logical CPUs without a GPU; "
+      "multi_worker runs TF's MultiWorkerMirroredStrategy over the cluster "
+      "in TF_CONFIG (python -m train.launch starts one on this machine).",
       choices=STRATEGIES)
+  cluster_join_timeout: int = option(
+      300, "Seconds a multi_worker run waits for every worker to join "
+      "before it stops with the names of the missing ones.")
   num_cpu_devices: int = option(
       1, "Split the CPU into this many logical devices (replicas for "
       "--strategy=mirrored on a machine without GPUs; ignored, with a "
@@ -142,7 +147,8 @@ class TrainConfig:
       if choices is not None:
         need(getattr(self, field.name) in choices, field.name,
              "one of " + ", ".join(choices))
-    for field in ("num_cpu_devices", "epochs", "global_batch_size",
+    for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
+                  "global_batch_size",
                   "image_size", "steps_per_loop", "checkpoint_every",
                   "max_bad_steps"):
       value = getattr(self, field)
@@ -157,6 +163,10 @@ class TrainConfig:
     need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
          "keep_checkpoints",
          "at least 2 (so a corrupt newest checkpoint has a fallback)")
+    need(self.strategy != "multi_worker" or self.num_cpu_devices == 1,
+         "num_cpu_devices", "1 with --strategy=multi_worker (TF's "
+         "multi-worker strategy uses one CPU device per worker; run more "
+         "workers instead)")
     need(self.learning_rate is None or (
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),
          "learning_rate", "a positive finite number")

@@ -90,6 +90,9 @@ class Controller:
     self.steps_per_epoch = steps_per_epoch
     self.max_bad_steps, self.model_dir = max_bad_steps, model_dir
     self.report, self.clock = report, clock
+    # Whether the workers agreed to stop (a signal reached any of them); set
+    # by `engine.agree_stop` at each boundary, identically on every worker.
+    self.stopping = False
 
   def run(self) -> Result:
     """Trains to the end (or resumes there), then tests and exports.
@@ -101,7 +104,7 @@ class Controller:
     try:
       with self.watcher, self.profiler:
         self.train()
-      return self.finish()
+        return self.finish()
     finally:
       self.summaries.close()
 
@@ -115,6 +118,7 @@ class Controller:
       stop = self.schedule.next_stop(step,
                                      *self.profiler.boundaries(step))
       values = self.run_chunk(iterator, step, stop)
+      self.stopping = self.engine.agree_stop(self.watcher.requested)
       if self.engine.global_step > step:  # a preemption may end it at once
         step = self.engine.global_step
         self.write_train_summaries(step, values)
@@ -166,14 +170,14 @@ class Controller:
     """Validates when the schedule says so and there is a validation set;
     not when a preemption is pending (the run is about to stop)."""
     if (self.schedule.evaluates_at(step) and self.data.validation.num_examples
-        and not self.watcher.requested):
+        and not self.stopping):
       return self.evaluate(self.data.validation, "eval", step)
     return None
 
   def maybe_checkpoint(self, step: int) -> None:
     """Saves when the schedule says so, at the end, or before a preemption
     exit, then flushes TensorBoard so logs and checkpoint agree."""
-    if self.schedule.checkpoints_at(step) or self.watcher.requested:
+    if self.schedule.checkpoints_at(step) or self.stopping:
       self.checkpointer.save(step)
       self.summaries.flush()
 
@@ -183,18 +187,23 @@ class Controller:
     Raises:
       Preempted: Naming the signal, the step and how to resume.
     """
-    if self.watcher.requested and step < self.schedule.total_steps:
-      name = signal.Signals(self.watcher.signal).name
-      raise Preempted(f"preempted by {name} at step {step}: checkpoint "
-                      f"saved in {self.model_dir}; run the same command to "
-                      "resume.")
+    if self.stopping and step < self.schedule.total_steps:
+      raise Preempted(f"preempted by {self._cause()} at step {step}: "
+                      f"checkpoint saved in {self.model_dir}; run the same "
+                      "command to resume.")
+
+  def _cause(self) -> str:
+    if self.watcher.requested:
+      return signal.Signals(self.watcher.signal).name
+    return "a signal to another worker"
 
   def evaluate(self, split: datasets.Split, name: str, step: int, *,
                quiet: bool = False) -> Evaluation:
     """Evaluates `split`, writes its scalars and confusion matrix under
     `name`, and reports one line unless `quiet`."""
     result = self.engine.evaluate(split)
-    if self.watcher.requested:  # stopped part-way: a partial result
+    self.stopping = self.engine.agree_stop(self.watcher.requested)
+    if self.stopping:  # perhaps stopped part-way: not a result to show
       return result
     self.summaries.scalars(name, result.values, step)
     self.summaries.confusion(name, result.confusion,
@@ -217,7 +226,15 @@ class Controller:
     step = self.engine.global_step  # train() saved this step
     test = (self.evaluate(self.data.test, "test", step, quiet=True)
             if self.data.test.num_examples else None)
+    if self.stopping:
+      raise Preempted(f"preempted by {self._cause()} before the final test "
+                      f"and export at step {step}: training is complete "
+                      f"and checkpointed in {self.model_dir}; run the same "
+                      "command to test and export.")
     path = self.export(max(step, 1))
+    # Every worker waits here for the chief's export, so none reaches TF's
+    # exit barrier (which has a shorter timeout) long before the others.
+    self.engine.agree_stop(False)
     if path:
       self.report(f"exported SavedModel to {path}")
     self.summaries.flush()

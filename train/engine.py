@@ -100,15 +100,19 @@ class Engine:
         batch=batch, aux_weights=config.aux_loss_weights,
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
         jit_compile=config.jit_compile)
-    # Set from the preemption watcher's thread; read before every step. Not
-    # part of the checkpoint, and outside the strategy: one copy.
+    # `stop`: set from the preemption watcher's thread. `stopped`: what the
+    # workers agreed, written by the loops only. Not part of the
+    # checkpoint, and outside the strategy: one copy per process.
     self.stop = tf.Variable(False, trainable=False, name="stop_requested")
+    self.stopped = tf.Variable(False, trainable=False, name="stop_agreed")
     self.trainer = Trainer(strategy, self.train_step, self.train_sums,
-                           self.stop, self.state)
+                           self.stop, self.stopped, self.state)
     self.evaluator = Evaluator(
         strategy, step_lib.EvalStep(self.model, self.eval_sums,
                                     compute_dtype=self.compute_dtype),
-        self.eval_sums, self.stop)
+        self.eval_sums, self.stop, self.stopped)
+    self._vote = tf.function(
+        lambda: distribution.agree_any(strategy, self.stop))
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """What a checkpoint holds; the keys are checkpoint names (API)."""
@@ -121,6 +125,16 @@ class Engine:
   def request_stop(self) -> None:
     """Ends the running compiled loop at its next step (any thread)."""
     self.stop.assign(True)
+
+  def agree_stop(self, requested: bool) -> bool:
+    """Whether any worker was asked to stop (this one if `requested`).
+
+    Every worker calls it at the same point between compiled calls: with
+    several workers it is a collective, and it doubles as a barrier.
+    """
+    if requested:
+      self.stop.assign(True)
+    return bool(self._vote())
 
   @property
   def global_step(self) -> int:

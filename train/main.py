@@ -53,6 +53,13 @@ def main(argv: Sequence[str]) -> int:
     from train import build  # pylint: disable=g-import-not-at-top
     with native_stderr.DecoderChatterFilter():
       build.run(config)
+  except errors.ClusterError as e:
+    # TF's runtime is broken once a peer is lost: a normal exit would wait
+    # in its shutdown barrier for the dead peer. Everything this process
+    # wrote (checkpoints, events) is already closed.
+    _fail(str(e), e.exit_code)
+    sys.stdout.flush()
+    os._exit(e.exit_code)  # pylint: disable=protected-access
   except errors.EngineError as e:
     return _fail(str(e), e.exit_code)
   return 0

@@ -4,10 +4,12 @@ libjpeg and libpng print their complaints about a damaged file ("Corrupt
 JPEG data ...", "Improper call to JPEG library ...", "libpng error ...")
 straight to file descriptor 2, beneath TensorFlow and Python. The input
 pipeline already names a damaged file in one line (or skips and counts it),
-so these lines would only bury that line. While the `with` block runs, fd 2
-goes through a pipe; a thread drops the decoder lines and passes every other
-byte on to the real stderr, so tracebacks and TensorFlow's own errors still
-show.
+so these lines would only bury that line. The same holds for the multi-line
+reports TF's collectives and coordination service log when a peer worker is
+lost: the run ends with one line naming the lost worker (train/build.py).
+While the `with` block runs, fd 2 goes through a pipe; a thread drops those
+lines and passes every other byte on to the real stderr, so tracebacks and
+TensorFlow's other errors still show.
 """
 
 import os
@@ -18,6 +20,13 @@ NOISE = re.compile(rb"^(Corrupt JPEG data|Improper call to JPEG library|"
                    rb"Premature end of JPEG file|Invalid JPEG file structure|"
                    rb"Not a JPEG file|Unsupported marker type|"
                    rb"Bogus marker length|libpng (error|warning))")
+# A lost peer's report: a C++ log line from the collectives or the
+# coordination service, and its continuation lines up to TF's status payload.
+LOST_PEER = re.compile(rb"^(E\d{4} [\d:. ]+\d+ (base_collective_executor|"
+                       rb"ring_alg|coordination_service|collective_|"
+                       rb"coordination_service_agent)\w*\.cc|WARNING: All "
+                       rb"log messages before absl::InitializeLog)")
+LOG_HEADER = re.compile(rb"^[EWIF]\d{4} [\d:. ]+\d+ \w+\.cc:\d+\]")
 
 
 class DecoderChatterFilter:
@@ -34,8 +43,18 @@ class DecoderChatterFilter:
     return self
 
   def _pump(self, read: int) -> None:
+    skipping = False
     with os.fdopen(read, "rb") as pipe:
       for line in pipe:
+        if skipping and LOG_HEADER.match(line):
+          skipping = False
+        if LOST_PEER.match(line):
+          skipping = not (line.startswith(b"WARNING")
+                          or b"[type.googleapis.com/" in line)
+          continue
+        if skipping:
+          skipping = b"[type.googleapis.com/" not in line
+          continue
         if not NOISE.match(line):
           os.write(self._real, line)
 

@@ -8,16 +8,19 @@ import tensorflow as tf
 
 
 class Summaries:
-  """One event-file writer per split under `logdir/<split>`."""
+  """One event-file writer per split under `logdir/<split>`; TF's no-op
+  writers when not `enabled` (the non-chief workers of a multi-worker run,
+  which compute the same values and write nothing)."""
 
-  def __init__(self, logdir: str):
-    self.logdir = logdir
+  def __init__(self, logdir: str, *, enabled: bool = True):
+    self.logdir, self.enabled = logdir, enabled
     self._writers: Dict[str, tf.summary.SummaryWriter] = {}
 
   def _writer(self, split: str) -> tf.summary.SummaryWriter:
     if split not in self._writers:
-      self._writers[split] = tf.summary.create_file_writer(
-          os.path.join(self.logdir, split))
+      self._writers[split] = (tf.summary.create_file_writer(
+          os.path.join(self.logdir, split)) if self.enabled
+                              else tf.summary.create_noop_writer())
     return self._writers[split]
 
   def scalars(self, split: str, values: Mapping[str, float],
