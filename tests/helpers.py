@@ -34,6 +34,13 @@ def python(*args: str, timeout: float = 600):
                         capture_output=True, text=True, timeout=timeout)
 
 
+def python_with_input(text: str, *args: str, timeout: float = 120):
+  """Like `python`, with `text` on stdin."""
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(),
+                        input=text, capture_output=True, text=True,
+                        timeout=timeout)
+
+
 def popen(args: Sequence[str]) -> subprocess.Popen:
   """Starts `python -m train.main ARGS`; stdout is line-buffered text."""
   return subprocess.Popen([sys.executable, "-m", "train.main", *args],

@@ -155,17 +155,17 @@ def _naming_lost_workers(cluster: Optional[cluster_lib.Cluster]):
     if not lost:
       raise
     raise ClusterError(
-        f"lost {lost[0]} ({_reason(e.message)}); this worker "
-        f"({cluster.name}) stopped too. Restart every worker with the same "
-        "command to resume from the newest checkpoint.") from None
+        f"lost {lost[0]}: {_reason(e.message)}; {cluster.name} stopped "
+        "too. Restart every worker with the same command to resume from the "
+        "newest checkpoint.") from None
 
 
 def _reason(message: str) -> str:
   if "heartbeat" in message:
-    return "it stopped sending heartbeats: hung, stopped or unreachable"
+    return "it stopped sending heartbeats (hung, stopped or unreachable)"
   if re.search(r"Connection reset|Connection refused|Socket closed|"
                r"failed to connect", message, re.I):
-    return "its connection closed: the process ended"
+    return "its connection closed (the process ended)"
   if "Deadline" in message or "timed out" in message:
     return (f"a collective waited {distribution.COLLECTIVE_TIMEOUT_S} s for "
             "it")

@@ -66,6 +66,7 @@ class Cluster:
   def __init__(self, flags: Sequence[str], workers: int):
     self.procs: List[subprocess.Popen] = []
     self._threads = []
+    self._reported, self._failed_at, self._ended = set(), 0.0, {}
     command = [sys.executable, "-m", "train.main", *flags,
                "--strategy=multi_worker"]
     # Workers on one machine share its cores: without this each would run
@@ -83,6 +84,7 @@ class Cluster:
       thread.start()
       self.procs.append(proc)
       self._threads.append(thread)
+      threading.Thread(target=self._watch, args=(i,), daemon=True).start()
 
   def signal_all(self, sig: int) -> None:
     for proc in self.procs:
@@ -90,26 +92,45 @@ class Cluster:
         proc.send_signal(sig)
 
   def wait(self) -> int:
-    """Waits for every worker; stops the rest when one fails."""
+    """Waits for every worker; kills the rest GRACE_SECONDS after the first
+    failure. Returns the first failing worker's exit code, or 0."""
     first: Optional[int] = None
-    while any(p.poll() is None for p in self.procs):
-      failed = [(i, p.returncode) for i, p in enumerate(self.procs)
-                if p.returncode not in (None, 0)]
-      if failed and first is None:
-        i, first = failed[0]
-        print(f"[launch] worker {i} {_describe(first)}; the others stop on "
-              f"their own or are killed in {GRACE_SECONDS} s", flush=True)
-        killer = threading.Timer(GRACE_SECONDS, self.signal_all,
-                                 (signal.SIGKILL,))
-        killer.daemon = True
-        killer.start()
+    while True:
+      running = len(self._ended) < len(self.procs)
+      for i, code in self._new_failures():
+        if first is None:
+          first, self._failed_at = code, time.monotonic()
+          print(f"[launch] worker {i} {_describe(code)}; the others stop on "
+                f"their own or are killed in {GRACE_SECONDS} s", flush=True)
+          killer = threading.Timer(GRACE_SECONDS, self.signal_all,
+                                   (signal.SIGKILL,))
+          killer.daemon = True
+          killer.start()
+        else:
+          print(f"[launch] worker {i} {_describe(code)} "
+                f"({time.monotonic() - self._failed_at:.1f} s after the "
+                "first)", flush=True)
+      if not running:
+        break
       time.sleep(0.2)
     for thread in self._threads:
       thread.join(timeout=5)
-    codes = [p.returncode for p in self.procs]
-    if first is None:
-      first = next((c for c in codes if c), 0)
+    first = first or 0
     return first if first >= 0 else 128 - first
+
+  def _new_failures(self):
+    """Failures not reported yet, in the order the workers ended (a lost
+    worker's peers end a few milliseconds after it)."""
+    ended = sorted((self._ended[i], i) for i in range(len(self.procs))
+                   if i in self._ended and i not in self._reported)
+    for _, i in ended:
+      self._reported.add(i)
+      if self.procs[i].returncode:
+        yield i, self.procs[i].returncode
+
+  def _watch(self, i: int) -> None:
+    self.procs[i].wait()
+    self._ended[i] = time.monotonic()
 
 
 def _cores() -> int:

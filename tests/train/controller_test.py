@@ -37,6 +37,9 @@ class StubEngine:
   def divergence(self):
     return self.bad, self.last_bad
 
+  def agree_stop(self, requested):
+    return requested  # one process: its own request is the agreement
+
   def evaluate(self, split):
     self.evaluated.append((self.global_step, len(split.labels)))
     return Evaluation({"loss/main": 0.5, "accuracy/main": 0.75,
@@ -249,15 +252,33 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
         "save")], [5])
 
-  def test_preemption_at_the_last_step_finishes_the_run(self):
+  def test_preemption_at_the_last_step_leaves_test_and_export_to_resume(self):
     def preempt(engine, stop):
       if stop == 20:
         controller.watcher.signal = signal.SIGINT
 
-    controller = make_controller(StubEngine(on_chunk=preempt))
-    self.assertEqual(controller.run().global_step, 20)
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by SIGINT before the "
+                                "final test and export at step 20: training "
+                                "is complete"):
+      controller.run()
     self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
         "save")], [10, 20])
+    self.assertEqual(controller.record["exports"], [])
+    resumed = make_controller(StubEngine(start=20))  # the same command
+    self.assertEqual(resumed.run().global_step, 20)
+    self.assertEqual(resumed.record["exports"], [20])
+
+  def test_a_signal_to_another_worker_stops_this_one_too(self):
+    engine = StubEngine()
+    engine.agree_stop = lambda requested: engine.global_step >= 10
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by a signal to another "
+                                "worker at step 10: checkpoint saved"):
+      controller.run()
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [10])
 
   def test_profiler_window_is_traced_exactly(self):
     controller = make_controller(StubEngine(), profile=(6, 12))
