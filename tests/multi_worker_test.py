@@ -280,3 +280,4 @@ class SettingsTest(unittest.TestCase):
 
 if __name__ == "__main__":
   unittest.main()
+

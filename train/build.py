@@ -56,6 +56,7 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
   chief = cluster is None or cluster.is_chief
   if chief:
     prepare_dir(config.model_dir, "model_dir")
+  manifest_lib.check_compatible(config.model_dir, config.fingerprint)
   with RunLock(config.model_dir, enabled=chief), _naming_lost_workers(
       cluster):
     return build(config, cluster, report=report).run()
@@ -66,9 +67,8 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
   """Everything a run needs, restored from its newest good checkpoint."""
   chief = cluster is None or cluster.is_chief
   export_dir = config.export_dir or os.path.join(config.model_dir, "export")
-  if chief:  # run() prepared model_dir before locking it
+  if chief:  # run() checked and locked model_dir
     prepare_dir(export_dir, "export_dir")
-  manifest_lib.check_compatible(config.model_dir, config.fingerprint)
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)

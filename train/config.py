@@ -171,6 +171,9 @@ class TrainConfig:
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),
          "learning_rate", "a positive finite number")
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+    self._check_lists(need)
+
+  def _check_lists(self, need) -> None:
     need(len(self.aux_loss_weights) == 2 and all(
         w >= 0 and math.isfinite(w) for w in self.aux_loss_weights),
          "aux_loss_weights", "two non-negative numbers such as 0.3,0.3")

@@ -47,7 +47,7 @@ class ConfigTest(tf.test.TestCase):
         (dict(profile_steps=(5, 2)), "`profile_steps` must be empty or two"),
         (dict(train_steps=0), "`train_steps` must be a positive integer"),
         (dict(strategy="tpu"), "`strategy` must be one of mirrored, "
-         "one_device, default; received strategy='tpu'"),
+         "one_device, default, multi_worker; received strategy='tpu'"),
         (dict(dataset="cifar"), "`dataset` must be one of mnist, "
          "fashion_mnist, synthetic"),
         (dict(mixed_precision="int8"), "`mixed_precision` must be one of"),
