@@ -256,6 +256,21 @@ class LostWorkerTest(unittest.TestCase):
     self.assertRegex(ended[0], r"exited with code 69 \([\d.]+ s after the "
                      "first\)")
     print(ended[0])  # the figure BUILD.md reports (pytest -s shows it)
+    for pid in run.pids.values():  # no stray worker left behind
+      with self.assertRaises(ProcessLookupError):
+        os.kill(pid, 0)
+
+  def test_the_launcher_refuses_a_strategy_and_passes_on_bad_flags(self):
+    for flags, message in (["--strategy=mirrored"], "leave --strategy out"), (
+        ["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"):
+      with self.subTest(flags=flags):
+        result = subprocess.run(
+            [sys.executable, "-m", "train.launch", "--workers=2", "--",
+             *flags], cwd=helpers.ROOT,
+            env=helpers._env(),  # pylint: disable=protected-access
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertIn(message, result.stdout + result.stderr)
 
 
 class SettingsTest(unittest.TestCase):
@@ -281,3 +296,29 @@ class SettingsTest(unittest.TestCase):
 if __name__ == "__main__":
   unittest.main()
 
+
+
+class OneRunPerModelDirTest(unittest.TestCase):
+  """As a user met it: a second train.main on a folder still in use."""
+
+  def test_a_second_run_exits_2_naming_the_first(self):
+    model_dir = tempfile.mkdtemp()
+    first = helpers.popen(helpers.small_run_flags(model_dir,
+                                                  "--train_steps=500"))
+    try:
+      while not first.stdout.readline().startswith("step "):
+        self.assertIsNone(first.poll(), "the first run ended early")
+      second = helpers.cli(helpers.small_run_flags(model_dir,
+                                                   "--train_steps=500"))
+      self.assertEqual(second.returncode, 2, second.stderr)
+      self.assertRegex(second.stderr, rf"^error: `model_dir` .* is in use by "
+                       rf"another run \(pid {first.pid} on host .*\); wait "
+                       r"for it to end or stop it, or pass another "
+                       r"--model_dir\.\n$")
+      self.assertIsNone(first.poll())  # the first run goes on
+      first.send_signal(signal.SIGTERM)
+      self.assertEqual(first.wait(timeout=300), 75)
+    finally:
+      if first.poll() is None:
+        first.kill()
+      shutil.rmtree(model_dir, ignore_errors=True)
