@@ -43,11 +43,8 @@ class FolderEndToEndTest(tf.test.TestCase):
     manifest = json.load(open(os.path.join(self.dir, "manifest.json")))
     self.assertEqual(manifest["data"]["class_names"], ["cat", "dog", "eel"])
     self.assertEqual(manifest["data"]["image_shape"], [None, None, 3])
-    table = events.read(os.path.join(self.dir, "test"))["confusion_matrix"]
-    # The tag holds the heat map (an image: width, height, PNG) and the
-    # table (one markdown string).
-    texts = [v.reshape(-1)[0] for _, v in table
-             if isinstance(v, np.ndarray) and v.size == 1]
+    table = events.read(os.path.join(self.dir, "test"))["confusion_table"]
+    texts = [v.reshape(-1)[0] for _, v in table]
     self.assertIn(b"true \\ predicted | cat | dog | eel", texts[0])
     meta = json.load(open(os.path.join(self.dir, "export", "8",
                                        "assets.extra", "metadata.json")))

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tests import events
 from tests import helpers
+from tests.tensorboard_server import tensorboard
 
 TRAIN_TAGS = ("loss/total", "loss/main", "loss/aux1", "loss/aux2",
               "accuracy/main", "accuracy/aux1", "accuracy/aux2",
@@ -56,6 +57,27 @@ class EndToEndTest(tf.test.TestCase):
     for tag in ("loss/main", "accuracy/main"):
       self.assertEqual([s for s, _ in tags[tag]], [10, 20], tag)
     self.assertIn("confusion_matrix", tags)
+
+  def test_tensorboard_shows_every_dashboard(self):
+    """Asked of TensorBoard itself: the confusion matrix once never showed
+    (its image and its table shared a tag, and TensorBoard filed the tag
+    under the text plugin only) while the event files looked right."""
+    with tensorboard(self.dir) as board:
+      images = board.tags("images", wait_for=("eval", "confusion_matrix"))
+      self.assertIn("confusion_matrix", images.get("eval", {}), images)
+      self.assertIn("confusion_matrix", images.get("test", {}), images)
+      text = board.tags("text", wait_for=("eval", "confusion_table"))
+      self.assertIn("confusion_table", text.get("eval", {}), text)
+      self.assertIn("manifest", text.get("train", {}), text)
+      scalars = board.tags("scalars", wait_for=("train", "loss/total"))
+      for tag in TRAIN_TAGS:
+        self.assertIn(tag, scalars["train"], tag)
+      self.assertIn("accuracy/main", scalars["eval"])
+      shown = board.get("/data/plugin/images/images", run="eval",
+                        tag="confusion_matrix", sample=0)
+      png = board.get("/data/plugin/images/individualImage" + "?"
+                      + shown[-1]["query"])
+      self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
 
   def test_checkpoints_numbered_by_step(self):
     self.assertTrue(os.path.exists(os.path.join(self.dir, "ckpt-20.index")))

@@ -38,7 +38,9 @@ class Summaries:
   def confusion(self, split: str, matrix: np.ndarray,
                 class_names: Sequence[str], step: int) -> None:
     """Writes a row-normalised confusion matrix as an image (a heat map
-    drawn with TF ops, so no plotting library is needed)."""
+    drawn with TF ops, so no plotting library is needed), tag
+    `confusion_matrix`, and its counts as a markdown table,
+    `confusion_table`."""
     counts = np.asarray(matrix, np.float64)
     rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     cell = 24
@@ -52,7 +54,9 @@ class Summaries:
       lines = [table, " | ".join(["---"] * (len(class_names) + 1))]
       for name, row in zip(class_names, counts.astype(np.int64)):
         lines.append(" | ".join([name] + [str(v) for v in row]))
-      tf.summary.text("confusion_matrix", "\n".join(lines))
+      # Its own tag: TensorBoard files a tag under one plugin only, and a
+      # table sharing the image's tag hid the image from the Images tab.
+      tf.summary.text("confusion_table", "\n".join(lines))
 
   def flush(self) -> None:
     """Writes everything buffered to disk."""
