@@ -12,6 +12,7 @@ help:
 	@echo "make test | make train | make bench | make tensorboard | make clean"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@bash tools/ensure_venv.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
