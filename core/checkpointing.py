@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from absl import logging
 import tensorflow as tf
 
-from core.errors import NoSpaceError, is_no_space, megabytes
+from core.errors import InputError, NoSpaceError, is_no_space, megabytes
 
 _PREFIX = "ckpt"
 _NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index$")
@@ -120,6 +120,21 @@ class Checkpointer:
         continue
       return number
     return None
+
+  def restore(self, step: int) -> int:
+    """Restores `ckpt-<step>` (for evaluation: values no object claims are
+    ignored).
+
+    Raises:
+      InputError: If there is no such checkpoint, naming the ones there are.
+    """
+    prefix = os.path.join(self.directory, f"{_PREFIX}-{step}")
+    if not os.path.exists(prefix + ".index"):
+      have = [n for n, _ in complete_checkpoints(self.directory)]
+      raise InputError(f"no checkpoint {step} in {self.directory}; it has "
+                       f"{', '.join(map(str, sorted(have))) or 'none'}.")
+    self.checkpoint.restore(prefix).expect_partial()
+    return step
 
   def remove_temporaries(self) -> None:
     """Deletes half-written `ckpt-N_temp` files and folders (a killed or

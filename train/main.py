@@ -23,20 +23,6 @@ FLAGS = flags.FLAGS
 options.define(FLAGS)
 
 
-def _import_tensorflow_quietly() -> None:
-  """Imports TensorFlow with fd 2 silenced: its C++ start-up lines (CPU
-  features, oneDNN) are written before TF_CPP_MIN_LOG_LEVEL applies and would
-  bury a one-line error. Errors raised by the import itself still show."""
-  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, 2)
-  try:
-    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
-
-
 def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     return _fail(f"unexpected arguments {' '.join(argv[1:])}; every option "
@@ -49,7 +35,7 @@ def main(argv: Sequence[str]) -> int:
       # once differed (Adam slots, 1e-4 relative) with them on, so this mode
       # uses TF's kernels. It must be set before TensorFlow is imported.
       os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    _import_tensorflow_quietly()
+    native_stderr.import_tensorflow_quietly()
     from train import build  # pylint: disable=g-import-not-at-top
     with native_stderr.DecoderChatterFilter():
       build.run(config)

@@ -62,3 +62,17 @@ class DecoderChatterFilter:
     os.dup2(self._real, 2)  # closes the pipe's last writer: the pump ends
     self._thread.join(timeout=5)
     os.close(self._real)
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports TensorFlow with fd 2 silenced: its C++ start-up lines (CPU
+  features, oneDNN) are written before TF_CPP_MIN_LOG_LEVEL applies and would
+  bury a one-line error. Errors raised by the import itself still show."""
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)

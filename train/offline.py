@@ -1,0 +1,108 @@
+"""Evaluation and prediction outside training (TensorFlow side of
+train/evaluate.py and train/predict.py)."""
+
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from core import checkpointing
+from core import datasets
+from core import distribution
+from core import folders
+from core.errors import InputError
+from train import build
+from train.config import TrainConfig
+from train.engine import Engine
+from train.report import Report
+
+
+def _split(data: datasets.Splits, name: str):
+  split = getattr(data, name)
+  if not split.num_examples:
+    raise InputError(f"the {data.info.name} data set has no {name} split "
+                     "here; choose --split=train, validation or test.")
+  return split
+
+
+def evaluate_checkpoint(config: TrainConfig, model_dir: str,
+                        step: Optional[int], split_name: str) -> Report:
+  """The engine's own evaluation of a checkpoint (the run's strategy and
+  replica split, so the numbers are the run's)."""
+  distribution.configure_cpu_devices(config.num_cpu_devices)
+  strategy = distribution.make_strategy(config.strategy)
+  data = build.load_data(config)
+  split = _split(data, split_name)
+  engine = Engine(config, strategy, data.info, distribution.split_batch(
+      config.global_batch_size, strategy), steps_per_epoch=1, total_steps=1)
+  checkpointer = checkpointing.Checkpointer(model_dir, writer=False,
+                                            **engine.checkpoint_objects())
+  restored = (checkpointer.restore(step) if step is not None
+              else checkpointer.restore_latest())
+  if restored is None:
+    raise InputError(f"no checkpoint in {model_dir} to evaluate.")
+  result = engine.evaluate(split)
+  return Report(f"checkpoint {restored} of {model_dir}", restored, split_name,
+                result.examples, result.values["loss/main"],
+                result.values["accuracy/main"],
+                result.values["accuracy/top5"], list(data.info.class_names),
+                np.asarray(result.confusion).astype(int).tolist())
+
+
+def load_saved_model(path: str):
+  """The SavedModel's serving signatures.
+
+  Raises:
+    InputError: If `path` is not a SavedModel this engine exported.
+  """
+  try:
+    loaded = tf.saved_model.load(path)
+  except (OSError, IOError, ValueError, tf.errors.OpError) as e:
+    raise InputError(f"`saved_model` {path!r} cannot be loaded ("
+                     f"{str(e).strip().splitlines()[0][:200]}).") from None
+  if "serving_default" not in loaded.signatures:
+    raise InputError(f"`saved_model` {path!r} has no serving_default "
+                     "signature.")
+  return loaded
+
+
+def logits_of(loaded, split, batch_size: int = 256) -> np.ndarray:
+  """The SavedModel's logits for every example of an in-memory split (the
+  uint8 signature) or an image folder (the encoded-bytes signature)."""
+  out = []
+  for start in range(0, split.num_examples, batch_size):
+    if isinstance(split, datasets.Split):
+      images = tf.constant(split.images[start:start + batch_size])
+      result = loaded.signatures["serving_default"](images=images)
+    elif isinstance(split, folders.FileSplit):
+      encoded = [tf.io.read_file(p) for p in split.paths[start:start
+                                                          + batch_size]]
+      result = loaded.signatures["serving_bytes"](images=tf.stack(encoded))
+    else:
+      raise InputError("a SavedModel is evaluated on IDX or image-folder "
+                       "data; evaluate the run's checkpoint for TFRecord "
+                       "shards.")
+    out.append(result["logits"].numpy())
+  return np.concatenate(out)
+
+
+def evaluate_saved_model(config: TrainConfig, path: str,
+                         split_name: str) -> Report:
+  """The SavedModel, through its serving signature, on a split of the run's
+  data."""
+  loaded = load_saved_model(path)
+  data = build.load_data(config)
+  split = _split(data, split_name)
+  logits = logits_of(loaded, split)
+  labels = np.asarray(split.labels, np.int64)
+  shifted = logits - logits.max(axis=1, keepdims=True)
+  log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  top5 = np.argsort(-logits, axis=1)[:, :5]
+  n = data.info.num_classes
+  confusion = np.zeros([n, n], np.int64)
+  np.add.at(confusion, (labels, logits.argmax(axis=1)), 1)
+  return Report(f"SavedModel {path}", None, split_name, len(labels),
+                float(-log_probs[np.arange(len(labels)), labels].mean()),
+                float((logits.argmax(axis=1) == labels).mean()),
+                float((top5 == labels[:, None]).any(axis=1).mean()),
+                list(data.info.class_names), confusion.tolist())
