@@ -65,7 +65,8 @@ class EvaluatePredictTest(unittest.TestCase):
     for args, message in (
         ([f"--model_dir={self.dir}", "--checkpoint_step=7"],
          "no checkpoint 7 in .*; it has 10"),
-        ([f"--model_dir={tempfile.mkdtemp()}"], "`model_dir` .* has no manifest.json"),
+        ([f"--model_dir={tempfile.mkdtemp()}"],
+         "`model_dir` .* has no manifest.json"),
         ([f"--model_dir={self.dir}", "--saved_model=/nonexistent"],
          "`saved_model` '/nonexistent' cannot be loaded")):
       with self.subTest(args=args):

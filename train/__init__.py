@@ -1,1 +1,42 @@
-"""The training engine: configuration, step, loops, summaries and export."""
+"""The training engine: configuration, step, loops, summaries and export.
+
+The Python API, for notebooks and scripts (the command-line tools call the
+same functions; importing this package does not load TensorFlow):
+
+  import train
+  from train import evaluate, predict
+  result = train.fit(model_dir="runs/nb", dataset="fashion_mnist",
+                     image_size=28, epochs=3, num_cpu_devices=2)
+  result.test_accuracy, result.history[-1]["validation_accuracy"]
+  report = evaluate.evaluate_checkpoint("runs/nb", split="validation")
+  report = evaluate.evaluate_saved_model(result.export_path, "runs/nb")
+  rows = predict.predict(result.export_path, ["shoe.png"], top_k=3)
+
+Failures raise core.errors exceptions (InputError, Preempted, ...) with the
+same one-line messages the commands print.
+"""
+
+import dataclasses
+import os
+from typing import Callable
+
+
+def fit(config=None, *, report: Callable[[str], None] = print, **options):
+  """Trains (or resumes) a run; returns train.controller.Result: the final
+  step, test accuracy and loss, the export's path and `history`, one entry
+  per validation this call ran (step, epoch, train and validation loss and
+  accuracy).
+
+  Args:
+    config: A train.config.TrainConfig, or None to build one from `options`.
+    report: Receives each progress line (default: print).
+    **options: TrainConfig fields (the command line's flags), applied on top
+      of `config`.
+  """
+  from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  config = (TrainConfig(**options) if config is None
+            else dataclasses.replace(config, **options))
+  if config.deterministic:  # only effective before TensorFlow is imported
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  from train import build  # pylint: disable=g-import-not-at-top
+  return build.run(config, report=report)

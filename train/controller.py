@@ -10,7 +10,7 @@ can be read and tested apart from everything else.
 import dataclasses
 import signal
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from core import datasets
 from core.errors import Preempted, TrainingError
@@ -53,6 +53,9 @@ class Result:
   test_accuracy: Optional[float]
   test_loss: Optional[float]
   export_path: Optional[str]
+  # One entry per validation: step, epoch, the last chunk's training loss
+  # and accuracy, the validation loss and accuracy.
+  history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 class Controller:
@@ -93,6 +96,7 @@ class Controller:
     # Whether the workers agreed to stop (a signal reached any of them); set
     # by `engine.agree_stop` at each boundary, identically on every worker.
     self.stopping = False
+    self.history: List[Dict[str, float]] = []
 
   def run(self) -> Result:
     """Trains to the end (or resumes there), then tests and exports.
@@ -123,7 +127,7 @@ class Controller:
         step = self.engine.global_step
         self.write_train_summaries(step, values)
         self.check_divergence()
-        self.maybe_evaluate(step)
+        self.record(step, values, self.maybe_evaluate(step))
       self.maybe_checkpoint(step)
       self.check_preemption(step)
 
@@ -173,6 +177,17 @@ class Controller:
         and not self.stopping):
       return self.evaluate(self.data.validation, "eval", step)
     return None
+
+  def record(self, step: int, values: Dict[str, float],
+             evaluation: Optional[Evaluation]) -> None:
+    """Adds a validation to the run's history (Result.history)."""
+    if evaluation is not None and not self.stopping:
+      self.history.append({
+          "step": step, "epoch": step / self.steps_per_epoch,
+          "train_loss": values["loss/total"],
+          "train_accuracy": values["accuracy/main"],
+          "validation_loss": evaluation.values["loss/main"],
+          "validation_accuracy": evaluation.values["accuracy/main"]})
 
   def maybe_checkpoint(self, step: int) -> None:
     """Saves when the schedule says so, at the end, or before a preemption
@@ -241,11 +256,11 @@ class Controller:
     if test is None:
       self.report(f"no test split: final test evaluation skipped (step "
                   f"{step})")
-      return Result(step, None, None, path)
+      return Result(step, None, None, path, self.history)
     accuracy, loss = test.values["accuracy/main"], test.values["loss/main"]
     self.report(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
                 f"{test.examples} images, step {step})")
-    return Result(step, accuracy, loss, path)
+    return Result(step, accuracy, loss, path, self.history)
 
   def announce(self, restored: Optional[int], replicas: int,
                image_size: int) -> None:

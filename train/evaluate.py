@@ -31,18 +31,24 @@ from train.report import Report, render, run_config
 
 SPLITS = ("train", "validation", "test")
 
-flags.DEFINE_string("model_dir", None, "The training run's folder (its "
-                    "manifest.json and checkpoints).")
-flags.DEFINE_integer("checkpoint_step", None, "Evaluate ckpt-N (default: the "
-                     "newest).")
-flags.DEFINE_string("saved_model", None, "Evaluate this exported SavedModel "
-                    "version instead of a checkpoint (data from --model_dir's "
-                    "manifest).")
-flags.DEFINE_enum("split", "test", list(SPLITS), "The split to evaluate.")
-flags.DEFINE_string("data_dir", None, "Another folder of the run's data set "
-                    "kind (default: the run's own).")
-flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
-                  "object for scripts.")
+
+def define_flags() -> None:
+  """The command's flags (defined only when it runs: the Python API imports
+  this module too)."""
+  flags.DEFINE_string("model_dir", None, "The training run's folder (its "
+                      "manifest.json and checkpoints).")
+  flags.DEFINE_integer("checkpoint_step", None, "Evaluate ckpt-N (default: the "
+                       "newest).")
+  flags.DEFINE_string("saved_model", None, "Evaluate this exported SavedModel "
+                      "version instead of a checkpoint (data from --model_dir's "
+                      "manifest).")
+  flags.DEFINE_enum("split", "test", list(SPLITS), "The split to evaluate.")
+  flags.DEFINE_string("data_dir", None, "Another folder of the run's data set "
+                      "kind (default: the run's own).")
+  flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
+                    "object for scripts.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -114,4 +120,5 @@ def _parse(argv):
 if __name__ == "__main__":
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
+  define_flags()
   app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse)

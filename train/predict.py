@@ -127,11 +127,16 @@ def render(rows: List[Dict]) -> str:
       for r in rows)
 
 
-flags.DEFINE_string("saved_model", None, "An exported SavedModel version "
-                    "folder (export/<step>).")
-flags.DEFINE_integer("top_k", 5, "Classes shown per image.", lower_bound=1)
-flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
-                  "object per line.")
+def define_flags() -> None:
+  """The command's flags (defined only when it runs: the Python API imports
+  this module too)."""
+  flags.DEFINE_string("saved_model", None, "An exported SavedModel version "
+                      "folder (export/<step>).")
+  flags.DEFINE_integer("top_k", 5, "Classes shown per image.", lower_bound=1)
+  flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
+                    "object per line.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -166,5 +171,6 @@ if __name__ == "__main__":
   from absl import logging  # pylint: disable=g-import-not-at-top
   from train import native_stderr  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
+  define_flags()
   native_stderr.import_tensorflow_quietly()
   app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse)
