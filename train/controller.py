@@ -127,7 +127,7 @@ class Controller:
         step = self.engine.global_step
         self.write_train_summaries(step, values)
         self.check_divergence()
-        self.record(step, values, self.maybe_evaluate(step))
+        self.record_history(step, values, self.maybe_evaluate(step))
       self.maybe_checkpoint(step)
       self.check_preemption(step)
 
@@ -178,8 +178,8 @@ class Controller:
       return self.evaluate(self.data.validation, "eval", step)
     return None
 
-  def record(self, step: int, values: Dict[str, float],
-             evaluation: Optional[Evaluation]) -> None:
+  def record_history(self, step: int, values: Dict[str, float],
+                     evaluation: Optional[Evaluation]) -> None:
     """Adds a validation to the run's history (Result.history)."""
     if evaluation is not None and not self.stopping:
       self.history.append({
