@@ -47,6 +47,28 @@ class Schedule:
 
 
 @dataclasses.dataclass
+class _Timing:
+  """Steps trained and the seconds they took (evaluations excluded)."""
+  steps: int = 0
+  seconds: float = 0.0
+
+  def __iadd__(self, chunk):
+    self.steps += chunk[0]
+    self.seconds += chunk[1]
+    return self
+
+
+def duration(seconds: float) -> str:
+  """45s, 12m03s, 2h05m: a duration for progress lines."""
+  seconds = int(round(seconds))
+  if seconds < 60:
+    return f"{seconds}s"
+  if seconds < 3600:
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@dataclasses.dataclass
 class Result:
   """What a finished run reports."""
   global_step: int
@@ -97,6 +119,8 @@ class Controller:
     # by `engine.agree_stop` at each boundary, identically on every worker.
     self.stopping = False
     self.history: List[Dict[str, float]] = []
+    self._trained = _Timing()  # training steps and seconds, for the ETA
+    self._started = None
 
   def run(self) -> Result:
     """Trains to the end (or resumes there), then tests and exports.
@@ -105,6 +129,7 @@ class Controller:
       TrainingError: Training diverged; checkpoints on disk are intact.
       Preempted: SIGTERM/SIGINT arrived; a checkpoint was written.
     """
+    self._started = self.clock()
     try:
       with self.watcher, self.profiler:
         self.train()
@@ -142,6 +167,12 @@ class Controller:
     self.profiler.after_chunk(done)
     values["images_per_second"] = ((done - step) * self.global_batch_size
                                    / max(elapsed, 1e-9))
+    self._trained += (done - step, elapsed)
+    steps, seconds = self._trained.steps, max(self._trained.seconds, 1e-9)
+    values["seconds_per_epoch"] = self.steps_per_epoch * seconds / max(steps,
+                                                                       1)
+    values["eta_seconds"] = ((self.schedule.total_steps - done) * seconds
+                             / max(steps, 1))
     return values
 
   def write_train_summaries(self, step: int, values: Dict[str, float]):
@@ -152,7 +183,9 @@ class Controller:
         f"step {step}/{self.schedule.total_steps} epoch "
         f"{step / self.steps_per_epoch:.2f} loss {values['loss/total']:.4f} "
         f"acc {values['accuracy/main']:.4f} lr {values['learning_rate']:.2e} "
-        f"{values['images_per_second']:.1f} img/s"
+        f"{values['images_per_second']:.1f} img/s "
+        f"{duration(values['seconds_per_epoch'])}/epoch eta "
+        f"{duration(values['eta_seconds'])}"
         + (f" ({skipped:.0f} unreadable images skipped)" if skipped else ""))
 
   def check_divergence(self) -> None:
@@ -253,6 +286,7 @@ class Controller:
     if path:
       self.report(f"exported SavedModel to {path}")
     self.summaries.flush()
+    self.report(self._summary(step))
     if test is None:
       self.report(f"no test split: final test evaluation skipped (step "
                   f"{step})")
@@ -261,6 +295,17 @@ class Controller:
     self.report(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
                 f"{test.examples} images, step {step})")
     return Result(step, accuracy, loss, path, self.history)
+
+  def _summary(self, step: int) -> str:
+    """The run in one line: its best validation and its wall time."""
+    best = max(self.history, key=lambda h: h["validation_accuracy"],
+               default=None)
+    wall = duration(self.clock() - (self._started or self.clock()))
+    if best is None:
+      return f"run ended at step {step} after {wall}"
+    return (f"run ended at step {step} after {wall}; best validation "
+            f"accuracy {best['validation_accuracy']:.4f} at step "
+            f"{best['step']} (epoch {best['epoch']:.2f})")
 
   def announce(self, restored: Optional[int], replicas: int,
                image_size: int) -> None:

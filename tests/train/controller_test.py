@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from core import datasets
 from core.errors import Preempted, TrainingError
-from train.controller import Controller, Schedule
+from train.controller import Controller, Schedule, duration
 from train.engine import Evaluation
 from train.preemption import PreemptionWatcher
 from train.profiling import ProfileWindow
@@ -148,9 +148,19 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual([a[2] for a in train], [5, 8, 10, 15, 16, 20])
     # 5 steps of 4 images between two clock readings 0.5 s apart.
     self.assertEqual(train[0][1]["images_per_second"], 40.0)
+    # 0.1 s per step so far: an epoch (8 steps) 0.8 s, 15 steps left 1.5 s.
+    self.assertAlmostEqual(train[0][1]["seconds_per_epoch"], 0.8)
+    self.assertAlmostEqual(train[0][1]["eta_seconds"], 1.5)
     self.assertIn("step 5/20 epoch 0.62 loss 1.0000 acc 0.5000 lr 1.00e-03 "
-                  "40.0 img/s", controller.record["lines"])
+                  "40.0 img/s 1s/epoch eta 2s", controller.record["lines"])
+    self.assertRegex(controller.record["lines"][-2], r"^run ended at step 20 "
+                     r"after \d+s; best validation accuracy 0\.7500 at step "
+                     r"8 \(epoch 1\.00\)$")
     self.assertTrue(controller.record["summaries"].named("close"))
+
+  def test_durations_read_as_people_write_them(self):
+    self.assertEqual([duration(s) for s in (4.4, 59.6, 723, 7500)],
+                     ["4s", "1m00s", "12m03s", "2h05m"])
 
   def test_no_validation_split_means_no_validation(self):
     engine = StubEngine()
