@@ -58,13 +58,15 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
     prepare_dir(config.model_dir, "model_dir")
   manifest_lib.check_compatible(config.model_dir, config.fingerprint)
   with RunLock(config.model_dir, enabled=chief), _naming_lost_workers(
-      cluster):
-    return build(config, cluster, report=report).run()
+      cluster), PreemptionWatcher() as watcher:
+    return build(config, cluster, watcher, report=report).run()
 
 
-def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
-          *, report: Report = print) -> Controller:
-  """Everything a run needs, restored from its newest good checkpoint."""
+def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
+          watcher: PreemptionWatcher, *, report: Report = print
+          ) -> Controller:
+  """Everything a run needs, restored from its newest good checkpoint. A
+  signal while it is built stops the run before its first step."""
   chief = cluster is None or cluster.is_chief
   export_dir = config.export_dir or os.path.join(config.model_dir, "export")
   if chief:  # run() checked and locked model_dir
@@ -72,6 +74,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)
+  watcher.reclaim()
   data = load_data(config)
   _seed_everything(config)
   batch = distribution.split_batch(config.global_batch_size, strategy)
@@ -83,6 +86,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
       report=lambda line: report(f"warning: {line}"),
       guard=engine.model.trainable_variables, writer=chief,
       **engine.checkpoint_objects())
+  watcher.attach(engine.request_stop)
   restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
   summaries = Summaries(config.model_dir, enabled=chief)
   if chief:
@@ -93,7 +97,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster] = None,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
                         config.eval_every or steps_per_epoch),
       summaries=summaries, checkpointer=checkpointer,
-      watcher=PreemptionWatcher(on_signal=engine.request_stop),
+      watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
       export=(_exporter(config, engine, data.info, export_dir) if chief

@@ -33,13 +33,16 @@ class PreemptionWatcher:
     """
     self.signal: Optional[int] = None
     self._on_signal = on_signal
+    self._depth = 0  # nested `with`: only the outermost installs
     self._previous = {}
     self._pipe = None
     self._thread = None
     self._previous_wakeup = -1
 
   def __enter__(self) -> "PreemptionWatcher":
-    if threading.current_thread() is threading.main_thread():
+    self._depth += 1
+    if self._depth == 1 and (threading.current_thread()
+                             is threading.main_thread()):
       for sig in self.SIGNALS:
         self._previous[sig] = signal.signal(sig, self._handle)
       read, write = os.pipe()
@@ -52,6 +55,9 @@ class PreemptionWatcher:
     return self
 
   def __exit__(self, *exc) -> None:
+    self._depth -= 1
+    if self._depth:
+      return
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     self._previous.clear()
@@ -61,6 +67,21 @@ class PreemptionWatcher:
       self._thread.join(timeout=5)
       os.close(self._pipe[0])
       self._pipe = self._thread = None
+
+  def attach(self, on_signal: Callable[[], None]) -> None:
+    """Sets the callback (the engine's `request_stop`, once it exists);
+    calls it at once if a signal came before."""
+    self._on_signal = on_signal
+    if self.signal is not None:
+      on_signal()
+
+  def reclaim(self) -> None:
+    """Installs the handlers again. TF's coordination service agent, started
+    when a multi-worker cluster forms, installs its own SIGTERM handler in
+    C++ (its preemption notifier), which would swallow the signal."""
+    if self._previous:
+      for sig in self.SIGNALS:
+        signal.signal(sig, self._handle)
 
   def _wake(self, read: int) -> None:
     while True:

@@ -40,6 +40,33 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsNot(threads[0], threading.main_thread())
     self.assertEqual(signal.set_wakeup_fd(-1), -1)  # restored on exit
 
+  def test_reclaim_takes_sigterm_back_from_a_native_handler(self):
+    # TF's coordination agent installs a C++ SIGTERM handler when a cluster
+    # forms; here libc's signal() stands in for it (ignoring the signal).
+    import ctypes  # pylint: disable=g-import-not-at-top
+    libc = ctypes.CDLL(None)
+    ignore = ctypes.c_void_p(1)  # SIG_IGN
+    libc.signal.restype = ctypes.c_void_p
+    with PreemptionWatcher() as watcher:
+      libc.signal(signal.SIGTERM, ignore)
+      os.kill(os.getpid(), signal.SIGTERM)
+      self.assertFalse(watcher.requested)  # swallowed: the hole
+      watcher.reclaim()
+      os.kill(os.getpid(), signal.SIGTERM)
+      self.assertTrue(watcher.requested)
+
+  def test_a_signal_before_the_engine_exists_reaches_it_when_attached(self):
+    calls = []
+    with PreemptionWatcher() as watcher:
+      with watcher:  # the controller enters it again: nothing changes
+        pass
+      self.assertIsNot(signal.getsignal(signal.SIGTERM), signal.SIG_DFL)
+      os.kill(os.getpid(), signal.SIGTERM)
+      watcher.attach(lambda: calls.append("stop"))
+    # Called at once by attach (the watcher's thread may call it too: the
+    # engine's request_stop may be called any number of times).
+    self.assertIn("stop", calls)
+
   def test_stop_flag_ends_a_compiled_loop_before_its_next_step(self):
     from core import datasets  # pylint: disable=g-import-not-at-top
     from tests import helpers  # pylint: disable=g-import-not-at-top
