@@ -1,5 +1,6 @@
-"""train.evaluate and train.predict as a user runs them, on a real run:
-the evaluation repeats the run's final test line, from the checkpoint and
+"""After training: the Python API (train.fit, in process) and the commands
+a user runs on its result (train.evaluate, train.predict, as subprocesses).
+The evaluation repeats the run's final test line, from the checkpoint and
 from the SavedModel; predict names files and classes."""
 
 import json
@@ -13,9 +14,13 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
+import train
 from core import datasets
 from core import idx
+from core.errors import InputError
 from tests import helpers
+from train import evaluate
+from train import predict
 
 
 def command(module, *args):
@@ -25,24 +30,44 @@ def command(module, *args):
                         capture_output=True, text=True, timeout=600)
 
 
-class EvaluatePredictTest(unittest.TestCase):
+class AfterTrainingTest(unittest.TestCase):
 
   @classmethod
   def setUpClass(cls):
     cls.dir = tempfile.mkdtemp()
-    cls.training = helpers.cli(helpers.small_run_flags(cls.dir,
-                                                  "--train_steps=10"))
-    found = re.search(r"test accuracy (\d\.\d{4}) \(loss (\d+\.\d{4}), "
-                      r"(\d+) images", cls.training.stdout)
-    cls.final = found.groups() if found else None
-    cls.export = os.path.join(cls.dir, "export", "10")
+    cls.lines = []
+    cls.result = train.fit(
+        model_dir=cls.dir, dataset="synthetic", image_size=28,
+        global_batch_size=16, validation_size=64, train_examples=160,
+        epochs=2, strategy="mirrored", num_cpu_devices=2, steps_per_loop=5,
+        report=cls.lines.append)
+    cls.final = re.search(r"^test accuracy (\d\.\d{4}) \(loss (\d+\.\d{4}), "
+                          r"(\d+) images", cls.lines[-1]).groups()
+    cls.export = cls.result.export_path
 
-  def test_checkpoint_evaluation_repeats_the_runs_final_line(self):
-    self.assertIsNotNone(self.final, self.training.stderr[-2000:])
+  def test_fit_returns_the_result_and_its_history(self):
+    self.assertEqual(self.result.global_step, 20)
+    self.assertEqual(self.result.export_path,
+                     os.path.join(self.dir, "export", "20"))
+    self.assertEqual([h["epoch"] for h in self.result.history], [1.0, 2.0])
+    for entry in self.result.history:
+      self.assertEqual(sorted(entry), ["epoch", "step", "train_accuracy",
+                                       "train_loss", "validation_accuracy",
+                                       "validation_loss"])
+    self.assertEqual(f"{self.result.test_accuracy:.4f}", self.final[0])
+    validation = evaluate.evaluate_checkpoint(self.dir, split="validation")
+    self.assertAlmostEqual(validation.accuracy,
+                           self.result.history[-1]["validation_accuracy"],
+                           places=6)
+    with self.assertRaisesRegex(InputError, "no checkpoint 3 in .*; it has "
+                                "20"):
+      evaluate.evaluate_checkpoint(self.dir, step=3)
+
+  def test_evaluate_command_repeats_the_runs_final_line(self):
     result = command("train.evaluate", f"--model_dir={self.dir}")
     self.assertEqual(result.returncode, 0, result.stderr)
     accuracy, loss, images = self.final
-    self.assertIn(f"checkpoint 10 of {self.dir} on test ({images} images): "
+    self.assertIn(f"checkpoint 20 of {self.dir} on test ({images} images): "
                   f"loss {loss} accuracy {accuracy} top-5 ", result.stdout)
     self.assertIn("confusion matrix (rows: true class", result.stdout)
     self.assertEqual(result.stderr, "")
@@ -61,23 +86,15 @@ class EvaluatePredictTest(unittest.TestCase):
     self.assertEqual(sorted(report["per_class"]),
                      sorted(helpers.SYNTHETIC_INFO.class_names))
 
-  def test_bad_requests_are_one_line(self):
-    for args, message in (
-        ([f"--model_dir={self.dir}", "--checkpoint_step=7"],
-         "no checkpoint 7 in .*; it has 10"),
-        ([f"--model_dir={tempfile.mkdtemp()}"],
-         "`model_dir` .* has no manifest.json"),
-        ([f"--model_dir={self.dir}", "--saved_model=/nonexistent"],
-         "`saved_model` '/nonexistent' cannot be loaded")):
-      with self.subTest(args=args):
-        result = command("train.evaluate", *args)
-        self.assertEqual(result.returncode, 2)
-        self.assertRegex(result.stderr, rf"^error: {message}.*\n$")
+  def test_evaluate_without_a_run_is_one_line(self):
+    result = command("train.evaluate", f"--model_dir={tempfile.mkdtemp()}")
+    self.assertEqual(result.returncode, 2)
+    self.assertRegex(result.stderr, r"^error: `model_dir` .* has no "
+                     r"manifest.json: not a training run's folder\.\n$")
 
   def test_predict_names_each_file_and_its_classes(self):
     folder = tempfile.mkdtemp()
-    data = datasets.load("synthetic", validation_size=64)
-    images = data.test.images[:3]
+    images = datasets.load("synthetic", validation_size=64).test.images[:3]
     paths = []
     for i, image in enumerate(images):
       paths.append(os.path.join(folder, f"picture{i}.png"))
@@ -98,11 +115,11 @@ class EvaluatePredictTest(unittest.TestCase):
     for i in range(3):
       self.assertEqual(rows[i]["classes"][0]["name"],
                        rows[3 + i]["classes"][0]["name"])
-    table = command("train.predict", f"--saved_model={self.export}",
-                    paths[0])
-    self.assertRegex(table.stdout, rf"^{re.escape(paths[0])}  \S.* "
-                     r"\d\.\d{4}")
-    bad = os.path.join(folder, "bad.jpg")
+    table = predict.render(predict.predict(self.export, paths[:1]))
+    self.assertRegex(table, rf"^{re.escape(paths[0])}  \S.* \d\.\d{{4}}")
+
+  def test_predict_on_a_bad_file_is_one_line(self):
+    bad = os.path.join(tempfile.mkdtemp(), "bad.jpg")
     with open(bad, "wb") as f:
       f.write(b"not an image")
     result = command("train.predict", f"--saved_model={self.export}", bad)
