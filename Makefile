@@ -16,6 +16,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# TF Serving's protos, for the warm-up file's test. Without --no-deps its
+	# declared dependency on `tensorflow` would install over tensorflow-cpu.
+	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==2.21.*'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -10,6 +10,7 @@ import errno
 EXIT_USAGE = 2        # bad flags, files or folders: fix the input
 EXIT_DIVERGED = 3     # the loss or gradients stayed non-finite
 EXIT_CLUSTER = 69     # EX_UNAVAILABLE: a peer worker was lost; restart all
+EXIT_EXPORT = 70      # EX_SOFTWARE: the export did not reproduce the model
 EXIT_NO_SPACE = 74    # EX_IOERR: the disk filled up; free space and rerun
 EXIT_PREEMPTED = 75   # EX_TEMPFAIL: checkpointed; the same command resumes
 
@@ -38,6 +39,12 @@ class ClusterError(EngineError):
   never joined; every worker stops, and restarting all of them resumes from
   the newest checkpoint."""
   exit_code = EXIT_CLUSTER
+
+
+class ExportError(EngineError):
+  """A SavedModel read back from disk did not reproduce the trained model;
+  nothing was published, the checkpoint is intact."""
+  exit_code = EXIT_EXPORT
 
 
 class NoSpaceError(EngineError):

@@ -17,18 +17,29 @@ global step. The SavedModel is written to `<export_dir>/.tmp-<version>-<pid>`
 (a name TF Serving ignores: not an integer) and renamed into place, so a
 reader never sees half an export and a crash leaves earlier versions intact.
 Only the trunk's variables are saved; the aux heads and the optimizer are not.
+
+Before the rename, the copy on disk is loaded back and both signatures are
+run on a fixed batch and compared with the in-memory model; a mismatch
+publishes nothing and says why (ExportError). Each version carries TF
+Serving's warm-up file, `assets.extra/tf_serving_warmup_requests`: a TFRecord
+of `PredictionLog` protos, one request per signature, which TF Serving
+replays at load so the first user request does not pay for tracing. The
+protos are written by hand in protobuf's wire format (a few nested
+length-delimited fields around TF's own TensorProto), so the runtime does not
+depend on `tensorflow-serving-api`; the tests parse them with it.
 """
 
 import json
 import os
 import shutil
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from core import images as images_lib
 from core import preprocessing
-from core.errors import NoSpaceError, is_no_space
+from core.errors import ExportError, NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
 
 
@@ -59,6 +70,11 @@ class ServingModule(tf.Module):
         [None, None, None, channels], tf.uint8, name="images")])
     self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
         tf.TensorSpec([None], tf.string, name="images")])
+
+  @property
+  def input_shape(self):
+    """(height, width, channels) the model reads at."""
+    return (*self._target, self._channels)
 
   def _serve(self, images):
     # Signatures check the dtype but not the shape; a wrong-rank input
@@ -117,8 +133,13 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
+  module = ServingModule(model, image_shape, class_names)
   try:
-    _write(ServingModule(model, image_shape, class_names), tmp, metadata)
+    _write(module, tmp, metadata)
+    check_export(module, tmp)
+  except ExportError:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   except (tf.errors.OpError, OSError) as e:
     shutil.rmtree(tmp, ignore_errors=True)
     if is_no_space(e):
@@ -138,7 +159,72 @@ def _write(module: ServingModule, path: str, metadata: Optional[dict]):
   with open(os.path.join(extra, "metadata.json"), "w") as f:
     json.dump({"tensorflow_version": tf.__version__, **(metadata or {})}, f,
               indent=2)
+  with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
+    for signature, inputs in check_inputs(module).items():
+      writer.write(prediction_log(signature, inputs))
   _fsync_tree(path)
+
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def check_inputs(module: ServingModule) -> Dict[str, tf.Tensor]:
+  """A fixed small batch for each signature: uint8 images at the training
+  size, and the same images PNG-encoded."""
+  pixels = np.random.RandomState(0).randint(
+      0, 256, [2, *module.input_shape]).astype(np.uint8)
+  encoded = tf.stack([tf.io.encode_png(p) for p in pixels])
+  return {"serving_default": tf.constant(pixels),
+          "serving_bytes": encoded}
+
+
+def check_export(module: ServingModule, path: str) -> None:
+  """Loads the SavedModel at `path` and compares each signature's outputs
+  with the in-memory module's on `check_inputs`.
+
+  Raises:
+    ExportError: Naming the signature and the difference.
+  """
+  loaded = tf.saved_model.load(path)
+  expected = {"serving_default": module.serve, "serving_bytes":
+              module.serve_bytes}
+  for signature, inputs in check_inputs(module).items():
+    want = expected[signature](inputs)
+    got = loaded.signatures[signature](images=inputs)
+    gap = float(tf.reduce_max(tf.abs(got["logits"] - want["logits"])))
+    scale = 1.0 + float(tf.reduce_max(tf.abs(want["logits"])))
+    same_classes = bool(tf.reduce_all(got["classes"] == want["classes"]))
+    if not (gap <= 1e-5 * scale and same_classes):
+      raise ExportError(
+          f"the SavedModel written to {path} does not reproduce the trained "
+          f"model ({signature}: logits differ by {gap:.3g}); nothing was "
+          "published and the checkpoint is intact.")
+
+
+def _field(number: int, payload: bytes) -> bytes:
+  """One length-delimited protobuf field (wire type 2)."""
+  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+  out = bytearray()
+  while True:
+    byte, value = value & 0x7F, value >> 7
+    out.append(byte | (0x80 if value else 0))
+    if not value:
+      return bytes(out)
+
+
+def prediction_log(signature: str, images: tf.Tensor) -> bytes:
+  """A serialized tensorflow.serving.PredictionLog holding one PredictRequest
+  for `signature` with input `images`: PredictionLog.predict_log (6) ->
+  PredictLog.request (1) -> PredictRequest {model_spec (1) {signature_name
+  (3)}, inputs (2): map entry {key (1), value (2): TensorProto}}."""
+  tensor = tf.make_tensor_proto(images.numpy()).SerializeToString()
+  entry = _field(1, b"images") + _field(2, tensor)
+  request = (_field(1, _field(3, signature.encode()))  # model_spec
+             + _field(2, entry))
+  return _field(6, _field(1, request))
 
 
 def _fsync_tree(root: str) -> None:

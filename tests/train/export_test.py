@@ -179,6 +179,90 @@ class ExportTest(tf.test.TestCase):
       self.assertEqual(fn(images=tf.zeros([2, side, side, 3], tf.uint8))[
           "probabilities"].shape, [2, 5])
 
+  def test_warmup_requests_parse_as_tf_serving_reads_them_and_replay(self):
+    """In a process without the project, with TF Serving's own protos."""
+    try:
+      import tensorflow_serving.apis  # pylint: disable=g-import-not-at-top,unused-import
+    except ImportError:
+      self.skipTest("tensorflow-serving-api is not installed (make test "
+                    "installs it)")
+    tmp = self.get_temp_dir()
+    script = os.path.join(tmp, "warmup.py")
+    open(script, "w").write(LOADER.split("signatures =")[0] + textwrap.dedent(
+        """
+        from tensorflow_serving.apis import prediction_log_pb2
+        path = sys.argv[1]
+        signatures = tf.saved_model.load(path).signatures
+        warmup = path + "/assets.extra/tf_serving_warmup_requests"
+        replayed = []
+        for record in tf.data.TFRecordDataset(warmup):
+          log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+          request = log.predict_log.request
+          inputs = {k: tf.constant(tf.make_ndarray(v))
+                    for k, v in request.inputs.items()}
+          out = signatures[request.model_spec.signature_name](**inputs)
+          replayed.append((request.model_spec.signature_name,
+                           out["classes"].numpy().tolist()))
+        print(replayed)
+        """))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run([sys.executable, "-I", script, self.path],
+                          cwd=tmp, env=env, capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    replayed = eval(done.stdout.strip().splitlines()[-1])  # pylint: disable=eval-used
+    self.assertEqual([name for name, _ in replayed],
+                     ["serving_default", "serving_bytes"])
+    self.assertEqual(replayed[0][1], replayed[1][1])  # same pixels, PNG or not
+    self.assertEqual(len(replayed[0][1]), 2)
+
+  def test_saved_model_cli_runs_it(self):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+      self.skipTest("saved_model_cli is not installed next to python")
+    tmp = self.get_temp_dir()
+    np.save(os.path.join(tmp, "cli_in.npy"), self.images)
+    done = subprocess.run(
+        [cli, "run", "--dir", self.path, "--tag_set", "serve",
+         "--signature_def", "serving_default", "--inputs",
+         f"images={os.path.join(tmp, 'cli_in.npy')}", "--outdir", tmp,
+         "--overwrite"], capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    classes = np.load(os.path.join(tmp, "classes.npy"))
+    self.assertAllEqual(classes, self.expected_logits().argmax(-1))
+
+  def test_keras_3_tfsmlayer_loads_it(self):
+    keras = __import__("keras")
+    if not keras.__version__.startswith("3"):
+      self.skipTest(f"Keras {keras.__version__} has no TFSMLayer")
+    layer = keras.layers.TFSMLayer(self.path,
+                                   call_endpoint="serving_default")
+    out = layer(tf.constant(self.images))
+    self.assertAllClose(out["logits"], self.expected_logits(), atol=1e-4,
+                        rtol=1e-4)
+
+  def test_an_export_that_does_not_reproduce_the_model_is_not_published(
+      self):
+    base = os.path.join(self.get_temp_dir(), "mismatch")
+    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+      other = GoogLeNet(10, 1, 32)  # other weights, as a broken save would
+    real = export._write  # pylint: disable=protected-access
+
+    def write_other(module, path, metadata):
+      real(export.ServingModule(other, (28, 28, 1), NAMES), path, metadata)
+
+    export._write = write_other  # pylint: disable=protected-access
+    try:
+      with self.assertRaisesRegex(
+          errors.ExportError, r"does not reproduce the trained model "
+          r"\(serving_default: logits differ by .*\); nothing was "
+          "published"):
+        export.export(self.model, base, 5, image_shape=(28, 28, 1),
+                      class_names=NAMES)
+    finally:
+      export._write = real  # pylint: disable=protected-access
+    self.assertEqual(os.listdir(base), [])
+
   def test_full_disk_publishes_nothing(self):
     base = os.path.join(self.get_temp_dir(), "full")
 
