@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 
 import tensorflow as tf
 
@@ -19,7 +20,8 @@ class EndToEndTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.dir = os.path.join(tf.compat.v1.test.get_temp_dir(), "e2e")
+    # Its own parent: TensorBoard's --logdir, where users keep their runs.
+    cls.dir = os.path.join(tempfile.mkdtemp(), "e2e")
     cls.first = helpers.cli(helpers.small_run_flags(
         cls.dir, "--train_steps=20", "--eval_every=10",
         "--checkpoint_every=10"))
@@ -62,22 +64,32 @@ class EndToEndTest(tf.test.TestCase):
     """Asked of TensorBoard itself: the confusion matrix once never showed
     (its image and its table shared a tag, and TensorBoard filed the tag
     under the text plugin only) while the event files looked right."""
-    with tensorboard(self.dir) as board:
-      images = board.tags("images", wait_for=("eval", "confusion_matrix"))
-      self.assertIn("confusion_matrix", images.get("eval", {}), images)
-      self.assertIn("confusion_matrix", images.get("test", {}), images)
-      text = board.tags("text", wait_for=("eval", "confusion_table"))
-      self.assertIn("confusion_table", text.get("eval", {}), text)
-      self.assertIn("manifest", text.get("train", {}), text)
-      scalars = board.tags("scalars", wait_for=("train", "loss/total"))
+    with tensorboard(os.path.dirname(self.dir)) as board:
+      images = board.tags("images", wait_for=("e2e/eval", "confusion_matrix"))
+      self.assertIn("confusion_matrix", images.get("e2e/eval", {}), images)
+      self.assertIn("confusion_matrix", images.get("e2e/test", {}), images)
+      text = board.tags("text", wait_for=("e2e/eval", "confusion_table"))
+      self.assertIn("confusion_table", text.get("e2e/eval", {}), text)
+      self.assertIn("manifest", text.get("e2e/train", {}), text)
+      scalars = board.tags("scalars", wait_for=("e2e/train", "loss/total"))
       for tag in TRAIN_TAGS:
-        self.assertIn(tag, scalars["train"], tag)
-      self.assertIn("accuracy/main", scalars["eval"])
-      shown = board.get("/data/plugin/images/images", run="eval",
+        self.assertIn(tag, scalars["e2e/train"], tag)
+      self.assertIn("accuracy/main", scalars["e2e/eval"])
+      shown = board.get("/data/plugin/images/images", run="e2e/eval",
                         tag="confusion_matrix", sample=0)
       png = board.get("/data/plugin/images/individualImage" + "?"
                       + shown[-1]["query"])
       self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+      # The HParams dashboard: this run as a session, its flags as columns
+      # and its test accuracy among the metrics.
+      groups = board.hparams_sessions(wait_for=("test", "accuracy/main"))
+      self.assertEqual([g["name"] for g in groups], ["e2e"])
+      self.assertEqual(groups[0]["hparams"]["dataset"], "synthetic")
+      self.assertEqual(groups[0]["hparams"]["train_steps"], 20)
+      metrics = {(m["name"]["group"], m["name"]["tag"])
+                 for m in groups[0]["metricValues"]}
+      self.assertIn(("test", "accuracy/main"), metrics)
+      self.assertIn(("eval", "accuracy/main"), metrics)
 
   def test_checkpoints_numbered_by_step(self):
     self.assertTrue(os.path.exists(os.path.join(self.dir, "ckpt-20.index")))

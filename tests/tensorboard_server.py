@@ -35,6 +35,29 @@ class Board:
       kind = answer.headers.get("Content-Type", "")
     return json.loads(body) if "json" in kind else body
 
+  def post(self, path: str, body: dict):
+    """A JSON request, as the HParams dashboard makes."""
+    request = urllib.request.Request(
+        self.base + path, data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+      return json.loads(answer.read())
+
+  def hparams_sessions(self, *, wait_for, timeout: float = 120):
+    """The HParams dashboard's session groups; waits (bounded) until their
+    metrics include `wait_for`, a (run, tag) pair."""
+    deadline = time.monotonic() + timeout
+    while True:
+      groups = self.post("/data/plugin/hparams/session_groups", {
+          "experimentName": "", "startIndex": 0, "sliceSize": 100,
+          "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
+          "colParams": []})["sessionGroups"]
+      found = {(m["name"]["group"], m["name"]["tag"]) for g in groups
+               for m in g.get("metricValues", [])}
+      if tuple(wait_for) in found or time.monotonic() > deadline:
+        return groups
+      time.sleep(1)
+
   def tags(self, plugin: str, *, wait_for=None, timeout: float = 120):
     """{run: {tag: ...}} of a dashboard; waits (bounded) until `wait_for`,
     a (run, tag) pair, is there, as TensorBoard loads files lazily."""

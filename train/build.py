@@ -14,6 +14,7 @@ export (core/cluster.py, BUILD.md "Several machines").
 """
 
 import contextlib
+import dataclasses
 import os
 import random
 import re
@@ -241,6 +242,8 @@ def _record_manifest(config, strategy, batch, data, restored,
   if restored is None:
     summaries.text("train", "manifest",
                    "```\n" + manifest_lib.pretty(manifest) + "\n```", 0)
+    summaries.hparams(dataclasses.asdict(config), run=os.path.basename(
+        os.path.normpath(config.model_dir)))
 
 
 def _exporter(config: TrainConfig, engine: Engine,

@@ -4,6 +4,7 @@ import os
 from typing import Dict, Mapping, Sequence
 
 import numpy as np
+from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
 
@@ -57,6 +58,16 @@ class Summaries:
       # Its own tag: TensorBoard files a tag under one plugin only, and a
       # table sharing the image's tag hid the image from the Images tab.
       tf.summary.text("confusion_table", "\n".join(lines))
+
+  def hparams(self, config: Mapping[str, object], run: str) -> None:
+    """The run's configuration for TensorBoard's HParams dashboard, which
+    compares the runs of one --logdir in one table, with their scalars
+    (validation and test accuracy, ...) as metric columns. Written in the
+    run's top folder, the session TensorBoard groups its splits under."""
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in config.items()}
+    with self._writer("").as_default(step=0):
+      hp.hparams(values, trial_id=run)
 
   def flush(self) -> None:
     """Writes everything buffered to disk."""
