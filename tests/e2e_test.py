@@ -22,12 +22,11 @@ class EndToEndTest(tf.test.TestCase):
     super().setUpClass()
     # Its own parent: TensorBoard's --logdir, where users keep their runs.
     cls.dir = os.path.join(tempfile.mkdtemp(), "e2e")
-    cls.first = helpers.cli(helpers.small_run_flags(
+    flags = helpers.small_run_flags(
         cls.dir, "--train_steps=20", "--eval_every=10",
-        "--checkpoint_every=10"))
-    cls.second = helpers.cli(helpers.small_run_flags(
-        cls.dir, "--train_steps=20", "--eval_every=10",
-        "--checkpoint_every=10"))
+        "--checkpoint_every=10", "--histogram_every=10")
+    cls.first = helpers.cli(flags)
+    cls.second = helpers.cli(flags)
 
   def test_exits_cleanly_and_ends_with_test_accuracy(self):
     self.assertEqual(self.first.returncode, 0, self.first.stderr[-3000:])
@@ -80,6 +79,14 @@ class EndToEndTest(tf.test.TestCase):
       png = board.get("/data/plugin/images/individualImage" + "?"
                       + shown[-1]["query"])
       self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+      histograms = board.tags("histograms",
+                              wait_for=("e2e/train", "gradient_norms"))
+      self.assertIn("gradient_norms", histograms["e2e/train"])
+      self.assertIn("weights/googlenet/conv1/kernel", histograms["e2e/train"])
+      norms = board.get("/data/plugin/histograms/histograms",
+                        run="e2e/train", tag="gradient_norms")
+      self.assertEqual([step for _, step, _ in norms], [10, 20])
+      self.assertGreater(max(bucket[1] for bucket in norms[-1][2]), 0)
       # The HParams dashboard: this run as a session, its flags as columns
       # and its test accuracy among the metrics.
       groups = board.hparams_sessions(wait_for=("test", "accuracy/main"))

@@ -96,9 +96,9 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   controller = Controller(
       engine=engine, data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
-                        config.eval_every or steps_per_epoch),
-      summaries=summaries, checkpointer=checkpointer,
-      watcher=watcher,
+                        config.eval_every or steps_per_epoch,
+                        config.histogram_every),
+      summaries=summaries, checkpointer=checkpointer, watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
       export=(_exporter(config, engine, data.info, export_dir) if chief

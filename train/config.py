@@ -128,6 +128,9 @@ class TrainConfig:
   mixed_precision: str = option(
       "float32", "Compute dtype; float16 adds dynamic loss scaling.",
       choices=PRECISIONS)
+  histogram_every: int = option(
+      0, "Write histograms of the weights and of the per-variable gradient "
+      "norms every N steps (0: never; the step then computes no norms).")
   profile_steps: Tuple[int, ...] = option(
       (), "Two steps START,STOP: write a profiler trace of those steps to "
       "<model_dir>/train.")
@@ -154,7 +157,7 @@ class TrainConfig:
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",
-                  "eval_every", "seed", "label_offset"):
+                  "eval_every", "seed", "label_offset", "histogram_every"):
       value = getattr(self, field)
       need(is_int(value) and value >= 0, field, "a non-negative integer")
     need(self.train_steps is None or (is_int(self.train_steps)

@@ -26,6 +26,7 @@ class Schedule:
   steps_per_loop: int
   checkpoint_every: int
   eval_every: int
+  histogram_every: int = 0  # 0: never
 
   def _next_multiple(self, step: int, every: int) -> int:
     return (step // every + 1) * every
@@ -37,7 +38,12 @@ class Schedule:
                 self._next_multiple(step, self.steps_per_loop),
                 self._next_multiple(step, self.checkpoint_every),
                 self._next_multiple(step, self.eval_every),
+                *([self._next_multiple(step, self.histogram_every)]
+                  if self.histogram_every else []),
                 *(s for s in extra if s > step)])
+
+  def histograms_at(self, step: int) -> bool:
+    return bool(self.histogram_every) and step % self.histogram_every == 0
 
   def evaluates_at(self, step: int) -> bool:
     return step % self.eval_every == 0
@@ -178,6 +184,8 @@ class Controller:
   def write_train_summaries(self, step: int, values: Dict[str, float]):
     """Writes the chunk's scalars and one progress line."""
     self.summaries.scalars("train", values, step)
+    if self.schedule.histograms_at(step):
+      self.summaries.histograms("train", self.engine.histograms(), step)
     skipped = values.get("skipped_images", 0)
     self.report(
         f"step {step}/{self.schedule.total_steps} epoch "

@@ -23,6 +23,7 @@ from core import schedules
 from core import shard_stream
 from core import tfrecords
 from core.loss_scale import DynamicLossScale
+from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train import step as step_lib
 from train.config import TrainConfig
@@ -80,26 +81,12 @@ class Engine:
         skip_bad_images=config.skip_bad_images)
     self.compute_dtype = COMPUTE_DTYPES[config.mixed_precision]
     with strategy.scope():
-      self.model = GoogLeNet(num_classes=info.num_classes,
-                             in_channels=info.channels,
-                             image_size=config.image_size)
-      kwargs = ({"momentum": config.momentum, "nesterov": config.nesterov}
-                if config.optimizer == "sgd" else {})
-      self.optimizer = optimizers.create(
-          config.optimizer, self.model.trainable_variables,
-          make_schedule(config, steps_per_epoch, total_steps), **kwargs)
-      self.loss_scale = (DynamicLossScale()
-                         if config.mixed_precision == "mixed_float16"
-                         else None)
-      self.state = TrainState(config.seed)
-      self.train_sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
-      self.eval_sums = metrics.Sums(step_lib.eval_sums(info.num_classes),
-                                    name="eval_sums")
+      self._make_variables(config, info, steps_per_epoch, total_steps)
     self.train_step = step_lib.TrainStep(
         self.model, self.optimizer, self.state, self.train_sums,
         batch=batch, aux_weights=config.aux_loss_weights,
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
-        jit_compile=config.jit_compile)
+        jit_compile=config.jit_compile, grad_norms=self.grad_norms)
     # `stop`: set from the preemption watcher's thread. `stopped`: what the
     # workers agreed, written by the loops only. Not part of the
     # checkpoint, and outside the strategy: one copy per process.
@@ -113,6 +100,29 @@ class Engine:
         self.eval_sums, self.stop, self.stopped)
     self._vote = tf.function(
         lambda: distribution.agree_any(strategy, self.stop))
+
+  def _make_variables(self, config: TrainConfig, info: datasets.DatasetInfo,
+                      steps_per_epoch: int, total_steps: int) -> None:
+    """The model, optimizer, counters and sums (inside the strategy's
+    scope)."""
+    self.model = GoogLeNet(num_classes=info.num_classes,
+                           in_channels=info.channels,
+                           image_size=config.image_size)
+    kwargs = ({"momentum": config.momentum, "nesterov": config.nesterov}
+              if config.optimizer == "sgd" else {})
+    self.optimizer = optimizers.create(
+        config.optimizer, self.model.trainable_variables,
+        make_schedule(config, steps_per_epoch, total_steps), **kwargs)
+    self.loss_scale = (DynamicLossScale()
+                       if config.mixed_precision == "mixed_float16" else None)
+    self.state = TrainState(config.seed)
+    self.train_sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
+    self.eval_sums = metrics.Sums(step_lib.eval_sums(info.num_classes),
+                                  name="eval_sums")
+    params = self.model.trainable_variables
+    self.grad_norms = (variables_lib.weight(
+        tf.zeros([len(params)]), name="grad_norms", trainable=False)
+                       if config.histogram_every else None)
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """What a checkpoint holds; the keys are checkpoint names (API)."""
@@ -135,6 +145,15 @@ class Engine:
     if requested:
       self.stop.assign(True)
     return bool(self._vote())
+
+  def histograms(self) -> Dict[str, np.ndarray]:
+    """Every trainable weight by name, and the last step's per-variable
+    gradient norms (when --histogram_every is set)."""
+    out = {f"weights/{v.name.split(':')[0]}": v.numpy()
+           for v in self.model.trainable_variables}
+    if self.grad_norms is not None:
+      out["gradient_norms"] = self.grad_norms.numpy()
+    return out
 
   @property
   def global_step(self) -> int:

@@ -60,7 +60,8 @@ class TrainStep:
                batch: distribution.BatchSplit, aux_weights: Sequence[float],
                compute_dtype: tf.DType = tf.float32,
                loss_scale: Optional[DynamicLossScale] = None,
-               jit_compile: bool = False):
+               jit_compile: bool = False,
+               grad_norms: Optional[tf.Variable] = None):
     self.model, self.optimizer, self.state, self.sums = (
         model, optimizer, state, sums)
     self.batch = batch
@@ -68,6 +69,9 @@ class TrainStep:
     self.compute_dtype = compute_dtype
     self.loss_scale = loss_scale
     self.params = model.trainable_variables
+    # [len(params)]: each reduced gradient's norm, for histograms; None
+    # (--histogram_every=0): not computed at all.
+    self.grad_norms = grad_norms
     self._grads = tf.function(self._forward_backward,
                               jit_compile=True) if jit_compile else (
                                   self._forward_backward)
@@ -99,6 +103,9 @@ class TrainStep:
     grads, loss = reduced[:-1], reduced[-1]
     if self.loss_scale:
       grads = self.loss_scale.unscale(grads)
+    if self.grad_norms is not None:
+      self.grad_norms.assign(tf.stack([tf.norm(tf.cast(g, tf.float32))
+                                       for g in grads]))
     finite = all_finite([loss] + list(grads))
     tf.cond(finite, lambda: self.optimizer.apply(grads), lambda: None)
     if self.loss_scale:

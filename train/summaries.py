@@ -59,6 +59,13 @@ class Summaries:
       # table sharing the image's tag hid the image from the Images tab.
       tf.summary.text("confusion_table", "\n".join(lines))
 
+  def histograms(self, split: str, values: Mapping[str, np.ndarray],
+                 step: int) -> None:
+    """Writes each array as a histogram at `step`."""
+    with self._writer(split).as_default(step=step):
+      for tag, value in values.items():
+        tf.summary.histogram(tag, value)
+
   def hparams(self, config: Mapping[str, object], run: str) -> None:
     """The run's configuration for TensorBoard's HParams dashboard, which
     compares the runs of one --logdir in one table, with their scalars

@@ -37,6 +37,9 @@ class StubEngine:
   def divergence(self):
     return self.bad, self.last_bad
 
+  def histograms(self):
+    return {"gradient_norms": np.ones(3)}
+
   def agree_stop(self, requested):
     return requested  # one process: its own request is the agreement
 
@@ -157,6 +160,16 @@ class ControllerTest(tf.test.TestCase):
                      r"after \d+s; best validation accuracy 0\.7500 at step "
                      r"8 \(epoch 1\.00\)$")
     self.assertTrue(controller.record["summaries"].named("close"))
+
+  def test_histograms_every_n_steps_and_never_when_off(self):
+    controller = make_controller(StubEngine())
+    controller.schedule = Schedule(20, 5, 10, 8, histogram_every=6)
+    controller.run()
+    self.assertEqual([a[2] for a in controller.record["summaries"].named(
+        "histograms")], [6, 12, 18])
+    off = make_controller(StubEngine())
+    off.run()
+    self.assertEqual(off.record["summaries"].named("histograms"), [])
 
   def test_durations_read_as_people_write_them(self):
     self.assertEqual([duration(s) for s in (4.4, 59.6, 723, 7500)],
