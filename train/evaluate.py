@@ -26,6 +26,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from core import errors  # pylint: disable=g-import-not-at-top
+from train import cli
 from train import native_stderr
 from train.report import Report, render, run_config
 
@@ -85,9 +86,9 @@ def evaluate_saved_model(path: str, model_dir: str, *, split: str = "test",
 
 def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
-    return _fail(f"unexpected arguments {' '.join(argv[1:])}.", 2)
+    return cli.fail(f"unexpected arguments {' '.join(argv[1:])}.", 2)
   if not FLAGS.model_dir:
-    return _fail("--model_dir is required (the run whose data and settings "
+    return cli.fail("--model_dir is required (the run whose data and settings "
                  "to use).", errors.EXIT_USAGE)
   try:
     if FLAGS.saved_model:
@@ -99,26 +100,14 @@ def main(argv: Sequence[str]) -> int:
                                    step=FLAGS.checkpoint_step,
                                    split=FLAGS.split, data_dir=FLAGS.data_dir)
   except errors.EngineError as e:
-    return _fail(str(e), e.exit_code)
+    return cli.fail(str(e), e.exit_code)
   print(json.dumps(report.as_dict()) if FLAGS.output == "json"
         else render(report))
   return 0
-
-
-def _fail(message: str, code: int) -> int:
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  return code
-
-
-def _parse(argv):
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(_fail(f"{e}; see --helpfull.", errors.EXIT_USAGE))
 
 
 if __name__ == "__main__":
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
   define_flags()
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse)
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

@@ -7,7 +7,7 @@ on ends in one line on stderr and its own exit code (core/errors.py).
 
 import os
 import sys
-from typing import List, Sequence
+from typing import Sequence
 
 # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries progress.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,6 +16,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from core import errors
+from train import cli
 from train import native_stderr
 from train import options
 
@@ -25,7 +26,7 @@ options.define(FLAGS)
 
 def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
-    return _fail(f"unexpected arguments {' '.join(argv[1:])}; every option "
+    return cli.fail(f"unexpected arguments {' '.join(argv[1:])}; every option "
                  "is a --flag (see --helpfull).", errors.EXIT_USAGE)
   try:
     config = options.config(FLAGS)
@@ -43,31 +44,18 @@ def main(argv: Sequence[str]) -> int:
     # TF's runtime is broken once a peer is lost: a normal exit would wait
     # in its shutdown barrier for the dead peer. Everything this process
     # wrote (checkpoints, events) is already closed.
-    _fail(str(e), e.exit_code)
+    cli.fail(str(e), e.exit_code)
     sys.stdout.flush()
     os._exit(e.exit_code)  # pylint: disable=protected-access
   except errors.EngineError as e:
-    return _fail(str(e), e.exit_code)
+    return cli.fail(str(e), e.exit_code)
   return 0
-
-
-def _fail(message: str, code: int) -> int:
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  return code
-
-
-def _parse(argv: List[str]) -> List[str]:
-  """absl's parser, but a bad flag is one line on stderr and exit 2."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(_fail(f"{e}; see --helpfull.", errors.EXIT_USAGE))
 
 
 def run() -> None:
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse)
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

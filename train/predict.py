@@ -23,6 +23,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from core import errors  # pylint: disable=g-import-not-at-top
+from train import cli
 from core.errors import InputError
 
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
@@ -143,28 +144,16 @@ FLAGS = flags.FLAGS
 def main(argv: Sequence[str]) -> int:
   files = argv[1:]
   if not FLAGS.saved_model:
-    return _fail("--saved_model is required.")
+    return cli.fail("--saved_model is required.")
   if not files:
-    return _fail("name at least one PNG, JPEG or IDX file to classify.")
+    return cli.fail("name at least one PNG, JPEG or IDX file to classify.")
   try:
     rows = predict(FLAGS.saved_model, files, FLAGS.top_k)
   except errors.EngineError as e:
-    return _fail(str(e), e.exit_code)
+    return cli.fail(str(e), e.exit_code)
   print("\n".join(json.dumps(r) for r in rows) if FLAGS.output == "json"
         else render(rows))
   return 0
-
-
-def _fail(message: str, code: int = errors.EXIT_USAGE) -> int:
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  return code
-
-
-def _parse(argv):
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(_fail(f"{e}; see --helpfull."))
 
 
 if __name__ == "__main__":
@@ -173,4 +162,4 @@ if __name__ == "__main__":
   logging.set_verbosity(logging.WARNING)
   define_flags()
   native_stderr.import_tensorflow_quietly()
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse)
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
