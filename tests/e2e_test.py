@@ -67,6 +67,17 @@ class EndToEndTest(tf.test.TestCase):
       images = board.tags("images", wait_for=("e2e/eval", "confusion_matrix"))
       self.assertIn("confusion_matrix", images.get("e2e/eval", {}), images)
       self.assertIn("confusion_matrix", images.get("e2e/test", {}), images)
+      # At each validation, the misclassified images; never for the test.
+      self.assertIn("misclassified", images["e2e/eval"], images)
+      self.assertNotIn("misclassified", images.get("e2e/test", {}), images)
+      grids = board.get("/data/plugin/images/images", run="e2e/eval",
+                        tag="misclassified", sample=0)
+      self.assertEqual([g["step"] for g in grids], [10, 20])
+      grid = tf.io.decode_png(board.get(
+          "/data/plugin/images/individualImage?" + grids[-1]["query"])).numpy()
+      self.assertGreater(grid.shape[0], 96)  # tiles with their captions
+      for name_colour in ((40, 160, 60), (210, 40, 40)):  # true, predicted
+        self.assertTrue((grid == name_colour).all(axis=-1).any())
       text = board.tags("text", wait_for=("e2e/eval", "confusion_table"))
       self.assertIn("confusion_table", text.get("e2e/eval", {}), text)
       self.assertIn("manifest", text.get("e2e/train", {}), text)

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 
 from core import datasets
 from core.errors import Preempted, TrainingError
+from train import gallery
 from train.engine import Evaluation
 from train.preemption import PreemptionWatcher
 from train.profiling import ProfileWindow
@@ -216,8 +217,23 @@ class Controller:
     not when a preemption is pending (the run is about to stop)."""
     if (self.schedule.evaluates_at(step) and self.data.validation.num_examples
         and not self.stopping):
-      return self.evaluate(self.data.validation, "eval", step)
+      result = self.evaluate(self.data.validation, "eval", step)
+      if not self.stopping:
+        self.write_misclassified(step)
+      return result
     return None
+
+  def write_misclassified(self, step: int) -> None:
+    """Writes the grid of misclassified validation images (true and
+    predicted names under each), tag `misclassified`; none if the model
+    gets the sample right."""
+    images, labels, predicted = self.engine.misclassified(
+        self.data.validation)
+    if len(images):
+      names = self.data.info.class_names
+      self.summaries.image("eval", "misclassified", gallery.grid(
+          images, [names[i] for i in labels], [names[i] for i in predicted]),
+                           step)
 
   def record_history(self, step: int, values: Dict[str, float],
                      evaluation: Optional[Evaluation]) -> None:

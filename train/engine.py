@@ -19,6 +19,7 @@ from core.errors import DataError
 from core import metrics
 from core import optimizers
 from core import pipeline
+from core import preprocessing
 from core import schedules
 from core import shard_stream
 from core import tfrecords
@@ -33,6 +34,9 @@ from train.trainer import Evaluator, Trainer
 COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16,
                   "mixed_bfloat16": tf.bfloat16}
 EVAL_METRICS = ("loss/main", "accuracy/main", "accuracy/top5")
+# The misclassified-images grid looks at the first GALLERY_SAMPLE examples of
+# the validation split (the same ones at every evaluation).
+GALLERY_SAMPLE = 256
 
 
 def make_schedule(config: TrainConfig, steps_per_epoch: int,
@@ -100,6 +104,12 @@ class Engine:
         self.eval_sums, self.stop, self.stopped)
     self._vote = tf.function(
         lambda: distribution.agree_any(strategy, self.stop))
+    # Cross-replica, on this host's default device: no collective.
+    self._predict = tf.function(lambda images: tf.argmax(self.model(
+        preprocessing.preprocess(images, image_size=config.image_size,
+                                 channels=info.channels,
+                                 dtype=self.compute_dtype),
+        training=False).logits, axis=1, output_type=tf.int32))
 
   def _make_variables(self, config: TrainConfig, info: datasets.DatasetInfo,
                       steps_per_epoch: int, total_steps: int) -> None:
@@ -217,6 +227,29 @@ class Engine:
     return Evaluation(_means(sums, EVAL_METRICS), sums["confusion"],
                       int(sums["examples"]), int(sums["bad_images"]))
 
+
+  def misclassified(self, split, limit: int = 16) -> Tuple[
+      np.ndarray, np.ndarray, np.ndarray]:
+    """Up to `limit` of the first GALLERY_SAMPLE examples of `split` that
+    the model gets wrong, read as evaluation reads them: (uint8 images,
+    true labels, predicted labels)."""
+    count = min(GALLERY_SAMPLE, split.num_examples)
+    one = distribution.BatchSplit(count, 1)
+    if isinstance(split, tfrecords.RecordSplit):
+      dataset = shard_stream.replica_batches(
+          shard_stream.eval_batches(split, one, tf.distribute.InputContext()),
+          one, self.reading, self.num_classes, self.config.label_offset,
+          training=False)
+    else:
+      dataset = pipeline.replica_batches(pipeline.eval_indices(count, count),
+                                         split, one, reading=self.reading)
+    with _naming_bad_images():
+      batch = next(iter(dataset.take(1)))
+      predicted = self._predict(batch["images"]).numpy()
+    labels = batch["labels"].numpy()
+    wrong = np.flatnonzero((predicted != labels)
+                           & (batch["weight"].numpy() > 0))[:limit]
+    return batch["images"].numpy()[wrong], labels[wrong], predicted[wrong]
 
   def _records(self, make_batches, *, training: bool):
     """A distributed dataset of replica batches from TFRecord batches."""

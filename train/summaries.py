@@ -59,6 +59,12 @@ class Summaries:
       # table sharing the image's tag hid the image from the Images tab.
       tf.summary.text("confusion_table", "\n".join(lines))
 
+  def image(self, split: str, tag: str, image: np.ndarray,
+            step: int) -> None:
+    """Writes one uint8 image [H, W, C] at `step`."""
+    with self._writer(split).as_default(step=step):
+      tf.summary.image(tag, np.asarray(image, np.uint8)[None])
+
   def histograms(self, split: str, values: Mapping[str, np.ndarray],
                  step: int) -> None:
     """Writes each array as a histogram at `step`."""

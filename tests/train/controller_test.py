@@ -43,6 +43,10 @@ class StubEngine:
   def agree_stop(self, requested):
     return requested  # one process: its own request is the agreement
 
+  def misclassified(self, split):
+    return (np.zeros([1, 4, 4, 1], np.uint8), np.array([0]),
+            np.array([1]))
+
   def evaluate(self, split):
     self.evaluated.append((self.global_step, len(split.labels)))
     return Evaluation({"loss/main": 0.5, "accuracy/main": 0.75,
@@ -160,6 +164,17 @@ class ControllerTest(tf.test.TestCase):
                      r"after \d+s; best validation accuracy 0\.7500 at step "
                      r"8 \(epoch 1\.00\)$")
     self.assertTrue(controller.record["summaries"].named("close"))
+
+  def test_misclassified_grid_at_each_validation_only(self):
+    controller = make_controller(StubEngine())
+    controller.run()
+    grids = controller.record["summaries"].named("image")
+    self.assertEqual([(a[0], a[1], a[3]) for a in grids],
+                     [("eval", "misclassified", 8),
+                      ("eval", "misclassified", 16)])
+    # One tile: the stub's image labelled a, predicted b.
+    self.assertEqual(grids[0][2].dtype, np.uint8)
+    self.assertEqual(grids[0][2].shape[-1], 3)
 
   def test_histograms_every_n_steps_and_never_when_off(self):
     controller = make_controller(StubEngine())

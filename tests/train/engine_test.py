@@ -29,3 +29,32 @@ class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
                          warmup_steps=50)
     s = engine.make_schedule(config, steps_per_epoch=5, total_steps=10)
     self.assertAllClose(s(tf.constant(8)), 0.1)
+
+
+class MisclassifiedTest(tf.test.TestCase):
+  """The images of the misclassified grid are the model's real mistakes
+  among the first GALLERY_SAMPLE validation examples."""
+
+  def test_only_and_all_mistakes_of_the_sample_up_to_the_limit(self):
+    from core import datasets, distribution, preprocessing
+    import numpy as np
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    split = datasets.synthetic(300, seed=3)
+    info = datasets.DatasetInfo("synthetic", (28, 28, 1),
+                                tuple(str(i) for i in range(10)))
+    config = TrainConfig(dataset="synthetic", image_size=28,
+                         global_batch_size=8)
+    eng = engine.Engine(config, strategy, info,
+                        distribution.split_batch(8, strategy),
+                        steps_per_epoch=10, total_steps=10)
+    logits = eng.model(preprocessing.preprocess(
+        split.images[:engine.GALLERY_SAMPLE], image_size=28, channels=1),
+                       training=False).logits
+    predicted = np.argmax(logits, axis=1)
+    wrong = np.flatnonzero(predicted != split.labels[:engine.GALLERY_SAMPLE])
+    self.assertGreater(len(wrong), 20)  # an untrained model
+    images, labels, preds = eng.misclassified(split, limit=20)
+    self.assertAllEqual(images, split.images[wrong[:20]])
+    self.assertAllEqual(labels, split.labels[wrong[:20]])
+    self.assertAllEqual(preds, predicted[wrong[:20]])
+    self.assertLen(eng.misclassified(split, limit=1000)[0], len(wrong))
