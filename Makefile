@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	@bash tools/ensure_venv.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[cpu,test]'
 	# TF Serving's protos, for the warm-up file's test. Without --no-deps its
 	# declared dependency on `tensorflow` would install over tensorflow-cpu.
 	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==2.21.*'

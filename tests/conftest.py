@@ -1,13 +1,22 @@
 """Test session set-up: two logical CPU devices before any TF op runs, so
-MirroredStrategy tests have two replicas on any machine (public tf.config)."""
+MirroredStrategy tests have two replicas on any machine (public tf.config).
+
+GPUs are hidden, in this process and in every command the tests start (they
+inherit the environment): on a GPU machine `mirrored` would otherwise pick
+the GPUs, and tests that count 2 replicas or compare CPU results bitwise
+would test another machine's numbers. The suite tests the CPU path on any
+machine; the GPU path is the same code with other devices.
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 NUM_CPU_DEVICES = 2
+tf.config.set_visible_devices([], "GPU")
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_CPU_DEVICES)

@@ -79,3 +79,15 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(float(sums["examples"]), BATCH * STEPS)
     mean = sums["loss/main"] / sums["examples"]
     self.assertBetween(float(mean), 1.0, 4.0)  # ~ln(10) at the start
+
+
+class SuiteDevicesTest(tf.test.TestCase):
+  """The suite pins itself to CPU devices (tests/conftest.py), so a machine
+  with GPUs runs the same tests: mirrored would otherwise pick the GPUs."""
+
+  def test_no_gpu_here_or_in_the_commands_tests_start(self):
+    self.assertEqual(tf.config.get_visible_devices("GPU"), [])
+    self.assertLen(tf.config.list_logical_devices("CPU"), 2)
+    child = helpers.python("-c", "import os; print(repr(os.environ.get("
+                           "'CUDA_VISIBLE_DEVICES')))")
+    self.assertEqual(child.stdout.strip(), "''")

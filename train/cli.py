@@ -2,6 +2,7 @@
 same way: one `error: ...` line on stderr with an exit code, and absl's flag
 parser turned into such a line instead of a traceback."""
 
+import importlib.util
 import sys
 from typing import List
 
@@ -17,8 +18,20 @@ def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
 
 
 def parse_flags(argv: List[str]) -> List[str]:
-  """absl's parser, but a bad flag is one line on stderr and exit 2."""
+  """absl's parser, but a bad flag is one line on stderr and exit 2, and
+  so is a missing TensorFlow (it comes from an extra, setup.cfg)."""
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
   except flags.Error as e:
     sys.exit(fail(f"{e}; see --helpfull."))
+  require_tensorflow()
+  return rest
+
+
+def require_tensorflow() -> None:
+  """Exits with one line if TensorFlow is missing: it comes from the `cpu`
+  or `gpu` extra (setup.cfg), which a plain `pip install -e .` leaves out."""
+  if importlib.util.find_spec("tensorflow") is None:
+    sys.exit(fail("TensorFlow is not installed; install the project with "
+                  "pip install -e '.[cpu]' (or '.[gpu]' on a machine with "
+                  "NVIDIA GPUs)."))

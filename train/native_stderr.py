@@ -67,7 +67,10 @@ class DecoderChatterFilter:
 def import_tensorflow_quietly() -> None:
   """Imports TensorFlow with fd 2 silenced: its C++ start-up lines (CPU
   features, oneDNN) are written before TF_CPP_MIN_LOG_LEVEL applies and would
-  bury a one-line error. Errors raised by the import itself still show."""
+  bury a one-line error. Errors raised by the import itself still show; a
+  missing TensorFlow is one line and exit 2."""
+  from train import cli  # pylint: disable=g-import-not-at-top
+  cli.require_tensorflow()
   saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
   os.dup2(devnull, 2)
   try:

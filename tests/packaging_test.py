@@ -1,0 +1,86 @@
+"""The install's package layout, resolved by pip in a throw-away venv: each
+TensorFlow extra brings one TensorFlow distribution, never both (issue: an
+install that works on GPU machines), and without TensorFlow the commands say
+in one line what to install."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from tests import helpers
+
+
+def _name(name: str) -> str:
+  return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class ExtrasTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    venv = os.path.join(cls.tmp, "venv")
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True,
+                   timeout=300)
+    cls.python = os.path.join(venv, "bin", "python")
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def pip(self, *args: str, timeout: float = 900):
+    return subprocess.run(
+        [self.python, "-m", "pip", "--disable-pip-version-check", *args],
+        cwd=helpers.ROOT, capture_output=True, text=True, timeout=timeout)
+
+  def resolve(self, spec: str) -> set:
+    """The distributions `pip install SPEC` would install into an empty
+    environment."""
+    report = os.path.join(self.tmp, "report.json")
+    done = self.pip("install", "--dry-run", "--quiet", "--ignore-installed",
+                    "--report", report, spec)
+    if done.returncode and "No matching distribution found for tensorflow" \
+        in done.stderr:
+      self.skipTest("the package index offers no `tensorflow` wheel here "
+                    "(no network to PyPI?)")
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    with open(report) as f:
+      return {_name(item["metadata"]["name"])
+              for item in json.load(f)["install"]}
+
+  def test_cpu_extra_brings_tensorflow_cpu_only(self):
+    names = self.resolve(".[cpu,test]")
+    self.assertIn("tensorflow-cpu", names)
+    self.assertNotIn("tensorflow", names)
+    self.assertIn("tensorboard", names)
+
+  def test_gpu_extra_brings_tensorflow_with_cuda_only(self):
+    names = self.resolve(".[gpu,test]")
+    self.assertIn("tensorflow", names)
+    self.assertIn("nvidia-cudnn-cu12", names)
+    self.assertNotIn("tensorflow-cpu", names)
+
+  def test_commands_without_tensorflow_say_what_to_install(self):
+    names = self.resolve(".")
+    self.assertFalse({"tensorflow", "tensorflow-cpu"} & names, names)
+    # The base install's runtime needs, then each command.
+    done = self.pip("install", "--quiet", "absl-py", "numpy")
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    env = dict(os.environ, PYTHONPATH=helpers.ROOT)
+    for command in ("train.main", "train.evaluate", "train.predict"):
+      run = subprocess.run([self.python, "-m", command], cwd=helpers.ROOT,
+                           env=env, capture_output=True, text=True,
+                           timeout=300)
+      self.assertEqual(run.returncode, 2, (command, run.stderr[-2000:]))
+      self.assertEqual(
+          run.stderr.strip(), "error: TensorFlow is not installed; install "
+          "the project with pip install -e '.[cpu]' (or '.[gpu]' on a "
+          "machine with NVIDIA GPUs).", command)
