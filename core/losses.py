@@ -19,21 +19,37 @@ class HeadLosses(NamedTuple):
   aux2: tf.Tensor
 
 
-def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor,
+                  label_smoothing: float = 0.0) -> tf.Tensor:
   """Per-example softmax cross-entropy from logits, computed in float32 for
-  stability whatever the compute dtype."""
-  return tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
+  stability whatever the compute dtype.
+
+  With `label_smoothing` e > 0 the target is 1 - e + e/K on the true class
+  and e/K on each other of the K classes (Szegedy et al. 2016, as Keras'
+  `label_smoothing` defines it).
+  """
+  logits = tf.cast(logits, tf.float32)
+  if not label_smoothing:
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=logits)
+  classes = tf.shape(logits)[-1]
+  target = (tf.one_hot(tf.cast(labels, tf.int32), classes)
+            * (1.0 - label_smoothing)
+            + label_smoothing / tf.cast(classes, tf.float32))
+  return tf.nn.softmax_cross_entropy_with_logits(labels=target,
+                                                 logits=logits)
 
 
 def googlenet_loss(outputs, labels: tf.Tensor,
-                   aux_weights: Sequence[float] = (0.3, 0.3)) -> HeadLosses:
+                   aux_weights: Sequence[float] = (0.3, 0.3),
+                   label_smoothing: float = 0.0) -> HeadLosses:
   """Per-example weighted loss of the three heads.
 
   Args:
     outputs: GoogLeNetOutputs with all three heads (training mode).
     labels: int labels [N].
     aux_weights: Weights of aux1 and aux2.
+    label_smoothing: Applied to every head (cross_entropy).
 
   Returns:
     HeadLosses of [N] float32 tensors.
@@ -47,9 +63,9 @@ def googlenet_loss(outputs, labels: tf.Tensor,
   if outputs.aux1 is None or outputs.aux2 is None:
     raise ValueError("googlenet_loss needs the aux heads' logits; call the "
                      "model with training=True.")
-  main = cross_entropy(outputs.logits, labels)
-  aux1 = cross_entropy(outputs.aux1, labels)
-  aux2 = cross_entropy(outputs.aux2, labels)
+  main = cross_entropy(outputs.logits, labels, label_smoothing)
+  aux1 = cross_entropy(outputs.aux1, labels, label_smoothing)
+  aux2 = cross_entropy(outputs.aux2, labels, label_smoothing)
   total = main + aux_weights[0] * aux1 + aux_weights[1] * aux2
   return HeadLosses(total, main, aux1, aux2)
 

@@ -22,6 +22,12 @@ def _slot_key(var: tf.Variable) -> str:
   return var.name.split(":")[0]
 
 
+def decays(var: tf.Variable) -> bool:
+  """Whether weight decay applies: kernels (rank 2 and up), never biases or
+  other vectors."""
+  return var.shape.rank is not None and var.shape.rank >= 2
+
+
 class Optimizer(tf.Module):
   """Base class: owns the update counter and the slots of each variable."""
 
@@ -29,8 +35,12 @@ class Optimizer(tf.Module):
 
   def __init__(self, params: Sequence[tf.Variable],
                learning_rate: Union[float, Schedule], *,
-               name: Optional[str] = None):
+               weight_decay: float = 0.0, name: Optional[str] = None):
     super().__init__(name=name)
+    if not weight_decay >= 0:
+      raise ValueError("`weight_decay` must be non-negative; received "
+                       f"weight_decay={weight_decay!r}.")
+    self.weight_decay = float(weight_decay)
     if not params:
       raise ValueError("`params` must hold at least one variable; "
                        "received an empty list.")
@@ -69,9 +79,13 @@ class Optimizer(tf.Module):
     if len(grads) != len(params):
       raise ValueError(f"`grads` must have one entry per variable "
                        f"({len(params)}); received {len(grads)}.")
-    scalars = self._scalars(self.learning_rate(),
-                            tf.cast(self.iterations + 1, tf.float32))
+    lr = self.learning_rate()
+    scalars = self._scalars(lr, tf.cast(self.iterations + 1, tf.float32))
     for grad, var in zip(grads, params):
+      if self.weight_decay and decays(var):
+        # Decoupled (Loshchilov & Hutter 2019), before the gradient step as
+        # Keras' AdamW does: var <- var - lr * wd * var.
+        var.assign_sub(tf.cast(lr * self.weight_decay, var.dtype) * var)
       self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
                    scalars)
     self.iterations.assign_add(1)
@@ -89,7 +103,8 @@ class Adam(Optimizer):
 
   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
   var <- var - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps).
-  Defaults are the seed tutorial's (Keras defaults).
+  Defaults are the seed tutorial's (Keras defaults). With `weight_decay`
+  it is AdamW: kernels also shrink by lr * weight_decay each step.
   """
 
   SLOTS = ("m", "v")
@@ -97,12 +112,14 @@ class Adam(Optimizer):
   def __init__(self, params: Sequence[tf.Variable],
                learning_rate: Union[float, Schedule] = 1e-3, *,
                beta_1: float = 0.9, beta_2: float = 0.999,
-               epsilon: float = 1e-7, name: str = "adam"):
+               epsilon: float = 1e-7, weight_decay: float = 0.0,
+               name: str = "adam"):
     for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
       if not 0 <= value < 1:
         raise ValueError(f"`{arg}` must be in [0, 1); received "
                          f"{arg}={value!r}.")
-    super().__init__(params, learning_rate, name=name)
+    super().__init__(params, learning_rate, weight_decay=weight_decay,
+                     name=name)
     self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
   def _scalars(self, lr, step):
@@ -130,11 +147,12 @@ class SGD(Optimizer):
   def __init__(self, params: Sequence[tf.Variable],
                learning_rate: Union[float, Schedule] = 0.01, *,
                momentum: float = 0.9, nesterov: bool = False,
-               name: str = "sgd"):
+               weight_decay: float = 0.0, name: str = "sgd"):
     if not 0 <= momentum < 1:
       raise ValueError(f"`momentum` must be in [0, 1); received "
                        f"momentum={momentum!r}.")
-    super().__init__(params, learning_rate, name=name)
+    super().__init__(params, learning_rate, weight_decay=weight_decay,
+                     name=name)
     self.momentum, self.nesterov = momentum, nesterov
 
   def _scalars(self, lr, step):

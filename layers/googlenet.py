@@ -6,6 +6,8 @@ Deviations from the paper (also listed in BUILD.md):
   * Auxiliary heads pool the whole map when it is smaller than 5x5 (aux_head.py).
   * Dropout noise is drawn for the global batch (dropout.py), so training does
     not depend on the number of replicas.
+  * Optional (stem="small"): a 3x3 stride-1 first convolution and no first
+    pool, for small images, as the CIFAR variants of ImageNet networks do.
 """
 
 from typing import Dict, NamedTuple, Optional
@@ -21,6 +23,9 @@ from layers import inception
 from layers import pooling
 
 Spec = inception.InceptionSpec
+# The stem before conv2: Table 1's ("paper"), or one for small images that
+# keeps 4x the map area in every later layer ("small").
+STEMS = ("paper", "small")
 
 # Table 1 of the paper.                                     out channels
 BLOCKS: Dict[str, Spec] = {
@@ -48,7 +53,8 @@ class GoogLeNet(tf.Module):
 
   def __init__(self, num_classes: int = 1000, in_channels: int = 3,
                image_size: int = 224, *, dropout_rate: float = 0.4,
-               aux_dropout_rate: float = 0.7, name: str = "googlenet"):
+               aux_dropout_rate: float = 0.7, stem: str = "paper",
+               name: str = "googlenet"):
     """Creates every variable of the network.
 
     Args:
@@ -58,29 +64,42 @@ class GoogLeNet(tf.Module):
         flattened width.
       dropout_rate: Dropout before the main classifier (0.4 in the paper).
       aux_dropout_rate: Dropout inside each auxiliary head (0.7 in the paper).
+      stem: "paper" (7x7 stride-2 convolution, then a 3x3 stride-2 max-pool)
+        or "small" (3x3 stride-1 convolution, no pool).
       name: Module name; prefixes every variable name.
 
     Raises:
-      ValueError: If a size is not a positive integer or a rate is not in
-        [0, 1).
+      ValueError: If a size is not a positive integer, a rate is not in
+        [0, 1) or the stem is unknown.
     """
     super().__init__(name=name)
     self.num_classes = _checks.positive_int("num_classes", num_classes)
     self.in_channels = _checks.positive_int("in_channels", in_channels)
     self.image_size = _checks.positive_int("image_size", image_size)
+    if stem not in STEMS:
+      raise ValueError(f"`stem` must be one of {', '.join(STEMS)}; received "
+                       f"stem={stem!r}.")
+    self.stem = stem
     relu = tf.nn.relu
     with self.name_scope:
-      self.conv1 = conv.Conv2D(in_channels, 64, 7, stride=2, activation=relu,
-                               name="conv1")
-      self.pool1 = pooling.MaxPool2D(3, 2, name="pool1")
+      if stem == "paper":
+        self.conv1 = conv.Conv2D(in_channels, 64, 7, stride=2,
+                                 activation=relu, name="conv1")
+        self.pool1 = pooling.MaxPool2D(3, 2, name="pool1")
+      else:
+        self.conv1 = conv.Conv2D(in_channels, 64, 3, activation=relu,
+                                 name="conv1")
+        self.pool1 = None
       self.conv2_reduce = conv.Conv2D(64, 64, 1, activation=relu,
                                       name="conv2_reduce")
       self.conv2 = conv.Conv2D(64, 192, 3, activation=relu, name="conv2")
       self.pool2 = pooling.MaxPool2D(3, 2, name="pool2")
       self.pool3 = pooling.MaxPool2D(3, 2, name="pool3")
       self.pool4 = pooling.MaxPool2D(3, 2, name="pool4")
-      size = self.pool2.out_size(self.conv2.out_size(self.pool1.out_size(
-          self.conv1.out_size(image_size))))
+      size = self.conv1.out_size(image_size)
+      if self.pool1 is not None:
+        size = self.pool1.out_size(size)
+      size = self.pool2.out_size(self.conv2.out_size(size))
       width = self.conv2.out_channels
       self.blocks = {}
       for key, spec in BLOCKS.items():
@@ -131,7 +150,8 @@ class GoogLeNet(tf.Module):
     blocks, ref = self.blocks, reference
     noise_for = (lambda i: None) if noise is None else noise.fold_in
     x = self.conv1(images, reference=ref)         # [N, 112, 112, 64]
-    x = self.pool1(x)                             # [N, 56, 56, 64]
+    if self.pool1 is not None:
+      x = self.pool1(x)                           # [N, 56, 56, 64]
     x = self.conv2_reduce(x, reference=ref)       # [N, 56, 56, 64]
     x = self.conv2(x, reference=ref)              # [N, 56, 56, 192]
     x = self.pool2(x)                             # [N, 28, 28, 192]

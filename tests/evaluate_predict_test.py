@@ -40,7 +40,7 @@ class AfterTrainingTest(unittest.TestCase):
         model_dir=cls.dir, dataset="synthetic", image_size=28,
         global_batch_size=16, validation_size=64, train_examples=160,
         epochs=2, strategy="mirrored", num_cpu_devices=2, steps_per_loop=5,
-        report=cls.lines.append)
+        ema_decay=0.9, export="best", report=cls.lines.append)
     cls.final = re.search(r"^test accuracy (\d\.\d{4}) \(loss (\d+\.\d{4}), "
                           r"(\d+) images", cls.lines[-1]).groups()
     cls.export = cls.result.export_path
@@ -55,10 +55,19 @@ class AfterTrainingTest(unittest.TestCase):
                                        "train_loss", "validation_accuracy",
                                        "validation_loss"])
     self.assertEqual(f"{self.result.test_accuracy:.4f}", self.final[0])
+    # --export=best: the final weights are those of the first best
+    # validation (of the moving average, --ema_decay).
+    best = max(self.result.history, key=lambda h: h["validation_accuracy"])
     validation = evaluate.evaluate_checkpoint(self.dir, split="validation")
-    self.assertAlmostEqual(validation.accuracy,
-                           self.result.history[-1]["validation_accuracy"],
+    self.assertAlmostEqual(validation.accuracy, best["validation_accuracy"],
                            places=6)
+    with open(os.path.join(self.export, "assets.extra",
+                           "metadata.json")) as f:
+      meta = json.load(f)
+    self.assertEqual((meta["weights"], meta["weights_step"],
+                      meta["moving_average"]), ("best", best["step"], True))
+    self.assertIn(f"(the weights of step {best['step']}, the best on "
+                  "validation)", "\n".join(self.lines))
     with self.assertRaisesRegex(InputError, "no checkpoint 3 in .*; it has "
                                 "20"):
       evaluate.evaluate_checkpoint(self.dir, step=3)

@@ -24,11 +24,16 @@ STEPS = 24  # 10 steps per epoch: the run crosses two epoch boundaries
 
 def flags(model_dir, *extra):
   # Augmentation on: its draws are keyed on (seed, step, index), so a
-  # resumed run must draw exactly what the uninterrupted one drew.
+  # resumed run must draw exactly what the uninterrupted one drew. The
+  # accuracy recipe on too: the moving average and the best validated
+  # weights (validation at 10 and 20) are in the checkpoint and must resume
+  # bitwise like the rest.
   return helpers.small_run_flags(
       model_dir, f"--train_steps={STEPS}", "--deterministic",
-      "--steps_per_loop=1", "--checkpoint_every=4", "--eval_every=100",
-      "--augment=crop,flip,erase", *extra)
+      "--steps_per_loop=1", "--checkpoint_every=4", "--eval_every=10",
+      "--augment=crop,flip,erase", "--ema_decay=0.9",
+      "--label_smoothing=0.1", "--weight_decay=0.01", "--clip_norm=5",
+      "--export=best", *extra)
 
 
 def final_variables(model_dir):
@@ -72,6 +77,9 @@ class FaultToleranceTest(tf.test.TestCase):
 
   def assert_bitwise_equal(self, got, want):
     self.assertEqual(sorted(got), sorted(want))
+    # The recipe's state is among what is compared.
+    self.assertTrue(any(k.startswith("ema/") for k in want), sorted(want))
+    self.assertTrue(any(k.startswith("best/") for k in want), sorted(want))
     for key in want:
       np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 

@@ -203,6 +203,10 @@ def load_data(config: TrainConfig) -> datasets.Splits:
   data = datasets.load(config.dataset, data_dir=config.data_dir,
                        validation_size=config.validation_size,
                        label_offset=config.label_offset)
+  if config.export == "best" and not data.validation.num_examples:
+    raise InputError("`export=best` chooses by validation accuracy, and the "
+                     f"{data.info.name} data here has no validation split; "
+                     "set --validation_size or use --export=last.")
   if config.train_examples:
     if config.dataset == "tfrecord":
       raise InputError("`train_examples` cannot cut TFRecord shards (they "
@@ -251,11 +255,20 @@ def _exporter(config: TrainConfig, engine: Engine,
   """The controller's export action: the SavedModel of a step."""
 
   def export(step: int):
-    return export_lib.export(
-        engine.model, export_dir, step, image_shape=info.image_shape,
-        class_names=info.class_names,
-        metadata={"dataset": info.name, "class_names": list(info.class_names),
-                  "image_shape": list(info.image_shape),
-                  "image_size": config.image_size, "global_step": step})
+    # The version is the last step (TF Serving serves the highest); the
+    # weights are the final ones (Engine.weights): with --export=best those
+    # validated at `weights_step`.
+    weights_step = engine.final_weights_step()
+    with engine.weights("final"):
+      return export_lib.export(
+          engine.model, export_dir, step, image_shape=info.image_shape,
+          class_names=info.class_names,
+          metadata={"dataset": info.name,
+                    "class_names": list(info.class_names),
+                    "image_shape": list(info.image_shape),
+                    "image_size": config.image_size, "global_step": step,
+                    "weights": config.export,
+                    "weights_step": step if weights_step < 0 else weights_step,
+                    "moving_average": bool(config.ema_decay)})
 
   return export

@@ -22,6 +22,8 @@ AUGMENTATIONS = ("crop", "flip", "erase")  # core/augment.py's NAMES
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STEMS = ("paper", "small")      # layers/googlenet.py's STEMS
+EXPORTS = ("last", "best")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
@@ -107,6 +109,31 @@ class TrainConfig:
   nesterov: bool = option(False, "Nesterov momentum for SGD.")
   aux_loss_weights: Tuple[float, float] = option(
       (0.3, 0.3), "Weights of the aux1 and aux2 losses.")
+  label_smoothing: float = option(
+      0.0, "Label smoothing of every head's training loss: the target puts "
+      "1 - e on the true class and e / classes on each class (0: off). "
+      "Evaluation losses are plain cross-entropy.")
+  weight_decay: float = option(
+      0.0, "Decoupled weight decay (AdamW for adam; the same form for sgd): "
+      "each step, every kernel (never a bias) shrinks by learning rate x "
+      "this, apart from the gradient (0: off).")
+  clip_norm: float = option(
+      0.0, "Clip the all-reduced gradients to this global norm (0: off).")
+  ema_decay: float = option(
+      0.0, "Keep an exponential moving average of the weights (Polyak "
+      "averaging, as the paper did) with this decay, such as 0.999; it is "
+      "in the checkpoint and is what validation, test and the export use "
+      "(0: off).")
+  export: str = option(
+      "last", "Which weights the final test and the export use: last (the "
+      "end of training) or best (the highest validation accuracy; needs a "
+      "validation split). The test split never chooses anything.",
+      choices=EXPORTS)
+  stem: str = option(
+      "paper", "paper: 7x7 stride-2 convolution and a max-pool before "
+      "conv2 (Table 1); small: a 3x3 stride-1 convolution and no first "
+      "pool, for small images such as 28x28 (4x the map area in every "
+      "later layer; a deviation, BUILD.md).", choices=STEMS)
   image_size: int = option(
       224, "Side the images are resized to on the device (the seed's 224).")
   seed: int = option(0, "Seed of weights, data order and dropout.")
@@ -174,6 +201,12 @@ class TrainConfig:
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),
          "learning_rate", "a positive finite number")
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+    for field in ("label_smoothing", "ema_decay"):
+      need(0 <= getattr(self, field) < 1, field, "in [0, 1)")
+    for field in ("weight_decay", "clip_norm"):
+      value = getattr(self, field)
+      need(value >= 0 and math.isfinite(value), field,
+           "a non-negative finite number")
     self._check_lists(need)
 
   def _check_lists(self, need) -> None:
@@ -196,6 +229,12 @@ class TrainConfig:
   @property
   def fingerprint(self) -> dict:
     """Fields that a checkpoint in `model_dir` must agree with to resume."""
-    return {k: getattr(self, k) for k in (
+    fields = {k: getattr(self, k) for k in (
         "dataset", "validation_size", "train_examples", "image_size",
         "global_batch_size", "optimizer", "mixed_precision", "seed")}
+    # What the checkpoint holds besides: listed when not the default, so
+    # runs written before these options existed still match.
+    for k in ("stem", "ema_decay", "export"):
+      if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
+        fields[k] = getattr(self, k)
+    return fields

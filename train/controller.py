@@ -220,6 +220,7 @@ class Controller:
       result = self.evaluate(self.data.validation, "eval", step)
       if not self.stopping:
         self.write_misclassified(step)
+        self.engine.offer_best(result.values["accuracy/main"], step)
       return result
     return None
 
@@ -270,10 +271,11 @@ class Controller:
     return "a signal to another worker"
 
   def evaluate(self, split: datasets.Split, name: str, step: int, *,
-               quiet: bool = False) -> Evaluation:
-    """Evaluates `split`, writes its scalars and confusion matrix under
-    `name`, and reports one line unless `quiet`."""
-    result = self.engine.evaluate(split)
+               quiet: bool = False, purpose: str = "validation") -> Evaluation:
+    """Evaluates `split` with the weights `purpose` uses (Engine.weights),
+    writes its scalars and confusion matrix under `name`, and reports one
+    line unless `quiet`."""
+    result = self.engine.evaluate(split, purpose)
     self.stopping = self.engine.agree_stop(self.watcher.requested)
     if self.stopping:  # perhaps stopped part-way: not a result to show
       return result
@@ -296,7 +298,8 @@ class Controller:
     """Tests the final weights (when there is a test split), exports them,
     and reports the last line."""
     step = self.engine.global_step  # train() saved this step
-    test = (self.evaluate(self.data.test, "test", step, quiet=True)
+    test = (self.evaluate(self.data.test, "test", step, quiet=True,
+                          purpose="final")
             if self.data.test.num_examples else None)
     if self.stopping:
       raise Preempted(f"preempted by {self._cause()} before the final test "
@@ -308,7 +311,10 @@ class Controller:
     # exit barrier (which has a shorter timeout) long before the others.
     self.engine.agree_stop(False)
     if path:
-      self.report(f"exported SavedModel to {path}")
+      chosen = self.engine.final_weights_step()
+      self.report(f"exported SavedModel to {path}" + (
+          f" (the weights of step {chosen}, the best on validation)"
+          if chosen >= 0 else ""))
     self.summaries.flush()
     self.report(self._summary(step))
     if test is None:

@@ -13,6 +13,7 @@ from typing import Dict, NamedTuple, Tuple
 import numpy as np
 import tensorflow as tf
 
+from core import averaging
 from core import datasets
 from core import distribution
 from core.errors import DataError
@@ -90,7 +91,9 @@ class Engine:
         self.model, self.optimizer, self.state, self.train_sums,
         batch=batch, aux_weights=config.aux_loss_weights,
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
-        jit_compile=config.jit_compile, grad_norms=self.grad_norms)
+        jit_compile=config.jit_compile, grad_norms=self.grad_norms,
+        label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
+        ema=self.ema)
     # `stop`: set from the preemption watcher's thread. `stopped`: what the
     # workers agreed, written by the loops only. Not part of the
     # checkpoint, and outside the strategy: one copy per process.
@@ -117,9 +120,10 @@ class Engine:
     scope)."""
     self.model = GoogLeNet(num_classes=info.num_classes,
                            in_channels=info.channels,
-                           image_size=config.image_size)
+                           image_size=config.image_size, stem=config.stem)
     kwargs = ({"momentum": config.momentum, "nesterov": config.nesterov}
               if config.optimizer == "sgd" else {})
+    kwargs["weight_decay"] = config.weight_decay
     self.optimizer = optimizers.create(
         config.optimizer, self.model.trainable_variables,
         make_schedule(config, steps_per_epoch, total_steps), **kwargs)
@@ -130,6 +134,10 @@ class Engine:
     self.eval_sums = metrics.Sums(step_lib.eval_sums(info.num_classes),
                                   name="eval_sums")
     params = self.model.trainable_variables
+    self.ema = (averaging.ExponentialMovingAverage(params, config.ema_decay)
+                if config.ema_decay else None)
+    self.best = (averaging.BestWeights(params)
+                 if config.export == "best" else None)
     self.grad_norms = (variables_lib.weight(
         tf.zeros([len(params)]), name="grad_norms", trainable=False)
                        if config.histogram_every else None)
@@ -140,7 +148,38 @@ class Engine:
                "state": self.state}
     if self.loss_scale is not None:
       objects["loss_scale"] = self.loss_scale
+    if self.ema is not None:
+      objects["ema"] = self.ema
+    if self.best is not None:
+      objects["best"] = self.best
     return objects
+
+  def weights(self, purpose: str = "validation"):
+    """A context in which the model holds the weights `purpose` uses:
+    "validation": the moving average when --ema_decay is set, else the
+    trained weights; "final" (the last test and the export): the best
+    validated weights with --export=best once a validation ran, else the
+    same as validation. Outside it the model holds the trained weights."""
+    params = self.model.trainable_variables
+    if purpose == "final" and self.best is not None and self.best.found:
+      return averaging.swapped_in(params, self.best)
+    if self.ema is not None:
+      return averaging.swapped_in(params, self.ema)
+    return contextlib.nullcontext()
+
+  def offer_best(self, accuracy: float, step: int) -> bool:
+    """With --export=best: keeps the validated weights (the average when
+    --ema_decay is set) if `accuracy` is the best so far."""
+    if self.best is None:
+      return False
+    with self.weights("validation"):
+      return self.best.offer(accuracy, step, self.model.trainable_variables)
+
+  def final_weights_step(self) -> int:
+    """The step the final weights were validated at, or -1 for the last
+    ones."""
+    return (int(self.best.step.numpy()) if self.best is not None
+            and self.best.found else -1)
 
   def request_stop(self) -> None:
     """Ends the running compiled loop at its next step (any thread)."""
@@ -207,9 +246,9 @@ class Engine:
       values["loss_scale"] = float(self.loss_scale.scale.numpy())
     return values
 
-  def evaluate(self, split) -> Evaluation:
+  def evaluate(self, split, purpose: str = "validation") -> Evaluation:
     """Main-head results over every example of `split` (padding and
-    skipped images ignored).
+    skipped images ignored), with the weights `purpose` uses (`weights`).
 
     Raises:
       DataError: An image cannot be read or decoded (and skipping is off).
@@ -222,7 +261,7 @@ class Engine:
       dataset = pipeline.distribute(
           self.strategy, lambda: pipeline.eval_indices(n, batch), split,
           self.batch, reading=self.reading)
-    with _naming_bad_images():
+    with _naming_bad_images(), self.weights(purpose):
       sums = self.evaluator.run(iter(dataset), pipeline.eval_steps(n, batch))
     return Evaluation(_means(sums, EVAL_METRICS), sums["confusion"],
                       int(sums["examples"]), int(sums["bad_images"]))
@@ -243,7 +282,7 @@ class Engine:
     else:
       dataset = pipeline.replica_batches(pipeline.eval_indices(count, count),
                                          split, one, reading=self.reading)
-    with _naming_bad_images():
+    with _naming_bad_images(), self.weights("validation"):
       batch = next(iter(dataset.take(1)))
       predicted = self._predict(batch["images"]).numpy()
     labels = batch["labels"].numpy()

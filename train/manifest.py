@@ -69,8 +69,11 @@ def check_compatible(model_dir: str, fingerprint: dict) -> None:
     raise InputError(f"{path} cannot be read ({e}); move it away or use "
                      "another --model_dir.") from None
   old = {k: tuple(v) if isinstance(v, list) else v for k, v in old.items()}
-  diffs = [f"{k}: {old.get(k)!r} there, {v!r} now"
-           for k, v in fingerprint.items() if old.get(k) != v]
+  # Both sides' keys: an option listed only when set must match its
+  # absence too.
+  keys = list(fingerprint) + [k for k in old if k not in fingerprint]
+  diffs = [f"{k}: {old.get(k)!r} there, {fingerprint.get(k)!r} now"
+           for k in keys if old.get(k) != fingerprint.get(k)]
   if diffs:
     raise InputError(
         f"`model_dir` {model_dir} holds a run with another configuration "

@@ -41,7 +41,8 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
               else checkpointer.restore_latest())
   if restored is None:
     raise InputError(f"no checkpoint in {model_dir} to evaluate.")
-  result = engine.evaluate(split)
+  # The weights the run tested and exported (the average, or the best).
+  result = engine.evaluate(split, "final")
   return Report(f"checkpoint {restored} of {model_dir}", restored, split_name,
                 result.examples, result.values["loss/main"],
                 result.values["accuracy/main"],

@@ -52,7 +52,9 @@ class TrainStep:
   Forward and backward run under a GradientTape (optionally XLA-compiled);
   the gradients are all-reduced once; the update is applied only if every
   reduced gradient and the loss are finite; otherwise the step is counted as
-  skipped and the weights do not move.
+  skipped and the weights do not move. Clipping by global norm acts on the
+  reduced gradients, after the finiteness test (an infinite norm would
+  turn every gradient into NaN).
   """
 
   def __init__(self, model: GoogLeNet, optimizer: Optimizer,
@@ -61,7 +63,9 @@ class TrainStep:
                compute_dtype: tf.DType = tf.float32,
                loss_scale: Optional[DynamicLossScale] = None,
                jit_compile: bool = False,
-               grad_norms: Optional[tf.Variable] = None):
+               grad_norms: Optional[tf.Variable] = None,
+               label_smoothing: float = 0.0, clip_norm: float = 0.0,
+               ema=None):
     self.model, self.optimizer, self.state, self.sums = (
         model, optimizer, state, sums)
     self.batch = batch
@@ -72,6 +76,10 @@ class TrainStep:
     # [len(params)]: each reduced gradient's norm, for histograms; None
     # (--histogram_every=0): not computed at all.
     self.grad_norms = grad_norms
+    self.label_smoothing, self.clip_norm = label_smoothing, clip_norm
+    # core/averaging.ExponentialMovingAverage, updated after each applied
+    # step; None: off.
+    self.ema = ema
     self._grads = tf.function(self._forward_backward,
                               jit_compile=True) if jit_compile else (
                                   self._forward_backward)
@@ -81,7 +89,8 @@ class TrainStep:
     noise = DropoutNoise(seed, row_offset, global_batch)
     with tf.GradientTape() as tape:
       outputs = self.model(images, training=True, noise=noise)
-      head = losses.googlenet_loss(outputs, labels, self.aux_weights)
+      head = losses.googlenet_loss(outputs, labels, self.aux_weights,
+                                   self.label_smoothing)
       # A skipped image (weight 0) adds nothing; the mean stays over B.
       loss = losses.global_batch_mean(head.total, global_batch, weight)
       scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
@@ -107,7 +116,7 @@ class TrainStep:
       self.grad_norms.assign(tf.stack([tf.norm(tf.cast(g, tf.float32))
                                        for g in grads]))
     finite = all_finite([loss] + list(grads))
-    tf.cond(finite, lambda: self.optimizer.apply(grads), lambda: None)
+    tf.cond(finite, lambda: self._apply(grads), lambda: None)
     if self.loss_scale:
       self.loss_scale.update(finite)
     self._count(finite)
@@ -120,6 +129,16 @@ class TrainStep:
           metrics.top_k_correct(getattr(outputs, field), labels) * weight)
     # A skipped step counts for nothing (its NaN sums would poison the mean).
     self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
+
+  def _apply(self, grads) -> None:
+    """The update from finite, all-reduced gradients: clipped to the global
+    norm (the same on every replica, since the gradients are), applied,
+    then averaged into the moving average."""
+    if self.clip_norm:
+      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+    self.optimizer.apply(grads)
+    if self.ema is not None:
+      self.ema.update(self.optimizer.iterations)
 
   def _count(self, finite: tf.Tensor) -> None:
     bad = tf.logical_not(finite)

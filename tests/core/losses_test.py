@@ -50,3 +50,24 @@ class LossesTest(tf.test.TestCase):
       losses.googlenet_loss(o, tf.constant([0]))
     with self.assertRaisesRegex(ValueError, "`aux_weights` must have two"):
       losses.googlenet_loss(o, tf.constant([0]), (0.3,))
+
+  def test_label_smoothing_is_cross_entropy_with_the_smoothed_target(self):
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]], np.float32)
+    labels = np.array([2, 1])
+    e, k = 0.3, 3
+    target = np.eye(k)[labels] * (1 - e) + e / k
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    want = -(target * log_p).sum(axis=1)
+    self.assertAllClose(losses.cross_entropy(logits, labels, e), want)
+    self.assertAllClose(losses.cross_entropy(logits, labels, 0.0),
+                        -log_p[np.arange(2), labels])
+    # Every head smooths: the total is the weighted sum of smoothed heads.
+    out = GoogLeNetOutputs(logits, logits[:, ::-1], logits * 2)
+    head = losses.googlenet_loss(out, labels, (0.3, 0.3), label_smoothing=e)
+    self.assertAllClose(head.aux1, losses.cross_entropy(logits[:, ::-1],
+                                                        labels, e))
+    self.assertAllClose(head.total, head.main + 0.3 * head.aux1
+                        + 0.3 * head.aux2)
+    # Smoothing keeps the loss above zero even for a confident right answer.
+    sure = np.array([[50.0, 0.0, 0.0]], np.float32)
+    self.assertGreater(float(losses.cross_entropy(sure, [0], e)[0]), 0.5)

@@ -18,12 +18,14 @@ GRADS = [[np.array([0.1, -0.2, 0.3]), np.array([[1.0, -1.0]])],
          [np.array([-0.2, 0.4, 0.0]), np.array([[-1.0, 0.1]])]]
 
 
-def numpy_adam(values, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+def numpy_adam(values, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7, wd=0.0):
   values = [np.array(v, np.float64) for v in values]
   m = [np.zeros_like(v) for v in values]
   s = [np.zeros_like(v) for v in values]
   for t, grads in enumerate(GRADS, start=1):
     for i, g in enumerate(grads):
+      if values[i].ndim >= 2:  # AdamW: kernels decay, vectors do not
+        values[i] -= lr * wd * values[i]
       m[i] = b1 * m[i] + (1 - b1) * g
       s[i] = b2 * s[i] + (1 - b2) * g * g
       alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
@@ -31,11 +33,13 @@ def numpy_adam(values, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
   return values, m, s
 
 
-def numpy_momentum(values, lr, momentum, nesterov):
+def numpy_momentum(values, lr, momentum, nesterov, wd=0.0):
   values = [np.array(v, np.float64) for v in values]
   acc = [np.zeros_like(v) for v in values]
   for grads in GRADS:
     for i, g in enumerate(grads):
+      if values[i].ndim >= 2:
+        values[i] -= lr * wd * values[i]
       acc[i] = momentum * acc[i] - lr * g
       values[i] += momentum * acc[i] - lr * g if nesterov else acc[i]
   return values, acc
@@ -69,6 +73,41 @@ class OptimizersTest(tf.test.TestCase, parameterized.TestCase):
     for v, w in zip(variables, want):
       self.assertAllClose(v, w, rtol=1e-5)
     self.assertAllClose(opt.slots["a"]["momentum"], acc[0], rtol=1e-5)
+
+  def test_adamw_decays_kernels_not_biases(self):
+    variables = params()
+    start = [v.numpy() for v in variables]
+    opt = optimizers.Adam(variables, 0.01, weight_decay=0.5)
+    self.run_steps(opt, variables)
+    want, _, _ = numpy_adam(start, lr=0.01, wd=0.5)
+    for v, w in zip(variables, want):
+      self.assertAllClose(v, w, rtol=1e-5)
+    plain = params()
+    self.run_steps(optimizers.Adam(plain, 0.01), plain)
+    self.assertAllClose(variables[0], plain[0])           # the vector: as Adam
+    self.assertNotAllClose(variables[1], plain[1])        # the kernel: decayed
+
+  def test_decay_is_decoupled_from_the_gradient(self):
+    # Zero gradients: Adam moves nothing, the kernel only shrinks by
+    # lr * wd per step, and the moments stay zero.
+    variables = params()
+    opt = optimizers.Adam(variables, 0.1, weight_decay=0.2)
+    for _ in range(3):
+      opt.apply([tf.zeros_like(v) for v in variables])
+    self.assertAllClose(variables[1], np.array([[0.5, 0.25]]) * 0.98 ** 3)
+    self.assertAllClose(variables[0], [1.0, -2.0, 3.0])
+    self.assertAllEqual(opt.slots["b"]["m"], np.zeros([1, 2]))
+
+  @parameterized.parameters(False, True)
+  def test_sgd_weight_decay(self, nesterov):
+    variables = params()
+    start = [v.numpy() for v in variables]
+    opt = optimizers.SGD(variables, 0.1, momentum=0.9, nesterov=nesterov,
+                         weight_decay=0.3)
+    self.run_steps(opt, variables)
+    want, _ = numpy_momentum(start, 0.1, 0.9, nesterov, wd=0.3)
+    for v, w in zip(variables, want):
+      self.assertAllClose(v, w, rtol=1e-5)
 
   def test_slots_exist_before_any_update(self):
     opt = optimizers.Adam(params())

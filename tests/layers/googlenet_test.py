@@ -88,6 +88,24 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
     for u, v in zip(a, b):
       self.assertAllEqual(u, v)
 
+  def test_small_stem_keeps_larger_maps_for_three_fewer_thousand_weights(self):
+    # stem="small": a 3x3 stride-1 conv1 and no pool1. At 28x28, block 4a
+    # sees 7x7 maps instead of 2x2; conv1 has 9 instead of 49 taps per
+    # channel: 40 * 64 = 2,560 fewer weights, nothing else changes.
+    paper = googlenet.GoogLeNet(10, 1, 28)
+    small = googlenet.GoogLeNet(10, 1, 28, stem="small")
+    self.assertEqual(count(small.trainable_variables),
+                     count(paper.trainable_variables) - 2_560)
+    # The aux heads read the 4a map: 2x2 is pooled whole, 7x7 by 5x5 windows.
+    self.assertEqual((paper.aux1.pool.window, small.aux1.pool.window), (2, 5))
+    self.assertIsNone(small.pool1)
+    x = tf.random.uniform([2, 28, 28, 1], seed=2)
+    for logits in small(x, training=True):
+      self.assertEqual(logits.shape, [2, 10])
+    with self.assertRaisesRegex(ValueError, "`stem` must be one of paper, "
+                                "small; received stem='tiny'"):
+      googlenet.GoogLeNet(10, 1, 28, stem="tiny")
+
   def test_errors(self):
     model = googlenet.GoogLeNet(10, 1, 28)
     with self.assertRaisesRegex(ValueError, r"`images` must have shape "

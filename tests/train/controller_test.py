@@ -22,7 +22,7 @@ class StubEngine:
     self.global_step, self.chunks, self.evaluated = start, [], []
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
-    self.iterators = []
+    self.iterators, self.offered, self.purposes = [], [], []
 
   def train_iterator(self, split, start_step):
     self.iterators.append(start_step)
@@ -43,11 +43,18 @@ class StubEngine:
   def agree_stop(self, requested):
     return requested  # one process: its own request is the agreement
 
+  def final_weights_step(self):
+    return -1
+
+  def offer_best(self, accuracy, step):
+    self.offered.append((accuracy, step))
+
   def misclassified(self, split):
     return (np.zeros([1, 4, 4, 1], np.uint8), np.array([0]),
             np.array([1]))
 
-  def evaluate(self, split):
+  def evaluate(self, split, purpose="validation"):
+    self.purposes.append(purpose)
     self.evaluated.append((self.global_step, len(split.labels)))
     return Evaluation({"loss/main": 0.5, "accuracy/main": 0.75,
                        "accuracy/top5": 1.0}, np.eye(2), len(split.labels))

@@ -58,3 +58,36 @@ class MisclassifiedTest(tf.test.TestCase):
     self.assertAllEqual(labels, split.labels[wrong[:20]])
     self.assertAllEqual(preds, predicted[wrong[:20]])
     self.assertLen(eng.misclassified(split, limit=1000)[0], len(wrong))
+
+
+class WeightsForTest(tf.test.TestCase):
+  """Validation uses the moving average; the final test and the export use
+  the best validated weights (--export=best); training keeps its own."""
+
+  def test_average_for_validation_best_for_final_trained_kept(self):
+    import numpy as np
+    from core import datasets
+    from tests import helpers
+    eng = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=10,
+                         total_steps=10, global_batch_size=8,
+                         ema_decay=0.9, export="best")
+    split = datasets.synthetic(32, seed=5)
+    params = eng.model.trainable_variables
+    trained = [v.numpy() for v in params]
+    uniform = np.log(10.0)  # all-zero weights: equal logits for 10 classes
+    for avg in eng.ema.values:
+      avg.assign(tf.zeros_like(avg))
+    self.assertAllClose(eng.evaluate(split).values["loss/main"], uniform)
+    self.assertEqual(eng.final_weights_step(), -1)  # no best yet: the average
+    self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
+                        uniform)
+    self.assertTrue(eng.offer_best(0.5, 7))      # keeps the average (zeros)
+    for avg, value in zip(eng.ema.values, trained):
+      avg.assign(value)                          # the average moves on
+    self.assertNotAllClose(eng.evaluate(split).values["loss/main"], uniform)
+    self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
+                        uniform)
+    self.assertEqual(eng.final_weights_step(), 7)
+    for v, value in zip(params, trained):        # training's weights intact
+      self.assertAllEqual(v.numpy(), value)
+    self.assertFalse(eng.offer_best(0.4, 9))

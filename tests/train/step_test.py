@@ -61,6 +61,25 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
       halvings = np.log2(2.0 ** 15 / float(engine.loss_scale.scale.numpy()))
       self.assertEqual(skipped, halvings)
 
+  def test_clip_norm_bounds_the_reduced_update_and_ema_follows(self):
+    # SGD without momentum at rate 1: the update is minus the (clipped)
+    # all-reduced gradient, so its global norm is the clip norm. The moving
+    # average then moves (1 - d) of the way, d = min(0.9, 2/11) at update 1.
+    engine = make_engine(optimizer="sgd", momentum=0.0, learning_rate=1.0,
+                         clip_norm=1e-3, ema_decay=0.9)
+    params = engine.model.trainable_variables
+    before = [v.numpy() for v in params]
+    losses_over(engine, 1, steps=1)
+    change = [v.numpy() - b for v, b in zip(params, before)]
+    norm = np.sqrt(sum(float(np.sum(np.square(c))) for c in change))
+    self.assertAllClose(norm, 1e-3, rtol=1e-3)
+    d = 2.0 / 11.0
+    for avg, b, v in zip(engine.ema.values, before, params):
+      self.assertAllClose(avg.numpy(), d * b + (1 - d) * v.numpy(),
+                          atol=1e-7)
+    self.assertEqual(set(engine.checkpoint_objects()),
+                     {"model", "optimizer", "state", "ema"})
+
   def test_loss_scale_reacts_to_injected_overflow(self):
     engine = make_engine(mixed_precision="mixed_float16")
     self.assertEqual(engine.train_step.compute_dtype, tf.float16)

@@ -1,0 +1,109 @@
+"""Copies of the model's weights kept beside it: the exponential moving
+average (Polyak averaging, which the GoogLeNet paper used at test time) and
+the best weights seen on validation. Both are `tf.Module`s of variables made
+like the model's (layers/variables.py), so checkpoints hold them and a
+resumed run continues them exactly.
+
+`swapped_in` puts a copy's values into the model for an evaluation or an
+export and puts the trained values back afterwards, whatever happens.
+"""
+
+import contextlib
+from typing import Iterator, Sequence
+
+import tensorflow as tf
+
+from layers import variables as variables_lib
+
+
+def _key(var: tf.Variable) -> str:
+  return var.name.split(":")[0]
+
+
+class WeightCopy(tf.Module):
+  """One variable per parameter, starting at the parameter's value."""
+
+  def __init__(self, params: Sequence[tf.Variable], *, name: str):
+    super().__init__(name=name)
+    if not params:
+      raise ValueError("`params` must hold at least one variable; received "
+                       "an empty list.")
+    with self.name_scope:
+      self.values = [variables_lib.weight(tf.identity(p), name=_key(p),
+                                          trainable=False) for p in params]
+    self._params = lambda: tuple(params)  # not tracked: no second copy
+
+  def copy_from(self, sources: Sequence[tf.Variable]) -> None:
+    """Sets every value to the matching source's (cross-replica)."""
+    for value, source in zip(self.values, sources):
+      value.assign(source)
+
+
+class ExponentialMovingAverage(WeightCopy):
+  """avg <- d * avg + (1 - d) * param after every applied step, with
+  d = min(decay, (1 + n) / (10 + n)) at the n-th update, as TF's
+  `tf.train.ExponentialMovingAverage(num_updates=...)` does: early averages
+  are not dominated by the initial weights."""
+
+  def __init__(self, params: Sequence[tf.Variable], decay: float, *,
+               name: str = "ema"):
+    if not 0 < decay < 1:
+      raise ValueError(f"`decay` must be in (0, 1); received decay={decay!r}.")
+    super().__init__(params, name=name)
+    self.decay = float(decay)
+
+  def rate(self, num_updates: tf.Tensor) -> tf.Tensor:
+    """The decay the `num_updates`-th update uses."""
+    n = tf.cast(num_updates, tf.float32)
+    return tf.minimum(self.decay, (1.0 + n) / (10.0 + n))
+
+  def update(self, num_updates: tf.Tensor) -> None:
+    """One averaging step from the current parameters (replica context:
+    each replica averages its own identical copy)."""
+    decay = self.rate(num_updates)
+    for avg, param in zip(self.values, self._params()):
+      d = tf.cast(decay, avg.dtype)
+      avg.assign(d * avg + (1.0 - d) * param)
+
+
+@contextlib.contextmanager
+def swapped_in(params: Sequence[tf.Variable],
+               copy: WeightCopy) -> Iterator[None]:
+  """Inside, `params` hold `copy`'s values; after, their own again."""
+  saved = [tf.identity(p) for p in params]
+  for param, value in zip(params, copy.values):
+    param.assign(value)
+  try:
+    yield
+  finally:
+    for param, value in zip(params, saved):
+      param.assign(value)
+
+
+class BestWeights(WeightCopy):
+  """The weights with the highest validation accuracy so far, with that
+  accuracy and its step (-1 before the first validation)."""
+
+  def __init__(self, params: Sequence[tf.Variable], *, name: str = "best"):
+    super().__init__(params, name=name)
+    with self.name_scope:
+      self.accuracy = variables_lib.weight(tf.constant(-1.0, tf.float64),
+                                           name="accuracy",
+                                           trainable=False)
+      self.step = variables_lib.weight(tf.constant(-1, tf.int64), name="step",
+                                       trainable=False)
+
+  @property
+  def found(self) -> bool:
+    return int(self.step.numpy()) >= 0
+
+  def offer(self, accuracy: float, step: int,
+            sources: Sequence[tf.Variable]) -> bool:
+    """Keeps `sources` if `accuracy` beats the best so far (a tie keeps the
+    earlier weights); returns whether it did."""
+    if accuracy <= float(self.accuracy.numpy()):
+      return False
+    self.copy_from(sources)
+    self.accuracy.assign(accuracy)
+    self.step.assign(step)
+    return True
