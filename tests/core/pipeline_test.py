@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from core import augment
 from core import datasets
 from core import distribution
 from core import folders
@@ -154,6 +155,18 @@ class StreamedPipelineTest(tf.test.TestCase):
     self.assertAllEqual(a["images"][:2], b["images"])
     (plain,) = self.rows(split, [1, 2, 3, 4], reading, False)
     self.assertAllEqual(plain["images"], split.images[1:5])
+
+  def test_in_memory_rows_draw_what_each_example_draws(self):
+    # The whole row is augmented in one loop: each image exactly as
+    # augment.augment draws it for (seed, step, index).
+    split = datasets.synthetic(16)
+    ops = ("crop", "flip", "erase")
+    reading = pipeline.Reading(augment=ops, seed=4)
+    (row,) = self.rows(split, [7, 2, 11], reading, True, 1, 9)
+    for i, index in enumerate([7, 2, 11]):
+      want = augment.augment(tf.constant(split.images[index]),
+                             augment.example_seed(4, 9, index), ops)
+      self.assertAllEqual(row["images"][i], want)
 
   def test_resumed_stream_reads_the_same_augmented_batches(self):
     reading = pipeline.Reading(image_size=16, channels=3, augment=("crop",
