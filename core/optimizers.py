@@ -85,7 +85,10 @@ class Optimizer(tf.Module):
       if self.weight_decay and decays(var):
         # Decoupled (Loshchilov & Hutter 2019), before the gradient step as
         # Keras' AdamW does: var <- var - lr * wd * var.
-        var.assign_sub(tf.cast(lr * self.weight_decay, var.dtype) * var)
+        # One fused in-place kernel.
+        tf.raw_ops.ResourceApplyGradientDescent(
+            var=var.handle, alpha=tf.cast(lr * self.weight_decay, var.dtype),
+            delta=var.read_value(), use_locking=False)
       self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
                    scalars)
     self.iterations.assign_add(1)
