@@ -69,8 +69,9 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   """Everything a run needs, restored from its newest good checkpoint. A
   signal while it is built stops the run before its first step."""
   chief = cluster is None or cluster.is_chief
+  exports = chief and config.export != "none"
   export_dir = config.export_dir or os.path.join(config.model_dir, "export")
-  if chief:  # run() checked and locked model_dir
+  if exports:  # run() checked and locked model_dir
     prepare_dir(export_dir, "export_dir")
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
@@ -90,8 +91,9 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   watcher.attach(engine.request_stop)
   restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
   summaries = Summaries(config.model_dir, enabled=chief)
-  if chief:
+  if exports:
     export_lib.remove_stale_temporaries(export_dir)
+  if chief:
     _record_manifest(config, strategy, batch, data, restored, summaries)
   controller = Controller(
       engine=engine, data=data,
@@ -101,7 +103,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
       summaries=summaries, checkpointer=checkpointer, watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
-      export=(_exporter(config, engine, data.info, export_dir) if chief
+      export=(_exporter(config, engine, data.info, export_dir) if exports
               else lambda step: None),
       global_batch_size=batch.global_batch_size,
       steps_per_epoch=steps_per_epoch, max_bad_steps=config.max_bad_steps,

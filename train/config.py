@@ -23,7 +23,7 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STEMS = ("paper", "small")      # layers/googlenet.py's STEMS
-EXPORTS = ("last", "best")
+EXPORTS = ("last", "best", "none")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
@@ -127,7 +127,9 @@ class TrainConfig:
   export: str = option(
       "last", "Which weights the final test and the export use: last (the "
       "end of training) or best (the highest validation accuracy; needs a "
-      "validation split). The test split never chooses anything.",
+      "validation split); none: test the last weights and write no "
+      "SavedModel (sweeps, ablations). The test split never chooses "
+      "anything.",
       choices=EXPORTS)
   stem: str = option(
       "paper", "paper: 7x7 stride-2 convolution and a max-pool before "

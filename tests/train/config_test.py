@@ -9,6 +9,11 @@ from train import config as config_lib
 from train.config import TrainConfig
 
 
+def googlenet_stems():
+  from layers import googlenet  # pylint: disable=g-import-not-at-top
+  return googlenet.STEMS
+
+
 class ConfigTest(tf.test.TestCase):
 
   def test_defaults_follow_the_seed(self):
@@ -31,6 +36,19 @@ class ConfigTest(tf.test.TestCase):
     self.assertEqual(choices["dataset"], datasets.NAMES)
     self.assertEqual(choices["strategy"], distribution.STRATEGIES)
 
+  def test_recipe_options_in_the_fingerprint_only_when_set(self):
+    # Runs from before these options existed resume; a run with them does
+    # not resume another's checkpoints (its model or state differ).
+    plain = TrainConfig(model_dir="m").fingerprint
+    self.assertNotIn("stem", plain)
+    recipe = TrainConfig(model_dir="m", stem="small", ema_decay=0.999,
+                         export="best", label_smoothing=0.1).fingerprint
+    self.assertEqual((recipe["stem"], recipe["ema_decay"], recipe["export"]),
+                     ("small", 0.999, "best"))
+    self.assertNotIn("label_smoothing", recipe)  # a training choice only
+    self.assertEqual(TrainConfig.__dataclass_fields__["stem"].metadata[
+        "choices"], googlenet_stems())
+
   def test_every_field_has_help(self):
     for field in dataclasses.fields(TrainConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
@@ -52,6 +70,15 @@ class ConfigTest(tf.test.TestCase):
          "fashion_mnist, synthetic"),
         (dict(mixed_precision="int8"), "`mixed_precision` must be one of"),
         (dict(epochs=True), "`epochs` must be a positive integer"),
+        (dict(label_smoothing=1.0), r"`label_smoothing` must be in \[0, 1\); "
+         "received label_smoothing=1.0"),
+        (dict(ema_decay=-0.1), r"`ema_decay` must be in \[0, 1\)"),
+        (dict(weight_decay=-1.0), "`weight_decay` must be a non-negative "
+         "finite number"),
+        (dict(clip_norm=float("inf")), "`clip_norm` must be a non-negative "
+         "finite number"),
+        (dict(export="first"), "`export` must be one of last, best, none"),
+        (dict(stem="large"), "`stem` must be one of paper, small"),
 
     ]
     for kwargs, pattern in cases:

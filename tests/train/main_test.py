@@ -139,7 +139,7 @@ class FullDiskTest(tf.test.TestCase):
     model_dir = os.path.join(self.mount, "run")
     flags = helpers.small_run_flags(
         model_dir, "--train_steps=10", "--checkpoint_every=5",
-        f"--export_dir={self.get_temp_dir()}/export")
+        "--export=none")
     full = helpers.cli(flags)
     self.assertEqual(full.returncode, errors.EXIT_NO_SPACE, full.stderr)
     lines = full.stderr.strip().splitlines()

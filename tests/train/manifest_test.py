@@ -21,6 +21,19 @@ class ManifestTest(tf.test.TestCase):
       manifest.check_compatible(d, TrainConfig(model_dir=d, image_size=28)
                                 .fingerprint)
 
+  def test_an_option_listed_on_one_side_only_differs_too(self):
+    d = self.get_temp_dir()
+    manifest.write(d, {"fingerprint": TrainConfig(
+        model_dir=d, ema_decay=0.999).fingerprint})
+    with self.assertRaisesRegex(InputError, r"\(ema_decay: 0.999 there, "
+                                r"None now\)"):
+      manifest.check_compatible(d, TrainConfig(model_dir=d).fingerprint)
+    manifest.write(d, {"fingerprint": TrainConfig(model_dir=d).fingerprint})
+    with self.assertRaisesRegex(InputError, r"\(stem: None there, 'small' "
+                                r"now\)"):
+      manifest.check_compatible(d, TrainConfig(model_dir=d, stem="small")
+                                .fingerprint)
+
   def test_written_atomically_as_json(self):
     d = self.get_temp_dir()
     manifest.write(d, {"a": 1})
