@@ -30,7 +30,11 @@ class FolderEndToEndTest(tf.test.TestCase):
     helpers.write_image_folder(cls.data, per_class=10,
                                splits=("train", "test"))
     cls.dir = os.path.join(tmp, "folder-run")
-    cls.result = helpers.cli(folder_flags(cls.dir, cls.data))
+    # The accuracy recipe takes the same flags as on IDX sets.
+    cls.result = helpers.cli(folder_flags(
+        cls.dir, cls.data, "--eval_every=4", "--ema_decay=0.9",
+        "--label_smoothing=0.1", "--weight_decay=0.01", "--clip_norm=5",
+        "--export=best"))
 
   def test_trains_and_tests(self):
     self.assertEqual(self.result.returncode, 0, self.result.stderr[-3000:])
@@ -49,6 +53,10 @@ class FolderEndToEndTest(tf.test.TestCase):
     meta = json.load(open(os.path.join(self.dir, "export", "8",
                                        "assets.extra", "metadata.json")))
     self.assertEqual(meta["class_names"], ["cat", "dog", "eel"])
+    self.assertEqual((meta["weights"], meta["moving_average"]), ("best", True))
+    # The misclassified grid of colour photographs, at each validation.
+    grids = events.read(os.path.join(self.dir, "eval")).get("misclassified")
+    self.assertEqual([step for step, _ in grids or []], [4, 8])
 
   def test_export_serves_any_size_and_encoded_images(self):
     loaded = tf.saved_model.load(os.path.join(self.dir, "export", "8"))

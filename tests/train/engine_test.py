@@ -59,6 +59,41 @@ class MisclassifiedTest(tf.test.TestCase):
     self.assertAllEqual(preds, predicted[wrong[:20]])
     self.assertLen(eng.misclassified(split, limit=1000)[0], len(wrong))
 
+  def test_shards_and_files_give_their_decoded_images(self):
+    # The same 12 colour PNGs as TFRecord shards and as an image folder:
+    # the grid's images are the ones evaluation reads, resized.
+    import os
+    import numpy as np
+    from core import datasets, distribution, folders, tfrecords
+    root = self.get_temp_dir()
+    rng = np.random.RandomState(0)
+    pictures = rng.randint(0, 255, [12, 20, 20, 3]).astype(np.uint8)
+    encoded = [tf.io.encode_png(p).numpy() for p in pictures]
+    labels = np.arange(12) % 3
+    with tf.io.TFRecordWriter(os.path.join(root, "validation-0")) as w:
+      for data, label in zip(encoded, labels):
+        w.write(tfrecords.example(data, int(label)))
+    paths = []
+    for i, data in enumerate(encoded):
+      paths.append(os.path.join(root, f"{i}.png"))
+      with open(paths[-1], "wb") as f:
+        f.write(data)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    info = datasets.DatasetInfo("shards", (None, None, 3), ("a", "b", "c"))
+    eng = engine.Engine(TrainConfig(dataset="tfrecord", image_size=16,
+                                    global_batch_size=4),
+                        strategy, info, distribution.split_batch(4, strategy),
+                        steps_per_epoch=3, total_steps=3)
+    shards = tfrecords.RecordSplit((os.path.join(root, "validation-0"),), 12)
+    files = folders.FileSplit(np.array(paths), labels.astype(np.int32))
+    for split in (shards, files):
+      images, true, predicted = eng.misclassified(split, limit=100)
+      self.assertEqual(images.shape[1:], (16, 16, 3))
+      self.assertTrue(np.all(true != predicted))
+      self.assertGreater(len(images), 3)  # an untrained model
+    self.assertAllEqual(eng.misclassified(shards, limit=100)[0],
+                        eng.misclassified(files, limit=100)[0])
+
 
 class WeightsForTest(tf.test.TestCase):
   """Validation uses the moving average; the final test and the export use
