@@ -2,6 +2,7 @@
 help, and parsed back into the config."""
 
 import dataclasses
+import os
 
 from absl import flags
 import tensorflow as tf
@@ -46,6 +47,19 @@ class OptionsTest(tf.test.TestCase):
 
   def test_defaults_make_the_default_config(self):
     self.assertEqual(options.config(parsed()), TrainConfig())
+
+  def test_shipped_flag_files_make_valid_configs(self):
+    # make train's configuration and the longer recipe (BUILD.md).
+    folder = os.path.join(helpers.ROOT, "configs")
+    names = sorted(os.listdir(folder))
+    self.assertIn("fashion_mnist_best.cfg", names)
+    for name in names:
+      config = options.config(parsed(
+          f"--flagfile={os.path.join(folder, name)}"))
+      self.assertEqual(config.dataset, "fashion_mnist", name)
+    best = options.config(parsed(
+        f"--flagfile={os.path.join(folder, 'fashion_mnist_best.cfg')}"))
+    self.assertEqual((best.stem, best.export), ("small", "best"))
 
   def test_values_parse_to_the_field_types(self):
     config = options.config(parsed(
