@@ -67,6 +67,9 @@ def read(path: str) -> np.ndarray:
     raise DataError(f"{path}: cannot be read ({e.strerror or e}).") from None
 
 
+_MAX_NDIM = 32
+
+
 def _read_exact(stream: BinaryIO, n: int, path: str, what: str) -> bytes:
   """Reads exactly n bytes in bounded chunks; raises if the stream ends."""
   parts, left = [], n
@@ -89,6 +92,10 @@ def _parse(stream: BinaryIO, path: str, size) -> np.ndarray:
   dtype, ndim = _TYPES[magic[2]], magic[3]
   if ndim == 0:
     raise DataError(f"{path}: IDX header declares 0 dimensions.")
+  if ndim > _MAX_NDIM:  # numpy arrays have at most 64 (older numpy: 32)
+    raise DataError(f"{path}: IDX header declares {ndim} dimensions; "
+                    f"this reader takes at most {_MAX_NDIM} (MNIST's files "
+                    "have 1 or 3).")
   dims = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, path,
                                                 "the dimensions"))
   count = 1

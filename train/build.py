@@ -70,9 +70,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   signal while it is built stops the run before its first step."""
   chief = cluster is None or cluster.is_chief
   exports = chief and config.export != "none"
-  export_dir = config.export_dir or os.path.join(config.model_dir, "export")
-  if exports:  # run() checked and locked model_dir
-    prepare_dir(export_dir, "export_dir")
+  export_dir = _export_dir(config, exports)
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)
@@ -91,7 +89,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   watcher.attach(engine.request_stop)
   restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
   summaries = Summaries(config.model_dir, enabled=chief)
-  if exports:
+  if exports:  # a crash mid-export left a temporary folder
     export_lib.remove_stale_temporaries(export_dir)
   if chief:
     _record_manifest(config, strategy, batch, data, restored, summaries)
@@ -103,8 +101,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
       summaries=summaries, checkpointer=checkpointer, watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
-      export=(_exporter(config, engine, data.info, export_dir) if exports
-              else lambda step: None),
+      export=_exporter(config, engine, data.info, export_dir, exports),
       global_batch_size=batch.global_batch_size,
       steps_per_epoch=steps_per_epoch, max_bad_steps=config.max_bad_steps,
       model_dir=config.model_dir, report=report)
@@ -252,9 +249,21 @@ def _record_manifest(config, strategy, batch, data, restored,
         os.path.normpath(config.model_dir)))
 
 
+def _export_dir(config: TrainConfig, exports: bool) -> str:
+  """Where versions go, checked writable before any work when this process
+  exports (run() has already checked and locked model_dir)."""
+  export_dir = config.export_dir or os.path.join(config.model_dir, "export")
+  if exports:
+    prepare_dir(export_dir, "export_dir")
+  return export_dir
+
+
 def _exporter(config: TrainConfig, engine: Engine,
-              info: datasets.DatasetInfo, export_dir: str):
-  """The controller's export action: the SavedModel of a step."""
+              info: datasets.DatasetInfo, export_dir: str, exports: bool):
+  """The controller's export action: the SavedModel of a step (nothing
+  where this process does not export: another worker, --export=none)."""
+  if not exports:
+    return lambda step: None
 
   def export(step: int):
     # The version is the last step (TF Serving serves the highest); the

@@ -202,6 +202,10 @@ class TrainConfig:
     need(self.learning_rate is None or (
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),
          "learning_rate", "a positive finite number")
+    self._check_rates(need)
+    self._check_lists(need)
+
+  def _check_rates(self, need) -> None:
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
     for field in ("label_smoothing", "ema_decay"):
       need(0 <= getattr(self, field) < 1, field, "in [0, 1)")
@@ -209,7 +213,6 @@ class TrainConfig:
       value = getattr(self, field)
       need(value >= 0 and math.isfinite(value), field,
            "a non-negative finite number")
-    self._check_lists(need)
 
   def _check_lists(self, need) -> None:
     need(len(self.aux_loss_weights) == 2 and all(

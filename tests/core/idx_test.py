@@ -67,6 +67,16 @@ class IdxTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(DataError, "more than any IDX data set"):
       idx.read(self.path())
 
+  def test_more_dimensions_than_an_array_can_have(self):
+    # Found by the fuzzer: 128 dimensions, one of them 0, so no data at all;
+    # numpy cannot shape it and raised ValueError instead of DataError.
+    with open(self.path(), "wb") as f:
+      f.write(bytes([0, 0, 12, 128]) + struct.pack(">3I", 5, 5, 5)
+              + bytes(4 * 125))
+    with self.assertRaisesRegex(DataError, "declares 128 dimensions; this "
+                                "reader takes at most 32"):
+      idx.read(self.path())
+
   def test_missing_file(self):
     with self.assertRaisesRegex(DataError, r"/nope: no such file"):
       idx.read(self.path("nope"))
