@@ -242,22 +242,20 @@ def _example_reader(split, reading: Reading, augment):
 
 
 def finish(decoded, element, label, reading: Reading, augment, size, path):
-  """Crops, resizes and augments one decoded image; handles a bad one."""
+  """Crops, resizes and augments one decoded image of a file or a record
+  to [size, size, C]; handles a bad one (in-memory rows: `_gather_rows`)."""
   index, ok = element["index"], decoded["ok"]
   if augment:
     seed = augment_lib.example_seed(reading.seed, element["step"], index)
     image = augment_lib.augment(decoded["image"], seed, augment, size=size)
-  elif size:
+  else:
     image = decoded["image"]
     if "crop" in reading.augment:  # evaluation after Inception-style crops
       image = images_lib.central_crop(image, 0.875)
     image = images_lib.resize(image, size)
-  else:
-    image = decoded["image"]
   # Crops and resizes with tensor sizes lose the static shape batching needs.
-  image = tf.ensure_shape(image, [size, size, reading.channels] if size
-                          else decoded["image"].shape)
-  if path is not None and not reading.skip_bad_images:
+  image = tf.ensure_shape(image, [size, size, reading.channels])
+  if not reading.skip_bad_images:
     with tf.control_dependencies([tf.debugging.Assert(
         ok | (index < 0), [f"<<{BAD_IMAGE}:", path, ">>"])]):
       image = tf.identity(image)
