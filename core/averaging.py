@@ -13,11 +13,8 @@ from typing import Iterator, Sequence
 
 import tensorflow as tf
 
+from core import optimizers
 from layers import variables as variables_lib
-
-
-def _key(var: tf.Variable) -> str:
-  return var.name.split(":")[0]
 
 
 class WeightCopy(tf.Module):
@@ -29,8 +26,9 @@ class WeightCopy(tf.Module):
       raise ValueError("`params` must hold at least one variable; received "
                        "an empty list.")
     with self.name_scope:
-      self.values = [variables_lib.weight(tf.identity(p), name=_key(p),
-                                          trainable=False) for p in params]
+      self.values = [variables_lib.weight(
+          tf.identity(p), name=optimizers.slot_key(p), trainable=False)
+                     for p in params]
     self._params = lambda: tuple(params)  # not tracked: no second copy
 
   def copy_from(self, sources: Sequence[tf.Variable]) -> None:

@@ -18,7 +18,8 @@ from layers import variables as variables_lib
 Schedule = Callable[[tf.Tensor], tf.Tensor]
 
 
-def _slot_key(var: tf.Variable) -> str:
+def slot_key(var: tf.Variable) -> str:
+  """A variable's name without the ':0' output suffix."""
   return var.name.split(":")[0]
 
 
@@ -44,7 +45,7 @@ class Optimizer(tf.Module):
     if not params:
       raise ValueError("`params` must hold at least one variable; "
                        "received an empty list.")
-    keys = [_slot_key(v) for v in params]
+    keys = [slot_key(v) for v in params]
     if len(set(keys)) != len(keys):
       raise ValueError("`params` must have unique variable names; received "
                        "duplicates (name every variable).")
@@ -89,7 +90,7 @@ class Optimizer(tf.Module):
         tf.raw_ops.ResourceApplyGradientDescent(
             var=var.handle, alpha=tf.cast(lr * self.weight_decay, var.dtype),
             delta=var.read_value(), use_locking=False)
-      self._update(tf.cast(grad, var.dtype), var, self.slots[_slot_key(var)],
+      self._update(tf.cast(grad, var.dtype), var, self.slots[slot_key(var)],
                    scalars)
     self.iterations.assign_add(1)
 
