@@ -227,7 +227,10 @@ class Controller:
   def write_misclassified(self, step: int) -> None:
     """Writes the grid of misclassified validation images (true and
     predicted names under each), tag `misclassified`; none if the model
-    gets the sample right."""
+    gets the sample right. Not computed where nothing is written (the
+    other workers of a multi-worker run)."""
+    if not self.summaries.enabled:
+      return
     images, labels, predicted = self.engine.misclassified(
         self.data.validation)
     if len(images):
