@@ -183,6 +183,17 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual(grids[0][2].dtype, np.uint8)
     self.assertEqual(grids[0][2].shape[-1], 3)
 
+  def test_no_grid_computed_where_summaries_are_off(self):
+    engine = StubEngine()
+    asked = []
+    engine.misclassified = lambda split: asked.append(split) or (
+        np.zeros([1, 4, 4, 1], np.uint8), np.array([0]), np.array([1]))
+    controller = make_controller(engine)
+    controller.summaries.enabled = False  # another worker: writes nothing
+    controller.run()
+    self.assertEqual(asked, [])
+    self.assertEqual(controller.record["summaries"].named("image"), [])
+
   def test_histograms_every_n_steps_and_never_when_off(self):
     controller = make_controller(StubEngine())
     controller.schedule = Schedule(20, 5, 10, 8, histogram_every=6)
