@@ -6,8 +6,10 @@ Deviations from the paper (also listed in BUILD.md):
   * Auxiliary heads pool the whole map when it is smaller than 5x5 (aux_head.py).
   * Dropout noise is drawn for the global batch (dropout.py), so training does
     not depend on the number of replicas.
-  * Optional (stem="small"): a 3x3 stride-1 first convolution and no first
-    pool, for small images, as the CIFAR variants of ImageNet networks do.
+  * Optional stems for small images: stem="small", a 3x3 stride-1 first
+    convolution and no first pool, as the CIFAR variants of ImageNet networks
+    do; stem="medium", the same convolution followed by the paper's first
+    pool (half the side of "small" in every later layer).
 """
 
 from typing import Dict, NamedTuple, Optional
@@ -23,9 +25,9 @@ from layers import inception
 from layers import pooling
 
 Spec = inception.InceptionSpec
-# The stem before conv2: Table 1's ("paper"), or one for small images that
-# keeps 4x the map area in every later layer ("small").
-STEMS = ("paper", "small")
+# The stem before conv2: Table 1's ("paper", 1/4 of the image side), or one
+# for small images: "medium" keeps 1/2 of the side, "small" all of it.
+STEMS = ("paper", "medium", "small")
 
 # Table 1 of the paper.                                     out channels
 BLOCKS: Dict[str, Spec] = {
@@ -64,8 +66,9 @@ class GoogLeNet(tf.Module):
         flattened width.
       dropout_rate: Dropout before the main classifier (0.4 in the paper).
       aux_dropout_rate: Dropout inside each auxiliary head (0.7 in the paper).
-      stem: "paper" (7x7 stride-2 convolution, then a 3x3 stride-2 max-pool)
-        or "small" (3x3 stride-1 convolution, no pool).
+      stem: "paper" (7x7 stride-2 convolution, then a 3x3 stride-2 max-pool),
+        "medium" (3x3 stride-1 convolution, then that max-pool) or "small"
+        (3x3 stride-1 convolution, no pool).
       name: Module name; prefixes every variable name.
 
     Raises:
@@ -89,7 +92,8 @@ class GoogLeNet(tf.Module):
       else:
         self.conv1 = conv.Conv2D(in_channels, 64, 3, activation=relu,
                                  name="conv1")
-        self.pool1 = None
+        self.pool1 = (pooling.MaxPool2D(3, 2, name="pool1")
+                      if stem == "medium" else None)
       self.conv2_reduce = conv.Conv2D(64, 64, 1, activation=relu,
                                       name="conv2_reduce")
       self.conv2 = conv.Conv2D(64, 192, 3, activation=relu, name="conv2")

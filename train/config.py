@@ -22,7 +22,7 @@ AUGMENTATIONS = ("crop", "flip", "erase")  # core/augment.py's NAMES
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-STEMS = ("paper", "small")      # layers/googlenet.py's STEMS
+STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
 EXPORTS = ("last", "best", "none")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
@@ -133,9 +133,10 @@ class TrainConfig:
       choices=EXPORTS)
   stem: str = option(
       "paper", "paper: 7x7 stride-2 convolution and a max-pool before "
-      "conv2 (Table 1); small: a 3x3 stride-1 convolution and no first "
-      "pool, for small images such as 28x28 (4x the map area in every "
-      "later layer; a deviation, BUILD.md).", choices=STEMS)
+      "conv2 (Table 1); for small images such as 28x28 (a deviation, "
+      "BUILD.md): medium: a 3x3 stride-1 convolution and that max-pool "
+      "(twice the map side in every later layer); small: a 3x3 stride-1 "
+      "convolution and no first pool (four times the side).", choices=STEMS)
   image_size: int = option(
       224, "Side the images are resized to on the device (the seed's 224).")
   seed: int = option(0, "Seed of weights, data order and dropout.")

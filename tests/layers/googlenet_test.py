@@ -103,8 +103,34 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
     for logits in small(x, training=True):
       self.assertEqual(logits.shape, [2, 10])
     with self.assertRaisesRegex(ValueError, "`stem` must be one of paper, "
-                                "small; received stem='tiny'"):
+                                "medium, small; received stem='tiny'"):
       googlenet.GoogLeNet(10, 1, 28, stem="tiny")
+
+  def test_medium_stem_halves_the_small_stems_maps_with_the_same_weights(self):
+    # stem="medium": the small stem's 3x3 stride-1 conv1, then the paper's
+    # pool1. At 28x28 the maps entering 3a, 4a and 5a are 7x7, 4x4 and 2x2
+    # (paper: 4x4, 2x2, 1x1; small: 14x14, 7x7, 4x4). Pools hold no weights,
+    # so the variables are exactly the small stem's.
+    small = googlenet.GoogLeNet(10, 1, 28, stem="small")
+    medium = googlenet.GoogLeNet(10, 1, 28, stem="medium")
+    self.assertEqual([(v.name, v.shape) for v in medium.trainable_variables],
+                     [(v.name, v.shape) for v in small.trainable_variables])
+    self.assertEqual((medium.pool1.window, medium.pool1.stride), (3, 2))
+    self.assertEqual(medium.aux1.pool.window, 4)  # the 4x4 map, pooled whole
+    seen = {}
+
+    def spy(key, block):
+      def call(x, **kwargs):
+        seen[key] = x.shape[1:3].as_list()
+        return block(x, **kwargs)
+      return call
+
+    for key in ("3a", "4a", "5a"):
+      medium.blocks[key] = spy(key, medium.blocks[key])
+    x = tf.random.uniform([2, 28, 28, 1], seed=3)
+    for logits in medium(x, training=True):
+      self.assertEqual(logits.shape, [2, 10])
+    self.assertEqual(seen, {"3a": [7, 7], "4a": [4, 4], "5a": [2, 2]})
 
   def test_errors(self):
     model = googlenet.GoogLeNet(10, 1, 28)

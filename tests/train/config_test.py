@@ -78,7 +78,7 @@ class ConfigTest(tf.test.TestCase):
         (dict(clip_norm=float("inf")), "`clip_norm` must be a non-negative "
          "finite number"),
         (dict(export="first"), "`export` must be one of last, best, none"),
-        (dict(stem="large"), "`stem` must be one of paper, small"),
+        (dict(stem="large"), "`stem` must be one of paper, medium, small"),
 
     ]
     for kwargs, pattern in cases:
