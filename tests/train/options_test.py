@@ -59,7 +59,7 @@ class OptionsTest(tf.test.TestCase):
       self.assertEqual(config.dataset, "fashion_mnist", name)
     best = options.config(parsed(
         f"--flagfile={os.path.join(folder, 'fashion_mnist_best.cfg')}"))
-    self.assertEqual((best.stem, best.export), ("small", "best"))
+    self.assertEqual((best.stem, best.export), ("medium", "best"))
 
   def test_values_parse_to_the_field_types(self):
     config = options.config(parsed(
