@@ -22,6 +22,9 @@ def contender(name, image_size, replicas):
   warmup, windows, steps = PLANS[image_size]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  # Every TensorFlow contender on the kernels `train.main` picks (oneDNN,
+  # train/kernels.py), so the ratio compares loops, not kernel libraries.
+  env.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
   done = subprocess.run(
       [sys.executable, "-m", "bench.contenders", name, str(image_size),
        str(replicas), str(warmup), str(windows), str(steps)],

@@ -3,6 +3,7 @@ stopped at step 4 and resumed ends with variables bitwise equal to an
 uninterrupted run's, for an image folder and for TFRecord shards, with
 augmentation on."""
 
+import json
 import os
 
 import tensorflow as tf
@@ -51,6 +52,9 @@ class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):
       done = helpers.cli(args)
       self.assertEqual(done.returncode, 0, done.stderr[-2000:])
     self.assertIn("resuming at step 4/8", done.stdout)
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") is None:  # the engine chose
+      manifest = json.load(open(os.path.join(whole, "manifest.json")))
+      self.assertEqual(manifest["cpu_kernels"], "Eigen")  # --deterministic
     self.assertFalse(os.path.exists(os.path.join(whole, "export")))
     # Validation (and its misclassified grid, read from shards or files)
     # ran and moves no training state: the resumed run ends bitwise equal.

@@ -44,6 +44,9 @@ class EndToEndTest(tf.test.TestCase):
     self.assertEqual((m["dataset"], m["image_size"], m["seed"]),
                      ("synthetic", 28, 0))
     self.assertEqual(m["tensorflow_version"], tf.__version__)
+    # Not --deterministic: oneDNN's kernels unless the caller chose otherwise.
+    expected = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+    self.assertEqual(m["cpu_kernels"], "oneDNN" if expected else "Eigen")
     self.assertEqual(m["flags"]["train_steps"], 20)
     self.assertEqual(m["data"], helpers.SYNTHETIC_INFO.as_dict())
     self.assertIn("git_revision", m)

@@ -17,7 +17,6 @@ same one-line messages the commands print.
 """
 
 import dataclasses
-import os
 from typing import Callable
 
 
@@ -36,7 +35,7 @@ def fit(config=None, *, report: Callable[[str], None] = print, **options):
   from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
   config = (TrainConfig(**options) if config is None
             else dataclasses.replace(config, **options))
-  if config.deterministic:  # only effective before TensorFlow is imported
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  from train import kernels  # pylint: disable=g-import-not-at-top
+  kernels.choose(config.deterministic)  # only effective before TF's import
   from train import build  # pylint: disable=g-import-not-at-top
   return build.run(config, report=report)

@@ -27,6 +27,7 @@ from absl import flags
 
 from core import errors  # pylint: disable=g-import-not-at-top
 from train import cli
+from train import kernels
 from train import native_stderr
 from train.report import Report, render, run_config
 
@@ -64,8 +65,7 @@ def evaluate_checkpoint(model_dir: str, *, step: Optional[int] = None,
   config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
   if config.strategy == "multi_worker":  # evaluated on this machine alone
     config = dataclasses.replace(config, strategy="one_device")
-  if config.deterministic:  # the kernels the run used (see train/main.py)
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  kernels.choose(config.deterministic)  # the kernels the run used
   native_stderr.import_tensorflow_quietly()
   from train import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_checkpoint(config, model_dir, step, split)
@@ -79,6 +79,7 @@ def evaluate_saved_model(path: str, model_dir: str, *, split: str = "test",
     InputError: No such SavedModel, run or split (one line).
   """
   config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
+  kernels.choose(config.deterministic)
   native_stderr.import_tensorflow_quietly()
   from train import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_saved_model(config, path, split)

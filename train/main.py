@@ -17,6 +17,7 @@ from absl import flags
 
 from core import errors
 from train import cli
+from train import kernels
 from train import native_stderr
 from train import options
 
@@ -30,12 +31,7 @@ def main(argv: Sequence[str]) -> int:
                  "is a --flag (see --helpfull).", errors.EXIT_USAGE)
   try:
     config = options.config(FLAGS)
-    if config.deterministic:
-      # TF's op determinism covers its own kernels; oneDNN's custom kernels
-      # run on their own thread-pool integration. A bitwise-exact resume
-      # once differed (Adam slots, 1e-4 relative) with them on, so this mode
-      # uses TF's kernels. It must be set before TensorFlow is imported.
-      os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    kernels.choose(config.deterministic)  # before TensorFlow is imported
     native_stderr.import_tensorflow_quietly()
     from train import build  # pylint: disable=g-import-not-at-top
     with native_stderr.DecoderChatterFilter():

@@ -14,6 +14,7 @@ import tensorflow as tf
 from core import datasets
 from core import distribution
 from core.errors import InputError, NoSpaceError, is_no_space
+from train import kernels
 
 FILENAME = "manifest.json"
 
@@ -46,6 +47,7 @@ def build(config, strategy: tf.distribute.Strategy,
       "image_size": config.image_size,
       "seed": config.seed,
       "tensorflow_version": tf.__version__,
+      "cpu_kernels": "oneDNN" if kernels.onednn_enabled() else "Eigen",
       "python_version": platform.python_version(),
       "git_revision": git_revision(),
       "fingerprint": config.fingerprint,

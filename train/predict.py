@@ -160,6 +160,8 @@ if __name__ == "__main__":
   from absl import logging  # pylint: disable=g-import-not-at-top
   from train import native_stderr  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
+  from train import kernels  # pylint: disable=g-import-not-at-top
   define_flags()
+  kernels.choose(deterministic=False)  # oneDNN where TF would not pick it
   native_stderr.import_tensorflow_quietly()
   app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

@@ -1,0 +1,49 @@
+"""train/kernels.py: oneDNN unless --deterministic, and the user's choice
+wins. Each case is a fresh process, since TensorFlow reads the choice once,
+at import."""
+
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from tests import helpers
+from train import kernels
+
+PROBE = """
+import sys
+from train import kernels
+kernels.choose(deterministic=sys.argv[1] == "1")
+import tensorflow
+print(kernels.onednn_enabled())
+"""
+
+
+def probe(deterministic: bool, preset=None) -> str:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=helpers.ROOT)
+  env.pop(kernels.VARIABLE, None)
+  if preset is not None:
+    env[kernels.VARIABLE] = preset
+  done = subprocess.run(
+      [sys.executable, "-c", PROBE, "1" if deterministic else "0"],
+      cwd=helpers.ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  return done.stdout.strip()
+
+
+class KernelsTest(tf.test.TestCase):
+
+  def test_onednn_for_a_normal_run(self):
+    self.assertEqual(probe(deterministic=False), "True")
+
+  def test_tensorflows_kernels_for_a_deterministic_run(self):
+    self.assertEqual(probe(deterministic=True), "False")
+
+  def test_the_users_setting_wins(self):
+    self.assertEqual(probe(deterministic=False, preset="0"), "False")
+    self.assertEqual(probe(deterministic=True, preset="1"), "True")
+
+
+if __name__ == "__main__":
+  tf.test.main()
