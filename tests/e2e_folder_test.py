@@ -12,6 +12,9 @@ from tests import events
 from tests import helpers
 
 
+MAKE_TRAIN = "configs/fashion_mnist_cpu.cfg"
+
+
 def folder_flags(model_dir, data_dir, *extra):
   return [f"--model_dir={model_dir}", "--dataset=folder",
           f"--data_dir={data_dir}", "--strategy=mirrored",
@@ -30,11 +33,15 @@ class FolderEndToEndTest(tf.test.TestCase):
     helpers.write_image_folder(cls.data, per_class=10,
                                splits=("train", "test"))
     cls.dir = os.path.join(tmp, "folder-run")
-    # The accuracy recipe takes the same flags as on IDX sets.
-    cls.result = helpers.cli(folder_flags(
-        cls.dir, cls.data, "--eval_every=4", "--ema_decay=0.9",
-        "--label_smoothing=0.1", "--weight_decay=0.01", "--clip_norm=5",
-        "--export=best"))
+    # The accuracy recipe takes the same flags as on IDX sets: make train's
+    # own flag file (medium stem, flip, label smoothing, moving average,
+    # best export), then this data set and a few steps on top of it.
+    cls.result = helpers.cli([
+        f"--flagfile={os.path.join(helpers.ROOT, MAKE_TRAIN)}",
+        *folder_flags(cls.dir, cls.data, "--eval_every=4",
+                      "--checkpoint_every=4", "--warmup_steps=2",
+                      "--ema_decay=0.9", "--weight_decay=0.01",
+                      "--clip_norm=5")])
 
   def test_trains_and_tests(self):
     self.assertEqual(self.result.returncode, 0, self.result.stderr[-3000:])
@@ -42,6 +49,10 @@ class FolderEndToEndTest(tf.test.TestCase):
                      r"^test accuracy \d\.\d{4} \(loss .*, 30 images, step "
                      r"8\)$")
     self.assertIn("starting at step 0/8: 2 replica(s)", self.result.stdout)
+    flags = json.load(open(os.path.join(self.dir, "manifest.json")))["flags"]
+    self.assertEqual((flags["stem"], flags["label_smoothing"], flags["export"],
+                      flags["augment"]),
+                     ("medium", 0.1, "best", ["crop", "flip", "erase"]))
 
   def test_class_names_reach_the_manifest_tensorboard_and_export(self):
     manifest = json.load(open(os.path.join(self.dir, "manifest.json")))
