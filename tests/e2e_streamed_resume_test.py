@@ -12,6 +12,7 @@ from absl.testing import parameterized
 from tests import events
 from tests import fault_test
 from tests import helpers
+from train import kernels
 
 
 class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):
@@ -52,7 +53,7 @@ class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):
       done = helpers.cli(args)
       self.assertEqual(done.returncode, 0, done.stderr[-2000:])
     self.assertIn("resuming at step 4/8", done.stdout)
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") is None:  # the engine chose
+    if os.environ.get(kernels.VARIABLE) is None:  # the engine chose
       manifest = json.load(open(os.path.join(whole, "manifest.json")))
       self.assertEqual(manifest["cpu_kernels"], "Eigen")  # --deterministic
     self.assertFalse(os.path.exists(os.path.join(whole, "export")))

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tests import events
 from tests import helpers
 from tests.tensorboard_server import tensorboard
+from train import kernels
 
 TRAIN_TAGS = ("loss/total", "loss/main", "loss/aux1", "loss/aux2",
               "accuracy/main", "accuracy/aux1", "accuracy/aux2",
@@ -45,7 +46,7 @@ class EndToEndTest(tf.test.TestCase):
                      ("synthetic", 28, 0))
     self.assertEqual(m["tensorflow_version"], tf.__version__)
     # Not --deterministic: oneDNN's kernels unless the caller chose otherwise.
-    expected = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+    expected = os.environ.get(kernels.VARIABLE, "1") != "0"
     self.assertEqual(m["cpu_kernels"], "oneDNN" if expected else "Eigen")
     self.assertEqual(m["flags"]["train_steps"], 20)
     self.assertEqual(m["data"], helpers.SYNTHETIC_INFO.as_dict())
