@@ -10,10 +10,22 @@ machine; the GPU path is the same code with other devices.
 
 import os
 
+from train import kernels
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
+# oneDNN's kernels for the tests that run in this process, as the commands
+# use them (train/kernels.py): on a CPU where TensorFlow would not choose them
+# itself they halve the time of every in-process step. TensorFlow reads the
+# variable once, at import; it is then taken back out of the environment, so
+# the commands the tests start choose their kernels as a user's would (Eigen
+# for --deterministic). A value set outside the suite is kept, and inherited.
+USERS_KERNELS = os.environ.get(kernels.VARIABLE)
+os.environ[kernels.VARIABLE] = USERS_KERNELS or "1"
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
+if USERS_KERNELS is None:
+  del os.environ[kernels.VARIABLE]
 
 NUM_CPU_DEVICES = 2
 tf.config.set_visible_devices([], "GPU")

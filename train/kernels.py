@@ -13,14 +13,22 @@ before that; this module imports nothing heavy.
 """
 
 import os
+import sys
 
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
 def choose(deterministic: bool) -> None:
   """Sets TF_ENABLE_ONEDNN_OPTS for this process unless it is already set:
-  "0" (TensorFlow's kernels) for a deterministic run, "1" otherwise."""
-  os.environ.setdefault(VARIABLE, "0" if deterministic else "1")
+  "0" (TensorFlow's kernels) for a deterministic run, "1" otherwise.
+
+  Once TensorFlow is imported the choice is made: the variable is then left
+  alone, since setting it would change nothing here and would only leak into
+  the processes this one starts (a `train.fit` in a user's program must not
+  pick the kernels of the commands that program runs later).
+  """
+  if "tensorflow" not in sys.modules:
+    os.environ.setdefault(VARIABLE, "0" if deterministic else "1")
 
 
 def onednn_enabled() -> bool:

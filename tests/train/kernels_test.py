@@ -8,6 +8,7 @@ import sys
 
 import tensorflow as tf
 
+from tests import conftest
 from tests import helpers
 from train import kernels
 
@@ -43,6 +44,30 @@ class KernelsTest(tf.test.TestCase):
   def test_the_users_setting_wins(self):
     self.assertEqual(probe(deterministic=False, preset="0"), "False")
     self.assertEqual(probe(deterministic=True, preset="1"), "True")
+
+  def test_no_choice_leaks_once_tensorflow_is_imported(self):
+    # A program that imported TensorFlow and then calls train.fit: the
+    # kernels are fixed already, and the commands it starts later must not
+    # inherit a choice made for it.
+    code = ("import os, tensorflow\n"
+            "from train import kernels\n"
+            "kernels.choose(deterministic=False)\n"
+            "print(os.environ.get(kernels.VARIABLE))\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=helpers.ROOT)
+    env.pop(kernels.VARIABLE, None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=helpers.ROOT,
+                          env=env, capture_output=True, text=True,
+                          timeout=300)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    self.assertEqual(done.stdout.strip(), "None")
+
+  def test_the_suite_runs_on_onednn_and_leaves_the_commands_their_choice(
+      self):
+    # tests/conftest.py: this process on oneDNN, and the variable taken back
+    # out of the environment the commands inherit (unless set outside).
+    users = conftest.USERS_KERNELS
+    self.assertEqual(kernels.onednn_enabled(), users != "0")
+    self.assertEqual(os.environ.get(kernels.VARIABLE), users)
 
 
 if __name__ == "__main__":
