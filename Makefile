@@ -40,8 +40,11 @@ bench: venv data
 	$(PY) -m bench.run
 	$(PY) -m bench.input_pipeline
 
+# Loopback unless asked (TensorBoard's own default): TB_HOST=0.0.0.0 serves
+# the dashboard to every machine that can reach this one.
+TB_HOST ?= localhost
 tensorboard: venv
-	$(VENV)/bin/tensorboard --logdir $(RUN_DIR) --bind_all
+	$(VENV)/bin/tensorboard --logdir $(RUN_DIR) --host $(TB_HOST)
 
 clean:
 	rm -rf $(VENV) runs
