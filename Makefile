@@ -26,8 +26,10 @@ venv: $(VENV)/.installed
 data:
 	@bash tools/install_data.sh
 
+# Two workers, one test file each at a time (a file's tests share set-up).
+TEST_WORKERS ?= 2
 test: venv data
-	$(PY) -m pytest -q -ra --durations=15 tests
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist=loadfile --durations=30 tests
 
 # The configuration and its measured result are in BUILD.md ("make train").
 train: venv data
