@@ -11,6 +11,7 @@ machine; the GPU path is the same code with other devices.
 import os
 
 from train import kernels
+from train import native_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -23,6 +24,9 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 # for --deterministic). A value set outside the suite is kept, and inherited.
 USERS_KERNELS = os.environ.get(kernels.VARIABLE)
 os.environ[kernels.VARIABLE] = USERS_KERNELS or "1"
+# Without TensorFlow's C++ start-up lines, which ignore TF_CPP_MIN_LOG_LEVEL
+# and which pytest-xdist's processes would print under the suite's summary.
+native_stderr.import_tensorflow_quietly()
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 if USERS_KERNELS is None:
   del os.environ[kernels.VARIABLE]
