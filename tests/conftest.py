@@ -23,7 +23,7 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 # the commands the tests start choose their kernels as a user's would (Eigen
 # for --deterministic). A value set outside the suite is kept, and inherited.
 USERS_KERNELS = os.environ.get(kernels.VARIABLE)
-os.environ[kernels.VARIABLE] = USERS_KERNELS or "1"
+kernels.choose(deterministic=False)
 # Without TensorFlow's C++ start-up lines, which ignore TF_CPP_MIN_LOG_LEVEL
 # and which pytest-xdist's processes would print under the suite's summary.
 native_stderr.import_tensorflow_quietly()
