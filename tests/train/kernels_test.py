@@ -21,16 +21,22 @@ print(kernels.onednn_enabled())
 """
 
 
-def probe(deterministic: bool, preset=None) -> str:
+def fresh_process(code: str, *args: str, preset=None) -> str:
+  """Runs `code` in a new Python whose environment has the variable only if
+  `preset` is given; returns its stdout, stripped."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=helpers.ROOT)
   env.pop(kernels.VARIABLE, None)
   if preset is not None:
     env[kernels.VARIABLE] = preset
-  done = subprocess.run(
-      [sys.executable, "-c", PROBE, "1" if deterministic else "0"],
-      cwd=helpers.ROOT, env=env, capture_output=True, text=True, timeout=300)
+  done = subprocess.run([sys.executable, "-c", code, *args],
+                        cwd=helpers.ROOT, env=env, capture_output=True,
+                        text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
   return done.stdout.strip()
+
+
+def probe(deterministic: bool, preset=None) -> str:
+  return fresh_process(PROBE, "1" if deterministic else "0", preset=preset)
 
 
 class KernelsTest(tf.test.TestCase):
@@ -53,13 +59,7 @@ class KernelsTest(tf.test.TestCase):
             "from train import kernels\n"
             "kernels.choose(deterministic=False)\n"
             "print(os.environ.get(kernels.VARIABLE))\n")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=helpers.ROOT)
-    env.pop(kernels.VARIABLE, None)
-    done = subprocess.run([sys.executable, "-c", code], cwd=helpers.ROOT,
-                          env=env, capture_output=True, text=True,
-                          timeout=300)
-    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
-    self.assertEqual(done.stdout.strip(), "None")
+    self.assertEqual(fresh_process(code), "None")
 
   def test_the_suite_runs_on_onednn_and_leaves_the_commands_their_choice(
       self):
