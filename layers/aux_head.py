@@ -8,6 +8,7 @@ from layers import _checks
 from layers import conv
 from layers import dense
 from layers import dropout
+from layers import normalization
 from layers import pooling
 
 # Section 5 of the paper: 5x5/3 average pool, 1x1 conv with 128 filters,
@@ -26,7 +27,8 @@ class AuxHead(tf.Module):
   """
 
   def __init__(self, in_channels: int, in_size: int, num_classes: int, *,
-               dropout_rate: float = 0.7, name: Optional[str] = None):
+               dropout_rate: float = 0.7, batch_norm: bool = False,
+               name: Optional[str] = None):
     """Creates the convolution and the two dense layers.
 
     Args:
@@ -34,6 +36,7 @@ class AuxHead(tf.Module):
       in_size: Side of the (square) feature map read.
       num_classes: Width of the logits.
       dropout_rate: Dropout before the last layer (0.7 in the paper).
+      batch_norm: Batch-normalise the convolution (conv.Conv2D).
       name: Module name: "aux1" or "aux2" in GoogLeNet.
 
     Raises:
@@ -48,7 +51,8 @@ class AuxHead(tf.Module):
       self.pool = pooling.AvgPool2D(window, stride, padding="VALID",
                                     name="pool")
       self.conv = conv.Conv2D(in_channels, _CONV_FILTERS, 1,
-                              activation=tf.nn.relu, name="conv")
+                              activation=tf.nn.relu, batch_norm=batch_norm,
+                              name="conv")
       pooled = self.pool.out_size(in_size)
       self.fc = dense.Dense(pooled * pooled * _CONV_FILTERS, _FC_UNITS,
                             activation=tf.nn.relu, name="fc")
@@ -57,10 +61,12 @@ class AuxHead(tf.Module):
 
   def __call__(self, x: tf.Tensor, *, training: bool,
                noise: Optional[dropout.DropoutNoise] = None,
+               stats: Optional[normalization.BatchStatistics] = None,
                reference: bool = False) -> tf.Tensor:
-    """Returns logits [N, num_classes] for the feature map `x`; `reference`
-    runs the textbook convolution (layers/formulations.py)."""
-    x = self.conv(self.pool(x), reference=reference)
+    """Returns logits [N, num_classes] for the feature map `x`; `stats`: the
+    training pass's batch statistics (conv.Conv2D); `reference` runs the
+    textbook convolution (layers/formulations.py)."""
+    x = self.conv(self.pool(x), stats=stats, reference=reference)
     x = tf.reshape(x, [tf.shape(x)[0], self.fc.in_features])
     x = self.fc(x)
     x = self.dropout(x, training=training, noise=noise)

@@ -7,10 +7,12 @@ import tensorflow as tf
 from layers import _checks
 from layers import formulations
 from layers import initializers
+from layers import normalization
 from layers import variables
 
 class Conv2D(tf.Module):
-  """Square 2-D convolution, optional bias and activation.
+  """Square 2-D convolution, optional bias or batch normalisation, and
+  activation.
 
   Variables are float32; the convolution runs in the input's dtype (the kernel
   is cast), which is how mixed precision keeps float32 master weights.
@@ -19,7 +21,7 @@ class Conv2D(tf.Module):
   def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                stride: int = 1, padding: str = "SAME",
                activation: Optional[formulations.Activation] = None,
-               use_bias: bool = True,
+               use_bias: bool = True, batch_norm: bool = False,
                kernel_init: Optional[initializers.Initializer] = None,
                bias_init: Optional[initializers.Initializer] = None,
                name: Optional[str] = None):
@@ -32,7 +34,10 @@ class Conv2D(tf.Module):
       stride: Spatial stride.
       padding: "SAME" or "VALID".
       activation: Applied after the bias, e.g. `tf.nn.relu`; None for linear.
-      use_bias: Whether to add a per-channel bias.
+      use_bias: Whether to add a per-channel bias (ignored with
+        `batch_norm`, whose beta is the bias).
+      batch_norm: Normalise the convolution's output before the activation
+        (layers/normalization.py).
       kernel_init: Defaults to He normal (initializers.py says why).
       bias_init: Defaults to zeros.
       name: Module name; prefixes every variable name.
@@ -54,7 +59,10 @@ class Conv2D(tf.Module):
           kernel_init([kernel_size, kernel_size, in_channels, out_channels],
                       tf.float32), name="kernel")
       self.bias = (variables.weight(bias_init([out_channels], tf.float32),
-                                    name="bias") if use_bias else None)
+                                    name="bias")
+                   if use_bias and not batch_norm else None)
+      self.norm = (normalization.BatchNorm(out_channels, name="batch_norm")
+                   if batch_norm else None)
 
   def out_size(self, in_size: int) -> int:
     """Spatial size of the output for a square input of side `in_size`."""
@@ -62,15 +70,24 @@ class Conv2D(tf.Module):
       return -(-in_size // self.stride)
     return (in_size - self.kernel_size) // self.stride + 1
 
-  def __call__(self, x: tf.Tensor, *, reference: bool = False) -> tf.Tensor:
+  def __call__(self, x: tf.Tensor, *,
+               stats: Optional[normalization.BatchStatistics] = None,
+               reference: bool = False) -> tf.Tensor:
     """Convolves `x` of shape [N, H, W, in_channels].
 
     Args:
       x: The input.
+      stats: With batch normalisation, training: the forward pass's
+        statistics context; None normalises with the moving statistics.
       reference: Use the textbook convolution instead of the fastest exact
         formulation (layers/formulations.py).
     """
     _checks.channels(self.name, self.in_channels, x.shape[-1])
-    return formulations.conv2d(x, self.kernel, self.bias, self._activation,
-                               stride=self.stride, padding=self.padding,
-                               reference=reference)
+    if self.norm is None:
+      return formulations.conv2d(x, self.kernel, self.bias, self._activation,
+                                 stride=self.stride, padding=self.padding,
+                                 reference=reference)
+    y = self.norm(formulations.conv2d(
+        x, self.kernel, None, None, stride=self.stride, padding=self.padding,
+        reference=reference), stats)
+    return y if self._activation is None else self._activation(y)

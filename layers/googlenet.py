@@ -10,9 +10,12 @@ Deviations from the paper (also listed in BUILD.md):
     convolution and no first pool, as the CIFAR variants of ImageNet networks
     do; stem="medium", the same convolution followed by the paper's first
     pool (half the side of "small" in every later layer).
+  * Optional batch normalisation after every convolution (norm="batch"),
+    from Inception v2 (Ioffe & Szegedy 2015), over fixed groups of examples
+    (normalization.py).
 """
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -22,12 +25,14 @@ from layers import conv
 from layers import dense
 from layers import dropout
 from layers import inception
+from layers import normalization
 from layers import pooling
 
 Spec = inception.InceptionSpec
 # The stem before conv2: Table 1's ("paper", 1/4 of the image side), or one
 # for small images: "medium" keeps 1/2 of the side, "small" all of it.
 STEMS = ("paper", "medium", "small")
+NORMS = normalization.NORMS
 
 # Table 1 of the paper.                                     out channels
 BLOCKS: Dict[str, Spec] = {
@@ -56,7 +61,7 @@ class GoogLeNet(tf.Module):
   def __init__(self, num_classes: int = 1000, in_channels: int = 3,
                image_size: int = 224, *, dropout_rate: float = 0.4,
                aux_dropout_rate: float = 0.7, stem: str = "paper",
-               name: str = "googlenet"):
+               norm: str = "none", name: str = "googlenet"):
     """Creates every variable of the network.
 
     Args:
@@ -69,11 +74,13 @@ class GoogLeNet(tf.Module):
       stem: "paper" (7x7 stride-2 convolution, then a 3x3 stride-2 max-pool),
         "medium" (3x3 stride-1 convolution, then that max-pool) or "small"
         (3x3 stride-1 convolution, no pool).
+      norm: "none" (the paper) or "batch": batch normalisation after every
+        convolution, before its ReLU (normalization.py).
       name: Module name; prefixes every variable name.
 
     Raises:
       ValueError: If a size is not a positive integer, a rate is not in
-        [0, 1) or the stem is unknown.
+        [0, 1) or the stem or norm is unknown.
     """
     super().__init__(name=name)
     self.num_classes = _checks.positive_int("num_classes", num_classes)
@@ -82,21 +89,25 @@ class GoogLeNet(tf.Module):
     if stem not in STEMS:
       raise ValueError(f"`stem` must be one of {', '.join(STEMS)}; received "
                        f"stem={stem!r}.")
-    self.stem = stem
-    relu = tf.nn.relu
+    if norm not in NORMS:
+      raise ValueError(f"`norm` must be one of {', '.join(NORMS)}; received "
+                       f"norm={norm!r}.")
+    self.stem, self.norm = stem, norm
+    relu, bn = tf.nn.relu, norm == "batch"
     with self.name_scope:
       if stem == "paper":
         self.conv1 = conv.Conv2D(in_channels, 64, 7, stride=2,
-                                 activation=relu, name="conv1")
+                                 activation=relu, batch_norm=bn, name="conv1")
         self.pool1 = pooling.MaxPool2D(3, 2, name="pool1")
       else:
         self.conv1 = conv.Conv2D(in_channels, 64, 3, activation=relu,
-                                 name="conv1")
+                                 batch_norm=bn, name="conv1")
         self.pool1 = (pooling.MaxPool2D(3, 2, name="pool1")
                       if stem == "medium" else None)
       self.conv2_reduce = conv.Conv2D(64, 64, 1, activation=relu,
-                                      name="conv2_reduce")
-      self.conv2 = conv.Conv2D(64, 192, 3, activation=relu, name="conv2")
+                                      batch_norm=bn, name="conv2_reduce")
+      self.conv2 = conv.Conv2D(64, 192, 3, activation=relu, batch_norm=bn,
+                               name="conv2")
       self.pool2 = pooling.MaxPool2D(3, 2, name="pool2")
       self.pool3 = pooling.MaxPool2D(3, 2, name="pool3")
       self.pool4 = pooling.MaxPool2D(3, 2, name="pool4")
@@ -111,30 +122,49 @@ class GoogLeNet(tf.Module):
           size = self.pool3.out_size(size)
         elif key == "5a":
           size = self.pool4.out_size(size)
-        self.blocks[key] = inception.Inception(width, spec,
+        self.blocks[key] = inception.Inception(width, spec, batch_norm=bn,
                                                name=f"inception_{key}")
         width = spec.out_channels
         if key == "4a":
           self.aux1 = aux_head.AuxHead(width, size, num_classes,
                                        dropout_rate=aux_dropout_rate,
-                                       name="aux1")
+                                       batch_norm=bn, name="aux1")
         elif key == "4d":
           self.aux2 = aux_head.AuxHead(width, size, num_classes,
                                        dropout_rate=aux_dropout_rate,
-                                       name="aux2")
+                                       batch_norm=bn, name="aux2")
       self.global_pool = pooling.GlobalAvgPool(name="global_pool")
       self.dropout = dropout.Dropout(dropout_rate, name="dropout")
       self.classifier = dense.Dense(width, num_classes, name="classifier")
+    self._norm_layers = self._in_call_order()
+
+  def _in_call_order(self) -> Tuple[normalization.BatchNorm, ...]:
+    """The batch normalisations in the order a training pass runs them."""
+    if self.norm != "batch":
+      return ()
+    convs = [self.conv1, self.conv2_reduce, self.conv2]
+    for key, block in self.blocks.items():
+      convs += [block.branch1x1, block.branch3x3_reduce, block.branch3x3,
+                block.branch5x5_reduce, block.branch5x5, block.branch_pool]
+      if key in ("4a", "4d"):
+        convs.append((self.aux1 if key == "4a" else self.aux2).conv)
+    return tuple(c.norm for c in convs)
 
   def __call__(self, images: tf.Tensor, *, training: bool,
                noise: Optional[dropout.DropoutNoise] = None,
+               stats: Optional[normalization.BatchStatistics] = None,
                reference: bool = False) -> GoogLeNetOutputs:
     """Runs the network; shapes in comments are for 224x224 inputs.
 
     Args:
       images: [N, image_size, image_size, in_channels], float (preprocessed).
-      training: Keyword-only Python bool: enables dropout and the aux heads.
+      training: Keyword-only Python bool: enables dropout, the aux heads and,
+        with norm="batch", normalisation by batch statistics.
       noise: Dropout noise source (dropout.py); None uses TF's stateful RNG.
+      stats: With norm="batch" and `training`: the groups and example
+        weights to normalise over, and where the layers' statistics are
+        collected for the moving averages (`update_statistics`); None: the
+        whole batch is one group and the statistics are dropped.
       reference: Run every convolution as the textbook `tf.nn.conv2d`
         instead of its fastest exact formulation (layers/formulations.py):
         the nominal graph bench/flops.py counts and the tests compare with.
@@ -151,33 +181,75 @@ class GoogLeNet(tf.Module):
       raise ValueError(
           f"`images` must have shape [N, {', '.join(map(str, expected))}]; "
           f"received shape {images.shape.as_list()}.")
-    blocks, ref = self.blocks, reference
+    if not (training and self.norm == "batch"):
+      stats = None
+    elif stats is None:
+      stats = normalization.BatchStatistics()
+    blocks, kw = self.blocks, {"stats": stats, "reference": reference}
     noise_for = (lambda i: None) if noise is None else noise.fold_in
-    x = self.conv1(images, reference=ref)         # [N, 112, 112, 64]
+    x = self.conv1(images, **kw)                  # [N, 112, 112, 64]
     if self.pool1 is not None:
       x = self.pool1(x)                           # [N, 56, 56, 64]
-    x = self.conv2_reduce(x, reference=ref)       # [N, 56, 56, 64]
-    x = self.conv2(x, reference=ref)              # [N, 56, 56, 192]
+    x = self.conv2_reduce(x, **kw)                # [N, 56, 56, 64]
+    x = self.conv2(x, **kw)                       # [N, 56, 56, 192]
     x = self.pool2(x)                             # [N, 28, 28, 192]
-    x = blocks["3a"](x, reference=ref)            # [N, 28, 28, 256]
-    x = blocks["3b"](x, reference=ref)            # [N, 28, 28, 480]
+    x = blocks["3a"](x, **kw)                     # [N, 28, 28, 256]
+    x = blocks["3b"](x, **kw)                     # [N, 28, 28, 480]
     x = self.pool3(x)                             # [N, 14, 14, 480]
-    x = blocks["4a"](x, reference=ref)            # [N, 14, 14, 512]
-    aux1 = (self.aux1(x, training=True, noise=noise_for(1), reference=ref)
+    x = blocks["4a"](x, **kw)                     # [N, 14, 14, 512]
+    aux1 = (self.aux1(x, training=True, noise=noise_for(1), **kw)
             if training else None)                # [N, classes]
-    x = blocks["4b"](x, reference=ref)            # [N, 14, 14, 512]
-    x = blocks["4c"](x, reference=ref)            # [N, 14, 14, 512]
-    x = blocks["4d"](x, reference=ref)            # [N, 14, 14, 528]
-    aux2 = (self.aux2(x, training=True, noise=noise_for(2), reference=ref)
+    x = blocks["4b"](x, **kw)                     # [N, 14, 14, 512]
+    x = blocks["4c"](x, **kw)                     # [N, 14, 14, 512]
+    x = blocks["4d"](x, **kw)                     # [N, 14, 14, 528]
+    aux2 = (self.aux2(x, training=True, noise=noise_for(2), **kw)
             if training else None)                # [N, classes]
-    x = blocks["4e"](x, reference=ref)            # [N, 14, 14, 832]
+    x = blocks["4e"](x, **kw)                     # [N, 14, 14, 832]
     x = self.pool4(x)                             # [N, 7, 7, 832]
-    x = blocks["5a"](x, reference=ref)            # [N, 7, 7, 832]
-    x = blocks["5b"](x, reference=ref)            # [N, 7, 7, 1024]
+    x = blocks["5a"](x, **kw)                     # [N, 7, 7, 832]
+    x = blocks["5b"](x, **kw)                     # [N, 7, 7, 1024]
     x = self.global_pool(x)                       # [N, 1024]
     x = self.dropout(x, training=training, noise=noise_for(0))
     logits = self.classifier(x)                   # [N, classes]
     return GoogLeNetOutputs(logits, aux1, aux2)
+
+  @property
+  def norm_layers(self) -> Tuple[normalization.BatchNorm, ...]:
+    """Every batch normalisation, in the order a training pass calls them
+    (the order of BatchStatistics.sums())."""
+    return self._norm_layers
+
+  @property
+  def weights_and_statistics(self) -> Tuple[tf.Variable, ...]:
+    """What inference reads: the trainable weights, then the moving
+    statistics of batch normalisation (none with norm="none"). The moving
+    average and the best validated weights keep copies of all of them."""
+    return tuple(self.trainable_variables) + tuple(
+        v for layer in self.norm_layers for v in layer.statistics)
+
+  def update_statistics(self, sums: Sequence[tf.Tensor],
+                        total_weight: tf.Tensor,
+                        num_updates: tf.Tensor) -> None:
+    """Moves every layer's moving statistics towards the batch's.
+
+    Args:
+      sums: BatchStatistics.sums(), added over all replicas.
+      total_weight: BatchStatistics.total_weight(), added the same way; at
+        0 (a batch of padding only) nothing moves.
+      num_updates: How many updates came before, counting this one
+        (normalization.BatchNorm.update).
+    """
+    if len(sums) != 2 * len(self.norm_layers):
+      raise ValueError(f"`sums` must hold 2 tensors per normalisation layer "
+                       f"({2 * len(self.norm_layers)}); received "
+                       f"{len(sums)}.")
+    def batch_value(total, moving):
+      return tf.where(total_weight > 0,
+                      total / tf.maximum(total_weight, 1e-30), moving)
+    for i, layer in enumerate(self.norm_layers):
+      layer.update(batch_value(sums[2 * i], layer.moving_mean),
+                   batch_value(sums[2 * i + 1], layer.moving_variance),
+                   num_updates)
 
   @property
   def trunk_variables(self):
@@ -185,3 +257,12 @@ class GoogLeNet(tf.Module):
     aux = {id(v) for v in self.aux1.trainable_variables}
     aux |= {id(v) for v in self.aux2.trainable_variables}
     return tuple(v for v in self.trainable_variables if id(v) not in aux)
+
+  @property
+  def inference_variables(self) -> Tuple[tf.Variable, ...]:
+    """Everything inference reads: `trunk_variables`, then the trunk's
+    moving statistics (none with norm="none")."""
+    aux = {id(v) for v in self.aux1.variables + self.aux2.variables}
+    return self.trunk_variables + tuple(
+        v for layer in self.norm_layers for v in layer.statistics
+        if id(v) not in aux)

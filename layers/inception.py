@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from layers import _checks
 from layers import conv
+from layers import normalization
 from layers import pooling
 
 
@@ -34,12 +35,13 @@ class Inception(tf.Module):
   """
 
   def __init__(self, in_channels: int, spec: InceptionSpec, *,
-               name: Optional[str] = None):
+               batch_norm: bool = False, name: Optional[str] = None):
     """Creates the six convolutions of the block.
 
     Args:
       in_channels: Channels of the block's input.
       spec: The block's filter counts.
+      batch_norm: Batch-normalise every convolution (conv.Conv2D).
       name: Module name, e.g. "inception_4a".
 
     Raises:
@@ -51,34 +53,36 @@ class Inception(tf.Module):
       _checks.positive_int(f"spec.{field}", value)
     self.spec = spec
     self.out_channels = spec.out_channels
-    relu = tf.nn.relu
     with self.name_scope:
-      self.branch1x1 = conv.Conv2D(in_channels, spec.conv1x1, 1,
-                                   activation=relu, name="branch1x1")
-      self.branch3x3_reduce = conv.Conv2D(in_channels, spec.conv3x3_reduce, 1,
-                                          activation=relu,
-                                          name="branch3x3_reduce")
-      self.branch3x3 = conv.Conv2D(spec.conv3x3_reduce, spec.conv3x3, 3,
-                                   activation=relu, name="branch3x3")
-      self.branch5x5_reduce = conv.Conv2D(in_channels, spec.conv5x5_reduce, 1,
-                                          activation=relu,
-                                          name="branch5x5_reduce")
-      self.branch5x5 = conv.Conv2D(spec.conv5x5_reduce, spec.conv5x5, 5,
-                                   activation=relu, name="branch5x5")
+      def relu_conv(cin, cout, size, name):
+        return conv.Conv2D(cin, cout, size, activation=tf.nn.relu,
+                           batch_norm=batch_norm, name=name)
+      self.branch1x1 = relu_conv(in_channels, spec.conv1x1, 1, "branch1x1")
+      self.branch3x3_reduce = relu_conv(in_channels, spec.conv3x3_reduce, 1,
+                                        "branch3x3_reduce")
+      self.branch3x3 = relu_conv(spec.conv3x3_reduce, spec.conv3x3, 3,
+                                 "branch3x3")
+      self.branch5x5_reduce = relu_conv(in_channels, spec.conv5x5_reduce, 1,
+                                        "branch5x5_reduce")
+      self.branch5x5 = relu_conv(spec.conv5x5_reduce, spec.conv5x5, 5,
+                                 "branch5x5")
       self.pool = pooling.MaxPool2D(3, 1, name="pool")
-      self.branch_pool = conv.Conv2D(in_channels, spec.pool_proj, 1,
-                                     activation=relu, name="branch_pool")
+      self.branch_pool = relu_conv(in_channels, spec.pool_proj, 1,
+                                   "branch_pool")
 
-  def __call__(self, x: tf.Tensor, *, reference: bool = False) -> tf.Tensor:
+  def __call__(self, x: tf.Tensor, *,
+               stats: Optional[normalization.BatchStatistics] = None,
+               reference: bool = False) -> tf.Tensor:
     """Maps [N, H, W, in_channels] to [N, H, W, out_channels].
 
-    `reference` runs textbook convolutions (layers/formulations.py).
+    `stats`: the training pass's batch statistics (conv.Conv2D); `reference`
+    runs textbook convolutions (layers/formulations.py).
     """
     _checks.channels(self.name, self.in_channels, x.shape[-1])
-    ref = reference
+    kw = {"stats": stats, "reference": reference}
     return tf.concat([
-        self.branch1x1(x, reference=ref),
-        self.branch3x3(self.branch3x3_reduce(x, reference=ref), reference=ref),
-        self.branch5x5(self.branch5x5_reduce(x, reference=ref), reference=ref),
-        self.branch_pool(self.pool(x), reference=ref),
+        self.branch1x1(x, **kw),
+        self.branch3x3(self.branch3x3_reduce(x, **kw), **kw),
+        self.branch5x5(self.branch5x5_reduce(x, **kw), **kw),
+        self.branch_pool(self.pool(x), **kw),
     ], axis=-1)

@@ -84,7 +84,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   checkpointer = checkpointing.Checkpointer(
       config.model_dir, max_to_keep=config.keep_checkpoints,
       report=lambda line: report(f"warning: {line}"),
-      guard=engine.model.trainable_variables, writer=chief,
+      guard=engine.model.weights_and_statistics, writer=chief,
       **engine.checkpoint_objects())
   watcher.attach(engine.request_stop)
   restored = _restore_everywhere(checkpointer, strategy, config.model_dir)

@@ -23,6 +23,7 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
+NORMS = ("none", "batch")  # layers/normalization.py's NORMS
 EXPORTS = ("last", "best", "none")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
@@ -137,6 +138,15 @@ class TrainConfig:
       "BUILD.md): medium: a 3x3 stride-1 convolution and that max-pool "
       "(twice the map side in every later layer); small: a 3x3 stride-1 "
       "convolution and no first pool (four times the side).", choices=STEMS)
+  norm: str = option(
+      "none", "none: the paper's GoogLeNet; batch: batch normalisation "
+      "after every convolution, before its ReLU (Inception v2's; a "
+      "deviation, BUILD.md), over groups of --norm_group_size examples.",
+      choices=NORMS)
+  norm_group_size: int = option(
+      32, "With --norm=batch: examples per normalisation group; it must "
+      "divide the per-replica batch, and the result then does not depend "
+      "on the number of replicas or workers.")
   image_size: int = option(
       224, "Side the images are resized to on the device (the seed's 224).")
   seed: int = option(0, "Seed of weights, data order and dropout.")
@@ -183,6 +193,7 @@ class TrainConfig:
     for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
                   "global_batch_size",
                   "image_size", "steps_per_loop", "checkpoint_every",
+                  "norm_group_size",
                   "max_bad_steps"):
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
@@ -240,7 +251,7 @@ class TrainConfig:
         "global_batch_size", "optimizer", "mixed_precision", "seed")}
     # What the checkpoint holds besides: listed when not the default, so
     # runs written before these options existed still match.
-    for k in ("stem", "ema_decay", "export"):
+    for k in ("stem", "ema_decay", "export", "norm"):
       if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
         fields[k] = getattr(self, k)
     return fields

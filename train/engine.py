@@ -8,7 +8,7 @@ the batch split from the strategy, computed once (core/distribution.py).
 
 import contextlib
 import re
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +16,7 @@ import tensorflow as tf
 from core import averaging
 from core import datasets
 from core import distribution
-from core.errors import DataError
+from core.errors import DataError, InputError
 from core import metrics
 from core import optimizers
 from core import pipeline
@@ -57,6 +57,24 @@ def make_schedule(config: TrainConfig, steps_per_epoch: int,
   return schedules.Warmup(schedule, warmup) if warmup else schedule
 
 
+def _norm_groups(config: TrainConfig,
+                 batch: distribution.BatchSplit) -> Optional[int]:
+  """Examples per batch normalisation group (None without --norm=batch).
+
+  Raises:
+    InputError: If the group size does not divide the per-replica batch.
+  """
+  if config.norm != "batch":
+    return None
+  if batch.per_replica % config.norm_group_size:
+    raise InputError(
+        f"`norm_group_size` must divide the per-replica batch "
+        f"({batch.per_replica}: global batch {batch.global_batch_size} over "
+        f"{batch.num_replicas} replicas); received "
+        f"norm_group_size={config.norm_group_size}.")
+  return config.norm_group_size
+
+
 class Evaluation(NamedTuple):
   """Main-head results over a whole split."""
   values: Dict[str, float]   # EVAL_METRICS, as means over the examples
@@ -93,7 +111,7 @@ class Engine:
         compute_dtype=self.compute_dtype, loss_scale=self.loss_scale,
         jit_compile=config.jit_compile, grad_norms=self.grad_norms,
         label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
-        ema=self.ema)
+        ema=self.ema, norm_group_size=_norm_groups(config, batch))
     # `stop`: set from the preemption watcher's thread. `stopped`: what the
     # workers agreed, written by the loops only. Not part of the
     # checkpoint, and outside the strategy: one copy per process.
@@ -120,7 +138,8 @@ class Engine:
     scope)."""
     self.model = GoogLeNet(num_classes=info.num_classes,
                            in_channels=info.channels,
-                           image_size=config.image_size, stem=config.stem)
+                           image_size=config.image_size, stem=config.stem,
+                           norm=config.norm)
     kwargs = ({"momentum": config.momentum, "nesterov": config.nesterov}
               if config.optimizer == "sgd" else {})
     kwargs["weight_decay"] = config.weight_decay
@@ -133,13 +152,14 @@ class Engine:
     self.train_sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
     self.eval_sums = metrics.Sums(step_lib.eval_sums(info.num_classes),
                                   name="eval_sums")
-    params = self.model.trainable_variables
+    params = self.model.weights_and_statistics
     self.ema = (averaging.ExponentialMovingAverage(params, config.ema_decay)
                 if config.ema_decay else None)
     self.best = (averaging.BestWeights(params)
                  if config.export == "best" else None)
     self.grad_norms = (variables_lib.weight(
-        tf.zeros([len(params)]), name="grad_norms", trainable=False)
+        tf.zeros([len(self.model.trainable_variables)]), name="grad_norms",
+        trainable=False)
                        if config.histogram_every else None)
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
@@ -160,7 +180,7 @@ class Engine:
     trained weights; "final" (the last test and the export): the best
     validated weights with --export=best once a validation ran, else the
     same as validation. Outside it the model holds the trained weights."""
-    params = self.model.trainable_variables
+    params = self.model.weights_and_statistics
     if purpose == "final" and self.best is not None and self.best.found:
       return averaging.swapped_in(params, self.best)
     if self.ema is not None:
@@ -173,7 +193,8 @@ class Engine:
     if self.best is None:
       return False
     with self.weights("validation"):
-      return self.best.offer(accuracy, step, self.model.trainable_variables)
+      return self.best.offer(accuracy, step,
+                             self.model.weights_and_statistics)
 
   def final_weights_step(self) -> int:
     """The step the final weights were validated at, or -1 for the last

@@ -57,9 +57,10 @@ class ServingModule(tf.Module):
       class_names: One per class, in label order.
     """
     super().__init__(name="serving")
-    # Track only the trunk's variables; the model object itself stays out of
-    # the object graph so the aux heads are not exported.
-    self.weights = list(model.trunk_variables)
+    # Track only the trunk's variables (and its batch normalisation
+    # statistics); the model object itself stays out of the object graph so
+    # the aux heads are not exported.
+    self.weights = list(model.inference_variables)
     self._model = model.__call__  # a method, not tracked: no aux variables
     self._image_size, self._in_channels = model.image_size, model.in_channels
     self._channels = channels = image_shape[-1]

@@ -16,6 +16,7 @@ from core.loss_scale import DynamicLossScale
 from core.optimizers import Optimizer
 from layers.dropout import DropoutNoise
 from layers.googlenet import GoogLeNet
+from layers.normalization import BatchStatistics
 from train.state import TrainState
 
 # Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
@@ -54,7 +55,9 @@ class TrainStep:
   reduced gradient and the loss are finite; otherwise the step is counted as
   skipped and the weights do not move. Clipping by global norm acts on the
   reduced gradients, after the finiteness test (an infinite norm would
-  turn every gradient into NaN).
+  turn every gradient into NaN). With batch normalisation the layers'
+  batch statistics ride in the same all-reduce, and the moving statistics
+  move with the weights, only when the step is applied.
   """
 
   def __init__(self, model: GoogLeNet, optimizer: Optimizer,
@@ -65,7 +68,7 @@ class TrainStep:
                jit_compile: bool = False,
                grad_norms: Optional[tf.Variable] = None,
                label_smoothing: float = 0.0, clip_norm: float = 0.0,
-               ema=None):
+               ema=None, norm_group_size: Optional[int] = None):
     self.model, self.optimizer, self.state, self.sums = (
         model, optimizer, state, sums)
     self.batch = batch
@@ -80,6 +83,9 @@ class TrainStep:
     # core/averaging.ExponentialMovingAverage, updated after each applied
     # step; None: off.
     self.ema = ema
+    # Examples per batch normalisation group (layers/normalization.py);
+    # None: a replica's whole slice.
+    self.norm_group_size = norm_group_size
     self._grads = tf.function(self._forward_backward,
                               jit_compile=True) if jit_compile else (
                                   self._forward_backward)
@@ -87,15 +93,18 @@ class TrainStep:
   def _forward_backward(self, images, labels, weight, seed, row_offset):
     global_batch = self.batch.global_batch_size
     noise = DropoutNoise(seed, row_offset, global_batch)
+    stats = BatchStatistics(self.norm_group_size, weight)
     with tf.GradientTape() as tape:
-      outputs = self.model(images, training=True, noise=noise)
+      outputs = self.model(images, training=True, noise=noise, stats=stats)
       head = losses.googlenet_loss(outputs, labels, self.aux_weights,
                                    self.label_smoothing)
       # A skipped image (weight 0) adds nothing; the mean stays over B.
       loss = losses.global_batch_mean(head.total, global_batch, weight)
       scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
     grads = tape.gradient(scaled, self.params)
-    return loss, grads, head, outputs
+    stats = (stats.sums() + [stats.total_weight()]
+             if self.model.norm_layers else [])
+    return loss, grads, head, outputs, stats
 
   def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
     labels, weight = batch["labels"], batch["weight"]
@@ -105,18 +114,19 @@ class TrainStep:
     seed = tf.random.experimental.stateless_fold_in(
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
         self.state.global_step)
-    loss, grads, head, outputs = self._grads(
+    loss, grads, head, outputs, stats = self._grads(
         images, labels, weight, seed,
         distribution.replica_row_offset(self.batch.per_replica))
-    reduced = distribution.all_reduce_sum(list(grads) + [loss])
-    grads, loss = reduced[:-1], reduced[-1]
+    reduced = distribution.all_reduce_sum([loss] + list(stats) + list(grads))
+    loss, stats, grads = (reduced[0], reduced[1:1 + len(stats)],
+                          reduced[1 + len(stats):])
     if self.loss_scale:
       grads = self.loss_scale.unscale(grads)
     if self.grad_norms is not None:
       self.grad_norms.assign(tf.stack([tf.norm(tf.cast(g, tf.float32))
                                        for g in grads]))
-    finite = all_finite([loss] + list(grads))
-    tf.cond(finite, lambda: self._apply(grads), lambda: None)
+    finite = all_finite([loss] + list(stats) + list(grads))
+    tf.cond(finite, lambda: self._apply(grads, stats), lambda: None)
     if self.loss_scale:
       self.loss_scale.update(finite)
     self._count(finite)
@@ -130,13 +140,18 @@ class TrainStep:
     # A skipped step counts for nothing (its NaN sums would poison the mean).
     self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
 
-  def _apply(self, grads) -> None:
+  def _apply(self, grads, stats) -> None:
     """The update from finite, all-reduced gradients: clipped to the global
-    norm (the same on every replica, since the gradients are), applied,
-    then averaged into the moving average."""
+    norm (the same on every replica, since the gradients are), applied;
+    the moving statistics follow the reduced batch statistics `stats`
+    (sums, then their total weight); then all of it is averaged into the
+    moving average."""
     if self.clip_norm:
       grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
     self.optimizer.apply(grads)
+    if self.model.norm_layers:
+      self.model.update_statistics(stats[:-1], stats[-1],
+                                   self.optimizer.iterations)
     if self.ema is not None:
       self.ema.update(self.optimizer.iterations)
 

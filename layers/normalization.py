@@ -1,0 +1,140 @@
+"""Batch normalisation (Ioffe & Szegedy 2015, the paper of Inception v2) over
+fixed groups of examples, so training does not depend on the replica count.
+
+Statistics are taken over groups of `group_size` consecutive examples of a
+replica's slice (a "ghost batch", Hoffer et al. 2017), never across
+replicas. With a global batch of 64 and groups of 32, two replicas and one
+replica therefore normalise exactly the same sets of images, and no
+collective runs inside the forward or backward pass: the usual
+per-device batch normalisation of multi-GPU training, made independent of
+the device count. The moving statistics that inference uses are updated by
+the training step, after its single all-reduce and only when the step is
+applied (train/step.py), so every replica keeps the same values and a
+skipped step moves nothing.
+"""
+
+from typing import List, Optional, Tuple
+
+import tensorflow as tf
+
+from layers import _checks
+from layers import variables
+
+NORMS = ("none", "batch")
+MOMENTUM = 0.99
+EPSILON = 1e-3
+
+
+class BatchStatistics:
+  """One training forward pass's normalisation context.
+
+  Holds what the groups need (their size and each example's weight) and
+  collects every layer's statistics in call order, summed over this
+  replica's groups with each group's weight (its examples' weights added):
+  `sums()` is what the step all-reduces with the gradients; divided by the
+  reduced `total_weight()` they are the global batch's weighted mean of the
+  group statistics, what the moving statistics move towards.
+  """
+
+  def __init__(self, group_size: Optional[int] = None,
+               weight: Optional[tf.Tensor] = None):
+    """Args:
+      group_size: Examples per group; None: the whole slice is one group.
+      weight: [N] per-example weights; an example of weight 0 (padding, an
+        undecodable image) does not count in its group's statistics.
+    """
+    if group_size is not None:
+      _checks.positive_int("group_size", group_size)
+    self.group_size, self.weight = group_size, weight
+    self._total: Optional[tf.Tensor] = None
+    self._sums: List[tf.Tensor] = []
+    self.layers: List[tf.Module] = []  # who recorded, in call order
+
+  def moments(self, x: tf.Tensor,
+              layer: tf.Module) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Per-group mean and variance of NHWC `x`, [G, 1, 1, 1, C] each in
+    float32, also recorded (summed over the groups) for the moving
+    statistics."""
+    n, c = x.shape[0], x.shape[-1]
+    size = self.group_size or n
+    if n is None or n % size:
+      raise ValueError(
+          f"batch normalisation groups of {size} examples need a static "
+          f"batch that is a multiple of {size}; received a batch of {n} "
+          "(choose --norm_group_size to divide the per-replica batch).")
+    groups = n // size
+    x = tf.reshape(tf.cast(x, tf.float32), [groups, size, *x.shape[1:]])
+    w = (tf.ones([groups, size, 1, 1, 1]) if self.weight is None else
+         tf.reshape(tf.cast(self.weight, tf.float32), [groups, size, 1, 1, 1]))
+    group_weight = tf.reduce_sum(w, axis=1, keepdims=True)  # [G, 1, 1, 1, 1]
+    # A group of weight 0 is all padding: any finite statistics will do.
+    count = tf.maximum(group_weight * float(x.shape[2] * x.shape[3]), 1.0)
+    mean = tf.reduce_sum(x * w, axis=[1, 2, 3], keepdims=True) / count
+    var = tf.reduce_sum(tf.square(x - mean) * w, axis=[1, 2, 3],
+                        keepdims=True) / count
+    self._total = tf.reduce_sum(group_weight)
+    self.layers.append(layer)
+    self._sums += [tf.reshape(tf.reduce_sum(mean * group_weight, axis=0), [c]),
+                   tf.reshape(tf.reduce_sum(var * group_weight, axis=0), [c])]
+    return mean, var
+
+  def sums(self) -> List[tf.Tensor]:
+    """[weighted mean sum, weighted variance sum] per layer, in call
+    order."""
+    return list(self._sums)
+
+  def total_weight(self) -> tf.Tensor:
+    """The weights of this replica's examples, added (what `sums` are
+    weighted by); 0 before any layer ran."""
+    return tf.constant(0.0) if self._total is None else self._total
+
+
+class BatchNorm(tf.Module):
+  """y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
+
+  Training (a BatchStatistics given): each group of examples is normalised
+  by its own statistics. Inference (None): by the moving statistics.
+  """
+
+  def __init__(self, channels: int, *, name: Optional[str] = None):
+    super().__init__(name=name)
+    self.channels = _checks.positive_int("channels", channels)
+    with self.name_scope:
+      self.gamma = variables.weight(tf.ones([channels]), name="gamma")
+      self.beta = variables.weight(tf.zeros([channels]), name="beta")
+      self.moving_mean = variables.weight(
+          tf.zeros([channels]), name="moving_mean", trainable=False)
+      self.moving_variance = variables.weight(
+          tf.ones([channels]), name="moving_variance", trainable=False)
+
+  @property
+  def statistics(self) -> Tuple[tf.Variable, tf.Variable]:
+    return self.moving_mean, self.moving_variance
+
+  def __call__(self, x: tf.Tensor,
+               stats: Optional[BatchStatistics] = None) -> tf.Tensor:
+    """Normalises NHWC `x`; the result has `x`'s dtype and shape."""
+    if stats is None:
+      scale = self.gamma * tf.math.rsqrt(self.moving_variance + EPSILON)
+      shift = self.beta - self.moving_mean * scale
+      return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+    mean, var = stats.moments(x, self)
+    scale = self.gamma * tf.math.rsqrt(var + EPSILON)  # [G, 1, 1, 1, C]
+    shift = self.beta - mean * scale
+    grouped = tf.reshape(x, [mean.shape[0], -1, *x.shape[1:]])
+    y = grouped * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+    return tf.reshape(y, [-1, *x.shape[1:]])
+
+  def update(self, mean: tf.Tensor, variance: tf.Tensor,
+             num_updates: tf.Tensor) -> None:
+    """moving <- moving - (1 - d) (moving - batch value) at the
+    `num_updates`-th update, d = min(MOMENTUM, (1 + n) / (10 + n)) as the
+    weights' moving average does (core/averaging.py): an early evaluation
+    is not dominated by the initial statistics. In place on this replica's
+    copy; every replica applies the same values."""
+    n = tf.cast(num_updates, tf.float32)
+    rate = 1.0 - tf.minimum(MOMENTUM, (1.0 + n) / (10.0 + n))
+    for moving, value in zip(self.statistics, (mean, variance)):
+      tf.raw_ops.ResourceApplyGradientDescent(
+          var=moving.handle, alpha=rate,
+          delta=moving.read_value() - value, use_locking=False)
