@@ -213,6 +213,24 @@ class GoogLeNet(tf.Module):
     logits = self.classifier(x)                   # [N, classes]
     return GoogLeNetOutputs(logits, aux1, aux2)
 
+  def classify(self, images: tf.Tensor, *, mirror: bool = False,
+               reference: bool = False) -> tf.Tensor:
+    """Inference logits of the main head.
+
+    With `mirror`, each image and its left-right mirror image are
+    classified in one batch and their class probabilities averaged (the
+    paper's test-time mirroring, part of its multi-crop evaluation); the
+    logits returned are the log of those mean probabilities, in float32.
+    """
+    if not mirror:
+      return self(images, training=False, reference=reference).logits
+    n = tf.shape(images)[0]
+    both = self(tf.concat([images, tf.reverse(images, axis=[2])], axis=0),
+                training=False, reference=reference).logits
+    log_p = tf.nn.log_softmax(tf.cast(both, tf.float32))
+    return tf.reduce_logsumexp(tf.stack([log_p[:n], log_p[n:]]),
+                               axis=0) - tf.math.log(2.0)
+
   @property
   def norm_layers(self) -> Tuple[normalization.BatchNorm, ...]:
     """Every batch normalisation, in the order a training pass calls them

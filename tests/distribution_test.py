@@ -21,7 +21,8 @@ def train_a_few_steps(devices, optimizer="adam", steps=STEPS, recipe=False):
   strategy, sums, initial trainable values)."""
   key = (tuple(devices), optimizer, steps, recipe)
   if key not in _RUNS:
-    _RUNS[key] = _train(devices, optimizer, steps, RECIPE if recipe else {})
+    options = {False: {}, True: RECIPE, "norm": NORM}[recipe]
+    _RUNS[key] = _train(devices, optimizer, steps, options)
   return _RUNS[key]
 
 
@@ -30,6 +31,10 @@ def train_a_few_steps(devices, optimizer="adam", steps=STEPS, recipe=False):
 # gradients and the decay.
 RECIPE = dict(augment=("crop", "flip", "erase"), label_smoothing=0.1,
               ema_decay=0.9, clip_norm=1.0, weight_decay=1e-3)
+# Batch normalisation over groups of 4: one replica's batch of 8 is two
+# groups, two replicas' slices are one group each: the same groups. With
+# the moving average on, which then averages the moving statistics too.
+NORM = dict(norm="batch", norm_group_size=4, ema_decay=0.9)
 
 
 def _train(devices, optimizer, steps, recipe):
@@ -46,7 +51,8 @@ def _train(devices, optimizer, steps, recipe):
 
 class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(("adam", False), ("sgd", False), ("adam", True))
+  @parameterized.parameters(("adam", False), ("sgd", False), ("adam", True),
+                            ("sgd", "norm"))
   def test_two_replicas_take_the_step_one_takes(self, optimizer, recipe):
     # One step: the same loss sums and the same update. The update is
     # compared as a whole per variable: ||two - one|| <= 1e-3 ||update||.
@@ -75,9 +81,17 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
                            1e-3 * update, a.name)
     for a, b in zip(one.optimizer.variables, two.optimizer.variables):
       self.assertAllClose(a, b, rtol=1e-4, atol=1e-6, msg=a.name)
+    if recipe == "norm":  # the moving statistics and the averaged copies
+      for a, b in zip(one.model.variables + one.ema.values,
+                      two.model.variables + two.ema.values):
+        self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)
+      moved = one.model.conv1.norm.moving_mean.numpy()
+      self.assertGreater(np.abs(moved).max(), 0)
 
-  def test_replicas_stay_identical(self):
-    engine, strategy, _, _ = train_a_few_steps(["/cpu:0", "/cpu:1"])
+  @parameterized.parameters(False, "norm")
+  def test_replicas_stay_identical(self, recipe):
+    engine, strategy, _, _ = train_a_few_steps(["/cpu:0", "/cpu:1"],
+                                               recipe=recipe)
     for v in engine.model.variables + engine.optimizer.variables:
       copies = [c.numpy() for c in strategy.experimental_local_results(v)]
       self.assertLen(copies, 2)

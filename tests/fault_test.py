@@ -27,13 +27,14 @@ def flags(model_dir, *extra):
   # resumed run must draw exactly what the uninterrupted one drew. The
   # accuracy recipe on too: the moving average and the best validated
   # weights (validation at 10 and 20) are in the checkpoint and must resume
-  # bitwise like the rest.
+  # bitwise like the rest; so must batch normalisation's moving statistics
+  # (groups of 4: two per replica's slice of 8).
   return helpers.small_run_flags(
       model_dir, f"--train_steps={STEPS}", "--deterministic",
       "--steps_per_loop=1", "--checkpoint_every=4", "--eval_every=10",
       "--augment=crop,flip,erase", "--ema_decay=0.9",
       "--label_smoothing=0.1", "--weight_decay=0.01", "--clip_norm=5",
-      "--export=best", *extra)
+      "--export=best", "--norm=batch", "--norm_group_size=4", *extra)
 
 
 def final_variables(model_dir):
@@ -80,6 +81,7 @@ class FaultToleranceTest(tf.test.TestCase):
     # The recipe's state is among what is compared.
     self.assertTrue(any(k.startswith("ema/") for k in want), sorted(want))
     self.assertTrue(any(k.startswith("best/") for k in want), sorted(want))
+    self.assertTrue(any("moving_mean" in k for k in want), sorted(want))
     for key in want:
       np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
@@ -154,8 +156,11 @@ class FaultToleranceTest(tf.test.TestCase):
 
   def test_divergence_stops_with_finite_checkpoints(self):
     model_dir = os.path.join(self.get_temp_dir(), "diverged")
+    # Without batch normalisation, which would keep the activations of
+    # even absurd weights in range for a while.
     done = helpers.cli(flags(model_dir, "--learning_rate=1e12",
-                             "--max_bad_steps=3", "--checkpoint_every=1"))
+                             "--max_bad_steps=3", "--checkpoint_every=1",
+                             "--norm=none"))
     self.assertEqual(done.returncode, 3, done.stderr)
     self.assertRegex(done.stderr.strip().splitlines()[-1],
                      r"^error: training diverged: 3 consecutive steps up to "

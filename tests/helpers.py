@@ -56,6 +56,9 @@ def small_run_flags(model_dir: str, *extra: str) -> list:
           "--train_examples=160", "--steps_per_loop=5", *extra]
 
 
+_STRATEGIES = {}
+
+
 def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
            **config):
   """An Engine for the synthetic set's facts over MirroredStrategy on
@@ -64,7 +67,14 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   from core import distribution  # pylint: disable=g-import-not-at-top
   from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
   from train.engine import Engine  # pylint: disable=g-import-not-at-top
-  strategy = tf.distribute.MirroredStrategy(list(devices))
+  # One strategy per device list for the whole process, as in a real run:
+  # two strategies over the same devices number their collectives from the
+  # same start, and a second engine whose all-reduce has another shape (a
+  # model with batch normalisation) then collides with the first's.
+  key = tuple(devices)
+  if key not in _STRATEGIES:
+    _STRATEGIES[key] = tf.distribute.MirroredStrategy(list(devices))
+  strategy = _STRATEGIES[key]
   config = TrainConfig(**dict({"model_dir": "/unused", "image_size": 28,
                                "num_cpu_devices": len(devices)}, **config))
   return Engine(config, strategy, SYNTHETIC_INFO,

@@ -273,13 +273,14 @@ def _exporter(config: TrainConfig, engine: Engine,
     with engine.weights("final"):
       return export_lib.export(
           engine.model, export_dir, step, image_shape=info.image_shape,
-          class_names=info.class_names,
+          class_names=info.class_names, mirror=config.test_mirror,
           metadata={"dataset": info.name,
                     "class_names": list(info.class_names),
                     "image_shape": list(info.image_shape),
                     "image_size": config.image_size, "global_step": step,
                     "weights": config.export,
                     "weights_step": step if weights_step < 0 else weights_step,
-                    "moving_average": bool(config.ema_decay)})
+                    "moving_average": bool(config.ema_decay),
+                    "test_mirror": config.test_mirror})
 
   return export

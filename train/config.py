@@ -132,6 +132,12 @@ class TrainConfig:
       "SavedModel (sweeps, ablations). The test split never chooses "
       "anything.",
       choices=EXPORTS)
+  test_mirror: bool = option(
+      False, "Validation, the final test, evaluation, prediction and the "
+      "export average each image's class probabilities with its mirror "
+      "image's (the paper's test-time mirroring; twice the inference "
+      "cost). For classes a mirror does not change, as --augment=flip "
+      "assumes.")
   stem: str = option(
       "paper", "paper: 7x7 stride-2 convolution and a max-pool before "
       "conv2 (Table 1); for small images such as 28x28 (a deviation, "
@@ -159,7 +165,8 @@ class TrainConfig:
   checkpoint_every: int = option(
       500, "Checkpoint every N steps (also at the end and on SIGTERM).")
   keep_checkpoints: int = option(3, "Checkpoints kept (>= 2).")
-  eval_every: int = option(0, "Validate every N steps (0: each epoch).")
+  eval_every: int = option(0, "Validate every N steps (0: each epoch), "
+                           "and after the last step.")
   max_bad_steps: int = option(
       10, "Stop after this many consecutive steps with a non-finite loss "
       "or gradient.")

@@ -47,7 +47,9 @@ class Schedule:
     return bool(self.histogram_every) and step % self.histogram_every == 0
 
   def evaluates_at(self, step: int) -> bool:
-    return step % self.eval_every == 0
+    """Every `eval_every` steps and at the end: the final weights are
+    always validated (and so can be the best ones --export=best keeps)."""
+    return step % self.eval_every == 0 or step == self.total_steps
 
   def checkpoints_at(self, step: int) -> bool:
     return step % self.checkpoint_every == 0 or step == self.total_steps

@@ -121,16 +121,17 @@ class Engine:
                            self.stop, self.stopped, self.state)
     self.evaluator = Evaluator(
         strategy, step_lib.EvalStep(self.model, self.eval_sums,
-                                    compute_dtype=self.compute_dtype),
+                                    compute_dtype=self.compute_dtype,
+                                    mirror=config.test_mirror),
         self.eval_sums, self.stop, self.stopped)
     self._vote = tf.function(
         lambda: distribution.agree_any(strategy, self.stop))
     # Cross-replica, on this host's default device: no collective.
-    self._predict = tf.function(lambda images: tf.argmax(self.model(
+    self._predict = tf.function(lambda images: tf.argmax(self.model.classify(
         preprocessing.preprocess(images, image_size=config.image_size,
                                  channels=info.channels,
                                  dtype=self.compute_dtype),
-        training=False).logits, axis=1, output_type=tf.int32))
+        mirror=config.test_mirror), axis=1, output_type=tf.int32))
 
   def _make_variables(self, config: TrainConfig, info: datasets.DatasetInfo,
                       steps_per_epoch: int, total_steps: int) -> None:

@@ -29,6 +29,7 @@ length-delimited fields around TF's own TensorProto), so the runtime does not
 depend on `tensorflow-serving-api`; the tests parse them with it.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -47,7 +48,7 @@ class ServingModule(tf.Module):
   """The exported object: preprocessing + GoogLeNet's main head."""
 
   def __init__(self, model: GoogLeNet, image_shape: Sequence[Optional[int]],
-               class_names: Sequence[str]):
+               class_names: Sequence[str], *, mirror: bool = False):
     """Wraps `model` for a data set's images.
 
     Args:
@@ -55,13 +56,16 @@ class ServingModule(tf.Module):
       image_shape: The data set's (height, width, channels); height and width
         None for images of any size.
       class_names: One per class, in label order.
+      mirror: Average each image's probabilities with its mirror image's
+        (GoogLeNet.classify).
     """
     super().__init__(name="serving")
     # Track only the trunk's variables (and its batch normalisation
     # statistics); the model object itself stays out of the object graph so
     # the aux heads are not exported.
     self.weights = list(model.inference_variables)
-    self._model = model.__call__  # a method, not tracked: no aux variables
+    # A method, not tracked: no aux variables.
+    self._classify = functools.partial(model.classify, mirror=mirror)
     self._image_size, self._in_channels = model.image_size, model.in_channels
     self._channels = channels = image_shape[-1]
     self._target = ((image_shape[0], image_shape[1]) if image_shape[0]
@@ -99,7 +103,7 @@ class ServingModule(tf.Module):
     images = tf.ensure_shape(images, [None, *target, self._channels])
     x = preprocessing.preprocess(images, image_size=self._image_size,
                                  channels=self._in_channels)
-    logits = self._model(x, training=False).logits
+    logits = self._classify(x)
     classes = tf.argmax(logits, axis=-1, output_type=tf.int64)
     return {"logits": logits, "probabilities": tf.nn.softmax(logits),
             "classes": classes, "class_names": tf.gather(self._names, classes)}
@@ -107,7 +111,8 @@ class ServingModule(tf.Module):
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
            image_shape: Sequence[Optional[int]], class_names: Sequence[str],
-           metadata: Optional[dict] = None) -> Optional[str]:
+           metadata: Optional[dict] = None,
+           mirror: bool = False) -> Optional[str]:
   """Writes `export_dir/<version>` atomically.
 
   Args:
@@ -115,14 +120,11 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
       written as if there were no strategy).
     export_dir: Base directory of the versions.
     version: A positive integer, normally the global step.
-    image_shape: The data set's (height, width, channels); height and width
-      are None for images of any size.
-    class_names: One per class, in label order.
+    image_shape, class_names, mirror: As ServingModule's.
     metadata: Written as `assets.extra/metadata.json` (TF version, classes).
 
   Returns:
-    The version's path, or None if that version already exists (same step,
-    same weights: nothing to do).
+    The version's path, or None if it exists (same step, same weights).
 
   Raises:
     NoSpaceError: The disk filled up; nothing was published and the
@@ -134,7 +136,7 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
-  module = ServingModule(model, image_shape, class_names)
+  module = ServingModule(model, image_shape, class_names, mirror=mirror)
   try:
     _write(module, tmp, metadata)
     check_export(module, tmp)

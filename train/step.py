@@ -171,15 +171,16 @@ class EvalStep:
   padding rows (weight 0) count for nothing."""
 
   def __init__(self, model: GoogLeNet, sums: metrics.Sums, *,
-               compute_dtype: tf.DType = tf.float32):
+               compute_dtype: tf.DType = tf.float32, mirror: bool = False):
     self.model, self.sums, self.compute_dtype = model, sums, compute_dtype
+    self.mirror = mirror  # GoogLeNet.classify's test-time mirroring
 
   def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
     weight, labels = batch["weight"], batch["labels"]
     images = preprocessing.preprocess(
         batch["images"], image_size=self.model.image_size,
         channels=self.model.in_channels, dtype=self.compute_dtype)
-    logits = self.model(images, training=False).logits
+    logits = self.model.classify(images, mirror=self.mirror)
     self.sums.add({
         "examples": tf.reduce_sum(weight),
         "bad_images": tf.reduce_sum(batch["bad"]),

@@ -3,6 +3,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from layers import googlenet
+from layers import normalization
 from layers.dropout import DropoutNoise
 
 
@@ -132,8 +133,72 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(logits.shape, [2, 10])
     self.assertEqual(seen, {"3a": [7, 7], "4a": [4, 4], "5a": [2, 2]})
 
+  def test_batch_norm_replaces_each_convolution_bias_by_beta_and_gamma(self):
+    # 59 convolutions (57 in the trunk and blocks, one per aux head): each
+    # bias becomes beta, each gets a gamma (+7,536 trainable) and two
+    # moving statistics of its width (15,072, not trainable).
+    plain = googlenet.GoogLeNet(10, 1, 28, stem="medium")
+    model = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    self.assertLen(model.norm_layers, 59)
+    self.assertEqual(count(model.trainable_variables),
+                     count(plain.trainable_variables) + 7_536)
+    self.assertEqual(count(model.weights_and_statistics),
+                     count(model.trainable_variables) + 2 * 7_536)
+    self.assertIsNone(model.conv1.bias)
+    self.assertEqual(plain.norm_layers, ())
+    self.assertEqual(plain.weights_and_statistics, plain.trainable_variables)
+    # What inference reads: the trunk and its statistics, no aux variable.
+    names = [v.name for v in model.inference_variables]
+    self.assertFalse([n for n in names if "aux" in n])
+    self.assertEqual(count(model.inference_variables),
+                     count(model.trunk_variables) + 2 * (7_536 - 2 * 128))
+
+  def test_norm_layers_are_listed_in_call_order(self):
+    # update_statistics pairs BatchStatistics.sums() with norm_layers by
+    # position: the order a training pass records must be the listed one.
+    model = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    stats = normalization.BatchStatistics(2)
+    model(tf.random.uniform([4, 28, 28, 1], seed=1), training=True,
+          stats=stats)
+    self.assertEqual(stats.layers, list(model.norm_layers))
+    self.assertLen(stats.sums(), 2 * 59)
+    with self.assertRaisesRegex(ValueError, "`sums` must hold 2 tensors per "
+                                "normalisation layer \\(118\\); received 2"):
+      model.update_statistics(stats.sums()[:2], stats.total_weight(), 1)
+    model.update_statistics(stats.sums(), stats.total_weight(), 1)
+    self.assertNotAllClose(model.conv1.norm.moving_mean, tf.zeros([64]))
+
+  def test_batch_norm_inference_needs_no_batch(self):
+    # Inference reads the moving statistics: an image's logits do not
+    # depend on the other images of its batch; training's do.
+    model = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    x = tf.random.uniform([4, 28, 28, 1], seed=2)
+    alone = model(x[:1], training=False).logits
+    self.assertAllClose(alone, model(x, training=False).logits[:1],
+                        atol=1e-5)
+    noise = DropoutNoise(tf.constant([1, 2], tf.int64), 0, 4)
+    train = lambda v: model(v, training=True, noise=noise).logits[:1]
+    self.assertNotAllClose(train(x), train(tf.concat([x[:1], 1 - x[1:]], 0)))
+
+  def test_classify_with_mirror_averages_the_two_probabilities(self):
+    model = googlenet.GoogLeNet(10, 1, 28, stem="medium")
+    x = tf.random.uniform([3, 28, 28, 1], seed=4)
+    plain = model(x, training=False).logits
+    mirrored = model(tf.reverse(x, axis=[2]), training=False).logits
+    want = (tf.nn.softmax(plain) + tf.nn.softmax(mirrored)) / 2
+    got = model.classify(x, mirror=True)
+    self.assertAllClose(tf.exp(got), want, atol=1e-6)
+    self.assertAllClose(model.classify(x), plain)
+    symmetric = tf.concat([x[:, :, :14], tf.reverse(x[:, :, :14], [2])], 2)
+    self.assertAllClose(model.classify(symmetric, mirror=True),
+                        tf.nn.log_softmax(model.classify(symmetric)),
+                        atol=1e-5)
+
   def test_errors(self):
     model = googlenet.GoogLeNet(10, 1, 28)
+    with self.assertRaisesRegex(ValueError, "`norm` must be one of none, "
+                                "batch; received norm='layer'"):
+      googlenet.GoogLeNet(10, 1, 28, norm="layer")
     with self.assertRaisesRegex(ValueError, r"`images` must have shape "
                                 r"\[N, 28, 28, 1\]; received shape "
                                 r"\[2, 32, 32, 1\]"):

@@ -14,6 +14,11 @@ def googlenet_stems():
   return googlenet.STEMS
 
 
+def googlenet_norms():
+  from layers import googlenet  # pylint: disable=g-import-not-at-top
+  return googlenet.NORMS
+
+
 class ConfigTest(tf.test.TestCase):
 
   def test_defaults_follow_the_seed(self):
@@ -42,12 +47,14 @@ class ConfigTest(tf.test.TestCase):
     plain = TrainConfig(model_dir="m").fingerprint
     self.assertNotIn("stem", plain)
     recipe = TrainConfig(model_dir="m", stem="small", ema_decay=0.999,
-                         export="best", label_smoothing=0.1).fingerprint
-    self.assertEqual((recipe["stem"], recipe["ema_decay"], recipe["export"]),
-                     ("small", 0.999, "best"))
+                         export="best", label_smoothing=0.1,
+                         norm="batch").fingerprint
+    self.assertEqual((recipe["stem"], recipe["ema_decay"], recipe["export"],
+                      recipe["norm"]), ("small", 0.999, "best", "batch"))
     self.assertNotIn("label_smoothing", recipe)  # a training choice only
     self.assertEqual(TrainConfig.__dataclass_fields__["stem"].metadata[
         "choices"], googlenet_stems())
+    self.assertEqual(config_lib.NORMS, googlenet_norms())
 
   def test_every_field_has_help(self):
     for field in dataclasses.fields(TrainConfig):
@@ -79,6 +86,9 @@ class ConfigTest(tf.test.TestCase):
          "finite number"),
         (dict(export="first"), "`export` must be one of last, best, none"),
         (dict(stem="large"), "`stem` must be one of paper, medium, small"),
+        (dict(norm="group"), "`norm` must be one of none, batch"),
+        (dict(norm_group_size=0), "`norm_group_size` must be a positive "
+         "integer"),
 
     ]
     for kwargs, pattern in cases:

@@ -127,8 +127,9 @@ class ScheduleTest(tf.test.TestCase):
 
   def test_events(self):
     s = Schedule(23, 5, 10, 8)
+    # The last step too: the final weights are always validated.
     self.assertEqual([k for k in range(1, 24) if s.evaluates_at(k)],
-                     [8, 16])
+                     [8, 16, 23])
     self.assertEqual([k for k in range(1, 24) if s.checkpoints_at(k)],
                      [10, 20, 23])
 
@@ -142,8 +143,8 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual(engine.chunks, [(0, 5), (5, 3), (8, 2), (10, 5),
                                      (15, 1), (16, 4)])
     self.assertEqual(engine.iterators, [0])
-    # Validation at 8 and 16, then the test split once at the end.
-    self.assertEqual(engine.evaluated, [(8, 4), (16, 4), (20, 6)])
+    # Validation at 8, 16 and the last step, then the test split once.
+    self.assertEqual(engine.evaluated, [(8, 4), (16, 4), (20, 4), (20, 6)])
     record = controller.record
     self.assertEqual([a[0] for a in record["checkpointer"].named("save")],
                      [10, 20])
@@ -178,7 +179,8 @@ class ControllerTest(tf.test.TestCase):
     grids = controller.record["summaries"].named("image")
     self.assertEqual([(a[0], a[1], a[3]) for a in grids],
                      [("eval", "misclassified", 8),
-                      ("eval", "misclassified", 16)])
+                      ("eval", "misclassified", 16),
+                      ("eval", "misclassified", 20)])
     # One tile: the stub's image labelled a, predicted b.
     self.assertEqual(grids[0][2].dtype, np.uint8)
     self.assertEqual(grids[0][2].shape[-1], 3)

@@ -42,6 +42,23 @@ LOADER = textwrap.dedent("""
 """)
 
 
+def load_in_fresh_process(test, path, images):
+  """Serves `images` from the export at `path` in a process that cannot
+  import the project (LOADER); returns its outputs."""
+  tmp = test.get_temp_dir()
+  np.save(os.path.join(tmp, "in.npy"), images)
+  out_file = os.path.join(tmp, "out.npz")
+  script = os.path.join(tmp, "load.py")
+  open(script, "w").write(LOADER)
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  done = subprocess.run([sys.executable, "-I", script, path,
+                         os.path.join(tmp, "in.npy"), out_file],
+                        cwd=tmp, env=env, capture_output=True, text=True)
+  test.assertEqual(done.returncode, 0, done.stderr[-2000:])
+  return np.load(out_file, allow_pickle=True)
+
+
 class ExportTest(tf.test.TestCase):
 
   @classmethod
@@ -111,18 +128,7 @@ class ExportTest(tf.test.TestCase):
       self.assertAllEqual(from_bytes[key], from_pixels[key])
 
   def test_loads_in_a_fresh_process_without_the_project(self):
-    tmp = self.get_temp_dir()
-    np.save(os.path.join(tmp, "in.npy"), self.images)
-    out_file = os.path.join(tmp, "out.npz")
-    script = os.path.join(tmp, "load.py")
-    open(script, "w").write(LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    done = subprocess.run([sys.executable, "-I", script, self.path,
-                           os.path.join(tmp, "in.npy"), out_file],
-                          cwd=tmp, env=env, capture_output=True, text=True)
-    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
-    out = np.load(out_file, allow_pickle=True)
+    out = load_in_fresh_process(self, self.path, self.images)
     expected = self.expected_logits()
     self.assertAllClose(out["logits"], expected, atol=1e-4, rtol=1e-4)
     self.assertAllClose(out["probabilities"].sum(-1), np.ones(5), atol=1e-5)
@@ -289,3 +295,31 @@ class ExportTest(tf.test.TestCase):
     os.makedirs(os.path.join(base, "3"))
     export.remove_stale_temporaries(base)
     self.assertEqual(os.listdir(base), ["3"])
+
+
+class BatchNormExportTest(tf.test.TestCase):
+
+  def test_serves_with_the_moving_statistics_and_mirroring(self):
+    # One export for both options: batch normalisation's statistics (no
+    # aux ones) and test-time mirroring, each must reach the SavedModel.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+      model = GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    rng = np.random.RandomState(1)
+    for layer in model.norm_layers:  # statistics far from their start
+      layer.moving_mean.assign(rng.normal(size=layer.channels) * 0.1)
+      layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.channels))
+    path = export.export(model, os.path.join(self.get_temp_dir(), "bn"), 1,
+                         image_shape=(28, 28, 1), class_names=NAMES,
+                         mirror=True)
+    images = rng.randint(0, 256, [4, 28, 28, 1]).astype(np.uint8)
+    out = load_in_fresh_process(self, path, images)
+    x = preprocessing.preprocess(tf.constant(images), image_size=28,
+                                 channels=1)
+    want = model.classify(x, mirror=True).numpy()
+    self.assertAllClose(out["logits"], want, atol=1e-4, rtol=1e-4)
+    self.assertNotAllClose(out["logits"], model.classify(x), atol=1e-3)
+    names = {v.name for v in tf.saved_model.load(path).weights}
+    self.assertLen(names, len(model.inference_variables))
+    self.assertTrue(any("moving_variance" in n for n in names))
+    self.assertFalse(any("aux" in n for n in names))

@@ -70,6 +70,15 @@ class MainErrorsTest(tf.test.TestCase):
         r"`global_batch_size` must be divisible by the number of replicas "
         r"\(3\)")
 
+  def test_norm_groups_that_do_not_divide_the_replica_batch(self):
+    self.assert_one_line_error(
+        helpers.cli(["--dataset=synthetic", "--num_cpu_devices=2",
+                     "--global_batch_size=16", "--norm=batch",
+                     "--norm_group_size=3", "--image_size=28",
+                     f"--model_dir={self.get_temp_dir()}/m4"]),
+        r"`norm_group_size` must divide the per-replica batch \(8: global "
+        r"batch 16 over 2 replicas\); received norm_group_size=3")
+
   def test_other_configuration_in_model_dir_keeps_its_files(self):
     model_dir = os.path.join(self.get_temp_dir(), "taken")
     os.makedirs(model_dir)

@@ -1,6 +1,8 @@
 import tensorflow as tf
 
 from core import datasets
+from core import losses
+from core import preprocessing
 from tests import helpers
 
 
@@ -35,6 +37,21 @@ class TrainerTest(tf.test.TestCase):
     self.assertEqual(result.examples, 13)
     self.assertEqual(float(result.confusion.sum()), 13)
     self.assertBetween(result.values["accuracy/main"], 0, 1)
+
+  def test_test_mirror_scores_each_image_with_its_mirror_image(self):
+    engine = helpers.engine(["/cpu:0"], steps_per_epoch=4, total_steps=20,
+                            global_batch_size=8, test_mirror=True)
+    split = datasets.synthetic(16)
+    got = engine.evaluate(split).values["loss/main"]
+    x = preprocessing.preprocess(tf.constant(split.images), image_size=28,
+                                 channels=1)
+    def mean_loss(logits):
+      return float(tf.reduce_mean(losses.cross_entropy(logits,
+                                                       split.labels)))
+    self.assertAllClose(got, mean_loss(engine.model.classify(x, mirror=True)),
+                        rtol=1e-5)
+    self.assertNotAllClose(got, mean_loss(engine.model.classify(x)),
+                           rtol=1e-3)
 
   def test_evaluation_moves_no_state(self):
     before = self.engine.global_step

@@ -1,0 +1,98 @@
+import numpy as np
+import tensorflow as tf
+
+from layers import normalization
+from layers.normalization import BatchNorm, BatchStatistics
+
+EPS = normalization.EPSILON
+
+
+def images(n=8, seed=0):
+  return tf.random.stateless_normal([n, 3, 3, 2], [seed, 1]) * 3.0 + 1.5
+
+
+class BatchNormTest(tf.test.TestCase):
+
+  def test_each_group_is_normalised_by_its_own_statistics(self):
+    layer, x = BatchNorm(2), images()
+    y = layer(x, BatchStatistics(4)).numpy().reshape(2, 4 * 3 * 3, 2)
+    self.assertAllClose(y.mean(axis=1), np.zeros([2, 2]), atol=1e-5)
+    groups = x.numpy().reshape(2, 36, 2)
+    want = (groups - groups.mean(1, keepdims=True)) / np.sqrt(
+        groups.var(1, keepdims=True) + EPS)
+    self.assertAllClose(y, want, atol=1e-5)
+
+  def test_a_group_does_not_see_the_others(self):
+    layer, x = BatchNorm(2), images()
+    changed = tf.concat([x[:4], images(seed=7)[4:] * 10.0], axis=0)
+    first = layer(x, BatchStatistics(4))[:4]
+    self.assertAllClose(first, layer(changed, BatchStatistics(4))[:4])
+    # One group of 8 instead: the first four now depend on the last four.
+    self.assertNotAllClose(layer(x, BatchStatistics())[:4],
+                           layer(changed, BatchStatistics())[:4])
+
+  def test_weight_zero_examples_do_not_count(self):
+    layer, x = BatchNorm(2), images()
+    weight = tf.constant([1.0, 1.0, 0.0, 1.0] * 2)
+    garbage = tf.tensor_scatter_nd_update(x, [[2], [6]],
+                                          tf.fill([2, 3, 3, 2], 1e4))
+    kept = [0, 1, 3, 4, 5, 7]
+    a = tf.gather(layer(x, BatchStatistics(4, weight)), kept)
+    b = tf.gather(layer(garbage, BatchStatistics(4, weight)), kept)
+    self.assertAllClose(a, b, atol=1e-5)
+    stats = BatchStatistics(4, weight)
+    layer(garbage, stats)
+    self.assertEqual(float(stats.total_weight()), 6.0)
+
+  def test_gradient_is_that_of_the_textbook_formula(self):
+    layer, x = BatchNorm(2), images()
+    layer.gamma.assign([1.5, 0.5])
+    layer.beta.assign([0.1, -0.2])
+    target = tf.random.stateless_normal(x.shape, [3, 4])
+
+    def textbook(v):
+      mean, var = tf.nn.moments(v, axes=[0, 1, 2])
+      return tf.nn.batch_normalization(v, mean, var, layer.beta, layer.gamma,
+                                       EPS)
+    grads = []
+    for forward in (lambda v: layer(v, BatchStatistics()), textbook):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.square(forward(x) - target))
+      grads.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
+    for got, want in zip(*grads):
+      self.assertAllClose(got, want, rtol=1e-4, atol=1e-4)
+
+  def test_inference_uses_the_moving_statistics(self):
+    layer, x = BatchNorm(2), images()
+    layer.moving_mean.assign([1.0, -2.0])
+    layer.moving_variance.assign([4.0, 0.25])
+    layer.gamma.assign([2.0, 1.0])
+    layer.beta.assign([0.5, 0.0])
+    want = (x.numpy() - [1.0, -2.0]) / np.sqrt(np.array([4.0, 0.25]) + EPS)
+    self.assertAllClose(layer(x), want * [2.0, 1.0] + [0.5, 0.0], atol=1e-5)
+
+  def test_inference_keeps_a_low_precision_input_dtype(self):
+    y = BatchNorm(2)(tf.cast(images(), tf.bfloat16))
+    self.assertEqual(y.dtype, tf.bfloat16)
+
+  def test_moving_statistics_follow_at_the_averaging_rate(self):
+    layer = BatchNorm(2)
+    layer.update(tf.constant([4.0, 4.0]), tf.constant([3.0, 3.0]), 1)
+    rate = 1 - 2 / 11  # min(0.99, (1 + n) / (10 + n)) at n = 1
+    self.assertAllClose(layer.moving_mean, [4 * rate] * 2)
+    self.assertAllClose(layer.moving_variance, [1 + 2 * rate] * 2)
+    layer.update(tf.constant([0.0, 0.0]), tf.constant([1.0, 1.0]), 10_000)
+    self.assertAllClose(layer.moving_mean, [4 * rate * 0.99] * 2)
+
+  def test_a_batch_that_groups_do_not_divide_is_refused(self):
+    with self.assertRaisesRegex(
+        ValueError, "groups of 3 examples need a static batch that is a "
+        "multiple of 3; received a batch of 8"):
+      BatchNorm(2)(images(), BatchStatistics(3))
+    with self.assertRaisesRegex(ValueError, "`group_size` must be a positive"):
+      BatchStatistics(0)
+
+
+if __name__ == "__main__":
+  tf.test.main()
