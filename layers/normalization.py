@@ -56,16 +56,17 @@ class BatchStatistics:
     float32, also recorded (summed over the groups) for the moving
     statistics."""
     n, c = x.shape[0], x.shape[-1]
-    size = self.group_size or n
-    if n is None or n % size:
+    size = self.group_size
+    if size is not None and n is not None and n % size:
       raise ValueError(
-          f"batch normalisation groups of {size} examples need a static "
-          f"batch that is a multiple of {size}; received a batch of {n} "
-          "(choose --norm_group_size to divide the per-replica batch).")
-    groups = n // size
-    x = tf.reshape(tf.cast(x, tf.float32), [groups, size, *x.shape[1:]])
-    w = (tf.ones([groups, size, 1, 1, 1]) if self.weight is None else
-         tf.reshape(tf.cast(self.weight, tf.float32), [groups, size, 1, 1, 1]))
+          f"batch normalisation groups of {size} examples need a batch that "
+          f"is a multiple of {size}; received a batch of {n} (choose "
+          "--norm_group_size to divide the per-replica batch).")
+    # [groups, size, H, W, C]; one group of the whole slice without a size.
+    shape = [1, -1] if size is None else [-1, size]
+    x = tf.reshape(tf.cast(x, tf.float32), [*shape, *x.shape[1:]])
+    w = (tf.ones_like(x[:, :, :1, :1, :1]) if self.weight is None else
+         tf.reshape(tf.cast(self.weight, tf.float32), [*shape, 1, 1, 1]))
     group_weight = tf.reduce_sum(w, axis=1, keepdims=True)  # [G, 1, 1, 1, 1]
     # A group of weight 0 is all padding: any finite statistics will do.
     count = tf.maximum(group_weight * float(x.shape[2] * x.shape[3]), 1.0)
@@ -121,7 +122,7 @@ class BatchNorm(tf.Module):
     mean, var = stats.moments(x, self)
     scale = self.gamma * tf.math.rsqrt(var + EPSILON)  # [G, 1, 1, 1, C]
     shift = self.beta - mean * scale
-    grouped = tf.reshape(x, [mean.shape[0], -1, *x.shape[1:]])
+    grouped = tf.reshape(x, [tf.shape(mean)[0], -1, *x.shape[1:]])
     y = grouped * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
     return tf.reshape(y, [-1, *x.shape[1:]])
 

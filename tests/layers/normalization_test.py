@@ -63,6 +63,21 @@ class BatchNormTest(tf.test.TestCase):
     for got, want in zip(*grads):
       self.assertAllClose(got, want, rtol=1e-4, atol=1e-4)
 
+  def test_a_batch_of_unknown_size_is_grouped_the_same(self):
+    # Pipelines that do not fix the batch dimension (traced with None).
+    layer, x = BatchNorm(2), images()
+    weight = tf.constant([1.0, 0.0, 1.0, 1.0] * 2)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3, 3, 2]),
+                                  tf.TensorSpec([None])])
+    def dynamic(v, w):
+      stats = BatchStatistics(4, w)
+      return layer(v, stats), stats.sums()[0]
+    got, sums = dynamic(x, weight)
+    stats = BatchStatistics(4, weight)
+    self.assertAllClose(got, layer(x, stats), atol=1e-6)
+    self.assertAllClose(sums, stats.sums()[0], atol=1e-6)
+
   def test_inference_uses_the_moving_statistics(self):
     layer, x = BatchNorm(2), images()
     layer.moving_mean.assign([1.0, -2.0])
@@ -87,7 +102,7 @@ class BatchNormTest(tf.test.TestCase):
 
   def test_a_batch_that_groups_do_not_divide_is_refused(self):
     with self.assertRaisesRegex(
-        ValueError, "groups of 3 examples need a static batch that is a "
+        ValueError, "groups of 3 examples need a batch that is a "
         "multiple of 3; received a batch of 8"):
       BatchNorm(2)(images(), BatchStatistics(3))
     with self.assertRaisesRegex(ValueError, "`group_size` must be a positive"):
