@@ -34,14 +34,16 @@ class FolderEndToEndTest(tf.test.TestCase):
                                splits=("train", "test"))
     cls.dir = os.path.join(tmp, "folder-run")
     # The accuracy recipe takes the same flags as on IDX sets: make train's
-    # own flag file (medium stem, flip, label smoothing, moving average,
-    # best export), then this data set and a few steps on top of it.
+    # own flag file (medium stem, batch normalisation, flip, label
+    # smoothing, moving average, test-time mirroring, best export), then
+    # this data set and a few steps on top of it (and normalisation groups
+    # that divide its per-replica batch of 3).
     cls.result = helpers.cli([
         f"--flagfile={os.path.join(helpers.ROOT, MAKE_TRAIN)}",
         *folder_flags(cls.dir, cls.data, "--eval_every=4",
                       "--checkpoint_every=4", "--warmup_steps=2",
                       "--ema_decay=0.9", "--weight_decay=0.01",
-                      "--clip_norm=5")])
+                      "--clip_norm=5", "--norm_group_size=3")])
 
   def test_trains_and_tests(self):
     self.assertEqual(self.result.returncode, 0, self.result.stderr[-3000:])
@@ -51,8 +53,9 @@ class FolderEndToEndTest(tf.test.TestCase):
     self.assertIn("starting at step 0/8: 2 replica(s)", self.result.stdout)
     flags = json.load(open(os.path.join(self.dir, "manifest.json")))["flags"]
     self.assertEqual((flags["stem"], flags["label_smoothing"], flags["export"],
-                      flags["augment"]),
-                     ("medium", 0.1, "best", ["crop", "flip", "erase"]))
+                      flags["augment"], flags["norm"], flags["test_mirror"]),
+                     ("medium", 0.1, "best", ["crop", "flip", "erase"],
+                      "batch", True))
 
   def test_class_names_reach_the_manifest_tensorboard_and_export(self):
     manifest = json.load(open(os.path.join(self.dir, "manifest.json")))
