@@ -90,8 +90,8 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
       else:
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-6, msg=a.name)
     if recipe == "norm":  # the moving statistics and the averaged copies
-      for a, b in zip(one.model.variables + one.ema.values,
-                      two.model.variables + two.ema.values):
+      for a, b in zip(list(one.model.variables) + list(one.ema.values),
+                      list(two.model.variables) + list(two.ema.values)):
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)
       moved = one.model.conv1.norm.moving_mean.numpy()
       self.assertGreater(np.abs(moved).max(), 0)
