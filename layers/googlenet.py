@@ -238,12 +238,17 @@ class GoogLeNet(tf.Module):
     return self._norm_layers
 
   @property
+  def moving_statistics(self) -> Tuple[tf.Variable, ...]:
+    """Every batch normalisation's moving mean and variance (none with
+    norm="none"), in `norm_layers` order."""
+    return tuple(v for layer in self.norm_layers for v in layer.statistics)
+
+  @property
   def weights_and_statistics(self) -> Tuple[tf.Variable, ...]:
-    """What inference reads: the trainable weights, then the moving
-    statistics of batch normalisation (none with norm="none"). The moving
-    average and the best validated weights keep copies of all of them."""
-    return tuple(self.trainable_variables) + tuple(
-        v for layer in self.norm_layers for v in layer.statistics)
+    """The trainable weights (aux heads included), then the moving
+    statistics: what the moving average, the best validated weights and the
+    checkpoint guard hold."""
+    return tuple(self.trainable_variables) + self.moving_statistics
 
   def update_statistics(self, sums: Sequence[tf.Tensor],
                         total_weight: tf.Tensor,
@@ -282,5 +287,4 @@ class GoogLeNet(tf.Module):
     moving statistics (none with norm="none")."""
     aux = {id(v) for v in self.aux1.variables + self.aux2.variables}
     return self.trunk_variables + tuple(
-        v for layer in self.norm_layers for v in layer.statistics
-        if id(v) not in aux)
+        v for v in self.moving_statistics if id(v) not in aux)
