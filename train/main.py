@@ -36,15 +36,18 @@ def main(argv: Sequence[str]) -> int:
     from train import build  # pylint: disable=g-import-not-at-top
     with native_stderr.DecoderChatterFilter():
       build.run(config)
-  except errors.ClusterError as e:
-    # TF's runtime is broken once a peer is lost: a normal exit would wait
-    # in its shutdown barrier for the dead peer. Everything this process
-    # wrote (checkpoints, events) is already closed.
-    cli.fail(str(e), e.exit_code)
-    sys.stdout.flush()
-    os._exit(e.exit_code)  # pylint: disable=protected-access
   except errors.EngineError as e:
-    return cli.fail(str(e), e.exit_code)
+    cli.fail(str(e), e.exit_code)
+    if isinstance(e, errors.ClusterError) or FLAGS.strategy == "multi_worker":
+      # A multi-worker run that ends early skips TF's shutdown: with a peer
+      # lost it would wait in its shutdown barrier for the dead peer, and
+      # with the peers stopping too (preemption) its coordination agent's
+      # heartbeat logs C++ errors under the one line once the chief is gone.
+      # Everything this process wrote (checkpoints, events) is closed.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(e.exit_code)  # pylint: disable=protected-access
+    return e.exit_code
   return 0
 
 
