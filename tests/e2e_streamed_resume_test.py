@@ -10,7 +10,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tests import events
-from tests import fault_test
+from tests import faults
 from tests import helpers
 from train import kernels
 
@@ -66,7 +66,7 @@ class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual([step for step, _ in validated],
                      [4, 8] if source == "folder" else [])
     self.assertRegex(done.stdout, r"\nrun ended at step 8 after ")
-    a, b = (fault_test.final_variables(d) for d in (whole, parts))
+    a, b = (faults.final_variables(d) for d in (whole, parts))
     self.assertEqual(sorted(a), sorted(b))
     for key in a:
       self.assertAllEqual(a[key], b[key], msg=key)
