@@ -26,10 +26,12 @@ venv: $(VENV)/.installed
 data:
 	@bash tools/install_data.sh
 
-# Two workers, one test file each at a time (a file's tests share set-up).
+# Two workers, one test file each at a time (a file's tests share set-up),
+# in collection order: the long files first (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: venv data
-	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist=loadfile --durations=30 tests
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist=loadfile \
+	    --no-loadscope-reorder --durations=30 tests
 
 # The configuration and its measured result are in BUILD.md ("make train").
 train: venv data
