@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from core import errors
 from core import images as images_lib
@@ -154,6 +155,23 @@ class ExportTest(tf.test.TestCase):
     names = {v.name for v in loaded.weights}
     self.assertLen(names, len(self.model.trunk_variables))
     self.assertFalse(any("aux" in n for n in names))
+
+  def test_the_network_is_saved_once_for_both_signatures(self):
+    # serving_bytes decodes, then calls serving_default's function: the
+    # file holds as many convolutions as one traced forward pass has.
+    def convolutions(graph_def):
+      nodes = list(graph_def.node) + [n for f in graph_def.library.function
+                                      for n in f.node_def]
+      return sum(n.op == "Conv2D" for n in nodes)
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(self.path, "saved_model.pb"), "rb") as f:
+      saved.ParseFromString(f.read())
+    forward = tf.function(lambda x: self.model(x, training=False).logits)
+    once = convolutions(forward.get_concrete_function(
+        tf.TensorSpec([None, 32, 32, 1])).graph.as_graph_def())
+    self.assertGreater(once, 0)
+    self.assertEqual(convolutions(saved.meta_graphs[0].graph_def), once)
 
   def test_rejects_wrong_dtype_and_shape(self):
     fn = tf.saved_model.load(self.path).signatures["serving_default"]
