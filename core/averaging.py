@@ -4,8 +4,9 @@ the best weights seen on validation. Both are `tf.Module`s of variables made
 like the model's (layers/variables.py), so checkpoints hold them and a
 resumed run continues them exactly.
 
-`swapped_in` puts a copy's values into the model for an evaluation or an
-export and puts the trained values back afterwards, whatever happens.
+`WeightCopy.swapped_in` puts a copy's values into the model for an
+evaluation or an export and puts the trained values back afterwards,
+whatever happens.
 """
 
 import contextlib
@@ -18,7 +19,11 @@ from layers import variables as variables_lib
 
 
 class WeightCopy(tf.Module):
-  """One variable per parameter, starting at the parameter's value."""
+  """One variable per parameter, starting at the parameter's value.
+
+  Made in the strategy's scope of the parameters: the copy is mirrored like
+  them, and copying and swapping act on each replica's own values.
+  """
 
   def __init__(self, params: Sequence[tf.Variable], *, name: str):
     super().__init__(name=name)
@@ -30,11 +35,55 @@ class WeightCopy(tf.Module):
           tf.identity(p), name=optimizers.slot_key(p), trainable=False)
                      for p in params]
     self._params = lambda: tuple(params)  # not tracked: no second copy
+    # (parameter, copy) pairs of each replica's components (of the one
+    # variable without a strategy). The swap is one compiled call: a
+    # GoogLeNet has about 300 variables, and a swap's eager assignments of
+    # mirrored variables took most of a second (an evaluation swaps twice).
+    pairs = []
+    for param, value in zip(params, self.values):
+      ours, theirs = _components(param), _components(value)
+      if len(ours) != len(theirs):
+        raise ValueError(
+            f"{param.name} has {len(ours)} replica(s) and its copy "
+            f"{len(theirs)}: make the copy in the strategy's scope that "
+            "made the parameters.")
+      pairs.extend(zip(ours, theirs))
+    self._pairs = lambda: pairs  # not tracked
+    self._exchange = tf.function(
+        lambda: [_swap_values(param, value) for param, value in pairs])
 
-  def copy_from(self, sources: Sequence[tf.Variable]) -> None:
-    """Sets every value to the matching source's (cross-replica)."""
-    for value, source in zip(self.values, sources):
-      value.assign(source)
+  def copy_from_params(self) -> None:
+    """Sets every value to its parameter's (eagerly: a few calls per run do
+    not repay a trace)."""
+    for param, value in self._pairs():
+      value.assign(param)
+
+  @contextlib.contextmanager
+  def swapped_in(self) -> Iterator[None]:
+    """Inside, the parameters hold this copy's values (and the copy holds
+    theirs); after, both are as before, whatever happens inside."""
+    self._exchange()
+    try:
+      yield
+    finally:
+      self._exchange()
+
+
+def _components(variable: tf.Variable) -> Sequence[tf.Variable]:
+  """This process's replicas' variables of a distributed variable; the
+  variable itself otherwise."""
+  strategy = getattr(variable, "distribute_strategy", None)
+  return (strategy.experimental_local_results(variable) if strategy
+          else (variable,))
+
+
+def _swap_values(a: tf.Variable, b: tf.Variable) -> None:
+  """Swaps two variables' values (traced: the reads and writes of each
+  variable run in program order)."""
+  old = tf.raw_ops.ReadVariableOp(resource=a.handle, dtype=a.dtype)
+  new = tf.raw_ops.ReadVariableOp(resource=b.handle, dtype=b.dtype)
+  tf.raw_ops.AssignVariableOp(resource=a.handle, value=new)
+  tf.raw_ops.AssignVariableOp(resource=b.handle, value=old)
 
 
 class ExponentialMovingAverage(WeightCopy):
@@ -67,20 +116,6 @@ class ExponentialMovingAverage(WeightCopy):
           delta=avg.read_value() - param, use_locking=False)
 
 
-@contextlib.contextmanager
-def swapped_in(params: Sequence[tf.Variable],
-               copy: WeightCopy) -> Iterator[None]:
-  """Inside, `params` hold `copy`'s values; after, their own again."""
-  saved = [tf.identity(p) for p in params]
-  for param, value in zip(params, copy.values):
-    param.assign(value)
-  try:
-    yield
-  finally:
-    for param, value in zip(params, saved):
-      param.assign(value)
-
-
 class BestWeights(WeightCopy):
   """The weights with the highest validation accuracy so far, with that
   accuracy and its step (-1 before the first validation)."""
@@ -98,13 +133,12 @@ class BestWeights(WeightCopy):
   def found(self) -> bool:
     return int(self.step.numpy()) >= 0
 
-  def offer(self, accuracy: float, step: int,
-            sources: Sequence[tf.Variable]) -> bool:
-    """Keeps `sources` if `accuracy` beats the best so far (a tie keeps the
-    earlier weights); returns whether it did."""
+  def offer(self, accuracy: float, step: int) -> bool:
+    """Keeps the parameters' values if `accuracy` beats the best so far (a
+    tie keeps the earlier weights); returns whether it did."""
     if accuracy <= float(self.accuracy.numpy()):
       return False
-    self.copy_from(sources)
+    self.copy_from_params()
     self.accuracy.assign(accuracy)
     self.step.assign(step)
     return True

@@ -181,11 +181,10 @@ class Engine:
     trained weights; "final" (the last test and the export): the best
     validated weights with --export=best once a validation ran, else the
     same as validation. Outside it the model holds the trained weights."""
-    params = self.model.weights_and_statistics
     if purpose == "final" and self.best is not None and self.best.found:
-      return averaging.swapped_in(params, self.best)
+      return self.best.swapped_in()
     if self.ema is not None:
-      return averaging.swapped_in(params, self.ema)
+      return self.ema.swapped_in()
     return contextlib.nullcontext()
 
   def offer_best(self, accuracy: float, step: int) -> bool:
@@ -194,8 +193,7 @@ class Engine:
     if self.best is None:
       return False
     with self.weights("validation"):
-      return self.best.offer(accuracy, step,
-                             self.model.weights_and_statistics)
+      return self.best.offer(accuracy, step)
 
   def final_weights_step(self) -> int:
     """The step the final weights were validated at, or -1 for the last

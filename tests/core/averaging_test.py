@@ -48,13 +48,47 @@ class MovingAverageTest(tf.test.TestCase):
     variables = params()
     ema = averaging.ExponentialMovingAverage(variables, 0.9)
     ema.values[1].assign([[7.0]])
-    with averaging.swapped_in(variables, ema):
+    with ema.swapped_in():
       self.assertAllEqual(variables[1], [[7.0]])
     self.assertAllEqual(variables[1], [[3.0]])
     with self.assertRaises(RuntimeError):
-      with averaging.swapped_in(variables, ema):
+      with ema.swapped_in():
         raise RuntimeError("evaluation failed")
     self.assertAllEqual(variables[1], [[3.0]])
+    self.assertAllEqual(ema.values[1], [[7.0]])  # the copy is intact too
+
+  def test_swap_and_copy_act_on_each_replicas_own_values(self):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+      w = tf.Variable([0.0, 4.0], name="w",
+                      synchronization=tf.VariableSynchronization.ON_WRITE,
+                      aggregation=tf.VariableAggregation.NONE)
+      ema = averaging.ExponentialMovingAverage([w], 0.5)
+      best = averaging.BestWeights([w])
+    local = strategy.experimental_local_results
+    # Replicas that differ show which component went where.
+    for i, (param, value) in enumerate(zip(local(w), local(ema.values[0]))):
+      param.assign([float(i), 1.0])
+      value.assign([10.0 + i, 2.0])
+    with ema.swapped_in():
+      self.assertAllEqual([v.numpy() for v in local(w)],
+                          [[10.0, 2.0], [11.0, 2.0]])
+    self.assertAllEqual([v.numpy() for v in local(w)],
+                        [[0.0, 1.0], [1.0, 1.0]])
+    self.assertAllEqual([v.numpy() for v in local(ema.values[0])],
+                        [[10.0, 2.0], [11.0, 2.0]])
+    self.assertTrue(best.offer(0.5, 3))
+    self.assertAllEqual([v.numpy() for v in local(best.values[0])],
+                        [[0.0, 1.0], [1.0, 1.0]])
+
+  def test_a_copy_made_outside_the_parameters_scope_is_refused(self):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+      w = tf.Variable([0.0], name="w")
+    with self.assertRaisesRegex(
+        ValueError, r"w:0 has 2 replica\(s\) and its copy 1: make the copy "
+        "in the strategy's scope"):
+      averaging.ExponentialMovingAverage([w], 0.5)
 
   def test_checkpointed_with_its_values(self):
     variables = params()
@@ -78,13 +112,13 @@ class BestWeightsTest(tf.test.TestCase):
     variables = params()
     best = averaging.BestWeights(variables)
     self.assertFalse(best.found)
-    self.assertTrue(best.offer(0.5, 10, variables))
+    self.assertTrue(best.offer(0.5, 10))
     variables[1].assign([[9.0]])
-    self.assertFalse(best.offer(0.5, 20, variables))  # a tie
-    self.assertFalse(best.offer(0.4, 30, variables))
+    self.assertFalse(best.offer(0.5, 20))  # a tie
+    self.assertFalse(best.offer(0.4, 30))
     self.assertAllEqual(best.values[1], [[3.0]])
     self.assertEqual(int(best.step.numpy()), 10)
-    self.assertTrue(best.offer(0.6, 40, variables))
+    self.assertTrue(best.offer(0.6, 40))
     self.assertAllEqual(best.values[1], [[9.0]])
     self.assertEqual((int(best.step.numpy()), float(best.accuracy.numpy())),
                      (40, 0.6))
