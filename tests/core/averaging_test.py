@@ -10,6 +10,15 @@ def params():
   return [tf.Variable([1.0, 2.0], name="w"), tf.Variable([[3.0]], name="k")]
 
 
+def mirrored_weight(strategy):
+  """A weight made as layers/variables.py makes them, in `strategy`'s
+  scope."""
+  with strategy.scope():
+    return tf.Variable([0.0, 4.0], name="w",
+                       synchronization=tf.VariableSynchronization.ON_WRITE,
+                       aggregation=tf.VariableAggregation.NONE)
+
+
 class MovingAverageTest(tf.test.TestCase):
 
   def test_update_follows_the_formula_with_the_warm_start(self):
@@ -27,10 +36,8 @@ class MovingAverageTest(tf.test.TestCase):
 
   def test_in_a_function_under_two_replicas(self):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    w = mirrored_weight(strategy)
     with strategy.scope():
-      w = tf.Variable([0.0, 4.0], name="w",
-                      synchronization=tf.VariableSynchronization.ON_WRITE,
-                      aggregation=tf.VariableAggregation.NONE)
       ema = averaging.ExponentialMovingAverage([w], 0.5)
 
     @tf.function
@@ -59,10 +66,8 @@ class MovingAverageTest(tf.test.TestCase):
 
   def test_swap_and_copy_act_on_each_replicas_own_values(self):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    w = mirrored_weight(strategy)
     with strategy.scope():
-      w = tf.Variable([0.0, 4.0], name="w",
-                      synchronization=tf.VariableSynchronization.ON_WRITE,
-                      aggregation=tf.VariableAggregation.NONE)
       ema = averaging.ExponentialMovingAverage([w], 0.5)
       best = averaging.BestWeights([w])
     local = strategy.experimental_local_results
@@ -82,9 +87,7 @@ class MovingAverageTest(tf.test.TestCase):
                         [[0.0, 1.0], [1.0, 1.0]])
 
   def test_a_copy_made_outside_the_parameters_scope_is_refused(self):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-      w = tf.Variable([0.0], name="w")
+    w = mirrored_weight(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     with self.assertRaisesRegex(
         ValueError, r"w:0 has 2 replica\(s\) and its copy 1: make the copy "
         "in the strategy's scope"):
