@@ -48,9 +48,10 @@ class WeightCopy(tf.Module):
             f"{len(theirs)}: make the copy in the strategy's scope that "
             "made the parameters.")
       pairs.extend(zip(ours, theirs))
-    self._pairs = lambda: pairs  # not tracked
-    self._exchange = tf.function(
+    exchange = tf.function(
         lambda: [_swap_values(param, value) for param, value in pairs])
+    # Behind lambdas: not tracked, so checkpoints hold what they held.
+    self._pairs, self._exchange = lambda: pairs, lambda: exchange()
 
   def copy_from_params(self) -> None:
     """Sets every value to its parameter's (eagerly: a few calls per run do

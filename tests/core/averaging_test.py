@@ -98,6 +98,9 @@ class MovingAverageTest(tf.test.TestCase):
     ema = averaging.ExponentialMovingAverage(variables, 0.9)
     ema.values[0].assign([5.0, 6.0])
     path = tf.train.Checkpoint(ema=ema).save(self.get_temp_dir() + "/c")
+    # Only the values: the compiled swap is not part of the object graph.
+    children = ema._trackable_children()  # pylint: disable=protected-access
+    self.assertEqual(list(children), ["values"])
     other = averaging.ExponentialMovingAverage(params(), 0.9)
     tf.train.Checkpoint(ema=other).restore(path).assert_consumed()
     self.assertAllEqual(other.values[0], [5.0, 6.0])
