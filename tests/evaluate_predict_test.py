@@ -40,7 +40,8 @@ class AfterTrainingTest(unittest.TestCase):
         model_dir=cls.dir, dataset="synthetic", image_size=28,
         global_batch_size=16, validation_size=64, train_examples=160,
         epochs=2, strategy="mirrored", num_cpu_devices=2, steps_per_loop=5,
-        ema_decay=0.9, export="best", report=cls.lines.append)
+        ema_decay=0.9, export="best", test_mirror=True,
+        report=cls.lines.append)
     cls.final = re.search(r"^test accuracy (\d\.\d{4}) \(loss (\d+\.\d{4}), "
                           r"(\d+) images", cls.lines[-1]).groups()
     cls.export = cls.result.export_path
@@ -71,6 +72,12 @@ class AfterTrainingTest(unittest.TestCase):
     with self.assertRaisesRegex(InputError, "no checkpoint 3 in .*; it has "
                                 "20"):
       evaluate.evaluate_checkpoint(self.dir, step=3)
+
+  def test_mirroring_without_flips_was_warned_about_once(self):
+    warnings = [line for line in self.lines if line.startswith("warning:")]
+    self.assertEqual(len(warnings), 1, warnings)
+    self.assertIn("--test_mirror scores each image with its mirror image "
+                  "too, but --augment has no flip", warnings[0])
 
   def test_evaluate_command_repeats_the_runs_final_line(self):
     result = command("train.evaluate", f"--model_dir={self.dir}")

@@ -55,6 +55,8 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
   cluster = (cluster_lib.from_environment()
              if config.strategy == "multi_worker" else None)
   chief = cluster is None or cluster.is_chief
+  for line in config.warnings:
+    report(f"warning: {line}")
   if chief:
     prepare_dir(config.model_dir, "model_dir")
   manifest_lib.check_compatible(config.model_dir, config.fingerprint)

@@ -246,6 +246,17 @@ class TrainConfig:
          "empty or two increasing positive steps such as 20,25")
 
   @property
+  def warnings(self) -> Tuple[str, ...]:
+    """Settings that are allowed but likely not meant, one line each."""
+    lines = []
+    if self.test_mirror and "flip" not in self.augment:
+      lines.append("--test_mirror scores each image with its mirror image "
+                   "too, but --augment has no flip: training never shows "
+                   "the network a mirrored image (add flip to --augment, "
+                   "or drop --test_mirror).")
+    return tuple(lines)
+
+  @property
   def rate(self) -> float:
     """The learning rate, defaulting per optimizer."""
     return self.learning_rate or DEFAULT_LEARNING_RATES[self.optimizer]

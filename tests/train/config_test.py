@@ -56,6 +56,15 @@ class ConfigTest(tf.test.TestCase):
         "choices"], googlenet_stems())
     self.assertEqual(config_lib.NORMS, googlenet_norms())
 
+  def test_mirroring_without_flips_is_warned_about(self):
+    self.assertEqual(TrainConfig(model_dir="m").warnings, ())
+    self.assertEqual(TrainConfig(model_dir="m", test_mirror=True,
+                                 augment=("crop", "flip")).warnings, ())
+    for augment in ((), ("crop", "erase")):
+      (line,) = TrainConfig(model_dir="m", test_mirror=True,
+                            augment=augment).warnings
+      self.assertIn("--augment has no flip", line)
+
   def test_every_field_has_help(self):
     for field in dataclasses.fields(TrainConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
