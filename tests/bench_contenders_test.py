@@ -1,6 +1,8 @@
 """The benchmark tools run end to end and report sanely."""
 
 import json
+import os
+import re
 import statistics
 
 import tensorflow as tf
@@ -22,6 +24,29 @@ class EngineContenderTest(tf.test.TestCase):
     self.assertAlmostEqual(report["images_per_second"],
                            statistics.median(report["windows"]))
     self.assertGreater(report["peak_rss_mib"], 100)
+
+
+class StepTimeTest(tf.test.TestCase):
+
+  def test_reads_the_recipe_from_make_trains_flag_file(self):
+    from bench import step_time  # pylint: disable=g-import-not-at-top
+    fields, batch = step_time.recipe(
+        os.path.join(helpers.ROOT, "configs/fashion_mnist_cpu.cfg"))
+    self.assertEqual(batch, 64)
+    self.assertEqual((fields["stem"], fields["norm"], fields["augment"],
+                      fields["ema_decay"]), ("medium", "batch", ("flip",),
+                                             0.999))
+    self.assertNotIn("model_dir", fields)
+
+  def test_times_a_flag_files_step(self):
+    flagfile = os.path.join(self.get_temp_dir(), "small.cfg")
+    with open(flagfile, "w") as f:
+      f.write("--global_batch_size=8\n--norm=batch\n--norm_group_size=4\n")
+    done = helpers.python("-m", "bench.step_time", flagfile, "2", "2", "1")
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    self.assertRegex(done.stdout.strip().splitlines()[-1], re.escape(
+        f"{flagfile}, 2 replica(s), global batch 8: ") +
+                     r"\d+\.\d ms per step, \d+\.\d images/s$")
 
 
 class OpProfileTest(tf.test.TestCase):
