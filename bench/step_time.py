@@ -13,14 +13,16 @@ running it in a clone of each, alternately (the machines here are shared).
 import statistics
 import sys
 import time
+from typing import Tuple
 
 WARMUP = 3
 # Fields the bench sets itself (engine_on) or that do not reach the step.
 _OWN = ("model_dir", "image_size", "global_batch_size", "num_cpu_devices")
 
 
-def recipe(flagfile: str) -> dict:
-  """The flag file's TrainConfig fields, without the bench's own."""
+def recipe(flagfile: str) -> Tuple[dict, int]:
+  """The flag file's TrainConfig fields without the bench's own, and its
+  global batch size."""
   from absl import flags
   from train import options
   flag_values = flags.FlagValues()
