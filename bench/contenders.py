@@ -28,16 +28,16 @@ def _images(n=1024):
           rng.randint(0, CLASSES, [n]).astype(np.int32))
 
 
-def _windows(run_steps):
+def timed_windows(run_steps, batch=BATCH):
   """`measure(warmup, windows, steps)` -> images/s per window, for a
-  contender that runs n steps per call."""
+  contender that runs n steps of `batch` images per call."""
   def measure(warmup, windows, steps_per_window):
     run_steps(warmup)
     rates = []
     for _ in range(windows):
       start = time.perf_counter()
       run_steps(steps_per_window)
-      rates.append(steps_per_window * BATCH / (time.perf_counter() - start))
+      rates.append(steps_per_window * batch / (time.perf_counter() - start))
     return rates
   return measure
 
@@ -49,7 +49,7 @@ def engine(image_size, replicas, jit_compile=False):
                        replicas=max(replicas, 1), batch=BATCH,
                        jit_compile=jit_compile)
   params = sum(int(np.prod(v.shape)) for v in e.model.trainable_variables)
-  return params, _windows(lambda n: e.trainer.run(it, n))
+  return params, timed_windows(lambda n: e.trainer.run(it, n))
 
 
 def keras_fit(image_size, replicas):
@@ -124,7 +124,7 @@ def torch_eager(image_size, replicas):
     for _ in range(n):
       step()
   params = sum(p.numel() for p in model.parameters())
-  return params, _windows(run_steps)
+  return params, timed_windows(run_steps)
 
 
 def engine_xla(image_size, replicas):

@@ -30,9 +30,9 @@ class StepTimeTest(tf.test.TestCase):
 
   def test_reads_the_recipe_from_make_trains_flag_file(self):
     from bench import step_time  # pylint: disable=g-import-not-at-top
-    fields, batch = step_time.recipe(
+    fields, image_size, batch = step_time.recipe(
         os.path.join(helpers.ROOT, "configs/fashion_mnist_cpu.cfg"))
-    self.assertEqual(batch, 64)
+    self.assertEqual((image_size, batch), (28, 64))
     self.assertEqual((fields["stem"], fields["norm"], fields["augment"],
                       fields["ema_decay"]), ("medium", "batch", ("flip",),
                                              0.999))
@@ -41,11 +41,12 @@ class StepTimeTest(tf.test.TestCase):
   def test_times_a_flag_files_step(self):
     flagfile = os.path.join(self.get_temp_dir(), "small.cfg")
     with open(flagfile, "w") as f:
-      f.write("--global_batch_size=8\n--norm=batch\n--norm_group_size=4\n")
+      f.write("--global_batch_size=8\n--norm=batch\n--norm_group_size=4\n"
+              "--image_size=32\n")
     done = helpers.python("-m", "bench.step_time", flagfile, "2", "2", "1")
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
     self.assertRegex(done.stdout.strip().splitlines()[-1], re.escape(
-        f"{flagfile}, 2 replica(s), global batch 8: ") +
+        f"{flagfile}, 2 replica(s), global batch 8, image 32: ") +
                      r"\d+\.\d ms per step, \d+\.\d images/s$")
 
 
