@@ -315,8 +315,8 @@ class Controller:
     # Every worker waits here for the chief's export, so none reaches TF's
     # exit barrier (which has a shorter timeout) long before the others.
     self.engine.agree_stop(False)
+    chosen = self.engine.final_weights_step()  # -1: the last weights
     if path:
-      chosen = self.engine.final_weights_step()
       self.report(f"exported SavedModel to {path}" + (
           f" (the weights of step {chosen}, the best on validation)"
           if chosen >= 0 else ""))
@@ -327,8 +327,9 @@ class Controller:
                   f"{step})")
       return Result(step, None, None, path, self.history)
     accuracy, loss = test.values["accuracy/main"], test.values["loss/main"]
+    weights = f", the weights of step {chosen}" if 0 <= chosen != step else ""
     self.report(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
-                f"{test.examples} images, step {step})")
+                f"{test.examples} images, step {step}{weights})")
     return Result(step, accuracy, loss, path, self.history)
 
   def _summary(self, step: int) -> str:

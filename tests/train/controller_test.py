@@ -155,6 +155,18 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual(record["lines"][-1],
                      "test accuracy 0.7500 (loss 0.5000, 6 images, step 20)")
 
+  def test_last_lines_name_the_step_of_the_best_weights(self):
+    # --export=best chose the weights validated at step 16, not the last.
+    engine = StubEngine()
+    engine.final_weights_step = lambda: 16
+    controller = make_controller(engine)
+    controller.run()
+    lines = controller.record["lines"]
+    self.assertIn("exported SavedModel to /export/20 (the weights of step "
+                  "16, the best on validation)", lines)
+    self.assertEqual(lines[-1], "test accuracy 0.7500 (loss 0.5000, 6 images, "
+                     "step 20, the weights of step 16)")
+
   def test_train_summaries_at_every_chunk_with_throughput(self):
     controller = make_controller(StubEngine())
     controller.run()
