@@ -132,6 +132,7 @@ class EndToEndTest(tf.test.TestCase):
   def test_same_command_resumes_instead_of_starting_over(self):
     self.assertEqual(self.second.returncode, 0, self.second.stderr[-3000:])
     self.assertIn("resuming at step 20/20", self.second.stdout)
+    self.assertNotIn("note:", self.second.stdout)  # the same flags
     self.assertNotRegex(self.second.stdout, r"^step \d+/20", )
     tags = events.read(os.path.join(self.dir, "train"))
     self.assertEqual([s for s, _ in tags["loss/total"]], [5, 10, 15, 20])

@@ -94,7 +94,8 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   if exports:  # a crash mid-export left a temporary folder
     export_lib.remove_stale_temporaries(export_dir)
   if chief:
-    _record_manifest(config, strategy, batch, data, restored, summaries)
+    _record_manifest(config, strategy, batch, data, restored, summaries,
+                     report)
   controller = Controller(
       engine=engine, data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
@@ -239,8 +240,15 @@ def _seed_everything(config: TrainConfig) -> None:
 
 
 def _record_manifest(config, strategy, batch, data, restored,
-                     summaries: Summaries) -> None:
-  """Writes manifest.json, and shows it in TensorBoard on a fresh start."""
+                     summaries: Summaries, report: Report) -> None:
+  """Writes manifest.json, and shows it in TensorBoard on a fresh start; a
+  resume with other flags than the run's says which, in one line."""
+  changed = (manifest_lib.changed_flags(config.model_dir,
+                                        dataclasses.asdict(config))
+             if restored is not None else [])
+  if changed:
+    report(f"note: resuming with other flags than the run's before "
+           f"({'; '.join(changed)}): it continues with the new values")
   manifest = manifest_lib.build(config, strategy, batch, data)
   manifest["resumed_from_step"] = restored
   manifest_lib.write(config.model_dir, manifest)

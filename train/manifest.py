@@ -82,6 +82,24 @@ def check_compatible(model_dir: str, fingerprint: dict) -> None:
         f"({'; '.join(diffs)}); use another --model_dir or the same flags.")
 
 
+def changed_flags(model_dir: str, flags: dict) -> list:
+  """The flags that differ from those in `model_dir`'s manifest, one
+  "name: old there, new now" each (none without a readable manifest).
+
+  check_compatible refuses a different model; these are the rest (the
+  schedule's length, the learning rate, augmentation...), which a resume
+  may change but then trains a different run than one command would have.
+  """
+  try:
+    with open(os.path.join(model_dir, FILENAME)) as f:
+      old = json.load(f).get("flags", {})
+  except (OSError, ValueError):
+    return []
+  new = json.loads(json.dumps(flags, default=str))  # as the manifest has it
+  return [f"{k}: {old[k]!r} there, {new[k]!r} now" for k in sorted(new)
+          if k in old and k != "model_dir" and old[k] != new[k]]
+
+
 def write(model_dir: str, manifest: dict) -> None:
   """Writes `manifest.json` atomically (temp file, then rename).
 

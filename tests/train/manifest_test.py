@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -33,6 +34,21 @@ class ManifestTest(tf.test.TestCase):
                                 r"now\)"):
       manifest.check_compatible(d, TrainConfig(model_dir=d, stem="small")
                                 .fingerprint)
+
+  def test_changed_flags_names_each_difference_but_the_folder(self):
+    d = self.get_temp_dir()
+    self.assertEqual(manifest.changed_flags(d, {"epochs": 1}), [])  # none
+    before = TrainConfig(model_dir=d, epochs=12, aux_loss_weights=(0.3, 0.3))
+    manifest.write(d, {"flags": dataclasses.asdict(before)})
+    self.assertEqual(manifest.changed_flags(d, dataclasses.asdict(before)),
+                     [])  # tuples read back as lists still match
+    moved = dataclasses.replace(before, model_dir="/elsewhere", epochs=24,
+                                augment=("flip", "erase"))
+    self.assertEqual(manifest.changed_flags(d, dataclasses.asdict(moved)), [
+        "augment: [] there, ['flip', 'erase'] now",
+        "epochs: 12 there, 24 now"])
+    # A flag the older manifest did not have is not a change.
+    self.assertEqual(manifest.changed_flags(d, {"new_option": 1}), [])
 
   def test_written_atomically_as_json(self):
     d = self.get_temp_dir()
