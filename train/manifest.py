@@ -74,8 +74,7 @@ def check_compatible(model_dir: str, fingerprint: dict) -> None:
   # Both sides' keys: an option listed only when set must match its
   # absence too.
   keys = list(fingerprint) + [k for k in old if k not in fingerprint]
-  diffs = [f"{k}: {old.get(k)!r} there, {fingerprint.get(k)!r} now"
-           for k in keys if old.get(k) != fingerprint.get(k)]
+  diffs = _differences(old, fingerprint, keys)
   if diffs:
     raise InputError(
         f"`model_dir` {model_dir} holds a run with another configuration "
@@ -96,8 +95,14 @@ def changed_flags(model_dir: str, flags: dict) -> list:
   except (OSError, ValueError):
     return []
   new = json.loads(json.dumps(flags, default=str))  # as the manifest has it
-  return [f"{k}: {old[k]!r} there, {new[k]!r} now" for k in sorted(new)
-          if k in old and k != "model_dir" and old[k] != new[k]]
+  return _differences(old, new, [k for k in sorted(new)
+                                 if k in old and k != "model_dir"])
+
+
+def _differences(old: dict, new: dict, keys) -> list:
+  """One "name: old there, new now" for each of `keys` whose values differ."""
+  return [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys
+          if old.get(k) != new.get(k)]
 
 
 def write(model_dir: str, manifest: dict) -> None:
