@@ -21,8 +21,8 @@ BATCH = 500
 def read_idx(folder: str, stem: str, offset: int) -> np.ndarray:
   """The payload of `stem` (or `stem`.gz) in `folder` past its header."""
   path = os.path.join(folder, stem)
-  opener = open if os.path.exists(path) else gzip.open
-  with opener(path if opener is open else path + ".gz", "rb") as f:
+  with (open(path, "rb") if os.path.exists(path)
+        else gzip.open(path + ".gz", "rb")) as f:
     return np.frombuffer(f.read(), np.uint8, offset=offset)
 
 
