@@ -6,8 +6,9 @@ whichever replica or worker reads it, and a resumed run draws exactly what an
 uninterrupted run would (exact resume holds with augmentation on).
 
 - "crop": images that are small and all of one size (the IDX sets) are padded
-  by an eighth of their side (4 pixels at 28x28; zeros) and cropped back at a
-  random offset, as the CIFAR and Fashion-MNIST recipes do. Images read from
+  by an eighth of their side (4 pixels at 28x28; zeros), or by the padding
+  given, and cropped back at a random offset, as the CIFAR and Fashion-MNIST
+  recipes do. Images read from
   files get Inception's random-resized crop instead (Szegedy et al. 2015: 8 %
   to 100 % of the area, aspect ratio 3/4 to 4/3), resized to the training
   size.
@@ -51,10 +52,12 @@ def example_seed(run_seed, step, index) -> tf.Tensor:
                                                   tf.cast(index, tf.int64))
 
 
-def pad_and_crop(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """A same-size random crop of the image padded by side/8 with zeros."""
+def pad_and_crop(image: tf.Tensor, seed: tf.Tensor,
+                 padding: int = 0) -> tf.Tensor:
+  """A same-size random crop of the image padded with zeros by `padding`
+  pixels (0: side/8)."""
   height, width, channels = image.shape
-  pad = max(1, (height + 4) // 8)
+  pad = padding or max(1, (height + 4) // 8)
   padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
   return tf.image.stateless_random_crop(padded, [height, width, channels],
                                         seed=seed)
@@ -94,7 +97,7 @@ def random_erase(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
-            size: int = 0) -> tf.Tensor:
+            size: int = 0, padding: int = 0) -> tf.Tensor:
   """Applies `ops` in the order crop, flip, erase.
 
   Args:
@@ -104,6 +107,7 @@ def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
     size: 0 for images of one fixed size (kept as they are: pad-and-crop);
       otherwise the training side, reached by random-resized crop (with
       "crop") or a plain resize (without).
+    padding: Pixels pad-and-crop pads by (0: an eighth of the side).
 
   Returns:
     uint8 [H, W, C], or [size, size, C] when `size` is set.
@@ -114,7 +118,7 @@ def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
     image = (random_resized_crop(image, size, crop) if "crop" in ops
              else images_lib.resize(image, size))
   elif "crop" in ops:
-    image = pad_and_crop(image, crop)
+    image = pad_and_crop(image, crop, padding)
   if "flip" in ops:
     image = tf.image.stateless_random_flip_left_right(image, flip)
   if "erase" in ops:

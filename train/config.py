@@ -85,6 +85,10 @@ class TrainConfig:
       "images, Inception's random-resized crop for files), flip "
       "(horizontal) and erase (random erasing). Off by default; evaluation "
       "never augments.")
+  crop_padding: int = option(
+      0, "Pixels of zeros --augment=crop pads IDX images by before cropping "
+      "them back at a random offset (0: an eighth of the side, 4 at 28x28). "
+      "Files take Inception's random-resized crop instead.")
   skip_bad_images: bool = option(
       False, "Skip (and count) images that cannot be read or decoded "
       "instead of stopping with an error naming the file.")
@@ -237,6 +241,7 @@ class TrainConfig:
     need(len(self.aux_loss_weights) == 2 and all(
         w >= 0 and math.isfinite(w) for w in self.aux_loss_weights),
          "aux_loss_weights", "two non-negative numbers such as 0.3,0.3")
+    need(self.crop_padding >= 0, "crop_padding", "a non-negative number")
     need(all(op in AUGMENTATIONS for op in self.augment)
          and len(set(self.augment)) == len(self.augment), "augment",
          "distinct entries of " + ", ".join(AUGMENTATIONS))
@@ -254,6 +259,10 @@ class TrainConfig:
                    "too, but --augment has no flip: training never shows "
                    "the network a mirrored image (add flip to --augment, "
                    "or drop --test_mirror).")
+    if self.crop_padding and "crop" not in self.augment:
+      lines.append("--crop_padding sets the padding of --augment=crop, but "
+                   "--augment has no crop: it changes nothing (add crop to "
+                   "--augment, or drop --crop_padding).")
     return tuple(lines)
 
   @property

@@ -101,7 +101,7 @@ class Engine:
     self.reading = pipeline.Reading(
         image_size=config.image_size, channels=info.channels,
         augment=tuple(config.augment), seed=config.seed,
-        skip_bad_images=config.skip_bad_images)
+        crop_padding=config.crop_padding, skip_bad_images=config.skip_bad_images)
     self.compute_dtype = COMPUTE_DTYPES[config.mixed_precision]
     with strategy.scope():
       self._make_variables(config, info, steps_per_epoch, total_steps)

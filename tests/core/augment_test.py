@@ -26,20 +26,25 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
     for other in others:
       self.assertNotAllEqual(a, other)
 
-  def test_pad_and_crop_is_a_shifted_copy(self):
+  @parameterized.parameters((0, 4), (2, 2), (1, 1))
+  def test_pad_and_crop_is_a_shifted_copy(self, padding, most):
+    # Every non-zero pixel of a crop is the original shifted by at most
+    # `most` pixels (the rest is zero padding: side/8 = 4 when padding is
+    # 0); over 40 draws the largest shift seen is `most`.
     x = image()
-    for step in range(5):
-      y = augment.pad_and_crop(x, augment.example_seed(0, step, 0)).numpy()
+    largest = 0
+    for step in range(40):
+      y = augment.pad_and_crop(x, augment.example_seed(0, step, 0),
+                               padding).numpy()
       self.assertEqual(y.shape, (28, 28, 1))
-      # Every non-zero pixel of the crop is the original shifted by at most
-      # 4 pixels (the rest is zero padding).
-      found = False
-      for dy in range(-4, 5):
-        for dx in range(-4, 5):
-          shifted = np.roll(x.numpy(), (dy, dx), axis=(0, 1))
-          if np.array_equal(y[y > 0], shifted[y > 0]):
-            found = True
-      self.assertTrue(found, step)
+      shifts = [max(abs(dy), abs(dx))
+                for dy in range(-most, most + 1)
+                for dx in range(-most, most + 1)
+                if np.array_equal(y[y > 0], np.roll(
+                    x.numpy(), (dy, dx), axis=(0, 1))[y > 0])]
+      self.assertTrue(shifts, step)
+      largest = max(largest, min(shifts))
+    self.assertEqual(largest, most)
 
   def test_flip_is_a_mirror_or_nothing(self):
     x = image()

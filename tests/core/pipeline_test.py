@@ -161,12 +161,14 @@ class StreamedPipelineTest(tf.test.TestCase):
     # augment.augment draws it for (seed, step, index).
     split = datasets.synthetic(16)
     ops = ("crop", "flip", "erase")
-    reading = pipeline.Reading(augment=ops, seed=4)
-    (row,) = self.rows(split, [7, 2, 11], reading, True, 1, 9)
-    for i, index in enumerate([7, 2, 11]):
-      want = augment.augment(tf.constant(split.images[index]),
-                             augment.example_seed(4, 9, index), ops)
-      self.assertAllEqual(row["images"][i], want)
+    for padding in (0, 2):
+      reading = pipeline.Reading(augment=ops, seed=4, crop_padding=padding)
+      (row,) = self.rows(split, [7, 2, 11], reading, True, 1, 9)
+      for i, index in enumerate([7, 2, 11]):
+        want = augment.augment(tf.constant(split.images[index]),
+                               augment.example_seed(4, 9, index), ops,
+                               padding=padding)
+        self.assertAllEqual(row["images"][i], want)
 
   def test_resumed_stream_reads_the_same_augmented_batches(self):
     reading = pipeline.Reading(image_size=16, channels=3, augment=("crop",

@@ -65,6 +65,13 @@ class ConfigTest(tf.test.TestCase):
                             augment=augment).warnings
       self.assertIn("--augment has no flip", line)
 
+  def test_crop_padding_without_crop_is_warned_about(self):
+    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
+                                 augment=("crop",)).warnings, ())
+    (line,) = TrainConfig(model_dir="m", crop_padding=2,
+                          augment=("flip",)).warnings
+    self.assertIn("--augment has no crop", line)
+
   def test_every_field_has_help(self):
     for field in dataclasses.fields(TrainConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
@@ -78,6 +85,8 @@ class ConfigTest(tf.test.TestCase):
         (dict(learning_rate=float("nan")), "`learning_rate` must be a "
          "positive finite number"),
         (dict(aux_loss_weights=(0.3,)), "`aux_loss_weights` must be two"),
+        (dict(crop_padding=-1), "`crop_padding` must be a non-negative "
+         "number; received crop_padding=-1"),
         (dict(profile_steps=(5, 2)), "`profile_steps` must be empty or two"),
         (dict(train_steps=0), "`train_steps` must be a positive integer"),
         (dict(strategy="tpu"), "`strategy` must be one of mirrored, "
