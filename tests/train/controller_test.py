@@ -175,11 +175,18 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual([a[2] for a in train], [5, 8, 10, 15, 16, 20])
     # 5 steps of 4 images between two clock readings 0.5 s apart.
     self.assertEqual(train[0][1]["images_per_second"], 40.0)
-    # 0.1 s per step so far: an epoch (8 steps) 0.8 s, 15 steps left 1.5 s.
-    self.assertAlmostEqual(train[0][1]["seconds_per_epoch"], 0.8)
-    self.assertAlmostEqual(train[0][1]["eta_seconds"], 1.5)
+    # The first chunk traces the step: no ETA from it.
+    self.assertNotIn("eta_seconds", train[0][1])
     self.assertIn("step 5/20 epoch 0.62 loss 1.0000 acc 0.5000 lr 1.00e-03 "
-                  "40.0 img/s 1s/epoch eta 2s", controller.record["lines"])
+                  "40.0 img/s (tracing included; eta from the next line)",
+                  controller.record["lines"])
+    # The ETA comes from the chunks after it: steps 5-8 took 0.5 s, so an
+    # epoch (8 steps) 1.33 s and the 12 steps left 2 s (with the first
+    # chunk counted: 1.5 s).
+    self.assertAlmostEqual(train[1][1]["seconds_per_epoch"], 4 / 3)
+    self.assertAlmostEqual(train[1][1]["eta_seconds"], 2.0)
+    self.assertIn("step 8/20 epoch 1.00 loss 1.0000 acc 0.5000 lr 1.00e-03 "
+                  "24.0 img/s 1s/epoch eta 2s", controller.record["lines"])
     self.assertRegex(controller.record["lines"][-2], r"^run ended at step 20 "
                      r"after \d+s; best validation accuracy 0\.7500 at step "
                      r"8 \(epoch 1\.00\)$")
