@@ -126,3 +126,15 @@ class WeightsForTest(tf.test.TestCase):
     for v, value in zip(params, trained):        # training's weights intact
       self.assertAllEqual(v.numpy(), value)
     self.assertFalse(eng.offer_best(0.4, 9))
+
+
+class ReadingTest(tf.test.TestCase):
+
+  def test_the_flags_of_augmentation_reach_the_input_pipeline(self):
+    from core import pipeline
+    from tests import helpers
+    eng = helpers.engine(["/cpu:0"], steps_per_epoch=1, total_steps=1,
+                         augment=("crop", "flip"), crop_padding=2, seed=7)
+    self.assertEqual(eng.reading, pipeline.Reading(
+        image_size=28, channels=1, augment=("crop", "flip"), seed=7,
+        crop_padding=2))
