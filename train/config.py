@@ -263,6 +263,11 @@ class TrainConfig:
       lines.append("--crop_padding sets the padding of --augment=crop, but "
                    "--augment has no crop: it changes nothing (add crop to "
                    "--augment, or drop --crop_padding).")
+    elif self.crop_padding and self.dataset in datasets.STREAMED:
+      lines.append(f"--crop_padding pads images of one fixed size (the IDX "
+                   f"sets), but --dataset={self.dataset} reads files, which "
+                   "--augment=crop crops with Inception's random-resized "
+                   "crop: it changes nothing (drop --crop_padding).")
     return tuple(lines)
 
   @property

@@ -72,6 +72,15 @@ class ConfigTest(tf.test.TestCase):
                           augment=("flip",)).warnings
     self.assertIn("--augment has no crop", line)
 
+  def test_crop_padding_on_files_is_warned_about(self):
+    for dataset in ("folder", "tfrecord"):
+      (line,) = TrainConfig(model_dir="m", crop_padding=2, augment=("crop",),
+                            dataset=dataset, data_dir="d").warnings
+      self.assertIn(f"--dataset={dataset} reads files", line)
+    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
+                                 augment=("crop",), dataset="mnist").warnings,
+                     ())
+
   def test_every_field_has_help(self):
     for field in dataclasses.fields(TrainConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
