@@ -1,9 +1,10 @@
-"""`python -m bench.experiments.shifted_views SAVED_MODEL [DATASET]`: test
+"""`python -m bench.experiments.shifted_views SAVED_MODEL [DATASET [SPLIT]]`:
 accuracy of an exported model with each image's one-pixel shifts averaged in.
 
 The rest of the paper's multi-crop evaluation, measured offline on an export
-(not an engine option; BUILD.md, "Accuracy"): each test image of an IDX set
-(Fashion-MNIST by default) is scored centred and shifted by one pixel in
+(not an engine option; BUILD.md, "Accuracy"): each image of a split of an
+IDX set (Fashion-MNIST's test split by default; `validation` is the last
+2,000 training images, the split the engine chooses on) is scored centred and shifted by one pixel in
 each of 8 directions (zero padding), through the SavedModel's
 `serving_default` (which already averages in the mirror image when the run
 had --test_mirror). Prints each view's accuracy and that of the averaged
@@ -20,10 +21,13 @@ SHIFTS = [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0),
 BATCH = 500
 
 
-def main(saved_model: str, dataset: str = "fashion_mnist") -> None:
+def main(saved_model: str, dataset: str = "fashion_mnist",
+         split: str = "test") -> None:
   import tensorflow as tf
   from core import datasets
-  test = datasets.load(dataset, download=False).test
+  if split not in ("test", "validation"):
+    sys.exit(f"error: the split must be test or validation, not {split!r}")
+  test = getattr(datasets.load(dataset, download=False), split)
   serve = tf.saved_model.load(saved_model).signatures["serving_default"]
   height, width = test.images.shape[1:3]
   padded = np.pad(test.images, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -46,4 +50,4 @@ def main(saved_model: str, dataset: str = "fashion_mnist") -> None:
 
 
 if __name__ == "__main__":
-  main(*sys.argv[1:3])
+  main(*sys.argv[1:4])
