@@ -4,10 +4,10 @@ accuracy of an exported model with each image's one-pixel shifts averaged in.
 The rest of the paper's multi-crop evaluation, measured offline on an export
 (not an engine option; BUILD.md, "Accuracy"): each image of a split of an
 IDX set (Fashion-MNIST's test split by default; `validation` is the last
-2,000 training images, the split the engine chooses on) is scored centred and shifted by one pixel in
-each of 8 directions (zero padding), through the SavedModel's
-`serving_default` (which already averages in the mirror image when the run
-had --test_mirror). Prints each view's accuracy and that of the averaged
+2,000 training images, the split the engine chooses on) is scored centred
+and shifted by one pixel in each of 8 directions (zero padding), through
+the SavedModel's `serving_default` (which already averages in the mirror
+image when the run had --test_mirror). Prints each view's accuracy and that of the averaged
 probabilities of the centre, the centre with its 4 sideways and vertical
 shifts, and all 9 views.
 """
@@ -23,14 +23,14 @@ BATCH = 500
 
 def main(saved_model: str, dataset: str = "fashion_mnist",
          split: str = "test") -> None:
-  import tensorflow as tf
-  from core import datasets
   if split not in ("test", "validation"):
     sys.exit(f"error: the split must be test or validation, not {split!r}")
-  test = getattr(datasets.load(dataset, download=False), split)
+  import tensorflow as tf
+  from core import datasets
+  data = getattr(datasets.load(dataset, download=False), split)
   serve = tf.saved_model.load(saved_model).signatures["serving_default"]
-  height, width = test.images.shape[1:3]
-  padded = np.pad(test.images, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  height, width = data.images.shape[1:3]
+  padded = np.pad(data.images, ((0, 0), (1, 1), (1, 1), (0, 0)))
   views = {}
   for dy, dx in SHIFTS:
     shifted = padded[:, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
@@ -40,7 +40,7 @@ def main(saved_model: str, dataset: str = "fashion_mnist",
 
   def accuracy(keys):
     mean = sum(views[k] for k in keys)
-    return float(np.mean(mean.argmax(axis=1) == test.labels))
+    return float(np.mean(mean.argmax(axis=1) == data.labels))
 
   for key in SHIFTS:
     print(f"view {key}: {accuracy([key]):.4f}")
