@@ -44,7 +44,7 @@ def timed_windows(run_steps, batch=BATCH):
 
 def engine(image_size, replicas, jit_compile=False):
   from bench.engines import engine_on
-  from core import datasets
+  from core.data import datasets
   e, it, _ = engine_on(datasets.Split(*_images()), image_size=image_size,
                        replicas=max(replicas, 1), batch=BATCH,
                        jit_compile=jit_compile)

@@ -1,7 +1,7 @@
 """The engine as every bench tool builds it: an Engine over synthetic data on
 `replicas` logical CPU devices, and an iterator from the first step."""
 
-from core import datasets
+from core.data import datasets
 
 
 def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
@@ -14,19 +14,19 @@ def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
   TrainConfig fields (e.g. jit_compile=True). The data set's facts come from
   `split` (image shape) and `num_classes`.
   """
-  from core import distribution
+  from core.runtime import distribution
   distribution.configure_cpu_devices(replicas)
-  from train.config import TrainConfig
-  from train.engine import Engine
+  from train.assembly.config import TrainConfig
+  from train.assembly import build
   strategy = distribution.make_strategy("mirrored" if replicas > 1
                                         else "one_device")
   info = datasets.DatasetInfo(
       "bench", tuple(split.images.shape[1:]),
       tuple(f"class {i}" for i in range(num_classes)))
-  engine = Engine(TrainConfig(model_dir="/unused", image_size=image_size,
-                              global_batch_size=batch,
-                              num_cpu_devices=replicas, **config),
-                  strategy, info,
-                  distribution.split_batch(batch, strategy),
-                  steps_per_epoch=steps_per_epoch, total_steps=10**6)
+  config = TrainConfig(model_dir="/unused", image_size=image_size,
+                       global_batch_size=batch, num_cpu_devices=replicas,
+                       **config)
+  engine = build.training_engine(
+      config, strategy, info, distribution.split_batch(batch, strategy),
+      steps_per_epoch=steps_per_epoch, total_steps=10**6)
   return engine, engine.train_iterator(split, 0), strategy

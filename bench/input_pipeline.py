@@ -38,23 +38,16 @@ def write_photos(root: str) -> None:
 
 
 def pipeline_rate(source: str, root: str, batches: int = 24) -> float:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from core import datasets, distribution, pipeline, shard_stream  # pylint: disable=g-import-not-at-top
+  from core.data import batches, datasets, pipeline  # pylint: disable=g-import-not-at-top
+  from core.runtime import distribution  # pylint: disable=g-import-not-at-top
   data = datasets.load(source, data_dir=root, validation_size=0)
   reading = pipeline.Reading(image_size=SIZE, channels=3,
                              augment=("crop", "flip"))
   batch = distribution.BatchSplit(BATCH, 1)
   steps = data.train.num_examples // BATCH
-  if source == "tfrecord":
-    stream = shard_stream.replica_batches(
-        shard_stream.train_batches(data.train, batch, 0, 0, steps,
-                                      tf.distribute.InputContext()),
-        batch, reading, data.info.num_classes, 0, training=True)
-  else:
-    stream = pipeline.replica_batches(
-        pipeline.numbered(pipeline.train_indices(
-            data.train.num_examples, BATCH, 0, pipeline.Cursor(0, 0)), 0),
-        data.train, batch, reading=reading, training=True)
+  stream = batches.replica_batches(
+      data.train, batch, reading, training=True, steps_per_epoch=steps,
+      num_classes=data.info.num_classes)
   iterator = iter(stream)
   next(iterator)  # warm-up: the first batch builds the pipeline
   start = time.perf_counter()

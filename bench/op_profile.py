@@ -20,7 +20,7 @@ STEPS = 10
 
 def main(image_size: int, replicas: int) -> None:
   from bench.engines import engine_on
-  from core import datasets
+  from core.data import datasets
   engine, iterator, _ = engine_on(datasets.synthetic(1024),
                                   image_size=image_size, replicas=replicas,
                                   batch=BATCH)

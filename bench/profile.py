@@ -26,13 +26,14 @@ def timed(fn, repeats=5):
 
 def main(image_size: int) -> None:
   from bench.engines import engine_on
-  from core import datasets
+  from core.data import datasets
   split = datasets.synthetic(1024)
   engine, it, _ = engine_on(split, image_size=image_size, replicas=1,
                             batch=BATCH)
   import tensorflow as tf
   from bench import flops
-  from core import losses, preprocessing
+  from core.optim import losses
+  from core.data import preprocessing
   model = engine.model
   x = preprocessing.preprocess(tf.constant(split.images[:BATCH]),
                                image_size=image_size, channels=1)

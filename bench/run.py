@@ -19,12 +19,12 @@ PLANS = {224: (2, 3, 2), 28: (10, 5, 20)}
 
 
 def contender(name, image_size, replicas):
-  from train import kernels  # imports nothing heavy
+  from train.startup import kernels  # imports nothing heavy
   warmup, windows, steps = PLANS[image_size]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   # Every TensorFlow contender on the kernels `train.main` picks (oneDNN,
-  # train/kernels.py), so the ratio compares loops, not kernel libraries.
+  # train/startup/kernels.py), so the ratio compares loops, not kernel libraries.
   env.setdefault(kernels.VARIABLE, "1")
   done = subprocess.run(
       [sys.executable, "-m", "bench.contenders", name, str(image_size),

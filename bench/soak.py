@@ -23,7 +23,7 @@ def rss_mib() -> float:
 
 def main() -> int:
   from bench.engines import engine_on
-  from core import datasets, pipeline
+  from core.data import batches, datasets
   split = datasets.synthetic(4096)
   engine, it, strategy = engine_on(split, image_size=28, replicas=REPLICAS,
                                    batch=BATCH, steps_per_epoch=64)
@@ -34,10 +34,8 @@ def main() -> int:
   step_rate = 250 * BATCH / (time.perf_counter() - start)
   after_300 = rss_mib()
   growth = after_300 / after_50 - 1
-  data = pipeline.distribute(
-      strategy, lambda: pipeline.train_indices(len(split.labels), BATCH, 0,
-                                               pipeline.Cursor(0, 0)),
-      split, engine.batch)
+  data = batches.distributed(strategy, split, engine.batch, engine.reading,
+                             training=True, steps_per_epoch=64)
   data_it = iter(data)
   next(data_it)
   start = time.perf_counter()

@@ -24,7 +24,7 @@ def recipe(flagfile: str) -> Tuple[dict, int, int]:
   """The flag file's TrainConfig fields without `_OWN`, its image size and
   its global batch size."""
   from absl import flags
-  from train import options
+  from train.startup import options
   flag_values = flags.FlagValues()
   options.define(flag_values)
   flag_values(["step_time", f"--flagfile={flagfile}"])
@@ -37,7 +37,7 @@ def main(flagfile: str, replicas: int, windows: int = 6,
          steps: int = 10) -> None:
   from bench.contenders import timed_windows
   from bench.engines import engine_on
-  from core import datasets
+  from core.data import datasets
   fields, image_size, batch = recipe(flagfile)
   engine, iterator, _ = engine_on(datasets.synthetic(1024),
                                   image_size=image_size, replicas=replicas,

@@ -1,2 +1,3 @@
-"""The engine's parts on raw TensorFlow: data, losses, metrics, optimizers,
-schedules, checkpointing and distribution."""
+"""The engine's parts on raw TensorFlow, in three families: `data` (sources
+and input pipelines), `optim` (losses, metrics, optimizers, schedules) and
+`runtime` (distribution, cluster, checkpointing, errors)."""

@@ -9,7 +9,7 @@ collective runs inside the forward or backward pass: the usual
 per-device batch normalisation of multi-GPU training, made independent of
 the device count. The moving statistics that inference uses are updated by
 the training step, after its single all-reduce and only when the step is
-applied (train/step.py), so every replica keeps the same values and a
+applied (train/loop/step.py), so every replica keeps the same values and a
 skipped step moves nothing.
 """
 
@@ -130,7 +130,7 @@ class BatchNorm(tf.Module):
              num_updates: tf.Tensor) -> None:
     """moving <- moving - (1 - d) (moving - batch value) at the
     `num_updates`-th update, d = min(MOMENTUM, (1 + n) / (10 + n)) as the
-    weights' moving average does (core/averaging.py): an early evaluation
+    weights' moving average does (core/optim/averaging.py): an early evaluation
     is not dominated by the initial statistics. In place on this replica's
     copy; every replica applies the same values."""
     n = tf.cast(num_updates, tf.float32)

@@ -1,6 +1,6 @@
 """The one helper that creates every variable, and so the distribution policy.
 
-Policy (see core/distribution.py for the whole convention): weights and
+Policy (see core/runtime/distribution.py for the whole convention): weights and
 optimizer slots are ON_WRITE (mirrored) with aggregation NONE. Gradients are
 all-reduced once, explicitly, before the optimizer runs, so every replica
 computes the same update from the same values and applies it to its own copy.

@@ -10,14 +10,14 @@ machine; the GPU path is the same code with other devices.
 
 import os
 
-from train import kernels
-from train import native_stderr
+from train.startup import kernels
+from train.startup import native_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 # oneDNN's kernels for the tests that run in this process, as the commands
-# use them (train/kernels.py): on a CPU where TensorFlow would not choose them
+# use them (train/startup/kernels.py): on a CPU where TensorFlow would not choose them
 # itself they halve the time of every in-process step. TensorFlow reads the
 # variable once, at import; it is then taken back out of the environment, so
 # the commands the tests start choose their kernels as a user's would (Eigen
@@ -48,9 +48,9 @@ tf.config.set_logical_device_configuration(
 LONG_FILES_FIRST = (
     "fault_test.py", "fault_sigterm_test.py", "distribution_test.py",
     "multi_worker_test.py", "e2e_streamed_resume_test.py",
-    "train/step_test.py", "e2e_folder_test.py", "train/main_test.py",
+    "train/loop/step_test.py", "e2e_folder_test.py", "train/main_test.py",
     "evaluate_predict_test.py", "packaging_test.py", "e2e_test.py",
-    "train/export_test.py")
+    "train/artefacts/export_test.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -1,4 +1,4 @@
-"""The distribution convention (core/distribution.py), on 2 logical CPUs:
+"""The distribution convention (core/runtime/distribution.py), on 2 logical CPUs:
 2 replicas with global batch B match 1 replica with batch B, dropout on, and
 every variable stays identical across replicas."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from core import datasets
+from core.data import datasets
 from tests import helpers
 
 BATCH, STEPS = 8, 3

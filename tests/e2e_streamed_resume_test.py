@@ -12,7 +12,7 @@ from absl.testing import parameterized
 from tests import events
 from tests import faults
 from tests import helpers
-from train import kernels
+from train.startup import kernels
 
 
 class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tests import events
 from tests import helpers
 from tests.tensorboard_server import tensorboard
-from train import kernels
+from train.startup import kernels
 
 TRAIN_TAGS = ("loss/total", "loss/main", "loss/aux1", "loss/aux2",
               "accuracy/main", "accuracy/aux1", "accuracy/aux2",

@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 import train
-from core import datasets
-from core import idx
-from core.errors import InputError
+from core.data import datasets
+from core.data import idx
+from core.runtime.errors import InputError
 from tests import helpers
 from train import evaluate
 from train import predict

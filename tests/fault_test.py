@@ -14,7 +14,7 @@ import signal
 import numpy as np
 import tensorflow as tf
 
-from core import checkpointing
+from core.runtime import checkpointing
 from tests import events
 from tests import faults
 from tests import helpers

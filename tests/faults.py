@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from core import checkpointing
+from core.runtime import checkpointing
 from tests import helpers
 
 STEPS = 24  # 10 steps per epoch: the run crosses two epoch boundaries

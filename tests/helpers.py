@@ -5,7 +5,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from core import datasets
+from core.data import datasets
 
 # The synthetic set's facts, as its loader reports them.
 SYNTHETIC_INFO = datasets.load("synthetic", synthetic_size=8,
@@ -64,9 +64,9 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   """An Engine for the synthetic set's facts over MirroredStrategy on
   `devices`; `config` holds TrainConfig fields (model_dir is unused)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from core import distribution  # pylint: disable=g-import-not-at-top
-  from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
-  from train.engine import Engine  # pylint: disable=g-import-not-at-top
+  from core.runtime import distribution  # pylint: disable=g-import-not-at-top
+  from train.assembly.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from train.assembly import build  # pylint: disable=g-import-not-at-top
   # One strategy per device list for the whole process, as in a real run:
   # two strategies over the same devices number their collectives from the
   # same start, and a second engine whose all-reduce has another shape (a
@@ -77,9 +77,10 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   strategy = _STRATEGIES[key]
   config = TrainConfig(**dict({"model_dir": "/unused", "image_size": 28,
                                "num_cpu_devices": len(devices)}, **config))
-  return Engine(config, strategy, SYNTHETIC_INFO,
-                distribution.split_batch(config.global_batch_size, strategy),
-                steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+  return build.training_engine(
+      config, strategy, SYNTHETIC_INFO,
+      distribution.split_batch(config.global_batch_size, strategy),
+      steps_per_epoch=steps_per_epoch, total_steps=total_steps)
 
 
 def write_image_folder(root: str, *, classes=("cat", "dog", "eel"),

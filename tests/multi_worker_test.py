@@ -117,8 +117,8 @@ def writes_by_worker(trace, pids):
 REFERENCE = """
 import os, sys
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-from train import build
-from train.config import TrainConfig
+from train.assembly import build
+from train.assembly.config import TrainConfig
 root = sys.argv[1]
 common = dict(dataset="synthetic", image_size=28, global_batch_size=16,
               validation_size=64, train_examples=160, optimizer="sgd",

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
-from core import errors
+from core.runtime import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("source", None, "mnist, fashion_mnist or folder:DIR.")
@@ -40,7 +40,7 @@ flags.DEFINE_integer("validation_size", 2000, "IDX sources: the last N "
 
 def _splits(source: str):
   """{split: (encoded-bytes iterator factory, labels)}, class names."""
-  from core import datasets, folders  # pylint: disable=g-import-not-at-top
+  from core.data import datasets, folders  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if source.startswith("folder:"):
     root = source[len("folder:"):]
@@ -64,7 +64,7 @@ def _splits(source: str):
 
 def _write_tfrecords(splits, names, output: str, shards: int) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from core import tfrecords  # pylint: disable=g-import-not-at-top
+  from core.data import tfrecords  # pylint: disable=g-import-not-at-top
   counts = {}
   for split, (encoded, labels) in splits.items():
     n = min(shards, len(labels))

@@ -12,7 +12,7 @@ same functions; importing this package does not load TensorFlow):
   report = evaluate.evaluate_saved_model(result.export_path, "runs/nb")
   rows = predict.predict(result.export_path, ["shoe.png"], top_k=3)
 
-Failures raise core.errors exceptions (InputError, Preempted, ...) with the
+Failures raise core.runtime.errors exceptions (InputError, Preempted, ...) with the
 same one-line messages the commands print.
 """
 
@@ -21,21 +21,21 @@ from typing import Callable
 
 
 def fit(config=None, *, report: Callable[[str], None] = print, **options):
-  """Trains (or resumes) a run; returns train.controller.Result: the final
+  """Trains (or resumes) a run; returns train.loop.controller.Result: the final
   step, test accuracy and loss, the export's path and `history`, one entry
   per validation this call ran (step, epoch, train and validation loss and
   accuracy).
 
   Args:
-    config: A train.config.TrainConfig, or None to build one from `options`.
+    config: A train.assembly.config.TrainConfig, or None to build one from `options`.
     report: Receives each progress line (default: print).
     **options: TrainConfig fields (the command line's flags), applied on top
       of `config`.
   """
-  from train.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from train.assembly.config import TrainConfig  # pylint: disable=g-import-not-at-top
   config = (TrainConfig(**options) if config is None
             else dataclasses.replace(config, **options))
-  from train import kernels  # pylint: disable=g-import-not-at-top
+  from train.startup import kernels  # pylint: disable=g-import-not-at-top
   kernels.choose(config.deterministic)  # only effective before TF's import
-  from train import build  # pylint: disable=g-import-not-at-top
+  from train.assembly import build  # pylint: disable=g-import-not-at-top
   return build.run(config, report=report)

@@ -11,47 +11,50 @@ set of the same kind). A checkpoint is evaluated by the engine's own compiled
 evaluation loop, so its test accuracy is the training run's final line; a
 SavedModel through its serving signature (the path TF Serving takes). Prints
 loss, accuracy, top-5, per-class accuracy and the confusion matrix, or one
-JSON object. Exit codes and one-line errors as train.main's.
+JSON object. Its flags come from the option table EvaluateOptions; the
+start-up, one-line errors and exit codes are train.main's
+(train/startup/cli.py).
 """
 
 import dataclasses
 import json
-import os
-import sys
-from typing import Optional, Sequence
+from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
-
-from core import errors  # pylint: disable=g-import-not-at-top
-from train import cli
-from train import kernels
-from train import native_stderr
-from train.report import Report, render, run_config
+from core.runtime.errors import InputError
+from train.assembly.config import option
+from train.artefacts.report import Report, render, run_config
+from train.startup import cli
 
 SPLITS = ("train", "validation", "test")
+OUTPUTS = ("text", "json")
 
 
-def define_flags() -> None:
-  """The command's flags (defined only when it runs: the Python API imports
-  this module too)."""
-  flags.DEFINE_string("model_dir", None, "The training run's folder (its "
-                      "manifest.json and checkpoints).")
-  flags.DEFINE_integer("checkpoint_step", None, "Evaluate ckpt-N (default: the "
-                       "newest).")
-  flags.DEFINE_string("saved_model", None, "Evaluate this exported SavedModel "
-                      "version instead of a checkpoint (data from --model_dir's "
-                      "manifest).")
-  flags.DEFINE_enum("split", "test", list(SPLITS), "The split to evaluate.")
-  flags.DEFINE_string("data_dir", None, "Another folder of the run's data set "
-                      "kind (default: the run's own).")
-  flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
-                    "object for scripts.")
+@dataclasses.dataclass(frozen=True)
+class EvaluateOptions:
+  """train.evaluate's option table: each field is the flag of its name.
 
+  Raises (on creation):
+    InputError: Without --model_dir.
+  """
+  model_dir: Optional[str] = option(
+      None, "The training run's folder (its manifest.json and "
+      "checkpoints).")
+  checkpoint_step: Optional[int] = option(
+      None, "Evaluate ckpt-N (default: the newest).")
+  saved_model: Optional[str] = option(
+      None, "Evaluate this exported SavedModel version instead of a "
+      "checkpoint (data from --model_dir's manifest).")
+  split: str = option("test", "The split to evaluate.", choices=SPLITS)
+  data_dir: Optional[str] = option(
+      None, "Another folder of the run's data set kind (default: the run's "
+      "own).")
+  output: str = option("text", "A table, or one JSON object for scripts.",
+                       choices=OUTPUTS)
 
-FLAGS = flags.FLAGS
+  def __post_init__(self):
+    if not self.model_dir:
+      raise InputError("--model_dir is required (the run whose data and "
+                       "settings to use).")
 
 
 def evaluate_checkpoint(model_dir: str, *, step: Optional[int] = None,
@@ -65,9 +68,8 @@ def evaluate_checkpoint(model_dir: str, *, step: Optional[int] = None,
   config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
   if config.strategy == "multi_worker":  # evaluated on this machine alone
     config = dataclasses.replace(config, strategy="one_device")
-  kernels.choose(config.deterministic)  # the kernels the run used
-  native_stderr.import_tensorflow_quietly()
-  from train import offline  # pylint: disable=g-import-not-at-top
+  cli.load_tensorflow(config.deterministic)  # the kernels the run used
+  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_checkpoint(config, model_dir, step, split)
 
 
@@ -79,36 +81,27 @@ def evaluate_saved_model(path: str, model_dir: str, *, split: str = "test",
     InputError: No such SavedModel, run or split (one line).
   """
   config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
-  kernels.choose(config.deterministic)
-  native_stderr.import_tensorflow_quietly()
-  from train import offline  # pylint: disable=g-import-not-at-top
+  cli.load_tensorflow(config.deterministic)
+  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_saved_model(config, path, split)
 
 
-def main(argv: Sequence[str]) -> int:
-  if len(argv) > 1:
-    return cli.fail(f"unexpected arguments {' '.join(argv[1:])}.", 2)
-  if not FLAGS.model_dir:
-    return cli.fail("--model_dir is required (the run whose data and settings "
-                 "to use).", errors.EXIT_USAGE)
-  try:
-    if FLAGS.saved_model:
-      report = evaluate_saved_model(FLAGS.saved_model, FLAGS.model_dir,
-                                    split=FLAGS.split,
-                                    data_dir=FLAGS.data_dir)
-    else:
-      report = evaluate_checkpoint(FLAGS.model_dir,
-                                   step=FLAGS.checkpoint_step,
-                                   split=FLAGS.split, data_dir=FLAGS.data_dir)
-  except errors.EngineError as e:
-    return cli.fail(str(e), e.exit_code)
-  print(json.dumps(report.as_dict()) if FLAGS.output == "json"
+def evaluate(settings: EvaluateOptions, args: List[str]) -> int:
+  """The command: evaluates as `settings` say and prints the report."""
+  del args  # the command takes none (cli.run refuses them)
+  if settings.saved_model:
+    report = evaluate_saved_model(settings.saved_model, settings.model_dir,
+                                  split=settings.split,
+                                  data_dir=settings.data_dir)
+  else:
+    report = evaluate_checkpoint(settings.model_dir,
+                                 step=settings.checkpoint_step,
+                                 split=settings.split,
+                                 data_dir=settings.data_dir)
+  print(json.dumps(report.as_dict()) if settings.output == "json"
         else render(report))
   return 0
 
 
 if __name__ == "__main__":
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.WARNING)
-  define_flags()
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+  cli.run(EvaluateOptions, evaluate)

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import List, Optional, Sequence
 
-from core import errors
+from core.runtime import errors
 
 # When a worker fails, the others notice within TF's heartbeat timeout (10 s)
 # and leave with a line naming it; one still running after this many seconds

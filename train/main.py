@@ -1,60 +1,44 @@
 """Command line: `python -m train.main --strategy=mirrored ...`.
 
-Defines the flags (generated from TrainConfig, train/options.py), builds one
-frozen TrainConfig and calls train.build.run. Every failure the user can act
-on ends in one line on stderr and its own exit code (core/errors.py).
+Its option table is TrainConfig (train/assembly/config.py): the flags are
+generated from it, parsed into one frozen config and handed to the one
+assembler, train.assembly.build.run. Every failure the user can act on ends
+in one line on stderr and its own exit code (core/runtime/errors.py).
 """
 
 import os
 import sys
-from typing import Sequence
 
-# TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries progress.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
-
-from core import errors
-from train import cli
-from train import kernels
-from train import native_stderr
-from train import options
-
-FLAGS = flags.FLAGS
-options.define(FLAGS)
+from core.runtime import errors
+from train.assembly.config import TrainConfig
+from train.startup import cli
 
 
-def main(argv: Sequence[str]) -> int:
-  if len(argv) > 1:
-    return cli.fail(f"unexpected arguments {' '.join(argv[1:])}; every option "
-                 "is a --flag (see --helpfull).", errors.EXIT_USAGE)
-  try:
-    config = options.config(FLAGS)
-    kernels.choose(config.deterministic)  # before TensorFlow is imported
-    native_stderr.import_tensorflow_quietly()
-    from train import build  # pylint: disable=g-import-not-at-top
-    with native_stderr.DecoderChatterFilter():
-      build.run(config)
-  except errors.EngineError as e:
-    cli.fail(str(e), e.exit_code)
-    if isinstance(e, errors.ClusterError) or FLAGS.strategy == "multi_worker":
-      # A multi-worker run that ends early skips TF's shutdown: with a peer
-      # lost it would wait in its shutdown barrier for the dead peer, and
-      # with the peers stopping too (preemption) its coordination agent's
-      # heartbeat logs C++ errors under the one line once the chief is gone.
-      # Everything this process wrote (checkpoints, events) is closed.
-      sys.stdout.flush()
-      sys.stderr.flush()
-      os._exit(e.exit_code)  # pylint: disable=protected-access
-    return e.exit_code
+def train(config: TrainConfig, args) -> int:
+  del args  # the command takes none (cli.run refuses them)
+  cli.load_tensorflow(config.deterministic)
+  from train.assembly import build  # pylint: disable=g-import-not-at-top
+  from train.startup import native_stderr  # pylint: disable=g-import-not-at-top
+  with native_stderr.DecoderChatterFilter():
+    build.run(config)
   return 0
 
 
+def leave_cluster(error: errors.EngineError, config: TrainConfig) -> None:
+  """A multi-worker run that ends early skips TF's shutdown: with a peer
+  lost it would wait in its shutdown barrier for the dead peer, and with
+  the peers stopping too (preemption) its coordination agent's heartbeat
+  logs C++ errors under the one line once the chief is gone. Everything
+  this process wrote (checkpoints, events) is closed."""
+  if isinstance(error, errors.ClusterError) or (
+      config.strategy == "multi_worker"):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(error.exit_code)  # pylint: disable=protected-access
+
+
 def run() -> None:
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.WARNING)
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+  cli.run(TrainConfig, train, on_error=leave_cluster)
 
 
 if __name__ == "__main__":

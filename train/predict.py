@@ -8,23 +8,19 @@ PNG and JPEG files of any size go through the SavedModel's encoded-bytes
 signature (decoded and resized inside the model, as TF Serving would); an IDX
 images file (raw or .gz) gives one row per image, named FILE[i], through the
 uint8 signature. One row per image with the top-k class names and
-probabilities, or one JSON object per line. Exit codes as train.main's: a
-missing or undecodable file is one line and exit 2.
+probabilities, or one JSON object per line. Its flags come from the option
+table PredictOptions; start-up, errors and exit codes are train.main's
+(train/startup/cli.py): a missing or undecodable file is one line, exit 2.
 """
 
+import dataclasses
 import json
 import os
-import sys
 from typing import Dict, List, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
-
-from core import errors  # pylint: disable=g-import-not-at-top
-from train import cli
-from core.errors import InputError
+from core.runtime.errors import InputError
+from train.assembly.config import option
+from train.startup import cli
 
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 BATCH = 64
@@ -39,7 +35,7 @@ def predict(saved_model: str, files: Sequence[str],
     InputError: A file is missing or cannot be decoded, or the SavedModel
       cannot be loaded (one line).
   """
-  from train import offline  # pylint: disable=g-import-not-at-top
+  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
   loaded = offline.load_saved_model(saved_model)
   rows = []
   for path in files:
@@ -84,7 +80,7 @@ def _probabilities_of_files(loaded, paths):
 def _probabilities_of_idx(loaded, path):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from core import idx  # pylint: disable=g-import-not-at-top
+  from core.data import idx  # pylint: disable=g-import-not-at-top
   images = idx.read(path)
   if images.ndim == 3:
     images = images[..., None]
@@ -128,40 +124,35 @@ def render(rows: List[Dict]) -> str:
       for r in rows)
 
 
-def define_flags() -> None:
-  """The command's flags (defined only when it runs: the Python API imports
-  this module too)."""
-  flags.DEFINE_string("saved_model", None, "An exported SavedModel version "
-                      "folder (export/<step>).")
-  flags.DEFINE_integer("top_k", 5, "Classes shown per image.", lower_bound=1)
-  flags.DEFINE_enum("output", "text", ["text", "json"], "A table, or one JSON "
-                    "object per line.")
+@dataclasses.dataclass(frozen=True)
+class PredictOptions:
+  """train.predict's option table: each field is the flag of its name.
+
+  Raises (on creation):
+    InputError: Without --saved_model, or with --top_k below 1.
+  """
+  saved_model: str = option(
+      "", "An exported SavedModel version folder (export/<step>).")
+  top_k: int = option(5, "Classes shown per image.")
+  output: str = option("text", "A table, or one JSON object per line.",
+                       choices=("text", "json"))
+
+  def __post_init__(self):
+    if not self.saved_model:
+      raise InputError("--saved_model is required.")
+    if self.top_k < 1:
+      raise InputError(f"`top_k` must be at least 1; received "
+                       f"top_k={self.top_k}.")
 
 
-FLAGS = flags.FLAGS
-
-
-def main(argv: Sequence[str]) -> int:
-  files = argv[1:]
-  if not FLAGS.saved_model:
-    return cli.fail("--saved_model is required.")
-  if not files:
-    return cli.fail("name at least one PNG, JPEG or IDX file to classify.")
-  try:
-    rows = predict(FLAGS.saved_model, files, FLAGS.top_k)
-  except errors.EngineError as e:
-    return cli.fail(str(e), e.exit_code)
-  print("\n".join(json.dumps(r) for r in rows) if FLAGS.output == "json"
+def classify(settings: PredictOptions, files: List[str]) -> int:
+  """The command: one row (or JSON line) per image of `files`."""
+  cli.load_tensorflow(deterministic=False)  # oneDNN where TF would not pick it
+  rows = predict(settings.saved_model, files, settings.top_k)
+  print("\n".join(json.dumps(r) for r in rows) if settings.output == "json"
         else render(rows))
   return 0
 
 
 if __name__ == "__main__":
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  from train import native_stderr  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.WARNING)
-  from train import kernels  # pylint: disable=g-import-not-at-top
-  define_flags()
-  kernels.choose(deterministic=False)  # oneDNN where TF would not pick it
-  native_stderr.import_tensorflow_quietly()
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)
+  cli.run(PredictOptions, classify, arguments="PNG, JPEG or IDX file to classify")

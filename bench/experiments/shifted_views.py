@@ -26,7 +26,7 @@ def main(saved_model: str, dataset: str = "fashion_mnist",
   if split not in ("test", "validation"):
     sys.exit(f"error: the split must be test or validation, not {split!r}")
   import tensorflow as tf
-  from core import datasets
+  from core.data import datasets
   data = getattr(datasets.load(dataset, download=False), split)
   serve = tf.saved_model.load(saved_model).signatures["serving_default"]
   height, width = data.images.shape[1:3]

@@ -15,22 +15,16 @@ from tests import helpers
 READER = """
 import json, resource, sys
 import tensorflow as tf
-from core import datasets, distribution, pipeline, shard_stream
+from core.data import batches as batches_lib, datasets, pipeline
+from core.runtime import distribution
 source, root = sys.argv[1], sys.argv[2]
 data = datasets.load(source, data_dir=root, validation_size=0)
 reading = pipeline.Reading(image_size=64, channels=3, augment=("crop",))
 batch = distribution.BatchSplit(10, 1)
 n = data.train.num_examples
-if source == "tfrecord":
-  batches = shard_stream.replica_batches(shard_stream.train_batches(
-      data.train, batch, 0, 0, n // 10, tf.distribute.InputContext(),
-      shuffle_block=32),
-      batch, reading, data.info.num_classes, 0, training=True)
-else:
-  batches = pipeline.replica_batches(
-      pipeline.numbered(pipeline.train_indices(n, 10, 0,
-                                               pipeline.Cursor(0, 0)), 0),
-      data.train, batch, reading=reading, training=True)
+batches = batches_lib.replica_batches(
+    data.train, batch, reading, training=True, steps_per_epoch=n // 10,
+    num_classes=data.info.num_classes, shuffle_block=32)
 seen = sum(int(b["weight"].numpy().sum()) for b in batches.take(n // 10))
 print(json.dumps({"seen": seen, "rss_mib": resource.getrusage(
     resource.RUSAGE_SELF).ru_maxrss / 1024}))

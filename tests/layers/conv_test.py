@@ -45,9 +45,17 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(layer(x).shape[1], layer.out_size(7))
 
   def test_activation_applied(self):
+    # Kernels of both signs, so the pre-activations are of both signs for
+    # any draw: the output must be the ReLU of the convolution, exactly
+    # (a negative value, or a positive one changed, fails).
     layer = conv.Conv2D(1, 4, 1, activation=tf.nn.relu)
-    self.assertGreaterEqual(float(tf.reduce_min(layer(-tf.ones([1, 2, 2, 1]))
-                                                - 0)), 0.0)
+    layer.kernel.assign([[[[1.0, -1.0, 2.0, -0.5]]]])
+    layer.bias.assign([0.0, 0.0, -3.0, 0.25])
+    x = tf.constant([[[[-1.0], [2.0]], [[0.5], [-4.0]]]])
+    pre = tf.nn.conv2d(x, layer.kernel, 1, "SAME") + layer.bias
+    self.assertLess(float(tf.reduce_min(pre)), 0.0)
+    self.assertGreater(float(tf.reduce_max(pre)), 0.0)
+    self.assertAllEqual(layer(x), tf.nn.relu(pre))
 
   @parameterized.parameters((1, 3), (1, 5), (2, 5), (2, 3), (3, 7), (4, 5))
   def test_small_maps_crop_the_kernel_exactly(self, size, k):

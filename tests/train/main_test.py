@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import tensorflow as tf
 
-from core import errors
-from core import idx
+from core.runtime import errors
+from core.data import idx
 from tests import helpers
 
 

@@ -1,0 +1,117 @@
+"""Image folders: `DIR/train/<class>/*`, and `DIR/validation/`, `DIR/test/`
+where present, with JPEG, PNG, GIF or BMP files of any size.
+
+Classes are the sorted subfolder names of `DIR/train` (the convention of
+Keras `image_dataset_from_directory` and torchvision `ImageFolder`); the
+validation and test folders use the same names and may leave classes out.
+Only the file list is held in memory; images are read and decoded by the
+input pipeline (core/data/pipeline.py). Without `DIR/validation` the validation
+split is carved from train: a fixed permutation (seed 0, so it is the same
+for every run seed) puts `validation_size` files aside.
+"""
+
+import os
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from core.runtime.errors import DataError
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+SPLIT_FOLDERS = {"train": "train", "validation": "validation", "test": "test"}
+_SNIFF_PER_CLASS = 2  # files per class whose channels are read at start
+
+
+class FileSplit(NamedTuple):
+  """One split of an image folder: paths and labels, in memory."""
+  paths: np.ndarray   # str [N]
+  labels: np.ndarray  # int32 [N]
+
+  @property
+  def num_examples(self) -> int:
+    return len(self.labels)
+
+
+def _images_in(folder: str) -> List[str]:
+  return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                if name.lower().endswith(EXTENSIONS)
+                and os.path.isfile(os.path.join(folder, name)))
+
+
+def class_names(root: str) -> Tuple[str, ...]:
+  """The sorted class folders of `root/train`.
+
+  Raises:
+    DataError: If there is no train folder, fewer than two classes, or an
+      empty class folder.
+  """
+  train = os.path.join(root, SPLIT_FOLDERS["train"])
+  if not os.path.isdir(train):
+    raise DataError(f"{root}: no `train` folder; an image folder data set is "
+                    "DIR/train/<class>/*.jpg (and optionally DIR/validation/,"
+                    " DIR/test/).")
+  names = tuple(sorted(n for n in os.listdir(train)
+                       if os.path.isdir(os.path.join(train, n))))
+  if len(names) < 2:
+    raise DataError(f"{train}: found {len(names)} class folder(s); training "
+                    "a classifier needs at least 2.")
+  for name in names:
+    if not _images_in(os.path.join(train, name)):
+      raise DataError(f"{os.path.join(train, name)}: empty class folder (no "
+                      f"{', '.join(EXTENSIONS)} files).")
+  return names
+
+
+def read_split(root: str, split: str,
+               names: Sequence[str]) -> Optional[FileSplit]:
+  """The files of `root/<split>`, labelled by `names`; None if absent.
+
+  Raises:
+    DataError: If it holds a class folder that train does not.
+  """
+  folder = os.path.join(root, SPLIT_FOLDERS[split])
+  if not os.path.isdir(folder):
+    return None
+  index = {name: i for i, name in enumerate(names)}
+  paths, labels = [], []
+  for name in sorted(os.listdir(folder)):
+    if not os.path.isdir(os.path.join(folder, name)):
+      continue
+    if name not in index:
+      raise DataError(f"{os.path.join(folder, name)}: class {name!r} is not "
+                      f"among the train folder's classes.")
+    files = _images_in(os.path.join(folder, name))
+    paths += files
+    labels += [index[name]] * len(files)
+  return FileSplit(np.array(paths, dtype=object),
+                   np.array(labels, dtype=np.int32))
+
+
+def carve(train: FileSplit, size: int) -> Tuple[FileSplit, FileSplit]:
+  """(train, validation): `size` files set aside by a fixed permutation."""
+  order = np.random.RandomState(0).permutation(train.num_examples)
+  keep, held = np.sort(order[:len(order) - size]), np.sort(order[len(order)
+                                                                - size:])
+  return (FileSplit(train.paths[keep], train.labels[keep]),
+          FileSplit(train.paths[held], train.labels[held]))
+
+
+def sniff_channels(train: FileSplit, read_channels) -> int:
+  """3 if any of the first files of each class is in colour, else 1.
+
+  Args:
+    train: The training files.
+    read_channels: bytes -> channels (core/images.channels_of).
+  """
+  seen = {}
+  for path, label in zip(train.paths, train.labels):
+    if seen.get(label, 0) >= _SNIFF_PER_CLASS:
+      continue
+    seen[label] = seen.get(label, 0) + 1
+    try:
+      with open(path, "rb") as f:
+        if read_channels(f.read()) >= 3:
+          return 3
+    except Exception:  # pylint: disable=broad-except
+      continue  # a bad file is found (and named) by the pipeline
+  return 1

@@ -1,0 +1,143 @@
+"""tf.data streams of TFRecord shards, for training and evaluation.
+
+TFRecord shards are streamed, not indexed: there is no random access into a
+shard. Epoch e reads the shards in an order permuted by (seed, e),
+interleaved record by record, shuffled in blocks keyed by (seed, e, block),
+and cuts the stream into `steps_per_epoch` global batches of *serialized*
+records. Resuming at (epoch, step) rebuilds that epoch's stream and skips
+`step` batches of records before anything is parsed or decoded: it costs
+reading those records' bytes again, not decoding them. Each input pipeline
+(one per worker) reads its own share of the shards. Records become replica
+batches of the same form as core/data/pipeline.py's.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from core.runtime import distribution
+from core.data import images as images_lib
+from core.data import tfrecords
+from core.data.pipeline import (Reading, epoch_permutation, eval_steps, finish,
+                           read_in_order)
+
+# Records shuffled together: memory holds one block of serialized records
+# (about 110 MB of ImageNet JPEGs), whatever the data set's size.
+SHUFFLE_BLOCK = 1024
+_CYCLE = 16  # shards read at once
+
+
+def _epoch_records(files: tf.Tensor, seed: int, epoch: tf.Tensor,
+                   ctx: tf.distribute.InputContext,
+                   block: int) -> tf.data.Dataset:
+  """(shard, record number, serialized record) of one epoch, shuffled."""
+  order = tf.gather(files, epoch_permutation(seed, epoch, files.shape[0]))
+  mine = order[ctx.input_pipeline_id::ctx.num_input_pipelines]
+
+  def shuffled(block_number, block):
+    # A stateless shuffle of each block of records, keyed on (seed, epoch,
+    # block): tf.data's shuffle takes no tensor seed, and a permutation
+    # of a block mixes as well as a shuffle buffer of the block's size.
+    size = tf.shape(block["record"])[0]
+    key = tf.random.experimental.stateless_fold_in(
+        tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)]),
+        block_number)
+    order = tf.random.experimental.index_shuffle(
+        tf.range(tf.cast(size, tf.int64)), seed=key,
+        max_index=tf.cast(size, tf.int64) - 1)
+    return tf.data.Dataset.from_tensor_slices(
+        {k: tf.gather(v, order) for k, v in block.items()})
+
+  return (tf.data.Dataset.from_tensor_slices(mine)
+          .interleave(_named_records, cycle_length=_CYCLE, block_length=1,
+                      num_parallel_calls=tf.data.AUTOTUNE,
+                      deterministic=True)
+          .batch(block).enumerate().flat_map(shuffled))
+
+
+def _named_records(path: tf.Tensor) -> tf.data.Dataset:
+  """{"where": "<shard> record <n>", "record": bytes} of one shard."""
+  return tf.data.TFRecordDataset(path).enumerate().map(
+      lambda number, record: {"where": tf.strings.join(
+          [path, " record ", tf.strings.as_string(number)]),
+                              "record": record})
+
+
+def train_batches(split, batch: distribution.BatchSplit, seed: int,
+                  start_step: int, epoch_steps: int,
+                  ctx: tf.distribute.InputContext,
+                  shuffle_block: int = SHUFFLE_BLOCK) -> tf.data.Dataset:
+  """This pipeline's batches of serialized records from `start_step` on,
+  each {"step", "where", "record", "position"} with a leading batch axis of
+  the pipeline's rows (its replicas' share of a global batch)."""
+  files = tf.constant(list(split.files))
+  local = batch.per_replica * (batch.num_replicas // ctx.num_input_pipelines)
+  epoch0, skip = divmod(start_step, epoch_steps)
+
+  def epoch_batches(epoch):
+    first = epoch * epoch_steps * local
+    return (_epoch_records(files, seed, epoch, ctx, shuffle_block).repeat()
+            .take(epoch_steps * local).enumerate()
+            .map(lambda i, r: dict(r, position=first + i))
+            .batch(local, drop_remainder=True))
+
+  batches = (tf.data.Dataset.range(epoch0, np.iinfo(np.int64).max)
+             .flat_map(epoch_batches).skip(skip))
+  return _with_steps(batches, start_step)
+
+
+def _with_steps(batches: tf.data.Dataset, first_step: int):
+  """Adds the global step each batch feeds to its dict."""
+  steps = tf.data.Dataset.range(first_step, np.iinfo(np.int64).max)
+  return tf.data.Dataset.zip(steps, batches).map(
+      lambda step, b: dict(b, step=step))
+
+
+def eval_batches(split, batch: distribution.BatchSplit,
+                 ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+  """Every record of `split` once, in shard order, as this pipeline's rows
+  of padded global batches (padding: position -1)."""
+  steps = eval_steps(split.num_examples, batch.global_batch_size)
+  padding = tf.data.Dataset.from_tensors(
+      {"where": tf.constant("padding"), "record": tf.constant(b"")}).repeat()
+  stream = (tf.data.Dataset.from_tensor_slices(list(split.files))
+            .flat_map(_named_records)
+            .enumerate().map(lambda i, r: dict(r, position=i))
+            .concatenate(padding.map(lambda r: dict(
+                r, position=tf.constant(-1, tf.int64))))
+            .take(steps * batch.global_batch_size)
+            .batch(batch.global_batch_size))
+  local = batch.num_replicas // ctx.num_input_pipelines
+  first = ctx.input_pipeline_id * local * batch.per_replica
+  rows = local * batch.per_replica
+  return _with_steps(stream.map(lambda b: {k: v[first:first + rows]
+                                           for k, v in b.items()}), -1)
+
+
+def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
+                    num_classes: int, label_offset: int,
+                    training: bool) -> tf.data.Dataset:
+  """Parses, decodes and augments record batches into replica batches
+  (the same dict as core/pipeline.replica_batches makes)."""
+  augment = reading.augment if training else ()
+
+  def examples(element):
+    rows = tf.data.Dataset.from_tensor_slices(
+        {k: element[k] for k in ("where", "record", "position")})
+    return rows.map(lambda r: dict(r, step=element["step"]))
+
+  def read(row):
+    parsed = tfrecords.parse(row["record"])
+    label = parsed["label"] - label_offset
+    in_range = (label >= 0) & (label < num_classes)
+    decoded = images_lib.decoded_or_flagged(lambda e: e, parsed["encoded"],
+                                            reading.channels)
+    element = {"step": row["step"], "index": row["position"]}
+    where = tf.strings.join([row["where"], tf.where(
+        in_range, "", f" (label outside [0, {num_classes}) after "
+        f"--label_offset={label_offset})")])
+    return decoded.map(lambda d: finish(
+        dict(d, ok=d["ok"] & in_range), element,
+        tf.cast(tf.maximum(label, 0), tf.int32), reading, augment,
+        reading.image_size, where))
+
+  return read_in_order(batches.flat_map(examples), read, batch.per_replica)

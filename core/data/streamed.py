@@ -1,0 +1,48 @@
+"""Data sets read from disk as training goes: image folders and TFRecord
+shards. Loading lists their files (and, for shards without `dataset.json`,
+reads their labels once); images are decoded by the input pipeline."""
+
+import numpy as np
+
+from core.data import types
+from core.data import folders
+from core.data import images
+from core.data import tfrecords
+
+
+def load(name: str, data_dir: str, validation_size: int,
+         label_offset: int) -> types.Splits:
+  """The splits of a folder or shard set, and its facts.
+
+  Raises:
+    DataError: As core/data/folders.py and core/data/tfrecords.py say.
+  """
+  if name == "folder":
+    return _folder(data_dir, validation_size)
+  return _shards(data_dir, label_offset)
+
+
+def _folder(root: str, validation_size: int) -> types.Splits:
+  names = folders.class_names(root)
+  train = folders.read_split(root, "train", names)
+  validation = folders.read_split(root, "validation", names)
+  test = folders.read_split(root, "test", names)
+  if validation is None:
+    types.check_validation_size("folder", validation_size,
+                                   train.num_examples)
+    train, validation = folders.carve(train, validation_size)
+  empty = folders.FileSplit(np.array([], dtype=object),
+                            np.array([], dtype=np.int32))
+  channels = folders.sniff_channels(train, images.channels_of)
+  return types.Splits(train, validation, test or empty,
+                         types.DatasetInfo("folder",
+                                              (None, None, channels), names))
+
+
+def _shards(root: str, label_offset: int) -> types.Splits:
+  splits, names = tfrecords.describe(root, label_offset)
+  channels = tfrecords.sniff_channels(splits["train"].files)
+  return types.Splits(splits["train"], splits["validation"],
+                         splits["test"],
+                         types.DatasetInfo("tfrecord",
+                                              (None, None, channels), names))

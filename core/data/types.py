@@ -1,0 +1,73 @@
+"""The data types every room shares, without TensorFlow or a reader: the
+data set names, a data set's facts (`DatasetInfo`), an in-memory split and
+the three splits. The command line imports them before TensorFlow loads;
+the readers (core/data/datasets.py, core/data/streamed.py) build them."""
+
+import dataclasses
+from typing import Any, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from core.runtime.errors import DataError
+
+NAMES = ("mnist", "fashion_mnist", "synthetic", "folder", "tfrecord")
+STREAMED = ("folder", "tfrecord")  # read from disk as training goes
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What the rest of the engine needs to know about a data set.
+
+  Attributes:
+    name: The data set's name ("fashion_mnist", ...).
+    image_shape: (height, width, channels) of the stored images; height and
+      width are None where images come in any size (folders, shards).
+    class_names: One name per label, in label order.
+  """
+  name: str
+  image_shape: Tuple[Optional[int], Optional[int], int]
+  class_names: Tuple[str, ...]
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def channels(self) -> int:
+    return self.image_shape[-1]
+
+  def as_dict(self) -> dict:
+    """JSON-ready facts for the manifest and the export's metadata."""
+    return {"name": self.name, "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names)}
+
+
+class Split(NamedTuple):
+  """One split of a data set, in host memory."""
+  images: np.ndarray  # uint8 [N, H, W, C]
+  labels: np.ndarray  # int32 [N]
+
+  @property
+  def num_examples(self) -> int:
+    return len(self.labels)
+
+
+class Splits(NamedTuple):
+  """The three splits and the facts they share. Each split is a `Split`, a
+  `folders.FileSplit` or a `tfrecords.RecordSplit`; all have `num_examples`
+  (0 for a split the data set does not have)."""
+  train: Any
+  validation: Any
+  test: Any
+  info: DatasetInfo
+
+
+def check_validation_size(name: str, validation_size: int,
+                          train_examples: int) -> None:
+  """Raises DataError unless `validation_size` leaves training images."""
+  if not 0 <= validation_size < train_examples:
+    raise DataError(
+        f"`validation_size` must be in [0, {train_examples}) for "
+        f"{name}, which has {train_examples} training images; received "
+        f"validation_size={validation_size}.")

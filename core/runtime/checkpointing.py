@@ -1,0 +1,185 @@
+"""Checkpoints that survive crashes: restore the newest *good* one.
+
+TF writes a checkpoint's shards to `<prefix>_temp` and publishes the `.index`
+last, and rewrites the `checkpoint` state file atomically, so a crash leaves
+either a complete checkpoint or an incomplete one that has no index. We go
+further: restore scans every `ckpt-N.index` from the newest down and falls
+back past any that fail to read (truncated, corrupt, missing data files),
+reporting each in one line. `max_to_keep` is at least 2 so a fallback exists.
+A save refuses non-finite weights, so no checkpoint on disk holds NaN or Inf.
+A save that finds the disk full removes its half-written `ckpt-N_temp` and
+raises NoSpaceError naming the space it needs; half-written temporaries left
+by a killed process are removed before the next restore.
+
+In a multi-worker run every worker must take part in a save (TF's pattern: a
+save may read distributed values through collectives), but only the chief's
+is kept: the others (`writer=False`) write into a private temporary folder
+that they remove at once, and only read `directory`.
+"""
+
+import glob
+import os
+import re
+import shutil
+import tempfile
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from absl import logging
+import tensorflow as tf
+
+from core.runtime.errors import InputError, NoSpaceError, is_no_space, megabytes
+
+_PREFIX = "ckpt"
+_NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index$")
+
+
+def complete_checkpoints(directory: str) -> List[Tuple[int, str]]:
+  """(number, prefix) of every checkpoint with an index file, newest first."""
+  found = []
+  for index in glob.glob(os.path.join(directory, f"{_PREFIX}-*.index")):
+    match = _NUMBER.search(os.path.basename(index))
+    if match:
+      found.append((int(match.group(1)), index[:-len(".index")]))
+  return sorted(found, reverse=True)
+
+
+class Checkpointer:
+  """A CheckpointManager with fallback restore and a finite-weights guard."""
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3,
+               report: Callable[[str], None] = logging.warning,
+               guard: Sequence[tf.Variable] = (), writer: bool = True,
+               **objects: tf.Module):
+    """Tracks `objects` (model, optimizer, counters) in `directory`.
+
+    Args:
+      directory: Where checkpoints live.
+      max_to_keep: Newest checkpoints kept; at least 2.
+      report: Receives one line per checkpoint that cannot be used.
+      guard: Variables that must be finite for a save to happen (the
+        model's weights).
+      writer: False for a worker that saves only to take part (see above):
+        it never writes, moves or removes anything in `directory`.
+      **objects: What to save; the keyword names are checkpoint keys (API).
+
+    Raises:
+      ValueError: If `max_to_keep` < 2.
+    """
+    if not isinstance(max_to_keep, int) or max_to_keep < 2:
+      raise ValueError(f"`max_to_keep` must be an integer >= 2 so a fallback "
+                       f"exists; received max_to_keep={max_to_keep!r}.")
+    self.directory, self.writer = directory, writer
+    self._report = report
+    self._guard = tuple(guard)
+    # What one checkpoint writes: every variable of every object (a module's
+    # variables, or the object itself when it is a variable).
+    self._bytes = sum(v.shape.num_elements() * v.dtype.size
+                      for o in objects.values()
+                      for v in getattr(o, "variables", [o]))
+    self.checkpoint = tf.train.Checkpoint(**objects)
+    self.manager = None
+    if not writer:
+      return
+    try:
+      self.manager = self._manager(max_to_keep)
+    except ValueError as e:  # an empty or garbled `checkpoint` state file
+      state = os.path.join(directory, "checkpoint")
+      kept = f"{state}.unreadable"
+      os.replace(state, kept)
+      report(f"checkpoint state file unreadable ({e}); moved it to {kept} "
+             "and will scan for checkpoints instead")
+      self.manager = self._manager(max_to_keep)
+
+  def _manager(self, max_to_keep: int) -> tf.train.CheckpointManager:
+    return tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                      max_to_keep=max_to_keep,
+                                      checkpoint_name=_PREFIX)
+
+  def restore_latest(self) -> Optional[int]:
+    """Restores the newest readable checkpoint.
+
+    Returns:
+      Its number (the global step), or None if there is none.
+    """
+    if self.writer:
+      self.remove_temporaries()
+    for number, prefix in complete_checkpoints(self.directory):
+      try:
+        status = self.checkpoint.restore(prefix)
+        status.assert_existing_objects_matched()
+        # Values no object claims (counters an older version kept) are
+        # ignored, not warned about at exit.
+        status.expect_partial()
+      except Exception as e:  # pylint: disable=broad-except
+        # A damaged file fails in many ways (DataLossError, IndexError from
+        # the reader, ValueError, ...); every one means "use an older one".
+        reason = str(e).strip().splitlines()[0][:200] if str(e) else type(
+            e).__name__
+        self._report(f"checkpoint {prefix} is unusable ({reason}); "
+                     "trying the previous one")
+        continue
+      return number
+    return None
+
+  def restore(self, step: int) -> int:
+    """Restores `ckpt-<step>` (for evaluation: values no object claims are
+    ignored).
+
+    Raises:
+      InputError: If there is no such checkpoint, naming the ones there are.
+    """
+    prefix = os.path.join(self.directory, f"{_PREFIX}-{step}")
+    if not os.path.exists(prefix + ".index"):
+      have = [n for n, _ in complete_checkpoints(self.directory)]
+      raise InputError(f"no checkpoint {step} in {self.directory}; it has "
+                       f"{', '.join(map(str, sorted(have))) or 'none'}.")
+    self.checkpoint.restore(prefix).expect_partial()
+    return step
+
+  def remove_temporaries(self) -> None:
+    """Deletes half-written `ckpt-N_temp` files and folders (a killed or
+    failed save's; never a complete checkpoint), reporting each."""
+    for leftover in sorted(glob.glob(os.path.join(self.directory,
+                                                  f"{_PREFIX}-*_temp*"))):
+      if os.path.isdir(leftover):
+        shutil.rmtree(leftover, ignore_errors=True)
+      else:
+        os.remove(leftover)
+      self._report(f"removed half-written checkpoint {leftover}")
+
+  def save(self, step: int) -> Optional[str]:
+    """Saves as `ckpt-<step>` unless a guarded weight is non-finite.
+
+    Args:
+      step: The global step, used as the checkpoint number.
+
+    Returns:
+      The checkpoint prefix, or None if the save was refused.
+
+    Raises:
+      NoSpaceError: The disk filled up; the half-written files are removed
+        and the checkpoints written before are intact.
+    """
+    if not all(bool(tf.reduce_all(tf.math.is_finite(w)))
+               for w in self._guard):
+      self._report(f"not saving step {step}: weights are not finite")
+      return None
+    if not self.writer:
+      scratch = tempfile.mkdtemp(prefix=f"{_PREFIX}-{step}-worker-")
+      try:
+        self.checkpoint.write(os.path.join(scratch, _PREFIX))
+      finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+      return None
+    try:
+      return self.manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+      if not is_no_space(e):
+        raise
+      self.remove_temporaries()
+      free = shutil.disk_usage(self.directory).free
+      raise NoSpaceError(
+          f"no space left in {self.directory} for checkpoint {step}: it "
+          f"needs about {megabytes(self._bytes)} and "
+          f"{megabytes(free)} are free; the checkpoints written before are "
+          "intact: free space and run the same command to resume.") from None

@@ -1,0 +1,92 @@
+"""Augmentation: each draw keyed on (seed, step, index), shapes kept, and
+each operation does what it says."""
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from core.data import augment
+
+
+def image(h=28, w=28, c=1, seed=0):
+  return tf.constant(np.random.RandomState(seed).randint(
+      1, 256, [h, w, c]).astype(np.uint8))
+
+
+class AugmentTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_same_key_same_draw_other_key_other_draw(self):
+    x = image()
+    ops = augment.NAMES
+    a = augment.augment(x, augment.example_seed(3, 10, 5), ops)
+    b = augment.augment(x, augment.example_seed(3, 10, 5), ops)
+    self.assertAllEqual(a, b)
+    others = [augment.augment(x, augment.example_seed(*key), ops)
+              for key in ((4, 10, 5), (3, 11, 5), (3, 10, 6))]
+    for other in others:
+      self.assertNotAllEqual(a, other)
+
+  @parameterized.parameters((0, 4), (2, 2), (1, 1))
+  def test_pad_and_crop_is_a_shifted_copy(self, padding, most):
+    # Every non-zero pixel of a crop is the original shifted by at most
+    # `most` pixels (the rest is zero padding: side/8 = 4 when padding is
+    # 0); over 40 draws the largest shift seen is `most`.
+    x = image()
+    largest = 0
+    for step in range(40):
+      y = augment.pad_and_crop(x, augment.example_seed(0, step, 0),
+                               padding).numpy()
+      self.assertEqual(y.shape, (28, 28, 1))
+      shifts = [max(abs(dy), abs(dx))
+                for dy in range(-most, most + 1)
+                for dx in range(-most, most + 1)
+                if np.array_equal(y[y > 0], np.roll(
+                    x.numpy(), (dy, dx), axis=(0, 1))[y > 0])]
+      self.assertTrue(shifts, step)
+      largest = max(largest, min(shifts))
+    self.assertEqual(largest, most)
+
+  def test_flip_is_a_mirror_or_nothing(self):
+    x = image()
+    flips = 0
+    for index in range(20):
+      y = augment.augment(x, augment.example_seed(0, 0, index), ["flip"])
+      if np.array_equal(y, x[:, ::-1]):
+        flips += 1
+      else:
+        self.assertAllEqual(y, x)
+    self.assertBetween(flips, 3, 17)
+
+  def test_erase_changes_one_rectangle_or_nothing(self):
+    x = image()
+    erased = 0
+    for index in range(20):
+      y = augment.random_erase(x, augment.example_seed(0, 0, index)).numpy()
+      rows, cols = np.nonzero((y != x.numpy())[..., 0])
+      if rows.size:
+        erased += 1
+        # all changes lie inside one rectangle of at most 40 % of the area
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        self.assertLessEqual(box, 0.45 * 28 * 28)
+    self.assertBetween(erased, 3, 17)
+
+  @parameterized.parameters((60, 45), (224, 300), (20, 20))
+  def test_files_come_out_at_the_training_size(self, h, w):
+    x = image(h, w, 3)
+    for ops in ((), ("crop",), augment.NAMES):
+      y = augment.augment(x, augment.example_seed(0, 1, 2), ops, size=32)
+      self.assertEqual(y.shape, (32, 32, 3))
+      self.assertEqual(y.dtype, tf.uint8)
+
+  def test_check(self):
+    self.assertEqual(augment.check(["flip", "crop"]), ("flip", "crop"))
+    with self.assertRaisesRegex(ValueError, "`augment` must list distinct "
+                                "entries of crop, flip, erase; received "
+                                "augment='rotate'"):
+      augment.check(["rotate"])
+    with self.assertRaisesRegex(ValueError, "received augment='flip,flip'"):
+      augment.check(["flip", "flip"])
+
+  def test_config_lists_the_same_names(self):
+    from train.assembly import config  # pylint: disable=g-import-not-at-top
+    self.assertEqual(config.AUGMENTATIONS, augment.NAMES)

@@ -1,0 +1,89 @@
+"""TFRecord streams: exact resume, rows per replica, evaluation once, and
+bad records named or skipped."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from core.data import datasets
+from core.runtime import distribution
+from core.data import pipeline
+from core.data import shard_stream
+from core.data import tfrecords
+from tests.core.data.tfrecords_test import write_shards
+
+
+class RecordPipelineTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "shards")
+    write_shards(cls.root, [i % 3 for i in range(23)], shards=3)
+    cls.data = datasets.load("tfrecord", data_dir=cls.root)
+    cls.reading = pipeline.Reading(image_size=8, channels=3,
+                                   augment=("crop", "flip"), seed=3)
+
+  def stream(self, start_step, batch=distribution.BatchSplit(4, 1)):
+    ctx = tf.distribute.InputContext()
+    records = shard_stream.train_batches(self.data.train, batch, 3,
+                                            start_step, 23 // 4, ctx)
+    return shard_stream.replica_batches(records, batch, self.reading, 3,
+                                           0, training=True)
+
+  def test_resume_reads_exactly_the_uninterrupted_batches(self):
+    full = list(self.stream(0).take(9))
+    for start in (3, 5, 7):  # inside epoch 0, at epoch 1's start, inside 1
+      resumed = list(self.stream(start).take(2))
+      for a, b in zip(resumed, full[start:start + 2]):
+        self.assertAllEqual(a["images"], b["images"])
+        self.assertAllEqual(a["labels"], b["labels"])
+
+  def test_each_epoch_reads_distinct_records(self):
+    epoch = list(self.stream(0).take(5))
+    positions = np.concatenate([b["index"] for b in epoch])
+    self.assertLen(set(positions.tolist()), 20)
+
+  def test_two_replicas_take_the_rows_one_takes(self):
+    one = list(self.stream(0).take(2))
+    two = list(self.stream(0, distribution.BatchSplit(4, 2)).take(4))
+    self.assertAllEqual(one[0]["images"], tf.concat(
+        [two[0]["images"], two[1]["images"]], 0))
+
+  def test_evaluation_counts_every_record_once(self):
+    batch = distribution.BatchSplit(8, 1)
+    records = shard_stream.eval_batches(self.data.train, batch,
+                                           tf.distribute.InputContext())
+    rows = list(shard_stream.replica_batches(
+        records, batch, self.reading, 3, 0, training=False))
+    weights = np.concatenate([r["weight"] for r in rows])
+    self.assertEqual(weights.sum(), 23)
+    self.assertLen(weights, 24)
+
+
+class RecordLabelTest(tf.test.TestCase):
+
+  def test_label_beyond_the_classes_is_named(self):
+    root = os.path.join(self.get_temp_dir(), "labels")
+    write_shards(root, [0, 1, 5, 1], shards=1)
+    tfrecords.write_metadata(root, {"train": 4}, ["a", "b"])
+    data = datasets.load("tfrecord", data_dir=root)
+    batch = distribution.BatchSplit(4, 1)
+    reading = pipeline.Reading(image_size=8, channels=3)
+    records = shard_stream.eval_batches(data.train, batch,
+                                           tf.distribute.InputContext())
+    rows = shard_stream.replica_batches(records, batch, reading, 2, 0,
+                                           training=False)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r"train-00000-of-00001 record 2 \(label outside \[0, 2\) after "
+        r"--label_offset=0\)"):
+      list(rows)
+    skipping = pipeline.Reading(image_size=8, channels=3,
+                                skip_bad_images=True)
+    (out,) = list(shard_stream.replica_batches(
+        shard_stream.eval_batches(data.train, batch,
+                                     tf.distribute.InputContext()),
+        batch, skipping, 2, 0, training=False))
+    self.assertAllEqual(out["weight"], [1, 1, 0, 1])

@@ -1,0 +1,343 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from core.runtime import errors
+from core.data import images as images_lib
+from core.data import preprocessing
+from layers.googlenet import GoogLeNet
+from train.artefacts import export
+
+NAMES = tuple(f"class {i}" for i in range(10))
+
+LOADER = textwrap.dedent("""
+    import sys
+
+    class NoProject:
+      \"\"\"A serving host without this project: its packages cannot be
+      imported (the test venv has it installed, so block it explicitly).\"\"\"
+      def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("train", "core", "layers", "tests"):
+          raise ImportError(f"{name} is not available on a serving host")
+        return None
+
+    sys.meta_path.insert(0, NoProject())
+    import numpy as np, tensorflow as tf
+    try:
+      import train
+      sys.exit("project importable")
+    except ImportError:
+      pass
+    signatures = tf.saved_model.load(sys.argv[1]).signatures
+    images = np.load(sys.argv[2])
+    out = signatures["serving_default"](images=tf.constant(images))
+    encoded = tf.constant([tf.io.encode_png(i).numpy() for i in images])
+    from_bytes = signatures["serving_bytes"](images=encoded)
+    np.savez(sys.argv[3], bytes_logits=from_bytes["logits"].numpy(),
+             **{k: v.numpy() for k, v in out.items()})
+""")
+
+
+def load_in_fresh_process(test, path, images):
+  """Serves `images` from the export at `path` in a process that cannot
+  import the project (LOADER); returns its outputs."""
+  tmp = test.get_temp_dir()
+  np.save(os.path.join(tmp, "in.npy"), images)
+  out_file = os.path.join(tmp, "out.npz")
+  script = os.path.join(tmp, "load.py")
+  open(script, "w").write(LOADER)
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  done = subprocess.run([sys.executable, "-I", script, path,
+                         os.path.join(tmp, "in.npy"), out_file],
+                        cwd=tmp, env=env, capture_output=True, text=True)
+  test.assertEqual(done.returncode, 0, done.stderr[-2000:])
+  return np.load(out_file, allow_pickle=True)
+
+
+class ExportTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():  # exported from MirroredVariables, as in training
+      cls.model = GoogLeNet(10, 1, 32)
+    cls.base = os.path.join(tf.compat.v1.test.get_temp_dir(), "export")
+    cls.path = export.export(cls.model, cls.base, 7, image_shape=(28, 28, 1),
+                             class_names=NAMES, metadata={"dataset": "synthetic"})
+    cls.images = np.random.RandomState(0).randint(
+        0, 256, [5, 28, 28, 1]).astype(np.uint8)
+
+  def expected_logits(self):
+    x = preprocessing.preprocess(tf.constant(self.images), image_size=32,
+                                 channels=1)
+    return self.model(x, training=False).logits.numpy()
+
+  def test_tf_serving_layout(self):
+    self.assertEqual(self.path, os.path.join(self.base, "7"))
+    self.assertTrue(os.path.isfile(os.path.join(self.path, "saved_model.pb")))
+    self.assertTrue(os.path.isfile(os.path.join(
+        self.path, "variables", "variables.index")))
+    self.assertEqual(os.listdir(self.base), ["7"])
+
+  def test_signatures(self):
+    signatures = tf.saved_model.load(self.path).signatures
+    fn = signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["images"]
+    self.assertEqual((spec.dtype, spec.shape.as_list()),
+                     (tf.uint8, [None, None, None, 1]))
+    spec = signatures["serving_bytes"].structured_input_signature[1][
+        "images"]
+    self.assertEqual((spec.dtype, spec.shape.as_list()), (tf.string, [None]))
+    for name in ("serving_default", "serving_bytes"):
+      outputs = signatures[name].structured_outputs
+      self.assertEqual(sorted(outputs), ["class_names", "classes", "logits",
+                                         "probabilities"])
+      self.assertEqual(outputs["classes"].dtype, tf.int64)
+      self.assertEqual(outputs["class_names"].dtype, tf.string)
+      self.assertEqual(outputs["probabilities"].shape.as_list(), [None, 10])
+
+  def test_native_size_gives_the_training_numbers_other_sizes_are_resized(
+      self):
+    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+    out = fn(images=tf.constant(self.images))
+    self.assertAllClose(out["logits"], self.expected_logits(), atol=1e-4,
+                        rtol=1e-4)
+    self.assertAllEqual(out["class_names"],
+                        [NAMES[c].encode() for c in out["classes"].numpy()])
+    big = tf.cast(tf.image.resize(tf.constant(self.images), [56, 61],
+                                  method="nearest"), tf.uint8)
+    # Another size is first brought to the training size, as the input
+    # pipeline brings files (antialiased bilinear, rounded to uint8).
+    small = images_lib.resize(big[0], 28, 28)
+    self.assertAllClose(fn(images=big)["logits"][:1],
+                        fn(images=small[None])["logits"], atol=1e-5)
+
+  def test_encoded_images_match_pixels(self):
+    signatures = tf.saved_model.load(self.path).signatures
+    encoded = tf.constant([tf.io.encode_png(i).numpy() for i in self.images])
+    from_bytes = signatures["serving_bytes"](images=encoded)
+    from_pixels = signatures["serving_default"](
+        images=tf.constant(self.images))
+    for key in ("logits", "classes", "class_names"):
+      self.assertAllEqual(from_bytes[key], from_pixels[key])
+
+  def test_loads_in_a_fresh_process_without_the_project(self):
+    out = load_in_fresh_process(self, self.path, self.images)
+    expected = self.expected_logits()
+    self.assertAllClose(out["logits"], expected, atol=1e-4, rtol=1e-4)
+    self.assertAllClose(out["probabilities"].sum(-1), np.ones(5), atol=1e-5)
+    self.assertAllEqual(out["classes"], expected.argmax(-1))
+    self.assertAllEqual(out["bytes_logits"], out["logits"])
+    self.assertEqual(out["class_names"][0], NAMES[out["classes"][0]].encode())
+
+  def test_saved_model_cli_lists_the_signature(self):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+      self.skipTest("saved_model_cli is not installed next to python")
+    done = subprocess.run([cli, "show", "--dir", self.path, "--all"],
+                          capture_output=True, text=True)
+    self.assertIn("signature_def['serving_default']", done.stdout)
+    self.assertIn("signature_def['serving_bytes']", done.stdout)
+    self.assertIn("dtype: DT_UINT8", done.stdout)
+    self.assertIn("shape: (-1, -1, -1, 1)", done.stdout)
+    for name in ("logits", "probabilities", "classes"):
+      self.assertIn(f"outputs['{name}']", done.stdout)
+
+  def test_only_the_trunk_is_exported(self):
+    loaded = tf.saved_model.load(self.path)
+    names = {v.name for v in loaded.weights}
+    self.assertLen(names, len(self.model.trunk_variables))
+    self.assertFalse(any("aux" in n for n in names))
+
+  def test_the_network_is_saved_once_for_both_signatures(self):
+    # serving_bytes decodes, then calls serving_default's function: the
+    # file holds as many convolutions as one traced forward pass has.
+    def convolutions(graph_def):
+      nodes = list(graph_def.node) + [n for f in graph_def.library.function
+                                      for n in f.node_def]
+      return sum(n.op == "Conv2D" for n in nodes)
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(self.path, "saved_model.pb"), "rb") as f:
+      saved.ParseFromString(f.read())
+    forward = tf.function(lambda x: self.model(x, training=False).logits)
+    once = convolutions(forward.get_concrete_function(
+        tf.TensorSpec([None, 32, 32, 1])).graph.as_graph_def())
+    self.assertGreater(once, 0)
+    self.assertEqual(convolutions(saved.meta_graphs[0].graph_def), once)
+
+  def test_rejects_wrong_dtype_and_shape(self):
+    fn = tf.saved_model.load(self.path).signatures["serving_default"]
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "expected to be a uint8 tensor"):
+      fn(images=tf.zeros([1, 28, 28, 1], tf.float32))
+    for shape in ([28, 28, 1], [2, 28, 28, 3]):
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "Shape of tensor .* is not compatible"):
+        fn(images=tf.zeros(shape, tf.uint8))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "Unknown image file format"):
+      tf.saved_model.load(self.path).signatures["serving_bytes"](
+          images=tf.constant([b"not an image"]))
+
+  def test_existing_version_is_left_alone(self):
+    self.assertIsNone(export.export(self.model, self.base, 7,
+                                    image_shape=(28, 28, 1),
+                                    class_names=NAMES))
+
+  def test_signature_takes_the_data_sets_channels_any_size(self):
+    model = GoogLeNet(5, 3, 32)
+    path = export.export(model, os.path.join(self.get_temp_dir(), "rgb"), 1,
+                         image_shape=(None, None, 3), class_names="abcde")
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["images"]
+    self.assertEqual(spec.shape.as_list(), [None, None, None, 3])
+    for side in (32, 40, 300):
+      self.assertEqual(fn(images=tf.zeros([2, side, side, 3], tf.uint8))[
+          "probabilities"].shape, [2, 5])
+
+  def test_warmup_requests_parse_as_tf_serving_reads_them_and_replay(self):
+    """In a process without the project, with TF Serving's own protos."""
+    try:
+      import tensorflow_serving.apis  # pylint: disable=g-import-not-at-top,unused-import
+    except ImportError:
+      self.skipTest("tensorflow-serving-api is not installed (make test "
+                    "installs it)")
+    tmp = self.get_temp_dir()
+    script = os.path.join(tmp, "warmup.py")
+    open(script, "w").write(LOADER.split("signatures =")[0] + textwrap.dedent(
+        """
+        from tensorflow_serving.apis import prediction_log_pb2
+        path = sys.argv[1]
+        signatures = tf.saved_model.load(path).signatures
+        warmup = path + "/assets.extra/tf_serving_warmup_requests"
+        replayed = []
+        for record in tf.data.TFRecordDataset(warmup):
+          log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+          request = log.predict_log.request
+          inputs = {k: tf.constant(tf.make_ndarray(v))
+                    for k, v in request.inputs.items()}
+          out = signatures[request.model_spec.signature_name](**inputs)
+          replayed.append((request.model_spec.signature_name,
+                           out["classes"].numpy().tolist()))
+        print(replayed)
+        """))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run([sys.executable, "-I", script, self.path],
+                          cwd=tmp, env=env, capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    replayed = eval(done.stdout.strip().splitlines()[-1])  # pylint: disable=eval-used
+    self.assertEqual([name for name, _ in replayed],
+                     ["serving_default", "serving_bytes"])
+    self.assertEqual(replayed[0][1], replayed[1][1])  # same pixels, PNG or not
+    self.assertEqual(len(replayed[0][1]), 2)
+
+  def test_saved_model_cli_runs_it(self):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+      self.skipTest("saved_model_cli is not installed next to python")
+    tmp = self.get_temp_dir()
+    np.save(os.path.join(tmp, "cli_in.npy"), self.images)
+    done = subprocess.run(
+        [cli, "run", "--dir", self.path, "--tag_set", "serve",
+         "--signature_def", "serving_default", "--inputs",
+         f"images={os.path.join(tmp, 'cli_in.npy')}", "--outdir", tmp,
+         "--overwrite"], capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    classes = np.load(os.path.join(tmp, "classes.npy"))
+    self.assertAllEqual(classes, self.expected_logits().argmax(-1))
+
+  def test_keras_3_tfsmlayer_loads_it(self):
+    keras = __import__("keras")
+    if not keras.__version__.startswith("3"):
+      self.skipTest(f"Keras {keras.__version__} has no TFSMLayer")
+    layer = keras.layers.TFSMLayer(self.path,
+                                   call_endpoint="serving_default")
+    out = layer(tf.constant(self.images))
+    self.assertAllClose(out["logits"], self.expected_logits(), atol=1e-4,
+                        rtol=1e-4)
+
+  def test_an_export_that_does_not_reproduce_the_model_is_not_published(
+      self):
+    base = os.path.join(self.get_temp_dir(), "mismatch")
+    other = GoogLeNet(10, 1, 32)
+    for v in other.trainable_variables:  # other weights, whatever the seed
+      v.assign(v + 0.5)
+    real = export._write  # pylint: disable=protected-access
+
+    def write_other(module, path, metadata):
+      real(export.ServingModule(other, (28, 28, 1), NAMES), path, metadata)
+
+    export._write = write_other  # pylint: disable=protected-access
+    try:
+      with self.assertRaisesRegex(
+          errors.ExportError, r"does not reproduce the trained model "
+          r"\(serving_default: logits differ by .*\); nothing was "
+          "published"):
+        export.export(self.model, base, 5, image_shape=(28, 28, 1),
+                      class_names=NAMES)
+    finally:
+      export._write = real  # pylint: disable=protected-access
+    self.assertEqual(os.listdir(base), [])
+
+  def test_full_disk_publishes_nothing(self):
+    base = os.path.join(self.get_temp_dir(), "full")
+
+    def no_space(*args, **kwargs):
+      os.makedirs(args[1], exist_ok=True)
+      raise OSError(28, "No space left on device")
+
+    real = tf.saved_model.save
+    tf.saved_model.save = no_space
+    try:
+      with self.assertRaisesRegex(errors.NoSpaceError,
+                                  f"no space left in {base} to export "
+                                  "version 4"):
+        export.export(self.model, base, 4, image_shape=(28, 28, 1),
+                      class_names=NAMES)
+    finally:
+      tf.saved_model.save = real
+    self.assertEqual(os.listdir(base), [])
+
+  def test_stale_temporaries_removed_versions_kept(self):
+    base = os.path.join(self.get_temp_dir(), "ex2")
+    os.makedirs(os.path.join(base, ".tmp-9-123", "variables"))
+    os.makedirs(os.path.join(base, "3"))
+    export.remove_stale_temporaries(base)
+    self.assertEqual(os.listdir(base), ["3"])
+
+
+class BatchNormExportTest(tf.test.TestCase):
+
+  def test_serves_with_the_moving_statistics_and_mirroring(self):
+    # One export for both options: batch normalisation's statistics (no
+    # aux ones) and test-time mirroring, each must reach the SavedModel.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+      model = GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    rng = np.random.RandomState(1)
+    for layer in model.norm_layers:  # statistics far from their start
+      layer.moving_mean.assign(rng.normal(size=layer.channels) * 0.1)
+      layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.channels))
+    path = export.export(model, os.path.join(self.get_temp_dir(), "bn"), 1,
+                         image_shape=(28, 28, 1), class_names=NAMES,
+                         mirror=True)
+    images = rng.randint(0, 256, [4, 28, 28, 1]).astype(np.uint8)
+    out = load_in_fresh_process(self, path, images)
+    x = preprocessing.preprocess(tf.constant(images), image_size=28,
+                                 channels=1)
+    want = model.classify(x, mirror=True).numpy()
+    self.assertAllClose(out["logits"], want, atol=1e-4, rtol=1e-4)
+    self.assertNotAllClose(out["logits"], model.classify(x), atol=1e-3)
+    names = {v.name for v in tf.saved_model.load(path).weights}
+    self.assertLen(names, len(model.inference_variables))
+    self.assertTrue(any("moving_variance" in n for n in names))
+    self.assertFalse(any("aux" in n for n in names))

@@ -1,0 +1,126 @@
+import dataclasses
+
+import tensorflow as tf
+
+from core.data import datasets
+from core.runtime import distribution
+from core.runtime.errors import InputError
+from train.assembly import config as config_lib
+from train.assembly.config import TrainConfig
+
+
+def googlenet_stems():
+  from layers import googlenet  # pylint: disable=g-import-not-at-top
+  return googlenet.STEMS
+
+
+def googlenet_norms():
+  from layers import googlenet  # pylint: disable=g-import-not-at-top
+  return googlenet.NORMS
+
+
+class ConfigTest(tf.test.TestCase):
+
+  def test_defaults_follow_the_seed(self):
+    c = TrainConfig(model_dir="m")
+    self.assertEqual((c.global_batch_size, c.epochs, c.image_size,
+                      c.optimizer, c.aux_loss_weights),
+                     (64, 40, 224, "adam", (0.3, 0.3)))
+    self.assertEqual(c.rate, 1e-3)
+    self.assertEqual(TrainConfig(model_dir="m", optimizer="sgd").rate, 0.01)
+
+  def test_frozen(self):
+    with self.assertRaisesRegex(dataclasses.FrozenInstanceError,
+                                "cannot assign to field 'epochs'"):
+      TrainConfig(model_dir="m").epochs = 3
+
+  def test_choice_lists_are_the_ones_the_engine_builds(self):
+    self.assertEqual(config_lib.STRATEGIES, distribution.STRATEGIES)
+    choices = {f.name: f.metadata.get("choices")
+               for f in dataclasses.fields(TrainConfig)}
+    self.assertEqual(choices["dataset"], datasets.NAMES)
+    self.assertEqual(choices["strategy"], distribution.STRATEGIES)
+
+  def test_recipe_options_in_the_fingerprint_only_when_set(self):
+    # Runs from before these options existed resume; a run with them does
+    # not resume another's checkpoints (its model or state differ).
+    plain = TrainConfig(model_dir="m").fingerprint
+    self.assertNotIn("stem", plain)
+    recipe = TrainConfig(model_dir="m", stem="small", ema_decay=0.999,
+                         export="best", label_smoothing=0.1,
+                         norm="batch").fingerprint
+    self.assertEqual((recipe["stem"], recipe["ema_decay"], recipe["export"],
+                      recipe["norm"]), ("small", 0.999, "best", "batch"))
+    self.assertNotIn("label_smoothing", recipe)  # a training choice only
+    self.assertEqual(TrainConfig.__dataclass_fields__["stem"].metadata[
+        "choices"], googlenet_stems())
+    self.assertEqual(config_lib.NORMS, googlenet_norms())
+
+  def test_mirroring_without_flips_is_warned_about(self):
+    self.assertEqual(TrainConfig(model_dir="m").warnings, ())
+    self.assertEqual(TrainConfig(model_dir="m", test_mirror=True,
+                                 augment=("crop", "flip")).warnings, ())
+    for augment in ((), ("crop", "erase")):
+      (line,) = TrainConfig(model_dir="m", test_mirror=True,
+                            augment=augment).warnings
+      self.assertIn("--augment has no flip", line)
+
+  def test_crop_padding_without_crop_is_warned_about(self):
+    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
+                                 augment=("crop",)).warnings, ())
+    (line,) = TrainConfig(model_dir="m", crop_padding=2,
+                          augment=("flip",)).warnings
+    self.assertIn("--augment has no crop", line)
+
+  def test_crop_padding_on_files_is_warned_about(self):
+    for dataset in ("folder", "tfrecord"):
+      (line,) = TrainConfig(model_dir="m", crop_padding=2, augment=("crop",),
+                            dataset=dataset, data_dir="d").warnings
+      self.assertIn(f"--dataset={dataset} reads files", line)
+    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
+                                 augment=("crop",), dataset="mnist").warnings,
+                     ())
+
+  def test_every_field_has_help(self):
+    for field in dataclasses.fields(TrainConfig):
+      self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
+
+  def test_errors(self):
+    cases = [
+        (dict(global_batch_size=0), "`global_batch_size` must be a positive "
+         "integer; received global_batch_size=0"),
+        (dict(optimizer="rmsprop"), "`optimizer` must be one of adam, sgd"),
+        (dict(keep_checkpoints=1), "`keep_checkpoints` must be at least 2"),
+        (dict(learning_rate=float("nan")), "`learning_rate` must be a "
+         "positive finite number"),
+        (dict(aux_loss_weights=(0.3,)), "`aux_loss_weights` must be two"),
+        (dict(crop_padding=-1), "`crop_padding` must be a non-negative "
+         "number; received crop_padding=-1"),
+        (dict(profile_steps=(5, 2)), "`profile_steps` must be empty or two"),
+        (dict(train_steps=0), "`train_steps` must be a positive integer"),
+        (dict(strategy="tpu"), "`strategy` must be one of mirrored, "
+         "one_device, default, multi_worker; received strategy='tpu'"),
+        (dict(dataset="cifar"), "`dataset` must be one of mnist, "
+         "fashion_mnist, synthetic"),
+        (dict(mixed_precision="int8"), "`mixed_precision` must be one of"),
+        (dict(epochs=True), "`epochs` must be a positive integer"),
+        (dict(label_smoothing=1.0), r"`label_smoothing` must be in \[0, 1\); "
+         "received label_smoothing=1.0"),
+        (dict(ema_decay=-0.1), r"`ema_decay` must be in \[0, 1\)"),
+        (dict(weight_decay=-1.0), "`weight_decay` must be a non-negative "
+         "finite number"),
+        (dict(clip_norm=float("inf")), "`clip_norm` must be a non-negative "
+         "finite number"),
+        (dict(export="first"), "`export` must be one of last, best, none"),
+        (dict(stem="large"), "`stem` must be one of paper, medium, small"),
+        (dict(norm="group"), "`norm` must be one of none, batch"),
+        (dict(norm_group_size=0), "`norm_group_size` must be a positive "
+         "integer"),
+
+    ]
+    for kwargs, pattern in cases:
+      with self.assertRaisesRegex(InputError, pattern):
+        TrainConfig(model_dir="m", **kwargs)
+    with self.assertRaisesRegex(InputError, "`model_dir` must be a directory "
+                                "path; received model_dir=''"):
+      TrainConfig(model_dir="")

@@ -1,0 +1,404 @@
+"""The controller's schedule, in process, with a stub engine and a fake clock:
+when it runs chunks, evaluates, checkpoints, and stops on divergence and on
+preemption. No model is built; each test runs in milliseconds."""
+
+import signal
+
+import numpy as np
+import tensorflow as tf
+
+from core.data import datasets
+from core.runtime.errors import Preempted, TrainingError
+from train.loop.controller import Controller, Schedule, duration
+from train.loop.engine import Evaluation
+from train.loop.preemption import PreemptionWatcher
+from train.loop.profiling import ProfileWindow
+
+
+class StubEngine:
+  """Counts steps like the real engine; `on_chunk(step)` may inject faults."""
+
+  def __init__(self, start=0, on_chunk=None):
+    self.global_step, self.chunks, self.evaluated = start, [], []
+    self.bad, self.last_bad = 0, -1
+    self.on_chunk = on_chunk or (lambda engine, stop: None)
+    self.iterators, self.offered, self.purposes = [], [], []
+
+  def train_iterator(self, split, start_step):
+    self.iterators.append(start_step)
+    return f"iterator@{start_step}"
+
+  def train(self, iterator, num_steps):
+    self.chunks.append((self.global_step, num_steps))
+    self.global_step += num_steps
+    self.on_chunk(self, self.global_step)
+    return {"loss/total": 1.0, "accuracy/main": 0.5, "learning_rate": 1e-3}
+
+  def divergence(self):
+    return self.bad, self.last_bad
+
+  def histograms(self):
+    return {"gradient_norms": np.ones(3)}
+
+  def agree_stop(self, requested):
+    return requested  # one process: its own request is the agreement
+
+  def final_weights_step(self):
+    return -1
+
+  def offer_best(self, accuracy, step):
+    self.offered.append((accuracy, step))
+
+  def misclassified(self, split):
+    return (np.zeros([1, 4, 4, 1], np.uint8), np.array([0]),
+            np.array([1]))
+
+  def evaluate(self, split, purpose="validation"):
+    self.purposes.append(purpose)
+    self.evaluated.append((self.global_step, len(split.labels)))
+    return Evaluation({"loss/main": 0.5, "accuracy/main": 0.75,
+                       "accuracy/top5": 1.0}, np.eye(2), len(split.labels))
+
+
+class Recorder:
+  """Stands in for Summaries and Checkpointer: records each call."""
+
+  def __init__(self):
+    self.calls = []
+
+  def __getattr__(self, name):
+    return lambda *args, **kwargs: self.calls.append((name, args))
+
+  def named(self, name):
+    return [args for n, args in self.calls if n == name]
+
+
+def make_data(validation=4, test=6):
+  split = lambda n: datasets.Split(np.zeros([n, 2, 2, 1], np.uint8),
+                                   np.zeros([n], np.int32))
+  return datasets.Splits(split(8), split(validation), split(test),
+                         datasets.DatasetInfo("tiny", (2, 2, 1), ("a", "b")))
+
+
+class FakeClock:
+
+  def __init__(self):
+    self.now = 0.0
+
+  def __call__(self):
+    self.now += 0.5  # every reading is half a second after the last
+    return self.now
+
+
+def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
+                    eval_every=8, profile=(), data=None, max_bad_steps=3):
+  summaries, checkpointer, lines, exports = Recorder(), Recorder(), [], []
+  traces = []
+  profiler = ProfileWindow("/unused", profile,
+                           start=lambda d: traces.append(("start", engine
+                                                          .global_step)),
+                           stop=lambda: traces.append(("stop",
+                                                       engine.global_step)))
+  controller = Controller(
+      engine=engine, data=data or make_data(),
+      schedule=Schedule(total, per_loop, checkpoint_every, eval_every),
+      summaries=summaries, checkpointer=checkpointer,
+      watcher=PreemptionWatcher(), profiler=profiler,
+      export=lambda step: exports.append(step) or f"/export/{step}",
+      global_batch_size=4, steps_per_epoch=8, max_bad_steps=max_bad_steps,
+      model_dir="/runs/x", report=lines.append, clock=FakeClock())
+  controller.record = dict(summaries=summaries, checkpointer=checkpointer,
+                           lines=lines, exports=exports, traces=traces)
+  return controller
+
+
+class ScheduleTest(tf.test.TestCase):
+
+  def test_next_stop_is_the_nearest_event(self):
+    s = Schedule(total_steps=23, steps_per_loop=5, checkpoint_every=10,
+                 eval_every=8)
+    stops, step = [], 0
+    while step < 23:
+      step = s.next_stop(step)
+      stops.append(step)
+    self.assertEqual(stops, [5, 8, 10, 15, 16, 20, 23])
+    self.assertEqual(s.next_stop(0, 3, 30), 3)  # extra boundaries count
+    self.assertEqual(s.next_stop(4, 3), 5)      # ... only when ahead
+
+  def test_events(self):
+    s = Schedule(23, 5, 10, 8)
+    # The last step too: the final weights are always validated.
+    self.assertEqual([k for k in range(1, 24) if s.evaluates_at(k)],
+                     [8, 16, 23])
+    self.assertEqual([k for k in range(1, 24) if s.checkpoints_at(k)],
+                     [10, 20, 23])
+
+
+class ControllerTest(tf.test.TestCase):
+
+  def test_chunks_evaluations_checkpoints_and_export(self):
+    engine = StubEngine()
+    controller = make_controller(engine)
+    result = controller.run()
+    self.assertEqual(engine.chunks, [(0, 5), (5, 3), (8, 2), (10, 5),
+                                     (15, 1), (16, 4)])
+    self.assertEqual(engine.iterators, [0])
+    # Validation at 8, 16 and the last step, then the test split once.
+    self.assertEqual(engine.evaluated, [(8, 4), (16, 4), (20, 4), (20, 6)])
+    record = controller.record
+    self.assertEqual([a[0] for a in record["checkpointer"].named("save")],
+                     [10, 20])
+    self.assertEqual(record["exports"], [20])
+    self.assertEqual(result.global_step, 20)
+    self.assertEqual(result.test_accuracy, 0.75)
+    self.assertEqual(result.export_path, "/export/20")
+    self.assertEqual(record["lines"][-1],
+                     "test accuracy 0.7500 (loss 0.5000, 6 images, step 20)")
+
+  def test_last_lines_name_the_step_of_the_best_weights(self):
+    # --export=best chose the weights validated at step 16, not the last.
+    engine = StubEngine()
+    engine.final_weights_step = lambda: 16
+    controller = make_controller(engine)
+    controller.run()
+    lines = controller.record["lines"]
+    self.assertIn("exported SavedModel to /export/20 (the weights of step "
+                  "16, the best on validation)", lines)
+    self.assertEqual(lines[-1], "test accuracy 0.7500 (loss 0.5000, 6 images, "
+                     "step 20, the weights of step 16)")
+
+  def test_train_summaries_at_every_chunk_with_throughput(self):
+    controller = make_controller(StubEngine())
+    controller.run()
+    train = [a for a in controller.record["summaries"].named("scalars")
+             if a[0] == "train"]
+    self.assertEqual([a[2] for a in train], [5, 8, 10, 15, 16, 20])
+    # 5 steps of 4 images between two clock readings 0.5 s apart.
+    self.assertEqual(train[0][1]["images_per_second"], 40.0)
+    # The first chunk traces the step: no ETA from it.
+    self.assertNotIn("eta_seconds", train[0][1])
+    self.assertIn("step 5/20 epoch 0.62 loss 1.0000 acc 0.5000 lr 1.00e-03 "
+                  "40.0 img/s (tracing included; eta from the next line)",
+                  controller.record["lines"])
+    # The ETA comes from the chunks after it: steps 5-8 took 0.5 s, so an
+    # epoch (8 steps) 1.33 s and the 12 steps left 2 s (with the first
+    # chunk counted: 1.5 s).
+    self.assertAlmostEqual(train[1][1]["seconds_per_epoch"], 4 / 3)
+    self.assertAlmostEqual(train[1][1]["eta_seconds"], 2.0)
+    self.assertIn("step 8/20 epoch 1.00 loss 1.0000 acc 0.5000 lr 1.00e-03 "
+                  "24.0 img/s 1s/epoch eta 2s", controller.record["lines"])
+    self.assertRegex(controller.record["lines"][-2], r"^run ended at step 20 "
+                     r"after \d+s; best validation accuracy 0\.7500 at step "
+                     r"8 \(epoch 1\.00\)$")
+    self.assertTrue(controller.record["summaries"].named("close"))
+
+  def test_misclassified_grid_at_each_validation_only(self):
+    controller = make_controller(StubEngine())
+    controller.run()
+    grids = controller.record["summaries"].named("image")
+    self.assertEqual([(a[0], a[1], a[3]) for a in grids],
+                     [("eval", "misclassified", 8),
+                      ("eval", "misclassified", 16),
+                      ("eval", "misclassified", 20)])
+    # One tile: the stub's image labelled a, predicted b.
+    self.assertEqual(grids[0][2].dtype, np.uint8)
+    self.assertEqual(grids[0][2].shape[-1], 3)
+
+  def test_no_grid_computed_where_summaries_are_off(self):
+    engine = StubEngine()
+    asked = []
+    engine.misclassified = lambda split: asked.append(split) or (
+        np.zeros([1, 4, 4, 1], np.uint8), np.array([0]), np.array([1]))
+    controller = make_controller(engine)
+    controller.summaries.enabled = False  # another worker: writes nothing
+    controller.run()
+    self.assertEqual(asked, [])
+    self.assertEqual(controller.record["summaries"].named("image"), [])
+
+  def test_histograms_every_n_steps_and_never_when_off(self):
+    controller = make_controller(StubEngine())
+    controller.schedule = Schedule(20, 5, 10, 8, histogram_every=6)
+    controller.run()
+    self.assertEqual([a[2] for a in controller.record["summaries"].named(
+        "histograms")], [6, 12, 18])
+    off = make_controller(StubEngine())
+    off.run()
+    self.assertEqual(off.record["summaries"].named("histograms"), [])
+
+  def test_durations_read_as_people_write_them(self):
+    self.assertEqual([duration(s) for s in (4.4, 59.6, 723, 7500)],
+                     ["4s", "1m00s", "12m03s", "2h05m"])
+
+  def test_no_validation_split_means_no_validation(self):
+    engine = StubEngine()
+    make_controller(engine, data=make_data(validation=0)).run()
+    self.assertEqual(engine.evaluated, [(20, 6)])
+
+  def test_no_test_split_skips_the_test_with_a_note(self):
+    engine = StubEngine()
+    controller = make_controller(engine, data=make_data(test=0))
+    result = controller.run()
+    self.assertIsNone(result.test_accuracy)
+    self.assertEqual(result.export_path, "/export/20")
+    self.assertIn("no test split", controller.record["lines"][-1])
+
+  def test_resumed_at_the_end_only_tests_and_exports(self):
+    engine = StubEngine(start=20)
+    controller = make_controller(engine)
+    controller.run()
+    self.assertEqual(engine.chunks, [])
+    self.assertEqual(engine.evaluated, [(20, 6)])
+    self.assertEqual(controller.record["exports"], [20])
+
+  def test_resume_mid_run_starts_the_stream_at_the_step(self):
+    engine = StubEngine(start=12)
+    make_controller(engine).run()
+    self.assertEqual(engine.iterators, [12])
+    self.assertEqual(engine.chunks[0], (12, 3))
+
+  def test_divergence_stops_before_the_next_chunk(self):
+    def diverge(engine, stop):
+      if stop >= 8:
+        engine.bad, engine.last_bad = 3, stop - 1
+
+    engine = StubEngine(on_chunk=diverge)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(TrainingError, "training diverged: 3 "
+                                "consecutive steps up to step 7 .*lower "
+                                "--learning_rate"):
+      controller.run()
+    self.assertEqual(engine.global_step, 8)
+    self.assertEqual(controller.record["checkpointer"].named("save"), [])
+    self.assertEqual(controller.record["exports"], [])
+    self.assertTrue(controller.record["summaries"].named("flush"))
+
+  def test_fewer_bad_steps_than_the_limit_go_on(self):
+    def flaky(engine, stop):
+      engine.bad = 2 if stop == 10 else 0
+
+    engine = StubEngine(on_chunk=flaky)
+    make_controller(engine).run()
+    self.assertEqual(engine.global_step, 20)
+
+  def test_preemption_checkpoints_at_the_chunk_end_and_stops(self):
+    def preempt(engine, stop):
+      if stop == 5:
+        controller.watcher.signal = signal.SIGTERM
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by SIGTERM at step 5: "
+                                "checkpoint saved in /runs/x; run the same "
+                                "command to resume"):
+      controller.run()
+    self.assertEqual(engine.chunks, [(0, 5)])
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [5])
+    self.assertEqual(controller.record["exports"], [])
+
+  def test_preemption_inside_a_chunk_checkpoints_where_it_stopped(self):
+    def preempt(engine, stop):
+      if stop == 8:  # the chunk [5, 8) ends after step 6
+        engine.global_step = 6
+        controller.watcher.signal = signal.SIGTERM
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by SIGTERM at step 6"):
+      controller.run()
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [6])
+    train = [a for a in controller.record["summaries"].named("scalars")
+             if a[0] == "train"]
+    self.assertEqual([a[2] for a in train], [5, 6])
+    self.assertEqual(train[1][1]["images_per_second"], 8.0)  # 1 step, 0.5 s
+
+  def test_preemption_before_any_step_of_a_chunk(self):
+    def preempt(engine, stop):
+      if stop == 8:
+        engine.global_step = 5  # the loop ran no step
+        controller.watcher.signal = signal.SIGTERM
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "at step 5"):
+      controller.run()
+    train = [a for a in controller.record["summaries"].named("scalars")
+             if a[0] == "train"]
+    self.assertEqual([a[2] for a in train], [5])  # no empty chunk written
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [5])
+
+  def test_preemption_at_the_last_step_leaves_test_and_export_to_resume(self):
+    def preempt(engine, stop):
+      if stop == 20:
+        controller.watcher.signal = signal.SIGINT
+
+    engine = StubEngine(on_chunk=preempt)
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by SIGINT before the "
+                                "final test and export at step 20: training "
+                                "is complete"):
+      controller.run()
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [10, 20])
+    self.assertEqual(controller.record["exports"], [])
+    resumed = make_controller(StubEngine(start=20))  # the same command
+    self.assertEqual(resumed.run().global_step, 20)
+    self.assertEqual(resumed.record["exports"], [20])
+
+  def test_a_signal_to_another_worker_stops_this_one_too(self):
+    engine = StubEngine()
+    engine.agree_stop = lambda requested: engine.global_step >= 10
+    controller = make_controller(engine)
+    with self.assertRaisesRegex(Preempted, "preempted by a signal to another "
+                                "worker at step 10: checkpoint saved"):
+      controller.run()
+    self.assertEqual([a[0] for a in controller.record["checkpointer"].named(
+        "save")], [10])
+
+  def test_profiler_window_is_traced_exactly(self):
+    controller = make_controller(StubEngine(), profile=(6, 12))
+    controller.run()
+    self.assertEqual(controller.record["traces"],
+                     [("start", 6), ("stop", 12)])
+
+  def test_profiler_trace_kept_when_the_window_outlasts_training(self):
+    controller = make_controller(StubEngine(), profile=(15, 500))
+    controller.run()
+    self.assertEqual(controller.record["traces"],
+                     [("start", 15), ("stop", 20)])
+
+  def test_profiler_trace_kept_on_preemption_inside_the_window(self):
+    def preempt(engine, stop):
+      if stop == 10:
+        controller.watcher.signal = signal.SIGTERM
+
+    controller = make_controller(StubEngine(on_chunk=preempt),
+                                 profile=(6, 15))
+    with self.assertRaises(Preempted):
+      controller.run()
+    self.assertEqual(controller.record["traces"],
+                     [("start", 6), ("stop", 10)])
+
+  def test_profiler_trace_kept_on_divergence(self):
+    def diverge(engine, stop):
+      engine.bad = 3 if stop >= 8 else 0
+
+    controller = make_controller(StubEngine(on_chunk=diverge),
+                                 profile=(6, 15))
+    with self.assertRaises(TrainingError):
+      controller.run()
+    self.assertEqual(controller.record["traces"], [("start", 6),
+                                                   ("stop", 8)])
+
+  def test_announce(self):
+    controller = make_controller(StubEngine(start=12))
+    controller.announce(12, 2, 28)
+    self.assertEqual(controller.record["lines"], [
+        "resuming at step 12/20: 2 replica(s), global batch 4, 8 steps per "
+        "epoch, image size 28"])
+
+
+if __name__ == "__main__":
+  tf.test.main()

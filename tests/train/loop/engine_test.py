@@ -1,0 +1,152 @@
+"""The engine: the gallery's mistakes, the weights each purpose uses, and
+an evaluation-only engine."""
+
+import tensorflow as tf
+
+from train.assembly import build
+from train.loop import engine
+from train.assembly.config import TrainConfig
+
+
+class MisclassifiedTest(tf.test.TestCase):
+  """The images of the misclassified grid are the model's real mistakes
+  among the first GALLERY_SAMPLE validation examples."""
+
+  def test_only_and_all_mistakes_of_the_sample_up_to_the_limit(self):
+    from core.data import datasets, preprocessing
+    from core.runtime import distribution
+    import numpy as np
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    split = datasets.synthetic(300, seed=3)
+    info = datasets.DatasetInfo("synthetic", (28, 28, 1),
+                                tuple(str(i) for i in range(10)))
+    config = TrainConfig(dataset="synthetic", image_size=28,
+                         global_batch_size=8)
+    eng = build.evaluation_engine(config, strategy, info,
+                                  distribution.split_batch(8, strategy))
+    logits = eng.model(preprocessing.preprocess(
+        split.images[:engine.GALLERY_SAMPLE], image_size=28, channels=1),
+                       training=False).logits
+    predicted = np.argmax(logits, axis=1)
+    wrong = np.flatnonzero(predicted != split.labels[:engine.GALLERY_SAMPLE])
+    self.assertGreater(len(wrong), 20)  # an untrained model
+    images, labels, preds = eng.misclassified(split, limit=20)
+    self.assertAllEqual(images, split.images[wrong[:20]])
+    self.assertAllEqual(labels, split.labels[wrong[:20]])
+    self.assertAllEqual(preds, predicted[wrong[:20]])
+    self.assertLen(eng.misclassified(split, limit=1000)[0], len(wrong))
+
+  def test_shards_and_files_give_their_decoded_images(self):
+    # The same 12 colour PNGs as TFRecord shards and as an image folder:
+    # the grid's images are the ones evaluation reads, resized.
+    import os
+    import numpy as np
+    from core.data import datasets, folders, tfrecords
+    from core.runtime import distribution
+    root = self.get_temp_dir()
+    rng = np.random.RandomState(0)
+    pictures = rng.randint(0, 255, [12, 20, 20, 3]).astype(np.uint8)
+    encoded = [tf.io.encode_png(p).numpy() for p in pictures]
+    labels = np.arange(12) % 3
+    with tf.io.TFRecordWriter(os.path.join(root, "validation-0")) as w:
+      for data, label in zip(encoded, labels):
+        w.write(tfrecords.example(data, int(label)))
+    paths = []
+    for i, data in enumerate(encoded):
+      paths.append(os.path.join(root, f"{i}.png"))
+      with open(paths[-1], "wb") as f:
+        f.write(data)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    info = datasets.DatasetInfo("shards", (None, None, 3), ("a", "b", "c"))
+    eng = build.evaluation_engine(
+        TrainConfig(dataset="tfrecord", image_size=16, global_batch_size=4),
+        strategy, info, distribution.split_batch(4, strategy))
+    shards = tfrecords.RecordSplit((os.path.join(root, "validation-0"),), 12)
+    files = folders.FileSplit(np.array(paths), labels.astype(np.int32))
+    for split in (shards, files):
+      images, true, predicted = eng.misclassified(split, limit=100)
+      self.assertEqual(images.shape[1:], (16, 16, 3))
+      self.assertTrue(np.all(true != predicted))
+      self.assertGreater(len(images), 3)  # an untrained model
+    self.assertAllEqual(eng.misclassified(shards, limit=100)[0],
+                        eng.misclassified(files, limit=100)[0])
+
+
+class WeightsForTest(tf.test.TestCase):
+  """Validation uses the moving average; the final test and the export use
+  the best validated weights (--export=best); training keeps its own."""
+
+  def test_average_for_validation_best_for_final_trained_kept(self):
+    import numpy as np
+    from core.data import datasets
+    from tests import helpers
+    eng = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=10,
+                         total_steps=10, global_batch_size=8,
+                         ema_decay=0.9, export="best")
+    split = datasets.synthetic(32, seed=5)
+    params = eng.model.trainable_variables
+    trained = [v.numpy() for v in params]
+    uniform = np.log(10.0)  # all-zero weights: equal logits for 10 classes
+    for avg in eng.ema.values:
+      avg.assign(tf.zeros_like(avg))
+    self.assertAllClose(eng.evaluate(split).values["loss/main"], uniform)
+    self.assertEqual(eng.final_weights_step(), -1)  # no best yet: the average
+    self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
+                        uniform)
+    self.assertTrue(eng.offer_best(0.5, 7))      # keeps the average (zeros)
+    for avg, value in zip(eng.ema.values, trained):
+      avg.assign(value)                          # the average moves on
+    self.assertNotAllClose(eng.evaluate(split).values["loss/main"], uniform)
+    self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
+                        uniform)
+    self.assertEqual(eng.final_weights_step(), 7)
+    for v, value in zip(params, trained):        # training's weights intact
+      self.assertAllEqual(v.numpy(), value)
+    self.assertFalse(eng.offer_best(0.4, 9))
+
+
+class ReadingTest(tf.test.TestCase):
+
+  def test_the_flags_of_augmentation_reach_the_input_pipeline(self):
+    from core.data import pipeline
+    from tests import helpers
+    eng = helpers.engine(["/cpu:0"], steps_per_epoch=1, total_steps=1,
+                         augment=("crop", "flip"), crop_padding=2, seed=7)
+    self.assertEqual(eng.reading, pipeline.Reading(
+        image_size=28, channels=1, augment=("crop", "flip"), seed=7,
+        crop_padding=2))
+
+
+class EvaluationEngineTest(tf.test.TestCase):
+  """train.evaluate's engine: the run's model and weight sets, nothing that
+  only training needs, and a checkpoint of a training run restores into it."""
+
+  def test_it_holds_no_optimizer_and_restores_a_training_checkpoint(self):
+    from core.data import datasets
+    from core.runtime import checkpointing, distribution
+    from tests import helpers
+    trained = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                             total_steps=4, global_batch_size=8,
+                             ema_decay=0.9)
+    trained.train(trained.train_iterator(datasets.synthetic(32), 0), 2)
+    directory = self.get_temp_dir()
+    checkpointing.Checkpointer(directory,
+                               **trained.checkpoint_objects()).save(2)
+    strategy = trained.strategy
+    config = TrainConfig(model_dir="/unused", image_size=28,
+                         global_batch_size=8, ema_decay=0.9)
+    evaluating = build.evaluation_engine(
+        config, strategy, helpers.SYNTHETIC_INFO,
+        distribution.split_batch(8, strategy))
+    self.assertIsNone(evaluating.optimizer)
+    self.assertIsNone(evaluating.trainer)
+    self.assertNotIn("optimizer", evaluating.checkpoint_objects())
+    restored = checkpointing.Checkpointer(
+        directory, writer=False,
+        **evaluating.checkpoint_objects()).restore_latest()
+    self.assertEqual(restored, 2)
+    self.assertEqual(evaluating.global_step, 2)
+    split = datasets.synthetic(16, seed=4)
+    self.assertEqual(evaluating.evaluate(split, "final").values,
+                     trained.evaluate(split, "final").values)
+

@@ -1,0 +1,41 @@
+"""The stderr filter drops decoder chatter and a lost peer's multi-line
+reports (as TF 2.21 logged them in probes here), and nothing else."""
+
+import unittest
+
+from tests import helpers
+
+LOST_PEER_REPORT = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+E0000 00:00:1795797766.476695   20545 base_collective_executor.cc:252] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Error reported from /job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):
+/job:worker/replica:0/task:1
+The tasks have crashed. Check the task logs for an earlier error. [type.googleapis.com/tensorflow.CoordinationServiceError='']
+E0000 00:00:1795797766.476839   20545 ring_alg.cc:291] Aborting RingReduce with UNAVAILABLE: Collective ops is aborted by: heartbeats
+The error could be from a previous operation. Restart your program to reset. [type.googleapis.com/tensorflow.DerivedStatus='']
+"""
+KEPT = """\
+E0000 00:00:1795797766.5   20545 other_module.cc:1] a real error
+Traceback (most recent call last):
+Corrupt-looking but not a decoder line
+error: lost worker 1 (h1:2222): its connection closed
+"""
+CODE = """
+import os, sys
+from train.startup.native_stderr import DecoderChatterFilter
+with DecoderChatterFilter():
+  os.write(2, sys.stdin.buffer.read())
+"""
+
+
+class FilterTest(unittest.TestCase):
+
+  def test_lost_peer_reports_go_and_everything_else_stays(self):
+    text = (LOST_PEER_REPORT + "Corrupt JPEG data: 3 extraneous bytes\n"
+            + KEPT)
+    result = helpers.python_with_input(text, "-c", CODE)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stderr, KEPT)
+
+
+if __name__ == "__main__":
+  unittest.main()

@@ -1,0 +1,253 @@
+"""SavedModel export for TF Serving: images in, main head only, atomic.
+
+Two signatures, both returning `logits`, `probabilities`, `classes` (int64)
+and `class_names` (string):
+- `serving_default`: uint8 images [N, H, W, C] of any size;
+- `serving_bytes`: encoded JPEG or PNG images, a string vector [N] (TF
+  Serving's REST API takes them as {"b64": ...}).
+Images are brought to the size training read them at before the model's own
+preprocessing: data sets of one image size (the IDX sets) are trained at
+their native size, and other sizes are resized to it; images of any size
+(folders, shards) are resized to the training side as the input pipeline
+does (core/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
+training run's evaluation computed.
+
+Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the
+global step. The SavedModel is written to `<export_dir>/.tmp-<version>-<pid>`
+(a name TF Serving ignores: not an integer) and renamed into place, so a
+reader never sees half an export and a crash leaves earlier versions intact.
+Only the trunk's variables are saved; the aux heads and the optimizer are not.
+
+Before the rename, the copy on disk is loaded back and both signatures are
+run on a fixed batch (pixels, and the same pixels as PNG) and compared with
+the in-memory model on those pixels; a mismatch publishes nothing and says
+why (ExportError). `serving_bytes` calls `serving_default`'s function after
+decoding, so the SavedModel holds the network's graph once.
+
+Each version carries TF Serving's warm-up file,
+`assets.extra/tf_serving_warmup_requests`: a TFRecord of `PredictionLog`
+protos, one request per signature, which TF Serving replays at load so the
+first user request does not pay for tracing. The protos are written by hand
+in protobuf's wire format (a few nested length-delimited fields around TF's
+own TensorProto), so the runtime does not depend on
+`tensorflow-serving-api`; the tests parse them with it.
+"""
+
+import functools
+import json
+import os
+import shutil
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from core.data import images as images_lib
+from core.data import preprocessing
+from core.runtime.errors import ExportError, NoSpaceError, is_no_space
+from layers.googlenet import GoogLeNet
+
+
+class ServingModule(tf.Module):
+  """The exported object: preprocessing + GoogLeNet's main head."""
+
+  def __init__(self, model: GoogLeNet, image_shape: Sequence[Optional[int]],
+               class_names: Sequence[str], *, mirror: bool = False):
+    """Wraps `model` for a data set's images.
+
+    Args:
+      model: The trained model.
+      image_shape: The data set's (height, width, channels); height and width
+        None for images of any size.
+      class_names: One per class, in label order.
+      mirror: Average each image's probabilities with its mirror image's
+        (GoogLeNet.classify).
+    """
+    super().__init__(name="serving")
+    # Track only the trunk's variables (and its batch normalisation
+    # statistics); the model object itself stays out of the object graph so
+    # the aux heads are not exported.
+    self.weights = list(model.inference_variables)
+    # A method, not tracked: no aux variables.
+    self._classify = functools.partial(model.classify, mirror=mirror)
+    self._image_size, self._in_channels = model.image_size, model.in_channels
+    self._channels = channels = image_shape[-1]
+    self._target = ((image_shape[0], image_shape[1]) if image_shape[0]
+                    else (model.image_size, model.image_size))
+    self._names = tf.constant(list(class_names))
+    self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec(
+        [None, None, None, channels], tf.uint8, name="images")])
+    self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
+        tf.TensorSpec([None], tf.string, name="images")])
+
+  @property
+  def input_shape(self):
+    """(height, width, channels) the model reads at."""
+    return (*self._target, self._channels)
+
+  def _serve(self, images):
+    # Signatures check the dtype but not the shape; a wrong-rank input
+    # would reach oneDNN's convolution and abort the server process.
+    return self._outputs(tf.ensure_shape(
+        images, [None, None, None, self._channels]))
+
+  def _serve_bytes(self, encoded):
+    target, channels = self._target, self._channels
+    decoded = tf.map_fn(
+        lambda e: images_lib.resize(images_lib.decode(e, channels), *target),
+        encoded, fn_output_signature=tf.TensorSpec([*target, channels],
+                                                   tf.uint8))
+    # A call of `serve`'s function: the SavedModel holds the network's graph
+    # once, not once per signature (half the tracing, the file and the load).
+    return self.serve(decoded)
+
+  def _outputs(self, images):
+    target = self._target
+    images = tf.cond(tf.reduce_all(tf.shape(images)[1:3] == target),
+                     lambda: images,
+                     lambda: images_lib.resize(images, *target))
+    images = tf.ensure_shape(images, [None, *target, self._channels])
+    x = preprocessing.preprocess(images, image_size=self._image_size,
+                                 channels=self._in_channels)
+    logits = self._classify(x)
+    classes = tf.argmax(logits, axis=-1, output_type=tf.int64)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+            "classes": classes, "class_names": tf.gather(self._names, classes)}
+
+
+def export(model: GoogLeNet, export_dir: str, version: int, *,
+           image_shape: Sequence[Optional[int]], class_names: Sequence[str],
+           metadata: Optional[dict] = None,
+           mirror: bool = False) -> Optional[str]:
+  """Writes `export_dir/<version>` atomically.
+
+  Args:
+    model: The trained model (may hold MirroredVariables: the SavedModel is
+      written as if there were no strategy).
+    export_dir: Base directory of the versions.
+    version: A positive integer, normally the global step.
+    image_shape, class_names, mirror: As ServingModule's.
+    metadata: Written as `assets.extra/metadata.json` (TF version, classes).
+
+  Returns:
+    The version's path, or None if it exists (same step, same weights).
+
+  Raises:
+    NoSpaceError: The disk filled up; nothing was published and the
+      half-written copy is removed.
+  """
+  final = os.path.join(export_dir, str(int(version)))
+  if os.path.isdir(final):
+    return None
+  os.makedirs(export_dir, exist_ok=True)
+  tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
+  shutil.rmtree(tmp, ignore_errors=True)
+  module = ServingModule(model, image_shape, class_names, mirror=mirror)
+  try:
+    _write(module, tmp, metadata)
+    check_export(module, tmp)
+  except ExportError:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  except (tf.errors.OpError, OSError) as e:
+    shutil.rmtree(tmp, ignore_errors=True)
+    if is_no_space(e):
+      raise NoSpaceError(f"no space left in {export_dir} to export version "
+                         f"{version}: free space and run the same command "
+                         "again (the checkpoint is saved).") from None
+    raise
+  os.rename(tmp, final)
+  return final
+
+
+def _write(module: ServingModule, path: str, metadata: Optional[dict]):
+  tf.saved_model.save(module, path, signatures={
+      "serving_default": module.serve, "serving_bytes": module.serve_bytes})
+  extra = os.path.join(path, "assets.extra")
+  os.makedirs(extra, exist_ok=True)
+  with open(os.path.join(extra, "metadata.json"), "w") as f:
+    json.dump({"tensorflow_version": tf.__version__, **(metadata or {})}, f,
+              indent=2)
+  with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
+    for signature, inputs in check_inputs(module).items():
+      writer.write(prediction_log(signature, inputs))
+  _fsync_tree(path)
+
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def check_inputs(module: ServingModule) -> Dict[str, tf.Tensor]:
+  """A fixed small batch for each signature: uint8 images at the training
+  size, and the same images PNG-encoded (lossless: both signatures must
+  give the same outputs)."""
+  pixels = np.random.RandomState(0).randint(
+      0, 256, [2, *module.input_shape]).astype(np.uint8)
+  encoded = tf.stack([tf.io.encode_png(p) for p in pixels])
+  return {"serving_default": tf.constant(pixels),
+          "serving_bytes": encoded}
+
+
+def check_export(module: ServingModule, path: str) -> None:
+  """Loads the SavedModel at `path` and compares each signature's outputs
+  on `check_inputs` with the in-memory model's on the same pixels.
+
+  Raises:
+    ExportError: Naming the signature and the difference.
+  """
+  loaded = tf.saved_model.load(path)
+  inputs = check_inputs(module)
+  want = module.serve(inputs["serving_default"])
+  scale = 1.0 + float(tf.reduce_max(tf.abs(want["logits"])))
+  for signature, images in inputs.items():
+    got = loaded.signatures[signature](images=images)
+    gap = float(tf.reduce_max(tf.abs(got["logits"] - want["logits"])))
+    same_classes = bool(tf.reduce_all(got["classes"] == want["classes"]))
+    if not (gap <= 1e-5 * scale and same_classes):
+      raise ExportError(
+          f"the SavedModel written to {path} does not reproduce the trained "
+          f"model ({signature}: logits differ by {gap:.3g}); nothing was "
+          "published and the checkpoint is intact.")
+
+
+def _field(number: int, payload: bytes) -> bytes:
+  """One length-delimited protobuf field (wire type 2)."""
+  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+  out = bytearray()
+  while True:
+    byte, value = value & 0x7F, value >> 7
+    out.append(byte | (0x80 if value else 0))
+    if not value:
+      return bytes(out)
+
+
+def prediction_log(signature: str, images: tf.Tensor) -> bytes:
+  """A serialized tensorflow.serving.PredictionLog holding one PredictRequest
+  for `signature` with input `images`: PredictionLog.predict_log (6) ->
+  PredictLog.request (1) -> PredictRequest {model_spec (1) {signature_name
+  (3)}, inputs (2): map entry {key (1), value (2): TensorProto}}."""
+  tensor = tf.make_tensor_proto(images.numpy()).SerializeToString()
+  entry = _field(1, b"images") + _field(2, tensor)
+  request = (_field(1, _field(3, signature.encode()))  # model_spec
+             + _field(2, entry))
+  return _field(6, _field(1, request))
+
+
+def _fsync_tree(root: str) -> None:
+  """Flushes every file so the rename publishes complete data."""
+  for folder, _, files in os.walk(root):
+    for name in files:
+      with open(os.path.join(folder, name), "rb") as f:
+        os.fsync(f.fileno())
+
+
+def remove_stale_temporaries(export_dir: str) -> None:
+  """Deletes `.tmp-*` folders left by a crashed export (never a version)."""
+  if not os.path.isdir(export_dir):
+    return
+  for name in os.listdir(export_dir):
+    if name.startswith(".tmp-"):
+      shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)

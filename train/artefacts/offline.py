@@ -1,0 +1,98 @@
+"""Evaluation and prediction outside training (the TensorFlow side of
+train/evaluate.py and train/predict.py): a checkpoint through an
+evaluation-only engine, a SavedModel through its serving signatures."""
+
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from core.runtime import checkpointing
+from core.data import batches
+from core.data import types
+from core.runtime import distribution
+from core.runtime.errors import InputError
+from train.assembly import build
+from train.assembly.config import TrainConfig
+from train.artefacts.report import Report
+
+
+def _split(data: types.Splits, name: str):
+  split = getattr(data, name)
+  if not split.num_examples:
+    raise InputError(f"the {data.info.name} data set has no {name} split "
+                     "here; choose --split=train, validation or test.")
+  return split
+
+
+def evaluate_checkpoint(config: TrainConfig, model_dir: str,
+                        step: Optional[int], split_name: str) -> Report:
+  """The engine's own evaluation of a checkpoint (the run's strategy and
+  replica split, so the numbers are the run's)."""
+  distribution.configure_cpu_devices(config.num_cpu_devices)
+  strategy = distribution.make_strategy(config.strategy)
+  data = build.load_data(config)
+  split = _split(data, split_name)
+  engine = build.evaluation_engine(config, strategy, data.info,
+                                   distribution.split_batch(
+                                       config.global_batch_size, strategy))
+  checkpointer = checkpointing.Checkpointer(model_dir, writer=False,
+                                            **engine.checkpoint_objects())
+  restored = (checkpointer.restore(step) if step is not None
+              else checkpointer.restore_latest())
+  if restored is None:
+    raise InputError(f"no checkpoint in {model_dir} to evaluate.")
+  # The weights the run tested and exported (the average, or the best).
+  result = engine.evaluate(split, "final")
+  return Report(f"checkpoint {restored} of {model_dir}", restored, split_name,
+                result.examples, result.values["loss/main"],
+                result.values["accuracy/main"],
+                result.values["accuracy/top5"], list(data.info.class_names),
+                np.asarray(result.confusion).astype(int).tolist())
+
+
+def load_saved_model(path: str):
+  """The SavedModel's serving signatures.
+
+  Raises:
+    InputError: If `path` is not a SavedModel this engine exported.
+  """
+  try:
+    loaded = tf.saved_model.load(path)
+  except (OSError, IOError, ValueError, tf.errors.OpError) as e:
+    raise InputError(f"`saved_model` {path!r} cannot be loaded ("
+                     f"{str(e).strip().splitlines()[0][:200]}).") from None
+  if "serving_default" not in loaded.signatures:
+    raise InputError(f"`saved_model` {path!r} has no serving_default "
+                     "signature.")
+  return loaded
+
+
+def logits_of(loaded, split, batch_size: int = 256) -> np.ndarray:
+  """The SavedModel's logits for every example of a split, sent as a
+  client would (core/data/batches.serving_inputs)."""
+  return np.concatenate([
+      loaded.signatures[signature](images=images)["logits"].numpy()
+      for signature, images in batches.serving_inputs(split, batch_size)])
+
+
+def evaluate_saved_model(config: TrainConfig, path: str,
+                         split_name: str) -> Report:
+  """The SavedModel, through its serving signature, on a split of the run's
+  data."""
+  loaded = load_saved_model(path)
+  data = build.load_data(config)
+  split = _split(data, split_name)
+  logits = logits_of(loaded, split)
+  labels = np.asarray(split.labels, np.int64)
+  shifted = logits - logits.max(axis=1, keepdims=True)
+  log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  top5 = np.argsort(-logits, axis=1)[:, :5]
+  n = data.info.num_classes
+  confusion = np.zeros([n, n], np.int64)
+  np.add.at(confusion, (labels, logits.argmax(axis=1)), 1)
+  return Report(f"SavedModel {path}", None, split_name, len(labels),
+                float(-log_probs[np.arange(len(labels)), labels].mean()),
+                float((logits.argmax(axis=1) == labels).mean()),
+                float((top5 == labels[:, None]).any(axis=1).mean()),
+                list(data.info.class_names), confusion.tolist())

@@ -1,0 +1,289 @@
+"""The run's configuration: one frozen dataclass, validated on creation.
+
+It is also the one option table: each field carries its help text (and its
+choices, where it has some) in its metadata, and train/startup/options.py generates
+the command-line flags from the fields, so a flag's name, type, default,
+choices and help cannot drift from the config.
+"""
+
+import dataclasses
+import math
+from typing import Optional, Sequence, Tuple
+
+from core.data import types
+from core.runtime.errors import InputError
+
+# The choice lists. This module must not import TensorFlow (the command line
+# parses flags and sets TF's environment before TF loads), so the strategies
+# are listed here; tests/train/assembly/config_test.py checks they are the ones
+# core/runtime/distribution.py builds.
+STRATEGIES = ("mirrored", "one_device", "default", "multi_worker")
+AUGMENTATIONS = ("crop", "flip", "erase")  # core/data/augment.py's NAMES
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "step", "cosine")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
+NORMS = ("none", "batch")  # layers/normalization.py's NORMS
+EXPORTS = ("last", "best", "none")
+DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
+
+
+def option(default, help: str, *,  # pylint: disable=redefined-builtin
+           choices: Optional[Sequence[str]] = None):
+  """A config field with its flag's help text and choices."""
+  metadata = {"help": help}
+  if choices is not None:
+    metadata["choices"] = tuple(choices)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything a run depends on; each field is the flag of the same name.
+
+  Raises (on creation):
+    InputError: If a field is out of range or fields contradict each other.
+  """
+  model_dir: str = option(
+      "runs/default", "Checkpoints, TensorBoard logs (train/, eval/, test/) "
+      "and manifest.json.")
+  export_dir: Optional[str] = option(
+      None, "SavedModel versions for TF Serving (default: "
+      "<model_dir>/export).")
+  strategy: str = option(
+      "mirrored", "tf.distribute strategy: mirrored replicates over all "
+      "GPUs, or over --num_cpu_devices logical CPUs without a GPU; "
+      "multi_worker runs TF's MultiWorkerMirroredStrategy over the cluster "
+      "in TF_CONFIG (python -m train.launch starts one on this machine).",
+      choices=STRATEGIES)
+  cluster_join_timeout: int = option(
+      300, "Seconds a multi_worker run waits for every worker to join "
+      "before it stops with the names of the missing ones.")
+  num_cpu_devices: int = option(
+      1, "Split the CPU into this many logical devices (replicas for "
+      "--strategy=mirrored on a machine without GPUs; ignored, with a "
+      "warning, where there are GPUs).")
+  dataset: str = option(
+      "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, a "
+      "small synthetic set made in memory, an image folder "
+      "(DIR/train/<class>/*.jpg, DIR/validation/, DIR/test/) or TFRecord "
+      "shards (DIR/train-*, validation-*, test-*).", choices=types.NAMES)
+  data_dir: Optional[str] = option(
+      None, "The data set's folder. IDX sets: the four IDX files (raw or "
+      ".gz); default: Debian's Fashion-MNIST folder, or the MNIST cache "
+      "(downloaded and checksum-verified). Required for folder and "
+      "tfrecord.")
+  validation_size: int = option(
+      2000, "Training images held out for validation where the data set "
+      "has no validation split (IDX: the last ones, as the seed does; "
+      "folders: a fixed random choice).")
+  label_offset: int = option(
+      0, "Subtracted from every label of TFRecord shards (1 for "
+      "ImageNet's 1-based shards).")
+  augment: Tuple[str, ...] = option(
+      (), "Training augmentation, a list of crop (pad-and-crop for IDX "
+      "images, Inception's random-resized crop for files), flip "
+      "(horizontal) and erase (random erasing). Off by default; evaluation "
+      "never augments.")
+  crop_padding: int = option(
+      0, "Pixels of zeros --augment=crop pads IDX images by before cropping "
+      "them back at a random offset (0: an eighth of the side, 4 at 28x28). "
+      "Files take Inception's random-resized crop instead.")
+  skip_bad_images: bool = option(
+      False, "Skip (and count) images that cannot be read or decoded "
+      "instead of stopping with an error naming the file.")
+  train_examples: int = option(
+      0, "Use only the first N training images (0: all).")
+  epochs: int = option(40, "Epochs to train (the seed's 40).")
+  train_steps: Optional[int] = option(
+      None, "Global steps to train; overrides --epochs when set.")
+  global_batch_size: int = option(
+      64, "Examples per step over all replicas (the seed's 64).")
+  optimizer: str = option(
+      "adam", "Adam (the seed's defaults) or SGD with momentum (the "
+      "paper's).", choices=OPTIMIZERS)
+  learning_rate: Optional[float] = option(
+      None, "Peak learning rate (default: 1e-3 for adam, 0.01 for sgd).")
+  lr_schedule: str = option(
+      "constant", "constant; step: x0.96 every 8 epochs (the paper); "
+      "cosine decay to 0 at the last step.", choices=SCHEDULES)
+  warmup_steps: int = option(
+      0, "Linear warm-up from 0 over the first N steps, for every "
+      "schedule.")
+  momentum: float = option(0.9, "SGD momentum.")
+  nesterov: bool = option(False, "Nesterov momentum for SGD.")
+  aux_loss_weights: Tuple[float, float] = option(
+      (0.3, 0.3), "Weights of the aux1 and aux2 losses.")
+  label_smoothing: float = option(
+      0.0, "Label smoothing of every head's training loss: the target puts "
+      "1 - e on the true class and e / classes on each class (0: off). "
+      "Evaluation losses are plain cross-entropy.")
+  weight_decay: float = option(
+      0.0, "Decoupled weight decay (AdamW for adam; the same form for sgd): "
+      "each step, every kernel (never a bias) shrinks by learning rate x "
+      "this, apart from the gradient (0: off).")
+  clip_norm: float = option(
+      0.0, "Clip the all-reduced gradients to this global norm (0: off).")
+  ema_decay: float = option(
+      0.0, "Keep an exponential moving average of the weights (Polyak "
+      "averaging, as the paper did) with this decay, such as 0.999; it is "
+      "in the checkpoint and is what validation, test and the export use "
+      "(0: off).")
+  export: str = option(
+      "last", "Which weights the final test and the export use: last (the "
+      "end of training) or best (the highest validation accuracy; needs a "
+      "validation split); none: test the last weights and write no "
+      "SavedModel (sweeps, ablations). The test split never chooses "
+      "anything.",
+      choices=EXPORTS)
+  test_mirror: bool = option(
+      False, "Validation, the final test, evaluation, prediction and the "
+      "export average each image's class probabilities with its mirror "
+      "image's (the paper's test-time mirroring; twice the inference "
+      "cost). For classes a mirror does not change, as --augment=flip "
+      "assumes.")
+  stem: str = option(
+      "paper", "paper: 7x7 stride-2 convolution and a max-pool before "
+      "conv2 (Table 1); for small images such as 28x28 (a deviation, "
+      "BUILD.md): medium: a 3x3 stride-1 convolution and that max-pool "
+      "(twice the map side in every later layer); small: a 3x3 stride-1 "
+      "convolution and no first pool (four times the side).", choices=STEMS)
+  norm: str = option(
+      "none", "none: the paper's GoogLeNet; batch: batch normalisation "
+      "after every convolution, before its ReLU (Inception v2's; a "
+      "deviation, BUILD.md), over groups of --norm_group_size examples.",
+      choices=NORMS)
+  norm_group_size: int = option(
+      32, "With --norm=batch: examples per normalisation group; it must "
+      "divide the per-replica batch, and the result then does not depend "
+      "on the number of replicas or workers.")
+  image_size: int = option(
+      224, "Side the images are resized to on the device (the seed's 224).")
+  seed: int = option(0, "Seed of weights, data order and dropout.")
+  deterministic: bool = option(
+      False, "Enable TF op determinism: same seed and hardware give "
+      "bitwise-equal results.")
+  steps_per_loop: int = option(
+      20, "Steps per compiled call; also bounds the delay before a SIGTERM "
+      "is honoured.")
+  checkpoint_every: int = option(
+      500, "Checkpoint every N steps (also at the end and on SIGTERM).")
+  keep_checkpoints: int = option(3, "Checkpoints kept (>= 2).")
+  eval_every: int = option(0, "Validate every N steps (0: each epoch), "
+                           "and after the last step.")
+  max_bad_steps: int = option(
+      10, "Stop after this many consecutive steps with a non-finite loss "
+      "or gradient.")
+  jit_compile: bool = option(
+      False, "XLA-compile the per-replica forward and backward pass.")
+  mixed_precision: str = option(
+      "float32", "Compute dtype; float16 adds dynamic loss scaling.",
+      choices=PRECISIONS)
+  histogram_every: int = option(
+      0, "Write histograms of the weights and of the per-variable gradient "
+      "norms every N steps (0: never; the step then computes no norms).")
+  profile_steps: Tuple[int, ...] = option(
+      (), "Two steps START,STOP: write a profiler trace of those steps to "
+      "<model_dir>/train.")
+
+  def __post_init__(self):
+    def need(ok, field, rule):
+      if not ok:
+        raise InputError(f"`{field}` must be {rule}; received "
+                         f"{field}={getattr(self, field)!r}.")
+
+    def is_int(value):
+      return isinstance(value, int) and not isinstance(value, bool)
+
+    need(bool(self.model_dir), "model_dir", "a directory path")
+    for field in dataclasses.fields(self):
+      choices = field.metadata.get("choices")
+      if choices is not None:
+        need(getattr(self, field.name) in choices, field.name,
+             "one of " + ", ".join(choices))
+    for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
+                  "global_batch_size",
+                  "image_size", "steps_per_loop", "checkpoint_every",
+                  "norm_group_size",
+                  "max_bad_steps"):
+      value = getattr(self, field)
+      need(is_int(value) and value > 0, field, "a positive integer")
+    for field in ("validation_size", "train_examples", "warmup_steps",
+                  "eval_every", "seed", "label_offset", "histogram_every"):
+      value = getattr(self, field)
+      need(is_int(value) and value >= 0, field, "a non-negative integer")
+    need(self.train_steps is None or (is_int(self.train_steps)
+                                      and self.train_steps > 0),
+         "train_steps", "a positive integer when set")
+    need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
+         "keep_checkpoints",
+         "at least 2 (so a corrupt newest checkpoint has a fallback)")
+    need(self.strategy != "multi_worker" or self.num_cpu_devices == 1,
+         "num_cpu_devices", "1 with --strategy=multi_worker (TF's "
+         "multi-worker strategy uses one CPU device per worker; run more "
+         "workers instead)")
+    need(self.learning_rate is None or (
+        self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+         "learning_rate", "a positive finite number")
+    self._check_rates(need)
+    self._check_lists(need)
+
+  def _check_rates(self, need) -> None:
+    need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+    for field in ("label_smoothing", "ema_decay"):
+      need(0 <= getattr(self, field) < 1, field, "in [0, 1)")
+    for field in ("weight_decay", "clip_norm"):
+      value = getattr(self, field)
+      need(value >= 0 and math.isfinite(value), field,
+           "a non-negative finite number")
+
+  def _check_lists(self, need) -> None:
+    need(len(self.aux_loss_weights) == 2 and all(
+        w >= 0 and math.isfinite(w) for w in self.aux_loss_weights),
+         "aux_loss_weights", "two non-negative numbers such as 0.3,0.3")
+    need(self.crop_padding >= 0, "crop_padding", "a non-negative number")
+    need(all(op in AUGMENTATIONS for op in self.augment)
+         and len(set(self.augment)) == len(self.augment), "augment",
+         "distinct entries of " + ", ".join(AUGMENTATIONS))
+    need(len(self.profile_steps) in (0, 2) and (
+        not self.profile_steps or 0 < self.profile_steps[0]
+        < self.profile_steps[1]), "profile_steps",
+         "empty or two increasing positive steps such as 20,25")
+
+  @property
+  def warnings(self) -> Tuple[str, ...]:
+    """Settings that are allowed but likely not meant, one line each."""
+    lines = []
+    if self.test_mirror and "flip" not in self.augment:
+      lines.append("--test_mirror scores each image with its mirror image "
+                   "too, but --augment has no flip: training never shows "
+                   "the network a mirrored image (add flip to --augment, "
+                   "or drop --test_mirror).")
+    if self.crop_padding and "crop" not in self.augment:
+      lines.append("--crop_padding sets the padding of --augment=crop, but "
+                   "--augment has no crop: it changes nothing (add crop to "
+                   "--augment, or drop --crop_padding).")
+    elif self.crop_padding and self.dataset in types.STREAMED:
+      lines.append(f"--crop_padding pads images of one fixed size (the IDX "
+                   f"sets), but --dataset={self.dataset} reads files, which "
+                   "--augment=crop crops with Inception's random-resized "
+                   "crop: it changes nothing (drop --crop_padding).")
+    return tuple(lines)
+
+  @property
+  def rate(self) -> float:
+    """The learning rate, defaulting per optimizer."""
+    return self.learning_rate or DEFAULT_LEARNING_RATES[self.optimizer]
+
+  @property
+  def fingerprint(self) -> dict:
+    """Fields that a checkpoint in `model_dir` must agree with to resume."""
+    fields = {k: getattr(self, k) for k in (
+        "dataset", "validation_size", "train_examples", "image_size",
+        "global_batch_size", "optimizer", "mixed_precision", "seed")}
+    # What the checkpoint holds besides: listed when not the default, so
+    # runs written before these options existed still match.
+    for k in ("stem", "ema_decay", "export", "norm"):
+      if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
+        fields[k] = getattr(self, k)
+    return fields

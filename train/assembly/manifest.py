@@ -1,0 +1,133 @@
+"""The run manifest: the resolved configuration and environment of a run,
+written next to its checkpoints so it can be reproduced and resumed."""
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from typing import Optional
+
+import tensorflow as tf
+
+from core.data import datasets
+from core.runtime import distribution
+from core.runtime.errors import InputError, NoSpaceError, is_no_space
+from train.startup import kernels
+
+FILENAME = "manifest.json"
+
+
+def git_revision() -> Optional[str]:
+  """The source tree's git commit, or None outside a git checkout."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here,
+                         capture_output=True, text=True, timeout=5)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def build(config, strategy: tf.distribute.Strategy,
+          batch: distribution.BatchSplit, data: datasets.Splits) -> dict:
+  """The manifest of a run about to start."""
+  return {
+      "strategy": config.strategy,
+      "num_replicas": batch.num_replicas,
+      "devices": list(getattr(strategy.extended, "worker_devices", [])),
+      "global_batch_size": batch.global_batch_size,
+      "per_replica_batch_size": batch.per_replica,
+      "dataset": config.dataset,
+      "data": data.info.as_dict(),
+      "examples": {"train": data.train.num_examples,
+                   "validation": data.validation.num_examples,
+                   "test": data.test.num_examples},
+      "image_size": config.image_size,
+      "seed": config.seed,
+      "tensorflow_version": tf.__version__,
+      "cpu_kernels": "oneDNN" if kernels.onednn_enabled() else "Eigen",
+      "python_version": platform.python_version(),
+      "git_revision": git_revision(),
+      "fingerprint": config.fingerprint,
+      "flags": dataclasses.asdict(config),
+  }
+
+
+def check_compatible(model_dir: str, fingerprint: dict) -> None:
+  """Refuses a `model_dir` whose manifest has another model configuration.
+
+  Raises:
+    InputError: Naming each field that differs.
+  """
+  path = os.path.join(model_dir, FILENAME)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      old = json.load(f).get("fingerprint", {})
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path} cannot be read ({e}); move it away or use "
+                     "another --model_dir.") from None
+  old = {k: tuple(v) if isinstance(v, list) else v for k, v in old.items()}
+  # Both sides' keys: an option listed only when set must match its
+  # absence too.
+  keys = list(fingerprint) + [k for k in old if k not in fingerprint]
+  diffs = _differences(old, fingerprint, keys)
+  if diffs:
+    raise InputError(
+        f"`model_dir` {model_dir} holds a run with another configuration "
+        f"({'; '.join(diffs)}); use another --model_dir or the same flags.")
+
+
+def changed_flags(model_dir: str, flags: dict) -> list:
+  """The flags that differ from those in `model_dir`'s manifest, one
+  "name: old there, new now" each (none without a readable manifest).
+
+  check_compatible refuses a different model; these are the rest (the
+  schedule's length, the learning rate, augmentation...), which a resume
+  may change but then trains a different run than one command would have.
+  """
+  try:
+    with open(os.path.join(model_dir, FILENAME)) as f:
+      old = json.load(f).get("flags", {})
+  except (OSError, ValueError):
+    return []
+  new = json.loads(json.dumps(flags, default=str))  # as the manifest has it
+  return _differences(old, new, [k for k in sorted(new)
+                                 if k in old and k != "model_dir"])
+
+
+def _differences(old: dict, new: dict, keys) -> list:
+  """One "name: old there, new now" for each of `keys` whose values differ."""
+  return [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys
+          if old.get(k) != new.get(k)]
+
+
+def write(model_dir: str, manifest: dict) -> None:
+  """Writes `manifest.json` atomically (temp file, then rename).
+
+  Raises:
+    NoSpaceError: The disk is full; the previous manifest is intact.
+  """
+  fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=".manifest-")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(manifest, f, indent=2, sort_keys=True, default=str)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(model_dir, FILENAME))
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    if is_no_space(e):
+      raise NoSpaceError(f"no space left in {model_dir} to write "
+                         f"{FILENAME}: free space and run the same command "
+                         "again.") from None
+    raise
+
+
+def pretty(manifest: dict) -> str:
+  """The manifest as indented JSON, for TensorBoard's text dashboard."""
+  return json.dumps(manifest, indent=2, sort_keys=True, default=str)

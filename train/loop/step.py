@@ -1,0 +1,195 @@
+"""Per-replica steps: pure functions of a batch and the variables, no I/O.
+
+They run inside `strategy.run`; the distribution convention they follow is
+written in core/runtime/distribution.py.
+"""
+
+from typing import Dict, Optional, Sequence
+
+import tensorflow as tf
+
+from core.runtime import distribution
+from core.optim import losses
+from core.optim import metrics
+from core.data import preprocessing
+from core.optim.loss_scale import DynamicLossScale
+from core.optim.optimizers import Optimizer
+from layers.dropout import DropoutNoise
+from layers.googlenet import GoogLeNet
+from layers.normalization import BatchStatistics
+from train.loop.state import TrainState
+
+# Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
+# is the HeadLosses field of the same name. Matched by name, never position.
+HEADS = {"main": "logits", "aux1": "aux1", "aux2": "aux2"}
+TRAIN_SUMS = {"examples": [], "bad_images": [], "loss/total": [],
+              **{f"loss/{h}": [] for h in HEADS},
+              **{f"accuracy/{h}": [] for h in HEADS}}
+
+
+def eval_sums(num_classes: int) -> Dict[str, list]:
+  """Shapes of the evaluation sums."""
+  return {"examples": [], "bad_images": [], "loss/main": [],
+          "accuracy/main": [], "accuracy/top5": [],
+          "confusion": [num_classes, num_classes]}
+
+
+def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+  """False if any element of `tensors` is Inf or NaN.
+
+  One pass of sums instead of an elementwise test and a reduction per
+  tensor: Inf or NaN anywhere makes the total Inf or NaN. A total beyond
+  float32's range (3.4e38) of finite elements also counts as not finite, a
+  step no training run should take anyway (apex's loss scaler uses the same
+  test).
+  """
+  return tf.math.is_finite(tf.add_n(
+      [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tensors]))
+
+
+class TrainStep:
+  """One optimisation step on one replica's slice of a global batch.
+
+  Forward and backward run under a GradientTape (optionally XLA-compiled);
+  the gradients are all-reduced once; the update is applied only if every
+  reduced gradient and the loss are finite; otherwise the step is counted as
+  skipped and the weights do not move. Clipping by global norm acts on the
+  reduced gradients, after the finiteness test (an infinite norm would
+  turn every gradient into NaN). With batch normalisation the layers'
+  batch statistics ride in the same all-reduce, and the moving statistics
+  move with the weights, only when the step is applied.
+  """
+
+  def __init__(self, model: GoogLeNet, optimizer: Optimizer,
+               state: TrainState, sums: metrics.Sums, *,
+               batch: distribution.BatchSplit, aux_weights: Sequence[float],
+               compute_dtype: tf.DType = tf.float32,
+               loss_scale: Optional[DynamicLossScale] = None,
+               jit_compile: bool = False,
+               grad_norms: Optional[tf.Variable] = None,
+               label_smoothing: float = 0.0, clip_norm: float = 0.0,
+               ema=None, norm_group_size: Optional[int] = None):
+    self.model, self.optimizer, self.state, self.sums = (
+        model, optimizer, state, sums)
+    self.batch = batch
+    self.aux_weights = tuple(aux_weights)
+    self.compute_dtype = compute_dtype
+    self.loss_scale = loss_scale
+    self.params = model.trainable_variables
+    # [len(params)]: each reduced gradient's norm, for histograms; None
+    # (--histogram_every=0): not computed at all.
+    self.grad_norms = grad_norms
+    self.label_smoothing, self.clip_norm = label_smoothing, clip_norm
+    # core/averaging.ExponentialMovingAverage, updated after each applied
+    # step; None: off.
+    self.ema = ema
+    # Examples per batch normalisation group (layers/normalization.py);
+    # None: a replica's whole slice.
+    self.norm_group_size = norm_group_size
+    self._grads = tf.function(self._forward_backward,
+                              jit_compile=True) if jit_compile else (
+                                  self._forward_backward)
+
+  def _forward_backward(self, images, labels, weight, seed, row_offset):
+    global_batch = self.batch.global_batch_size
+    noise = DropoutNoise(seed, row_offset, global_batch)
+    stats = BatchStatistics(self.norm_group_size, weight)
+    with tf.GradientTape() as tape:
+      outputs = self.model(images, training=True, noise=noise, stats=stats)
+      head = losses.googlenet_loss(outputs, labels, self.aux_weights,
+                                   self.label_smoothing)
+      # A skipped image (weight 0) adds nothing; the mean stays over B.
+      loss = losses.global_batch_mean(head.total, global_batch, weight)
+      scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
+    grads = tape.gradient(scaled, self.params)
+    stats = (stats.sums() + [stats.total_weight()]
+             if self.model.norm_layers else [])
+    return loss, grads, head, outputs, stats
+
+  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
+    labels, weight = batch["labels"], batch["weight"]
+    images = preprocessing.preprocess(
+        batch["images"], image_size=self.model.image_size,
+        channels=self.model.in_channels, dtype=self.compute_dtype)
+    seed = tf.random.experimental.stateless_fold_in(
+        tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
+        self.state.global_step)
+    loss, grads, head, outputs, stats = self._grads(
+        images, labels, weight, seed,
+        distribution.replica_row_offset(self.batch.per_replica))
+    reduced = distribution.all_reduce_sum([loss] + list(stats) + list(grads))
+    loss, stats, grads = (reduced[0], reduced[1:1 + len(stats)],
+                          reduced[1 + len(stats):])
+    if self.loss_scale:
+      grads = self.loss_scale.unscale(grads)
+    if self.grad_norms is not None:
+      self.grad_norms.assign(tf.stack([tf.norm(tf.cast(g, tf.float32))
+                                       for g in grads]))
+    finite = all_finite([loss] + list(stats) + list(grads))
+    tf.cond(finite, lambda: self._apply(grads, stats), lambda: None)
+    if self.loss_scale:
+      self.loss_scale.update(finite)
+    self._count(finite)
+    values = {"examples": tf.reduce_sum(weight),
+              "bad_images": tf.reduce_sum(batch["bad"]),
+              "loss/total": tf.reduce_sum(head.total * weight)}
+    for name, field in HEADS.items():
+      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name) * weight)
+      values[f"accuracy/{name}"] = tf.reduce_sum(
+          metrics.top_k_correct(getattr(outputs, field), labels) * weight)
+    # A skipped step counts for nothing (its NaN sums would poison the mean).
+    self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
+
+  def _apply(self, grads, stats) -> None:
+    """The update from finite, all-reduced gradients: clipped to the global
+    norm (the same on every replica, since the gradients are), applied;
+    the moving statistics follow the reduced batch statistics `stats`
+    (sums, then their total weight); then all of it is averaged into the
+    moving average."""
+    if self.clip_norm:
+      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+    self.optimizer.apply(grads)
+    if self.model.norm_layers:
+      self.model.update_statistics(stats[:-1], stats[-1],
+                                   self.optimizer.iterations)
+    if self.ema is not None:
+      self.ema.update(self.optimizer.iterations)
+
+  def _count(self, finite: tf.Tensor) -> None:
+    bad = tf.logical_not(finite)
+    state = self.state
+    state.skipped_steps.assign_add(tf.cast(bad, tf.int64))
+    state.consecutive_bad.assign(
+        tf.where(bad, state.consecutive_bad + 1, tf.zeros_like(
+            state.consecutive_bad)))
+    state.last_bad_step.assign(
+        tf.where(bad, state.global_step, state.last_bad_step))
+
+
+class EvalStep:
+  """Main-head loss, accuracy and confusion counts on one replica's slice;
+  padding rows (weight 0) count for nothing."""
+
+  def __init__(self, model: GoogLeNet, sums: metrics.Sums, *,
+               compute_dtype: tf.DType = tf.float32, mirror: bool = False):
+    self.model, self.sums, self.compute_dtype = model, sums, compute_dtype
+    self.mirror = mirror  # GoogLeNet.classify's test-time mirroring
+
+  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
+    weight, labels = batch["weight"], batch["labels"]
+    images = preprocessing.preprocess(
+        batch["images"], image_size=self.model.image_size,
+        channels=self.model.in_channels, dtype=self.compute_dtype)
+    logits = self.model.classify(images, mirror=self.mirror)
+    self.sums.add({
+        "examples": tf.reduce_sum(weight),
+        "bad_images": tf.reduce_sum(batch["bad"]),
+        "loss/main": tf.reduce_sum(losses.cross_entropy(logits, labels)
+                                   * weight),
+        "accuracy/main": tf.reduce_sum(
+            metrics.top_k_correct(logits, labels) * weight),
+        "accuracy/top5": tf.reduce_sum(
+            metrics.top_k_correct(logits, labels, 5) * weight),
+        "confusion": metrics.confusion_matrix(
+            labels, logits, self.model.num_classes, weight),
+    })

@@ -1,0 +1,97 @@
+"""Compiled inner loops: many steps per call over a tensor step count.
+
+Orbit's split: a Python controller (train/loop/controller.py) owns all I/O and
+calls `run(iterator, n)`; the loops here run n steps inside one `tf.function`
+with `tf.range`, so the host is not involved between steps and the function
+is traced once for every n (the count is a tensor, not a Python int).
+`Trainer` advances the global step after each step; `Evaluator` does not.
+Both check a stop flag before every step (set from another thread when a
+preemption signal arrives, train/loop/preemption.py) and end the call there. With
+several workers the check is a vote (core/distribution.agree_any): a signal
+to any worker stops every worker before the same step.
+"""
+
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+from core.runtime import distribution
+from core.optim import metrics
+from train.loop.state import TrainState
+
+
+class CompiledLoop:
+  """Runs a replica step function for a number of steps under a strategy."""
+
+  def __init__(self, strategy: tf.distribute.Strategy, step_fn,
+               sums: metrics.Sums, stop: tf.Variable,
+               stopped: tf.Variable):
+    """Wraps `step_fn` (a per-replica callable taking a batch).
+
+    Args:
+      strategy: The strategy whose scope holds every variable.
+      step_fn: Called through `strategy.run` once per batch.
+      sums: Accumulators the step adds to; reset at each call.
+      stop: A bool variable, this process's request to stop (set from any
+        thread).
+      stopped: A bool variable only the loop writes: whether the workers
+        agreed to stop; once True, the loop runs no further step.
+    """
+    self.strategy, self.step_fn, self.sums = strategy, step_fn, sums
+    self.stop, self.stopped = stop, stopped
+    self.traces = 0
+    self._loop = tf.function(self._run_steps)
+
+  def _run_steps(self, iterator, num_steps: tf.Tensor) -> None:
+    self.traces += 1  # runs at trace time only: counts traces for tests
+    for _ in tf.range(num_steps):
+      if self._agree_to_stop():
+        break
+      self.strategy.run(self.step_fn, args=(next(iterator),))
+      self._after_step()
+
+  # Hooks hold no Python control flow: AutoGraph need not convert them (and
+  # cannot convert a body that is only a docstring).
+  @tf.autograph.experimental.do_not_convert
+  def _agree_to_stop(self) -> tf.Tensor:
+    agreed = distribution.agree_any(self.strategy, self.stop)
+    self.stopped.assign(agreed)
+    return agreed
+
+  @tf.autograph.experimental.do_not_convert
+  def _after_step(self) -> None:
+    """Cross-replica work after each step, inside the compiled loop."""
+
+  def run(self, iterator, num_steps: int) -> Dict[str, np.ndarray]:
+    """Runs `num_steps` steps and returns the sums they accumulated.
+
+    Raises:
+      TypeError: If `num_steps` is not an int (the loop needs a count it can
+        turn into one tensor type, so it is never retraced).
+    """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int,
+                                                                 np.integer)):
+      raise TypeError(f"`num_steps` must be an int; received "
+                      f"num_steps={num_steps!r}.")
+    self.sums.reset()
+    self._loop(iterator, tf.constant(num_steps, tf.int64))
+    return self.sums.read()
+
+
+class Trainer(CompiledLoop):
+  """The training loop: each step is an update, counted in the state."""
+
+  def __init__(self, strategy: tf.distribute.Strategy, step_fn,
+               sums: metrics.Sums, stop: tf.Variable, stopped: tf.Variable,
+               state: TrainState):
+    super().__init__(strategy, step_fn, sums, stop, stopped)
+    self.state = state
+
+  @tf.autograph.experimental.do_not_convert
+  def _after_step(self) -> None:
+    self.state.global_step.assign_add(1)
+
+
+class Evaluator(CompiledLoop):
+  """The evaluation loop: steps only add to the sums; no state moves."""

@@ -1,0 +1,88 @@
+"""The one start-up of every command (train.main, train.evaluate,
+train.predict): flags from the command's option table, absl's parser and
+the table's validation turned into one `error: ...` line, TensorFlow loaded
+quietly with the chosen kernels, and every EngineError one line with its
+exit code (core/runtime/errors.py)."""
+
+import os
+import sys
+from typing import Any, Callable, List, Optional, Type
+
+from absl import app
+from absl import flags
+
+from core.runtime import errors
+from train.startup import native_stderr
+from train.startup import options
+
+# A command's work: (its validated options, its positional arguments) -> the
+# exit code.
+Body = Callable[[Any, List[str]], int]
+
+
+def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
+  """Prints `error: message` on stderr; returns `code` for the exit."""
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  return code
+
+
+def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
+        on_error: Optional[Callable[[errors.EngineError, Any], None]] = None
+        ) -> None:
+  """Runs a command and exits with its code; never returns.
+
+  Args:
+    table: The command's option table (a frozen dataclass of `option`
+      fields): its fields are the flags, its __post_init__ the validation.
+    body: The command's work, given the validated table and the positional
+      arguments; returns the exit code.
+    arguments: What one positional argument is ("PNG, JPEG or IDX file
+      to classify"), for the line that asks for one; None for a command
+      that takes none.
+    on_error: Called with an EngineError and the options after its line is
+      printed (train.main leaves a multi-worker run without TF's shutdown).
+  """
+  # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries output.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.WARNING)
+  options.define(flags.FLAGS, table)
+
+  def main(argv: List[str]) -> int:
+    args = argv[1:]
+    if args and arguments is None:
+      return fail(f"unexpected arguments {' '.join(args)}; every option is "
+                  "a --flag (see --helpfull).")
+    if not args and arguments is not None:
+      return fail(f"name at least one {arguments}.")
+    settings = None
+    try:
+      settings = options.config(flags.FLAGS, table)
+      return body(settings, args)
+    except errors.EngineError as e:
+      fail(str(e), e.exit_code)
+      if on_error is not None and settings is not None:
+        on_error(e, settings)
+      return e.exit_code
+
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+
+
+def load_tensorflow(deterministic: bool) -> None:
+  """Chooses the CPU kernels (train/startup/kernels.py), then imports
+  TensorFlow without its C++ start-up lines. Only the first call in a
+  process chooses: TensorFlow reads the choice once, at import."""
+  from train.startup import kernels  # pylint: disable=g-import-not-at-top
+  kernels.choose(deterministic)
+  native_stderr.import_tensorflow_quietly()
+
+
+def parse_flags(argv: List[str]) -> List[str]:
+  """absl's parser, but a bad flag is one line on stderr and exit 2, and
+  so is a missing TensorFlow (it comes from an extra, setup.cfg)."""
+  try:
+    rest = flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(fail(f"{e}; see --helpfull."))
+  native_stderr.require_tensorflow()
+  return rest
