@@ -13,6 +13,10 @@ Deviations from the paper (also listed in BUILD.md):
   * Optional batch normalisation after every convolution (norm="batch"),
     from Inception v2 (Ioffe & Szegedy 2015), over fixed groups of examples
     (normalization.py).
+  * Optional fewer inception blocks (`blocks`, a subsequence of Table 1's
+    that keeps 4a and 4d, where the auxiliary heads sit): not the paper's
+    network but the same kinds of layer, for tests and trials whose subject
+    is the machinery around the network (the engine's tests use 4a, 4d).
 """
 
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
@@ -61,7 +65,8 @@ class GoogLeNet(tf.Module):
   def __init__(self, num_classes: int = 1000, in_channels: int = 3,
                image_size: int = 224, *, dropout_rate: float = 0.4,
                aux_dropout_rate: float = 0.7, stem: str = "paper",
-               norm: str = "none", name: str = "googlenet"):
+               norm: str = "none", blocks: Sequence[str] = tuple(BLOCKS),
+               name: str = "googlenet"):
     """Creates every variable of the network.
 
     Args:
@@ -76,11 +81,15 @@ class GoogLeNet(tf.Module):
         (3x3 stride-1 convolution, no pool).
       norm: "none" (the paper) or "batch": batch normalisation after every
         convolution, before its ReLU (normalization.py).
+      blocks: The inception blocks built, in Table 1's order (default all
+        nine); it must keep "4a" and "4d", where the auxiliary heads sit.
+        Each block's input width is the previous built block's output.
       name: Module name; prefixes every variable name.
 
     Raises:
       ValueError: If a size is not a positive integer, a rate is not in
-        [0, 1) or the stem or norm is unknown.
+        [0, 1), the stem or norm is unknown, or `blocks` is not an ordered
+        subset of Table 1's names holding 4a and 4d.
     """
     super().__init__(name=name)
     self.num_classes = _checks.positive_int("num_classes", num_classes)
@@ -93,6 +102,7 @@ class GoogLeNet(tf.Module):
       raise ValueError(f"`norm` must be one of {', '.join(NORMS)}; received "
                        f"norm={norm!r}.")
     self.stem, self.norm = stem, norm
+    self.block_names = check_blocks(blocks)
     relu, bn = tf.nn.relu, norm == "batch"
     with self.name_scope:
       if stem == "paper":
@@ -117,10 +127,11 @@ class GoogLeNet(tf.Module):
       size = self.pool2.out_size(self.conv2.out_size(size))
       width = self.conv2.out_channels
       self.blocks = {}
-      for key, spec in BLOCKS.items():
+      for key in self.block_names:
+        spec = BLOCKS[key]
         if key == "4a":
           size = self.pool3.out_size(size)
-        elif key == "5a":
+        elif key == self._first_of_stage5:
           size = self.pool4.out_size(size)
         self.blocks[key] = inception.Inception(width, spec, batch_norm=bn,
                                                name=f"inception_{key}")
@@ -185,7 +196,7 @@ class GoogLeNet(tf.Module):
       stats = None
     elif stats is None:
       stats = normalization.BatchStatistics()
-    blocks, kw = self.blocks, {"stats": stats, "reference": reference}
+    block, kw = self._block, {"stats": stats, "reference": reference}
     noise_for = (lambda i: None) if noise is None else noise.fold_in
     x = self.conv1(images, **kw)                  # [N, 112, 112, 64]
     if self.pool1 is not None:
@@ -193,25 +204,35 @@ class GoogLeNet(tf.Module):
     x = self.conv2_reduce(x, **kw)                # [N, 56, 56, 64]
     x = self.conv2(x, **kw)                       # [N, 56, 56, 192]
     x = self.pool2(x)                             # [N, 28, 28, 192]
-    x = blocks["3a"](x, **kw)                     # [N, 28, 28, 256]
-    x = blocks["3b"](x, **kw)                     # [N, 28, 28, 480]
+    x = block("3a", x, kw)                        # [N, 28, 28, 256]
+    x = block("3b", x, kw)                        # [N, 28, 28, 480]
     x = self.pool3(x)                             # [N, 14, 14, 480]
-    x = blocks["4a"](x, **kw)                     # [N, 14, 14, 512]
+    x = block("4a", x, kw)                        # [N, 14, 14, 512]
     aux1 = (self.aux1(x, training=True, noise=noise_for(1), **kw)
             if training else None)                # [N, classes]
-    x = blocks["4b"](x, **kw)                     # [N, 14, 14, 512]
-    x = blocks["4c"](x, **kw)                     # [N, 14, 14, 512]
-    x = blocks["4d"](x, **kw)                     # [N, 14, 14, 528]
+    x = block("4b", x, kw)                        # [N, 14, 14, 512]
+    x = block("4c", x, kw)                        # [N, 14, 14, 512]
+    x = block("4d", x, kw)                        # [N, 14, 14, 528]
     aux2 = (self.aux2(x, training=True, noise=noise_for(2), **kw)
             if training else None)                # [N, classes]
-    x = blocks["4e"](x, **kw)                     # [N, 14, 14, 832]
-    x = self.pool4(x)                             # [N, 7, 7, 832]
-    x = blocks["5a"](x, **kw)                     # [N, 7, 7, 832]
-    x = blocks["5b"](x, **kw)                     # [N, 7, 7, 1024]
+    x = block("4e", x, kw)                        # [N, 14, 14, 832]
+    if self._first_of_stage5:
+      x = self.pool4(x)                           # [N, 7, 7, 832]
+    x = block("5a", x, kw)                        # [N, 7, 7, 832]
+    x = block("5b", x, kw)                        # [N, 7, 7, 1024]
     x = self.global_pool(x)                       # [N, 1024]
     x = self.dropout(x, training=training, noise=noise_for(0))
     logits = self.classifier(x)                   # [N, classes]
     return GoogLeNetOutputs(logits, aux1, aux2)
+
+  def _block(self, key: str, x: tf.Tensor, kw) -> tf.Tensor:
+    """Inception block `key` on `x`; `x` itself where it is not built."""
+    return self.blocks[key](x, **kw) if key in self.blocks else x
+
+  @property
+  def _first_of_stage5(self) -> Optional[str]:
+    """The first built block after pool4 (None: no pool4 either)."""
+    return next((k for k in self.block_names if k.startswith("5")), None)
 
   def classify(self, images: tf.Tensor, *, mirror: bool = False,
                reference: bool = False) -> tf.Tensor:
@@ -288,3 +309,22 @@ class GoogLeNet(tf.Module):
     aux = {id(v) for v in self.aux1.variables + self.aux2.variables}
     return self.trunk_variables + tuple(
         v for v in self.moving_statistics if id(v) not in aux)
+
+
+def check_blocks(blocks: Sequence[str]) -> Tuple[str, ...]:
+  """`blocks` as a tuple, checked to be Table 1's names in order with 4a and
+  4d (the auxiliary heads' places) among them.
+
+  Raises:
+    ValueError: Otherwise, naming the rule.
+  """
+  names = tuple(blocks)
+  order = [list(BLOCKS).index(k) if k in BLOCKS else -1 for k in names]
+  if (-1 in order or order != sorted(set(order))
+      or not {"4a", "4d"} <= set(names)):
+    raise ValueError(
+        f"`blocks` must be inception blocks of Table 1 "
+        f"({', '.join(BLOCKS)}) in that order, without repeats, keeping 4a "
+        f"and 4d (the auxiliary heads' places); received "
+        f"blocks={','.join(names)!r}.")
+  return names

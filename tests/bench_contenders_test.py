@@ -42,7 +42,7 @@ class StepTimeTest(tf.test.TestCase):
     flagfile = os.path.join(self.get_temp_dir(), "small.cfg")
     with open(flagfile, "w") as f:
       f.write("--global_batch_size=8\n--norm=batch\n--norm_group_size=4\n"
-              "--image_size=32\n")
+              f"--image_size=32\n{helpers.SMALL_NETWORK}\n")
     done = helpers.python("-m", "bench.step_time", flagfile, "2", "2", "1")
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
     self.assertRegex(done.stdout.strip().splitlines()[-1], re.escape(

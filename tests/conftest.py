@@ -46,11 +46,12 @@ tf.config.set_logical_device_configuration(
 # short ones for the end, so one process does not run a long file alone
 # while the other idles (the suite's tail was 8 minutes of one process).
 LONG_FILES_FIRST = (
-    "fault_test.py", "fault_sigterm_test.py", "distribution_test.py",
-    "multi_worker_test.py", "e2e_streamed_resume_test.py",
-    "train/loop/step_test.py", "e2e_folder_test.py", "train/main_test.py",
-    "evaluate_predict_test.py", "packaging_test.py", "e2e_test.py",
-    "train/artefacts/export_test.py")
+    "multi_worker_test.py", "fault_test.py", "fault_sigterm_test.py",
+    "e2e_streamed_resume_test.py", "distribution_test.py", "e2e_test.py",
+    "e2e_folder_test.py", "bench_contenders_test.py",
+    "train/loop/step_test.py", "train/artefacts/export_test.py",
+    "packaging_test.py", "train/main_test.py", "evaluate_predict_test.py",
+    "resume_flags_test.py", "core/streaming_memory_test.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

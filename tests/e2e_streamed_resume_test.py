@@ -40,7 +40,7 @@ class StreamedResumeTest(tf.test.TestCase, parameterized.TestCase):
             "--augment=crop,flip,erase", f"--train_steps={steps}",
             # No SavedModel: what is compared is the checkpoint (and it
             # saves three exports' time per source).
-            "--export=none"]
+            "--export=none", helpers.SMALL_NETWORK]
 
   @parameterized.parameters("folder", "tfrecord")
   def test_stopped_and_resumed_equals_uninterrupted(self, source):

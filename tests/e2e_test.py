@@ -25,7 +25,8 @@ class EndToEndTest(tf.test.TestCase):
     cls.dir = os.path.join(tempfile.mkdtemp(), "e2e")
     flags = helpers.small_run_flags(
         cls.dir, "--train_steps=20", "--eval_every=10",
-        "--checkpoint_every=10", "--histogram_every=10")
+        "--checkpoint_every=10", "--histogram_every=10",
+        helpers.FULL_NETWORK)  # the user's run: the paper's network
     cls.first = helpers.cli(flags)
     cls.second = helpers.cli(flags)
 

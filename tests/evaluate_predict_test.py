@@ -41,6 +41,7 @@ class AfterTrainingTest(unittest.TestCase):
         global_batch_size=16, validation_size=64, train_examples=160,
         epochs=2, strategy="mirrored", num_cpu_devices=2, steps_per_loop=5,
         ema_decay=0.9, export="best", test_mirror=True,
+        blocks=helpers.SMALL_BLOCKS,
         report=cls.lines.append)
     cls.final = re.search(r"^test accuracy (\d\.\d{4}) \(loss (\d+\.\d{4}), "
                           r"(\d+) images", cls.lines[-1]).groups()

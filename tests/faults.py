@@ -37,6 +37,8 @@ def flags(model_dir, *extra):
 # of 4: two per replica's slice of 8). Only the SIGTERM test runs it: each
 # run of the command traces a larger graph with it, and the SIGKILL test
 # starts five.
+# Batch normalisation: its moving statistics (stem, both blocks, the aux
+# heads) through a SIGTERM and a resume.
 NORM = ("--norm=batch", "--norm_group_size=4")
 
 

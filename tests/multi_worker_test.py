@@ -25,7 +25,7 @@ FLAGS = ("--dataset=synthetic", "--image_size=28", "--global_batch_size=16",
          "--validation_size=64", "--train_examples=160", "--optimizer=sgd",
          "--learning_rate=0.05", "--deterministic", "--seed=3",
          "--train_steps=6", "--steps_per_loop=1", "--checkpoint_every=1",
-         "--keep_checkpoints=6")
+         "--keep_checkpoints=6", helpers.SMALL_NETWORK)
 WRITES = re.compile(r'^(\d+) +(?:openat\(AT_FDCWD, "([^"]+)", [^)]*'
                     r'(?:O_WRONLY|O_RDWR|O_CREAT)|(?:mkdir|unlink|rmdir)'
                     r'(?:at)?\((?:AT_FDCWD, )?"([^"]+)"|rename(?:at2?)?\('
@@ -124,7 +124,7 @@ common = dict(dataset="synthetic", image_size=28, global_batch_size=16,
               validation_size=64, train_examples=160, optimizer="sgd",
               deterministic=True, seed=3, train_steps=6, steps_per_loop=1,
               checkpoint_every=1, keep_checkpoints=6, num_cpu_devices=2,
-              epochs=1)
+              epochs=1, blocks=("4a", "4d"))  # helpers.SMALL_NETWORK
 runs = {"one": dict(strategy="one_device", learning_rate=0.05),
         "two": dict(strategy="mirrored", learning_rate=0.05),
         "initial": dict(strategy="one_device", learning_rate=1e-30)}

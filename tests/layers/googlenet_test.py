@@ -194,6 +194,32 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
                         tf.nn.log_softmax(model.classify(symmetric)),
                         atol=1e-5)
 
+  def test_fewer_blocks_build_the_same_layers_minus_the_blocks_left_out(self):
+    full = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+    small = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch",
+                                blocks=("4a", "4d"))
+    self.assertEqual(small.block_names, ("4a", "4d"))
+    # 4a's input is conv2's 192 channels (pool2, pool3 between), 4d's is
+    # 4a's 512; everything else is the full model's, names included.
+    self.assertEqual(small.blocks["4a"].branch1x1.kernel.shape[2], 192)
+    self.assertEqual(small.blocks["4d"].branch1x1.kernel.shape[2], 512)
+    names = {v.name for v in full.variables}
+    kept = {v.name for v in small.variables}
+    self.assertTrue(kept < names)
+    self.assertEqual({n.split("/")[1] for n in names - kept
+                      if n.startswith("googlenet/inception_")},
+                     {f"inception_{k}" for k in googlenet.BLOCKS
+                      if k not in ("4a", "4d")})
+    self.assertLen(small.norm_layers, 3 + 2 * 6 + 2)  # stem, blocks, aux
+    x = tf.zeros([4, 28, 28, 1])
+    out = small(x, training=True)
+    self.assertEqual([o.shape for o in out], [[4, 10]] * 3)
+    self.assertEqual(small(x, training=False).logits.shape, [4, 10])
+    # With stage 5 kept, pool4 runs before its first block.
+    five = googlenet.GoogLeNet(10, 1, 28, blocks=("4a", "4d", "5b"))
+    self.assertEqual(five(x, training=False).logits.shape, [4, 10])
+    self.assertEqual(five.blocks["5b"].branch1x1.kernel.shape[2], 528)
+
   def test_errors(self):
     model = googlenet.GoogLeNet(10, 1, 28)
     with self.assertRaisesRegex(ValueError, "`norm` must be one of none, "

@@ -132,7 +132,7 @@ class FullDiskTest(tf.test.TestCase):
     super().setUp()
     self.mount = os.path.join(self.get_temp_dir(), "disk")
     os.makedirs(self.mount)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m",
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60m",
                            "tmpfs", self.mount], capture_output=True,
                           text=True)
     if done.returncode:
@@ -140,11 +140,12 @@ class FullDiskTest(tf.test.TestCase):
     self.addCleanup(subprocess.run, ["umount", "-l", self.mount])
 
   def test_second_checkpoint_does_not_fit(self):
-    # One checkpoint at 28x28 is 77 MB (weights and two Adam slots); with
-    # 60 MB of ballast the second does not fit in 200 MB.
+    # One checkpoint of the small network at 28x28 is 17 MB (weights and
+    # two Adam slots); with 30 MiB of ballast the second does not fit in
+    # 60 MiB.
     ballast = os.path.join(self.mount, "ballast")
     with open(ballast, "wb") as f:
-      f.write(b"\0" * (60 << 20))
+      f.write(b"\0" * (30 << 20))
     model_dir = os.path.join(self.mount, "run")
     flags = helpers.small_run_flags(
         model_dir, "--train_steps=10", "--checkpoint_every=5",
@@ -154,7 +155,7 @@ class FullDiskTest(tf.test.TestCase):
     lines = full.stderr.strip().splitlines()
     self.assertLen(lines, 1, full.stderr)
     self.assertRegex(lines[0], rf"^error: no space left in {model_dir} for "
-                     r"checkpoint 10: it needs about 77 MB and \d+ MB are "
+                     r"checkpoint 10: it needs about 17 MB and \d+ MB are "
                      r"free; the checkpoints written before are intact")
     self.assertFalse([f for f in os.listdir(model_dir) if "_temp" in f])
     os.remove(ballast)

@@ -24,6 +24,8 @@ SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
 NORMS = ("none", "batch")  # layers/normalization.py's NORMS
+# Table 1's inception blocks, in order (layers/googlenet.py's BLOCKS).
+BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 EXPORTS = ("last", "best", "none")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
@@ -153,6 +155,12 @@ class TrainConfig:
       "after every convolution, before its ReLU (Inception v2's; a "
       "deviation, BUILD.md), over groups of --norm_group_size examples.",
       choices=NORMS)
+  blocks: Tuple[str, ...] = option(
+      BLOCKS, "The inception blocks built, in Table 1's order (default: all "
+      "nine, the paper's network). Fewer, keeping 4a and 4d where the "
+      "auxiliary heads sit (such as 4a,4d), build a smaller network with "
+      "the same kinds of layer, for quick trials and tests of the machinery "
+      "(not the paper's; BUILD.md).")
   norm_group_size: int = option(
       32, "With --norm=batch: examples per normalisation group; it must "
       "divide the per-replica batch, and the result then does not depend "
@@ -245,6 +253,11 @@ class TrainConfig:
     need(all(op in AUGMENTATIONS for op in self.augment)
          and len(set(self.augment)) == len(self.augment), "augment",
          "distinct entries of " + ", ".join(AUGMENTATIONS))
+    order = [BLOCKS.index(b) if b in BLOCKS else -1 for b in self.blocks]
+    need(-1 not in order and order == sorted(set(order))
+         and {"4a", "4d"} <= set(self.blocks), "blocks",
+         "inception blocks of " + ",".join(BLOCKS) + " in that order, "
+         "keeping 4a and 4d (the auxiliary heads' places), such as 4a,4d")
     need(len(self.profile_steps) in (0, 2) and (
         not self.profile_steps or 0 < self.profile_steps[0]
         < self.profile_steps[1]), "profile_steps",
@@ -283,7 +296,7 @@ class TrainConfig:
         "global_batch_size", "optimizer", "mixed_precision", "seed")}
     # What the checkpoint holds besides: listed when not the default, so
     # runs written before these options existed still match.
-    for k in ("stem", "ema_decay", "export", "norm"):
+    for k in ("stem", "ema_decay", "export", "norm", "blocks"):
       if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
         fields[k] = getattr(self, k)
     return fields

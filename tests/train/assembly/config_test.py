@@ -56,6 +56,22 @@ class ConfigTest(tf.test.TestCase):
         "choices"], googlenet_stems())
     self.assertEqual(config_lib.NORMS, googlenet_norms())
 
+  def test_blocks_are_the_models_and_checked_as_it_checks_them(self):
+    from layers import googlenet  # pylint: disable=g-import-not-at-top
+    self.assertEqual(config_lib.BLOCKS, tuple(googlenet.BLOCKS))
+    self.assertNotIn("blocks", TrainConfig(model_dir="m").fingerprint)
+    small = TrainConfig(model_dir="m", blocks=("4a", "4d"))
+    self.assertEqual(small.fingerprint["blocks"], ("4a", "4d"))
+    for bad in (("4d", "4a"), ("3a", "4a"), ("4a", "4d", "6a"),
+                ("4a", "4a", "4d")):
+      with self.assertRaisesRegex(InputError, r"`blocks` must be inception "
+                                  r"blocks of 3a,3b,.*keeping 4a and 4d"):
+        TrainConfig(model_dir="m", blocks=bad)
+      with self.assertRaisesRegex(ValueError, "`blocks` must be inception"):
+        googlenet.check_blocks(bad)
+    self.assertEqual(googlenet.check_blocks(["4a", "4d", "5b"]),
+                     ("4a", "4d", "5b"))
+
   def test_mirroring_without_flips_is_warned_about(self):
     self.assertEqual(TrainConfig(model_dir="m").warnings, ())
     self.assertEqual(TrainConfig(model_dir="m", test_mirror=True,

@@ -134,7 +134,8 @@ class EvaluationEngineTest(tf.test.TestCase):
                                **trained.checkpoint_objects()).save(2)
     strategy = trained.strategy
     config = TrainConfig(model_dir="/unused", image_size=28,
-                         global_batch_size=8, ema_decay=0.9)
+                         global_batch_size=8, ema_decay=0.9,
+                         blocks=helpers.SMALL_BLOCKS)
     evaluating = build.evaluation_engine(
         config, strategy, helpers.SYNTHETIC_INFO,
         distribution.split_batch(8, strategy))
