@@ -38,7 +38,8 @@ def write_photos(root: str) -> None:
 
 
 def pipeline_rate(source: str, root: str, batches: int = 24) -> float:
-  from core.data import batches, datasets, pipeline  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from core.data import batches, datasets, pipeline
   from core.runtime import distribution  # pylint: disable=g-import-not-at-top
   data = datasets.load(source, data_dir=root, validation_size=0)
   reading = pipeline.Reading(image_size=SIZE, channels=3,

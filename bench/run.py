@@ -24,7 +24,8 @@ def contender(name, image_size, replicas):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   # Every TensorFlow contender on the kernels `train.main` picks (oneDNN,
-  # train/startup/kernels.py), so the ratio compares loops, not kernel libraries.
+  # train/startup/kernels.py), so the ratio compares loops, not kernel
+  # libraries.
   env.setdefault(kernels.VARIABLE, "1")
   done = subprocess.run(
       [sys.executable, "-m", "bench.contenders", name, str(image_size),

@@ -16,12 +16,12 @@ from train.startup import native_stderr
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
-# oneDNN's kernels for the tests that run in this process, as the commands
-# use them (train/startup/kernels.py): on a CPU where TensorFlow would not choose them
-# itself they halve the time of every in-process step. TensorFlow reads the
-# variable once, at import; it is then taken back out of the environment, so
-# the commands the tests start choose their kernels as a user's would (Eigen
-# for --deterministic). A value set outside the suite is kept, and inherited.
+# oneDNN's kernels for the tests that run in this process, as the commands use
+# them (train/startup/kernels.py): on a CPU where TensorFlow would not choose
+# them itself they halve the time of every in-process step. TensorFlow reads the
+# variable once, at import; it is then taken back out of the environment, so the
+# commands the tests start choose their kernels as a user's would (Eigen for
+# --deterministic). A value set outside the suite is kept, and inherited.
 USERS_KERNELS = os.environ.get(kernels.VARIABLE)
 kernels.choose(deterministic=False)
 # Without TensorFlow's C++ start-up lines, which ignore TF_CPP_MIN_LOG_LEVEL

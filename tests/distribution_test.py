@@ -1,6 +1,6 @@
-"""The distribution convention (core/runtime/distribution.py), on 2 logical CPUs:
-2 replicas with global batch B match 1 replica with batch B, dropout on, and
-every variable stays identical across replicas."""
+"""The distribution convention (core/runtime/distribution.py), on 2 logical
+CPUs: 2 replicas with global batch B match 1 replica with batch B, dropout on,
+and every variable stays identical across replicas."""
 
 import numpy as np
 import tensorflow as tf

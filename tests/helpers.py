@@ -80,7 +80,8 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   `devices`; `config` holds TrainConfig fields (model_dir is unused)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from core.runtime import distribution  # pylint: disable=g-import-not-at-top
-  from train.assembly.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from train.assembly.config import TrainConfig
   from train.assembly import build  # pylint: disable=g-import-not-at-top
   # One strategy per device list for the whole process, as in a real run:
   # two strategies over the same devices number their collectives from the

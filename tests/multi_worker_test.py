@@ -255,7 +255,7 @@ class LostWorkerTest(unittest.TestCase):
     ended = [l for l in run.lines if l.startswith("[launch] worker 0 ")]
     self.assertRegex(ended[0], r"exited with code 69 \([\d.]+ s after the "
                      "first\)")
-    print(ended[0])  # the figure BUILD.md reports (pytest -s shows it)
+    print(ended[0])  # the figure the cluster note reports (pytest -s shows it)
     for pid in run.pids.values():  # no stray worker left behind
       with self.assertRaises(ProcessLookupError):
         os.kill(pid, 0)

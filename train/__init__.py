@@ -12,8 +12,8 @@ same functions; importing this package does not load TensorFlow):
   report = evaluate.evaluate_saved_model(result.export_path, "runs/nb")
   rows = predict.predict(result.export_path, ["shoe.png"], top_k=3)
 
-Failures raise core.runtime.errors exceptions (InputError, Preempted, ...) with the
-same one-line messages the commands print.
+Failures raise core.runtime.errors exceptions (InputError, Preempted, ...)
+with the same one-line messages the commands print.
 """
 
 import dataclasses
@@ -27,12 +27,14 @@ def fit(config=None, *, report: Callable[[str], None] = print, **options):
   accuracy).
 
   Args:
-    config: A train.assembly.config.TrainConfig, or None to build one from `options`.
+    config: A train.assembly.config.TrainConfig, or None to build one from
+      `options`.
     report: Receives each progress line (default: print).
     **options: TrainConfig fields (the command line's flags), applied on top
       of `config`.
   """
-  from train.assembly.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from train.assembly.config import TrainConfig
   config = (TrainConfig(**options) if config is None
             else dataclasses.replace(config, **options))
   from train.startup import kernels  # pylint: disable=g-import-not-at-top

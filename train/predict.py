@@ -155,4 +155,5 @@ def classify(settings: PredictOptions, files: List[str]) -> int:
 
 
 if __name__ == "__main__":
-  cli.run(PredictOptions, classify, arguments="PNG, JPEG or IDX file to classify")
+  cli.run(PredictOptions, classify,
+          arguments="PNG, JPEG or IDX file to classify")

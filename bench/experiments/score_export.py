@@ -2,10 +2,10 @@
 test accuracy of an export, scored in a process that cannot import the
 project (run it from outside the checkout, e.g. /tmp, with `-I`).
 
-It reads the IDX test split itself (Fashion-MNIST's by default, gzipped or
-not) and feeds the raw uint8 pixels to the SavedModel's `serving_default`,
-as a serving client would; BUILD.md's export figures in "Accuracy" come from
-it. Only TensorFlow and numpy are imported.
+It reads the IDX test split itself (Fashion-MNIST's by default, gzipped or not)
+and feeds the raw uint8 pixels to the SavedModel's `serving_default`, as a
+serving client would; the accuracy note's export figures (docs/experiments) come
+from it. Only TensorFlow and numpy are imported.
 """
 
 import gzip

@@ -2,14 +2,14 @@
 accuracy of an exported model with each image's one-pixel shifts averaged in.
 
 The rest of the paper's multi-crop evaluation, measured offline on an export
-(not an engine option; BUILD.md, "Accuracy"): each image of a split of an
-IDX set (Fashion-MNIST's test split by default; `validation` is the last
-2,000 training images, the split the engine chooses on) is scored centred
-and shifted by one pixel in each of 8 directions (zero padding), through
-the SavedModel's `serving_default` (which already averages in the mirror
-image when the run had --test_mirror). Prints each view's accuracy and
-that of the averaged probabilities of the centre, the centre with its 4
-sideways and vertical shifts, and all 9 views.
+(not an engine option; docs/experiments/2026-11-accuracy.md): each image of a
+split of an IDX set (Fashion-MNIST's test split by default; `validation` is the
+last 2,000 training images, the split the engine chooses on) is scored centred
+and shifted by one pixel in each of 8 directions (zero padding), through the
+SavedModel's `serving_default` (which already averages in the mirror image when
+the run had --test_mirror). Prints each view's accuracy and that of the averaged
+probabilities of the centre, the centre with its 4 sideways and vertical shifts,
+and all 9 views.
 """
 
 import sys

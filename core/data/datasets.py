@@ -1,5 +1,6 @@
 """Data set sources: MNIST, Fashion-MNIST (IDX files), a synthetic set,
-image folders (core/data/folders.py) and TFRecord shards (core/data/tfrecords.py).
+image folders (core/data/folders.py) and TFRecord shards
+(core/data/tfrecords.py).
 
 `load` returns the splits together with the data set's facts (`DatasetInfo`:
 name, image shape, class names); the model, the export signature, the

@@ -101,7 +101,7 @@ def sniff_channels(train: FileSplit, read_channels) -> int:
 
   Args:
     train: The training files.
-    read_channels: bytes -> channels (core/images.channels_of).
+    read_channels: bytes -> channels (core/data/images.channels_of).
   """
   seen = {}
   for path, label in zip(train.paths, train.labels):

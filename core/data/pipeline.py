@@ -9,17 +9,18 @@ skipping), so a resumed run reads exactly the batches an uninterrupted run
 would. This is how we resume exactly even though distributed iterators cannot
 be checkpointed (tensorflow#24408, #56372).
 
-Each global batch is split into `num_replicas` contiguous slices; replica r
-gets rows [r * B/N, (r + 1) * B/N), the same rows dropout draws its noise for
+Each global batch is split into `num_replicas` contiguous slices; replica r gets
+rows [r * B/N, (r + 1) * B/N), the same rows dropout draws its noise for
 (layers/dropout.py). Images stay uint8 in memory; scaling happens on the device.
-TFRecord shards, which cannot be indexed, stream through core/data/shard_stream.py.
+TFRecord shards, which cannot be indexed, stream through
+core/data/shard_stream.py.
 
-In-memory sets (IDX, synthetic) gather whole rows; image folders read,
-decode and resize each file in parallel (an order-keeping interleave), so
-only the file list is in memory. Augmentation, when on, runs per example,
-keyed on (seed, step, index) (core/data/augment.py). An image that cannot be read
-or decoded stops the run with one line naming the file, or with
-`skip_bad_images` gets weight 0 and is counted in `bad`.
+In-memory sets (IDX, synthetic) gather whole rows; image folders read, decode
+and resize each file in parallel (an order-keeping interleave), so only the file
+list is in memory. Augmentation, when on, runs per example, keyed on (seed,
+step, index) (core/data/augment.py). An image that cannot be read or decoded
+stops the run with one line naming the file, or with `skip_bad_images` gets
+weight 0 and is counted in `bad`.
 """
 
 import dataclasses

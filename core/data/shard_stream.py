@@ -117,7 +117,7 @@ def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
                     num_classes: int, label_offset: int,
                     training: bool) -> tf.data.Dataset:
   """Parses, decodes and augments record batches into replica batches
-  (the same dict as core/pipeline.replica_batches makes)."""
+  (the same dict as core/data/pipeline.memory_batches makes)."""
   augment = reading.augment if training else ()
 
   def examples(element):

@@ -3,10 +3,11 @@
 The convention, which every part of the engine follows:
   1. Input: each global batch of B examples is split into N contiguous
      replica slices of B/N rows, replica r taking rows [r B/N, (r+1) B/N)
-     (core/data/pipeline.py); dropout draws noise for all B rows and keeps its own
-     (layers/dropout.py).
+     (core/data/pipeline.py); dropout draws noise for all B rows and keeps its
+     own (layers/dropout.py).
   2. Loss: each replica sums its per-example losses and divides by B, the
-     *global* batch (core/optim/losses.py), so the sum over replicas is the mean.
+     *global* batch (core/optim/losses.py), so the sum over replicas is the
+     mean.
   3. Gradients: all-reduced once with SUM, explicitly, in replica context.
   4. Updates: every replica applies the same optimizer update, computed from
      the same reduced gradients and the same slot values, to its own copy.

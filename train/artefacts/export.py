@@ -9,7 +9,7 @@ Images are brought to the size training read them at before the model's own
 preprocessing: data sets of one image size (the IDX sets) are trained at
 their native size, and other sizes are resized to it; images of any size
 (folders, shards) are resized to the training side as the input pipeline
-does (core/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
+does (core/data/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
 training run's evaluation computed.
 
 Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the

@@ -1,9 +1,9 @@
 """The run's configuration: one frozen dataclass, validated on creation.
 
 It is also the one option table: each field carries its help text (and its
-choices, where it has some) in its metadata, and train/startup/options.py generates
-the command-line flags from the fields, so a flag's name, type, default,
-choices and help cannot drift from the config.
+choices, where it has some) in its metadata, and train/startup/options.py
+generates the command-line flags from the fields, so a flag's name, type,
+default, choices and help cannot drift from the config.
 """
 
 import dataclasses

@@ -4,12 +4,12 @@ The Python handler records the signal, but Python runs handlers only between
 bytecodes, and the main thread spends a compiled chunk (`--steps_per_loop`
 steps, a minute at 224x224 on 2 cores) inside one TensorFlow call. So the
 watcher also asks the C level to write each signal to a pipe
-(`signal.set_wakeup_fd`); a thread blocked on that pipe wakes at once and
-calls `on_signal`, which sets the stop flag the compiled loop reads before
-every step (train/loop/trainer.py). The chunk ends at the next step boundary; the
+(`signal.set_wakeup_fd`); a thread blocked on that pipe wakes at once and calls
+`on_signal`, which sets the stop flag the compiled loop reads before every step
+(train/loop/trainer.py). The chunk ends at the next step boundary; the
 controller then checkpoints, flushes TensorBoard and exits with
-core.runtime.errors.EXIT_PREEMPTED. The delay is one step plus the save, well inside
-the 30 s grace period Kubernetes gives.
+core.runtime.errors.EXIT_PREEMPTED. The delay is one step plus the save, well
+inside the 30 s grace period Kubernetes gives.
 """
 
 import os

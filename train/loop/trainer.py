@@ -2,13 +2,13 @@
 
 Orbit's split: a Python controller (train/loop/controller.py) owns all I/O and
 calls `run(iterator, n)`; the loops here run n steps inside one `tf.function`
-with `tf.range`, so the host is not involved between steps and the function
-is traced once for every n (the count is a tensor, not a Python int).
-`Trainer` advances the global step after each step; `Evaluator` does not.
-Both check a stop flag before every step (set from another thread when a
-preemption signal arrives, train/loop/preemption.py) and end the call there. With
-several workers the check is a vote (core/distribution.agree_any): a signal
-to any worker stops every worker before the same step.
+with `tf.range`, so the host is not involved between steps and the function is
+traced once for every n (the count is a tensor, not a Python int). `Trainer`
+advances the global step after each step; `Evaluator` does not. Both check a
+stop flag before every step (set from another thread when a preemption signal
+arrives, train/loop/preemption.py) and end the call there. With several workers
+the check is a vote (core/runtime/distribution.agree_any): a signal to any worker stops
+every worker before the same step.
 """
 
 from typing import Dict

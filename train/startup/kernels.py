@@ -1,12 +1,12 @@
 """Which CPU kernels TensorFlow runs: oneDNN's or its own (Eigen).
 
-TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16 or
-AMX. Elsewhere (e.g. an AVX2 AMD EPYC) it falls back to Eigen, which trains
-this network at half the speed: 338 against 668 images/s at 28x28 on 2
-cores, 2 replicas (BUILD.md, "CPU kernels"). So the engine asks for oneDNN
-unless the run is --deterministic: TF's op determinism covers its own
-kernels, and a bitwise-exact resume once differed (Adam slots, 1e-4
-relative) with oneDNN's. A TF_ENABLE_ONEDNN_OPTS the user set always wins.
+TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX.
+Elsewhere (e.g. an AVX2 AMD EPYC) it falls back to Eigen, which trains this
+network at half the speed: 338 against 668 images/s at 28x28 on 2 cores, 2
+replicas (docs/experiments/2026-11-speed.md). So the engine asks for oneDNN
+unless the run is --deterministic: TF's op determinism covers its own kernels,
+and a bitwise-exact resume once differed (Adam slots, 1e-4 relative) with
+oneDNN's. A TF_ENABLE_ONEDNN_OPTS the user set always wins.
 
 The choice is read once, when TensorFlow is imported, so `choose` must run
 before that; this module imports nothing heavy.

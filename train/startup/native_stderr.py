@@ -1,15 +1,15 @@
 """Keeps image decoders' chatter off the terminal.
 
-libjpeg and libpng print their complaints about a damaged file ("Corrupt
-JPEG data ...", "Improper call to JPEG library ...", "libpng error ...")
-straight to file descriptor 2, beneath TensorFlow and Python. The input
-pipeline already names a damaged file in one line (or skips and counts it),
-so these lines would only bury that line. The same holds for the multi-line
-reports TF's collectives and coordination service log when a peer worker is
-lost: the run ends with one line naming the lost worker (train/assembly/build.py).
-While the `with` block runs, fd 2 goes through a pipe; a thread drops those
-lines and passes every other byte on to the real stderr, so tracebacks and
-TensorFlow's other errors still show.
+libjpeg and libpng print their complaints about a damaged file ("Corrupt JPEG
+data ...", "Improper call to JPEG library ...", "libpng error ...") straight to
+file descriptor 2, beneath TensorFlow and Python. The input pipeline already
+names a damaged file in one line (or skips and counts it), so these lines would
+only bury that line. The same holds for the multi-line reports TF's collectives
+and coordination service log when a peer worker is lost: the run ends with one
+line naming the lost worker (train/assembly/build.py). While the `with` block
+runs, fd 2 goes through a pipe; a thread drops those lines and passes every
+other byte on to the real stderr, so tracebacks and TensorFlow's other errors
+still show.
 """
 
 import importlib.util

@@ -1,6 +1,6 @@
-"""train/startup/kernels.py: oneDNN unless --deterministic, and the user's choice
-wins. Each case is a fresh process, since TensorFlow reads the choice once,
-at import."""
+"""train/startup/kernels.py: oneDNN unless --deterministic, and the user's
+choice wins. Each case is a fresh process, since TensorFlow reads the choice
+once, at import."""
 
 import os
 import subprocess
