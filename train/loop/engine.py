@@ -93,9 +93,9 @@ class Engine:
     # checkpoint, and outside the strategy: one copy per process.
     self.stop = tf.Variable(False, trainable=False, name="stop_requested")
     self.stopped = tf.Variable(False, trainable=False, name="stop_agreed")
-    self.trainer = training and Trainer(strategy, training.step,
-                                        training.sums, self.stop,
-                                        self.stopped, state)
+    self.trainer = (Trainer(strategy, training.step, training.sums,
+                            self.stop, self.stopped, state)
+                    if training is not None else None)
     self.evaluator = Evaluator(
         strategy, step_lib.EvalStep(model, eval_sums,
                                     compute_dtype=compute_dtype,
@@ -112,18 +112,27 @@ class Engine:
 
   @property
   def optimizer(self) -> Optional[Optimizer]:
-    return self.training and self.training.optimizer
+    """The optimizer (None in an evaluation-only engine)."""
+    return self.training.optimizer if self.training is not None else None
 
   @property
   def loss_scale(self) -> Optional[DynamicLossScale]:
-    return self.training and self.training.loss_scale
+    return self.training.loss_scale if self.training is not None else None
 
   @property
   def grad_norms(self) -> Optional[tf.Variable]:
-    return self.training and self.training.grad_norms
+    return self.training.grad_norms if self.training is not None else None
 
   @property
   def steps_per_epoch(self) -> int:
+    """Global batches per training epoch.
+
+    Raises:
+      ValueError: In an evaluation-only engine, which has no training stream.
+    """
+    if self.training is None:
+      raise ValueError("an evaluation-only engine has no training stream; "
+                       "build it with build.training_engine to train.")
     return self.training.steps_per_epoch
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
@@ -209,7 +218,11 @@ class Engine:
 
     Raises:
       DataError: An image cannot be read or decoded (and skipping is off).
+      ValueError: In an evaluation-only engine.
     """
+    if self.trainer is None:
+      raise ValueError("an evaluation-only engine cannot train; build it "
+                       "with build.training_engine to train.")
     with _naming_bad_images():
       sums = self.trainer.run(iterator, num_steps)
     values = _means(sums, [k for k in sums

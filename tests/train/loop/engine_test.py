@@ -142,6 +142,11 @@ class EvaluationEngineTest(tf.test.TestCase):
     self.assertIsNone(evaluating.optimizer)
     self.assertIsNone(evaluating.trainer)
     self.assertNotIn("optimizer", evaluating.checkpoint_objects())
+    with self.assertRaisesRegex(ValueError, "an evaluation-only engine "
+                                "cannot train"):
+      evaluating.train(iter([]), 1)
+    with self.assertRaisesRegex(ValueError, "has no training stream"):
+      evaluating.train_iterator(datasets.synthetic(8), 0)
     restored = checkpointing.Checkpointer(
         directory, writer=False,
         **evaluating.checkpoint_objects()).restore_latest()
