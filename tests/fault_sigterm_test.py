@@ -56,8 +56,7 @@ class SigtermTest(tf.test.TestCase):
     self.assertEqual(proc.returncode, 75, err[-3000:])
     step = int(err.split("at step ")[1].split(":")[0])
     self.assertBetween(step, 30, 36)
+    # The newest checkpoint is that step's. (That the same command resumes
+    # from it, bitwise, is the test above's subject.)
     self.assertEqual(checkpointing.complete_checkpoints(model_dir)[0][0],
                      step)
-    done = helpers.cli(args)
-    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
-    self.assertIn(f"resuming at step {step}/90", done.stdout)

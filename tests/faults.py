@@ -70,13 +70,19 @@ _REFERENCE = {}
 
 
 def reference(*extra):
-  """The uninterrupted run with `extra` flags (computed once for each)."""
+  """The uninterrupted run's final variables with `extra` flags."""
+  return final_variables(reference_dir(*extra))
+
+
+def reference_dir(*extra):
+  """The model_dir of the uninterrupted run with `extra` flags (run once
+  for each in a test process; read it, or copy it to change it)."""
   if extra not in _REFERENCE:
     d = os.path.join(tf.compat.v1.test.get_temp_dir(),
                      "uninterrupted" + "".join(extra).replace("-", "_"))
     done = helpers.cli(flags(d, *extra))
     assert done.returncode == 0, done.stderr[-3000:]
-    _REFERENCE[extra] = final_variables(d)
+    _REFERENCE[extra] = d
   return _REFERENCE[extra]
 
 
