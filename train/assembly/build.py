@@ -13,11 +13,8 @@ writes: the lock, the manifest, TensorBoard, the kept checkpoints and the
 export (core/runtime/cluster.py, BUILD.md "Several machines").
 """
 
-import contextlib
-import dataclasses
 import os
 import random
-import re
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -38,6 +35,7 @@ from core.runtime.errors import ClusterError, InputError
 from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
+from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
 from train.assembly.config import TrainConfig
 from train.loop.controller import Controller, Result, Schedule
@@ -70,8 +68,9 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
   if chief:
     prepare_dir(config.model_dir, "model_dir")
   manifest_lib.check_compatible(config.model_dir, config.fingerprint)
-  with RunLock(config.model_dir, enabled=chief), _naming_lost_workers(
-      cluster), PreemptionWatcher() as watcher:
+  with RunLock(config.model_dir, enabled=chief), \
+      lost_workers.naming_lost_workers(cluster), \
+      PreemptionWatcher() as watcher:
     return build(config, cluster, watcher, report=report).run()
 
 
@@ -104,8 +103,8 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   if exports:  # a crash mid-export left a temporary folder
     export_lib.remove_stale_temporaries(export_dir)
   if chief:
-    _record_manifest(config, strategy, batch, data, restored, summaries,
-                     report)
+    manifest_lib.record(config, strategy, batch, data, restored, summaries,
+                        report)
   controller = Controller(
       engine=engine, data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
@@ -235,20 +234,11 @@ def _norm_groups(config: TrainConfig,
 def _strategy(config: TrainConfig,
               cluster: Optional[cluster_lib.Cluster]):
   """The config's strategy; a cluster that does not form is one line."""
-  try:
+  with lost_workers.naming_missing_workers(cluster,
+                                           config.cluster_join_timeout):
     return distribution.make_strategy(
         config.strategy, cluster=cluster,
         join_timeout=config.cluster_join_timeout)
-  except tf.errors.OpError as e:
-    if cluster is None:
-      raise
-    missing = sorted(set(cluster_lib.lost_tasks(cluster, e.message)))
-    raise ClusterError(
-        f"the cluster did not form within --cluster_join_timeout="
-        f"{config.cluster_join_timeout} s"
-        + (f": {', '.join(missing)} did not join" if missing else
-           f" ({_first_line(e.message)})")
-        + "; start every worker listed in TF_CONFIG.") from None
 
 
 def _restore_everywhere(checkpointer: checkpointing.Checkpointer,
@@ -270,37 +260,6 @@ def _restore_everywhere(checkpointer: checkpointing.Checkpointer,
         f"one: {restored}); every worker must read the chief's model_dir: "
         "put it on storage they share (NFS, GCS, a shared volume).")
   return restored
-
-
-@contextlib.contextmanager
-def _naming_lost_workers(cluster: Optional[cluster_lib.Cluster]):
-  """Turns TF's error for a lost peer into one line naming it."""
-  try:
-    yield
-  except tf.errors.OpError as e:
-    lost = cluster and cluster_lib.lost_tasks(cluster, e.message)
-    if not lost:
-      raise
-    raise ClusterError(
-        f"lost {lost[0]}: {_reason(e.message)}; {cluster.name} stopped "
-        "too. Restart every worker with the same command to resume from the "
-        "newest checkpoint.") from None
-
-
-def _reason(message: str) -> str:
-  if "heartbeat" in message:
-    return "it stopped sending heartbeats (hung, stopped or unreachable)"
-  if re.search(r"Connection reset|Connection refused|Socket closed|"
-               r"failed to connect", message, re.I):
-    return "its connection closed (the process ended)"
-  if "Deadline" in message or "timed out" in message:
-    return (f"a collective waited {distribution.COLLECTIVE_TIMEOUT_S} s for "
-            "it")
-  return _first_line(message)
-
-
-def _first_line(message: str) -> str:
-  return message.strip().splitlines()[0][:200] if message.strip() else "?"
 
 
 def prepare_dir(path: str, flag: str) -> None:
@@ -357,26 +316,6 @@ def _seed_everything(config: TrainConfig) -> None:
   tf.random.set_seed(config.seed)
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
-
-
-def _record_manifest(config, strategy, batch, data, restored,
-                     summaries: Summaries, report: Report) -> None:
-  """Writes manifest.json, and shows it in TensorBoard on a fresh start; a
-  resume with other flags than the run's says which, in one line."""
-  changed = (manifest_lib.changed_flags(config.model_dir,
-                                        dataclasses.asdict(config))
-             if restored is not None else [])
-  if changed:
-    report(f"note: resuming with other flags than the run's before "
-           f"({'; '.join(changed)}): it continues with the new values")
-  manifest = manifest_lib.build(config, strategy, batch, data)
-  manifest["resumed_from_step"] = restored
-  manifest_lib.write(config.model_dir, manifest)
-  if restored is None:
-    summaries.text("train", "manifest",
-                   "```\n" + manifest_lib.pretty(manifest) + "\n```", 0)
-    summaries.hparams(dataclasses.asdict(config), run=os.path.basename(
-        os.path.normpath(config.model_dir)))
 
 
 def _export_dir(config: TrainConfig, exports: bool) -> str:

@@ -131,3 +131,25 @@ def write(model_dir: str, manifest: dict) -> None:
 def pretty(manifest: dict) -> str:
   """The manifest as indented JSON, for TensorBoard's text dashboard."""
   return json.dumps(manifest, indent=2, sort_keys=True, default=str)
+
+
+def record(config, strategy: tf.distribute.Strategy,
+           batch: distribution.BatchSplit, data: datasets.Splits,
+           restored: Optional[int], summaries, report) -> None:
+  """Writes manifest.json, and shows it in TensorBoard (`summaries`) on a
+  fresh start; a resume with other flags than the run's says which, in one
+  line to `report`."""
+  changed = (changed_flags(config.model_dir, dataclasses.asdict(config))
+             if restored is not None else [])
+  if changed:
+    report(f"note: resuming with other flags than the run's before "
+           f"({'; '.join(changed)}): it continues with the new values")
+  manifest = build(config, strategy, batch, data)
+  manifest["resumed_from_step"] = restored
+  write(config.model_dir, manifest)
+  if restored is None:
+    summaries.text("train", "manifest",
+                   "```\n" + pretty(manifest) + "\n```", 0)
+    summaries.hparams(dataclasses.asdict(config), run=os.path.basename(
+        os.path.normpath(config.model_dir)))
+
