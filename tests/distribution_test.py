@@ -8,6 +8,7 @@ from absl.testing import parameterized
 
 from core.data import datasets
 from tests import helpers
+from train.assembly import config as config_lib
 
 BATCH, STEPS = 8, 3
 
@@ -38,8 +39,7 @@ NORM = dict(norm="batch", norm_group_size=4, ema_decay=0.9)
 # The paper's whole network with the recipe (helpers.engine builds the small
 # one, 4a and 4d, otherwise): the convention holds for it, not only for the
 # two blocks the other cases run.
-FULL = dict(RECIPE, blocks=tuple(
-    "3a 3b 4a 4b 4c 4d 4e 5a 5b".split()))
+FULL = dict(RECIPE, blocks=config_lib.BLOCKS)
 
 
 def _train(devices, optimizer, steps, recipe):

@@ -6,6 +6,7 @@ import sys
 from typing import Sequence
 
 from core.data import datasets
+from train.assembly import config as config_lib
 
 # The synthetic set's facts, as its loader reports them.
 SYNTHETIC_INFO = datasets.load("synthetic", synthetic_size=8,
@@ -58,7 +59,7 @@ def popen(args: Sequence[str]) -> subprocess.Popen:
 # TensorBoard), the image-folder run and one distribution case.
 SMALL_BLOCKS = ("4a", "4d")
 SMALL_NETWORK = "--blocks=" + ",".join(SMALL_BLOCKS)
-FULL_NETWORK = "--blocks=3a,3b,4a,4b,4c,4d,4e,5a,5b"
+FULL_NETWORK = "--blocks=" + ",".join(config_lib.BLOCKS)
 
 
 def small_run_flags(model_dir: str, *extra: str) -> list:

@@ -12,13 +12,13 @@ import sys
 from core.runtime import errors
 from train.assembly.config import TrainConfig
 from train.startup import cli
+from train.startup import native_stderr
 
 
 def train(config: TrainConfig, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   cli.load_tensorflow(config.deterministic)
   from train.assembly import build  # pylint: disable=g-import-not-at-top
-  from train.startup import native_stderr  # pylint: disable=g-import-not-at-top
   with native_stderr.DecoderChatterFilter():
     build.run(config)
   return 0
