@@ -6,8 +6,11 @@ import json
 import os
 from typing import Dict, List, Optional
 
+import numpy as np
+
 from core.runtime.errors import InputError
 from train.assembly.config import TrainConfig
+from train.loop import confusion
 
 
 @dataclasses.dataclass
@@ -26,9 +29,9 @@ class Report:
   @property
   def per_class(self) -> Dict[str, Optional[float]]:
     out = {}
-    for name, row in zip(self.class_names, self.confusion):
+    for i, (name, row) in enumerate(zip(self.class_names, self.confusion)):
       total = sum(row)
-      out[name] = row[self.class_names.index(name)] / total if total else None
+      out[name] = row[i] / total if total else None
     return out
 
   def as_dict(self) -> dict:
@@ -58,18 +61,37 @@ def run_config(run_dir: str, **overrides) -> TrainConfig:
 
 
 def render(report: Report) -> str:
-  """The report as a few lines and two tables."""
+  """The report as a few lines and two tables, bounded at any class count
+  as TensorBoard's are (train/loop/confusion.py): every class and count up
+  to its limits, else the worst classes and the most confused pairs. The
+  JSON report (`as_dict`) always has the whole matrix."""
   names = report.class_names
+  counts = np.asarray(report.confusion, np.int64).reshape(
+      len(names), len(names))
   width = max(len(n) for n in names + ["true \\ predicted"])
   lines = [f"{report.source} on {report.split} ({report.examples} images): "
            f"loss {report.loss:.4f} accuracy {report.accuracy:.4f} top-5 "
-           f"{report.top5:.4f}", "", "per-class accuracy:"]
-  for name, accuracy in report.per_class.items():
-    shown = "-" if accuracy is None else f"{accuracy:.4f}"
-    lines.append(f"  {name:<{width}}  {shown}")
+           f"{report.top5:.4f}", ""]
+  accuracy = confusion.per_class_accuracy(counts)
+  if len(names) <= confusion.FULL_MAP:
+    lines.append("per-class accuracy:")
+    shown = range(len(names))
+  else:
+    lines.append(f"per-class accuracy, the {confusion.WORST} worst of "
+                 f"{len(names)} classes:")
+    shown = sorted(np.flatnonzero(~np.isnan(accuracy)).tolist(),
+                   key=lambda i: (accuracy[i], i))[:confusion.WORST]
+  for i in shown:
+    value = "-" if np.isnan(accuracy[i]) else f"{accuracy[i]:.4f}"
+    lines.append(f"  {names[i]:<{width}}  {value}")
+  if len(names) > confusion.FULL_TABLE:
+    lines += ["", "the most confused pairs (true -> predicted: images):"]
+    lines += [f"  {names[t]} -> {names[p]}: {c}"
+              for t, p, c in confusion.confused_pairs(counts)]
+    return "\n".join(lines)
   lines += ["", "confusion matrix (rows: true class, columns: predicted):",
             " " * (width + 2) + " ".join(f"{i:>6}" for i in range(len(names)))]
-  for i, (name, row) in enumerate(zip(names, report.confusion)):
+  for i, (name, row) in enumerate(zip(names, counts.tolist())):
     lines.append(f"  {name:<{width}}" + " ".join(f"{v:>6}" for v in row)
                  + f"   ({i})")
   return "\n".join(lines)

@@ -7,6 +7,8 @@ import numpy as np
 from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
+from train.loop import confusion
+
 
 class Summaries:
   """One event-file writer per split under `logdir/<split>`; TF's no-op
@@ -38,26 +40,35 @@ class Summaries:
 
   def confusion(self, split: str, matrix: np.ndarray,
                 class_names: Sequence[str], step: int) -> None:
-    """Writes a row-normalised confusion matrix as an image (a heat map
-    drawn with TF ops, so no plotting library is needed), tag
-    `confusion_matrix`, and its counts as a markdown table,
-    `confusion_table`."""
-    counts = np.asarray(matrix, np.float64)
-    rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    cell = 24
-    heat = np.kron(rows, np.ones([cell, cell]))
-    # White (0) to dark blue (1).
-    rgb = np.stack([1 - heat, 1 - 0.6 * heat, 1 - 0.2 * heat], axis=-1)
-    image = (rgb * 255).astype(np.uint8)[None]
+    """Writes what train/loop/confusion.py draws of the counts, bounded at
+    any class count: the heat map `confusion_matrix` (an image drawn with
+    NumPy, so no plotting library is needed; above FULL_MAP classes, only
+    the classes the most confused pairs involve), the counts or the most
+    confused pairs `confusion_table`, per-class accuracy worst first
+    `per_class_accuracy` and their distribution as a histogram."""
+    counts = np.asarray(matrix, np.int64)
+    classes = confusion.shown_classes(counts)
+    accuracy = confusion.per_class_accuracy(counts)
     with self._writer(split).as_default(step=step):
-      tf.summary.image("confusion_matrix", image)
-      table = " | ".join(["true \\ predicted"] + list(class_names))
-      lines = [table, " | ".join(["---"] * (len(class_names) + 1))]
-      for name, row in zip(class_names, counts.astype(np.int64)):
-        lines.append(" | ".join([name] + [str(v) for v in row]))
-      # Its own tag: TensorBoard files a tag under one plugin only, and a
-      # table sharing the image's tag hid the image from the Images tab.
-      tf.summary.text("confusion_table", "\n".join(lines))
+      tf.summary.image("confusion_matrix",
+                       confusion.heat_map(counts, classes)[None],
+                       description=self._shown(class_names, classes))
+      # Tags of their own: TensorBoard files a tag under one plugin only,
+      # and a table sharing the image's tag hid the image from Images.
+      tf.summary.text("confusion_table",
+                      confusion.count_table(counts, class_names))
+      tf.summary.text("per_class_accuracy",
+                      confusion.accuracy_table(counts, class_names))
+      tf.summary.histogram("per_class_accuracy_distribution",
+                           accuracy[~np.isnan(accuracy)])
+
+  @staticmethod
+  def _shown(names: Sequence[str], classes: np.ndarray) -> str:
+    if len(classes) == len(names):
+      return f"rows: true class, columns: predicted; all {len(names)}"
+    return (f"rows: true class, columns: predicted; the {len(classes)} of "
+            f"{len(names)} classes the most confused pairs involve: "
+            + ", ".join(names[i] for i in classes))
 
   def image(self, split: str, tag: str, image: np.ndarray,
             step: int) -> None:
