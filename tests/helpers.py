@@ -130,3 +130,7 @@ def write_image_folder(root: str, *, classes=("cat", "dog", "eel"),
           f.write(data)
         written[split].append((path, label))
   return written
+
+
+# What a user's mistake prints: one line on stderr, nothing else.
+ONE_LINE = r"^error: [^\n]*\n$"

@@ -17,6 +17,7 @@ is kept: the others (`writer=False`) write into a private temporary folder
 that they remove at once, and only read `directory`.
 """
 
+import gc
 import glob
 import os
 import re
@@ -27,6 +28,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from absl import logging
 import tensorflow as tf
 
+from core.runtime import paths
 from core.runtime.errors import InputError, NoSpaceError, is_no_space, megabytes
 
 _PREFIX = "ckpt"
@@ -36,11 +38,35 @@ _NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index$")
 def complete_checkpoints(directory: str) -> List[Tuple[int, str]]:
   """(number, prefix) of every checkpoint with an index file, newest first."""
   found = []
-  for index in glob.glob(os.path.join(directory, f"{_PREFIX}-*.index")):
+  # A path, not a pattern: `runs/lr[0.1]` must find its own files and
+  # `runs/[ab]` never another run's.
+  for index in glob.glob(os.path.join(glob.escape(directory),
+                                      f"{_PREFIX}-*.index")):
     match = _NUMBER.search(os.path.basename(index))
     if match:
       found.append((int(match.group(1)), index[:-len(".index")]))
   return sorted(found, reverse=True)
+
+
+class UnusableRun(InputError):
+  """A used `model_dir` whose checkpoints cannot be resumed by this run."""
+
+
+def _silence_failed_restores() -> None:
+  """A restore that fails part-way leaves TF's record of the values it did
+  not restore attached to the variables, and TF logs it as a screenful of
+  warnings when the record dies (at exit); the one-line report says it
+  all. The record is TF's `_CheckpointRestoreCoordinator`, whose public
+  `expect_partial` (what `status.expect_partial()` sets) silences it."""
+  for leftover in gc.get_objects():
+    if type(leftover).__name__ == "_CheckpointRestoreCoordinator":
+      leftover.expect_partial = True
+
+
+def _first_line(error: BaseException) -> str:
+  """An exception's first line, at most 200 characters, or its type."""
+  text = str(error).strip()
+  return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 class Checkpointer:
@@ -96,30 +122,49 @@ class Checkpointer:
                                       checkpoint_name=_PREFIX)
 
   def restore_latest(self) -> Optional[int]:
-    """Restores the newest readable checkpoint.
+    """Restores the newest readable checkpoint, falling back past damaged
+    ones (each reported).
 
     Returns:
       Its number (the global step), or None if there is none.
+
+    Raises:
+      UnusableRun: There are checkpoints and not one restores (another
+        model's, say a head of another class count): starting at step 0
+        would train over that run, so the caller decides.
     """
     if self.writer:
       self.remove_temporaries()
-    for number, prefix in complete_checkpoints(self.directory):
-      try:
-        status = self.checkpoint.restore(prefix)
-        status.assert_existing_objects_matched()
-        # Values no object claims (counters an older version kept) are
-        # ignored, not warned about at exit.
-        status.expect_partial()
-      except Exception as e:  # pylint: disable=broad-except
-        # A damaged file fails in many ways (DataLossError, IndexError from
-        # the reader, ValueError, ...); every one means "use an older one".
-        reason = str(e).strip().splitlines()[0][:200] if str(e) else type(
-            e).__name__
-        self._report(f"checkpoint {prefix} is unusable ({reason}); "
-                     "trying the previous one")
-        continue
-      return number
+    found = complete_checkpoints(self.directory)
+    reasons = []
+    for number, prefix in found:
+      if self._try_restore(prefix, reasons):
+        return number
+    if found:
+      raise UnusableRun(
+          f"`model_dir` {self.directory} holds {len(found)} checkpoint(s) "
+          f"and none restores into this model: the newest, "
+          f"{os.path.basename(found[0][1])}, fails with {reasons[0]}")
     return None
+
+  def _try_restore(self, prefix: str, reasons: List[str]) -> bool:
+    """Restores `prefix`; False and its reason reported if it fails."""
+    try:
+      with paths.literal(prefix) as readable:
+        status = self.checkpoint.restore(readable)
+      status.assert_existing_objects_matched()
+      # Values no object claims (counters an older version kept) are
+      # ignored, not warned about at exit.
+      status.expect_partial()
+    except Exception as e:  # pylint: disable=broad-except
+      # A damaged file fails in many ways (DataLossError, IndexError from
+      # the reader, ValueError, ...); every one means "use an older one".
+      reasons.append(_first_line(e))
+      _silence_failed_restores()
+      self._report(f"checkpoint {prefix} is unusable ({reasons[-1]}); "
+                   "trying the previous one")
+      return False
+    return True
 
   def restore(self, step: int) -> int:
     """Restores `ckpt-<step>` (for evaluation: values no object claims are
@@ -133,14 +178,15 @@ class Checkpointer:
       have = [n for n, _ in complete_checkpoints(self.directory)]
       raise InputError(f"no checkpoint {step} in {self.directory}; it has "
                        f"{', '.join(map(str, sorted(have))) or 'none'}.")
-    self.checkpoint.restore(prefix).expect_partial()
+    with paths.literal(prefix) as readable:
+      self.checkpoint.restore(readable).expect_partial()
     return step
 
   def remove_temporaries(self) -> None:
     """Deletes half-written `ckpt-N_temp` files and folders (a killed or
     failed save's; never a complete checkpoint), reporting each."""
-    for leftover in sorted(glob.glob(os.path.join(self.directory,
-                                                  f"{_PREFIX}-*_temp*"))):
+    for leftover in sorted(glob.glob(os.path.join(
+        glob.escape(self.directory), f"{_PREFIX}-*_temp*"))):
       if os.path.isdir(leftover):
         shutil.rmtree(leftover, ignore_errors=True)
       else:

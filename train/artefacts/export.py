@@ -44,6 +44,7 @@ import tensorflow as tf
 
 from core.data import images as images_lib
 from core.data import preprocessing
+from core.runtime import paths
 from core.runtime.errors import ExportError, NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
 
@@ -195,7 +196,8 @@ def check_export(module: ServingModule, path: str) -> None:
   Raises:
     ExportError: Naming the signature and the difference.
   """
-  loaded = tf.saved_model.load(path)
+  with paths.literal(path) as readable:
+    loaded = tf.saved_model.load(readable)
   inputs = check_inputs(module)
   want = module.serve(inputs["serving_default"])
   scale = 1.0 + float(tf.reduce_max(tf.abs(want["logits"])))

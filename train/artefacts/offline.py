@@ -38,8 +38,12 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
                                        config.global_batch_size, strategy))
   checkpointer = checkpointing.Checkpointer(model_dir, writer=False,
                                             **engine.checkpoint_objects())
-  restored = (checkpointer.restore(step) if step is not None
-              else checkpointer.restore_latest())
+  try:
+    restored = (checkpointer.restore(step) if step is not None
+                else checkpointer.restore_latest())
+  except checkpointing.UnusableRun as e:
+    raise InputError(f"{e}; evaluate with the data the run was trained "
+                     "on.") from None
   if restored is None:
     raise InputError(f"no checkpoint in {model_dir} to evaluate.")
   # The weights the run tested and exported (the average, or the best).

@@ -37,6 +37,7 @@ from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
+from train.assembly import start_over
 from train.assembly.config import TrainConfig
 from train.loop.controller import Controller, Result, Schedule
 from train.loop import step as step_lib
@@ -67,10 +68,14 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
     report(f"warning: {line}")
   if chief:
     prepare_dir(config.model_dir, "model_dir")
-  manifest_lib.check_compatible(config.model_dir, config.fingerprint)
   with RunLock(config.model_dir, enabled=chief), \
       lost_workers.naming_lost_workers(cluster), \
       PreemptionWatcher() as watcher:
+    other_model = manifest_lib.check_compatible(config.model_dir,
+                                                config.fingerprint)
+    if other_model:
+      start_over.refuse_or_move(config.model_dir, other_model,
+                                config.start_over, report)
     return build(config, cluster, watcher, report=report).run()
 
 
@@ -87,18 +92,11 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   strategy = _strategy(config, cluster)
   watcher.reclaim()
   data = load_data(config)
-  _seed_everything(config)
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
-  engine = training_engine(config, strategy, data.info, batch,
-                           steps_per_epoch=steps_per_epoch, total_steps=total)
-  checkpointer = checkpointing.Checkpointer(
-      config.model_dir, max_to_keep=config.keep_checkpoints,
-      report=lambda line: report(f"warning: {line}"),
-      guard=engine.model.weights_and_statistics, writer=chief,
-      **engine.checkpoint_objects())
+  engine, checkpointer, restored = _restored_engine(
+      config, strategy, data, batch, (steps_per_epoch, total), chief, report)
   watcher.attach(engine.request_stop)
-  restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
   summaries = Summaries(config.model_dir, enabled=chief)
   if exports:  # a crash mid-export left a temporary folder
     export_lib.remove_stale_temporaries(export_dir)
@@ -119,6 +117,43 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
       model_dir=config.model_dir, report=report)
   controller.announce(restored, batch.num_replicas, config.image_size)
   return controller
+
+
+def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
+                     batch: distribution.BatchSplit, steps: Tuple[int, int],
+                     chief: bool, report: Report):
+  """The engine and its checkpointer, restored from `model_dir`'s newest
+  good checkpoint; (engine, checkpointer, step or None). A run of other
+  data, or checkpoints of which none restores, is refused or (with
+  --start_over) moved aside: train/assembly/start_over.py."""
+  if checkpointing.complete_checkpoints(config.model_dir):
+    other_data = manifest_lib.check_same_data(config.model_dir, data.info,
+                                              config.label_offset)
+    if other_data:
+      start_over.refuse_or_move(config.model_dir, other_data,
+                                config.start_over, report)
+
+  def fresh():
+    _seed_everything(config)
+    engine = training_engine(config, strategy, data.info, batch,
+                             steps_per_epoch=steps[0], total_steps=steps[1])
+    return engine, checkpointing.Checkpointer(
+        config.model_dir, max_to_keep=config.keep_checkpoints,
+        report=lambda line: report(f"warning: {line}"),
+        guard=engine.model.weights_and_statistics, writer=chief,
+        **engine.checkpoint_objects())
+
+  engine, checkpointer = fresh()
+  try:
+    restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
+  except checkpointing.UnusableRun as e:
+    start_over.refuse_or_move(config.model_dir, str(e), config.start_over,
+                              report)
+    # A failed restore may have assigned some variables: a new engine, as
+    # a run in a fresh folder would have built it.
+    engine, checkpointer = fresh()
+    restored = None
+  return engine, checkpointer, restored
 
 
 COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16,

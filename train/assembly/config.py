@@ -8,6 +8,8 @@ default, choices and help cannot drift from the config.
 
 import dataclasses
 import math
+import os
+import re
 from typing import Optional, Sequence, Tuple
 
 from core.data import types
@@ -49,6 +51,11 @@ class TrainConfig:
   model_dir: str = option(
       "runs/default", "Checkpoints, TensorBoard logs (train/, eval/, test/) "
       "and manifest.json.")
+  start_over: bool = option(
+      False, "When --model_dir holds a run this one cannot resume (another "
+      "model or data, or no checkpoint restores), move that run aside into "
+      "<model_dir>/replaced-<time>/ and start at step 0 instead of "
+      "refusing. A run that can resume still resumes.")
   export_dir: Optional[str] = option(
       None, "SavedModel versions for TF Serving (default: "
       "<model_dir>/export).")
@@ -230,6 +237,9 @@ class TrainConfig:
          "num_cpu_devices", "1 with --strategy=multi_worker (TF's "
          "multi-worker strategy uses one CPU device per worker; run more "
          "workers instead)")
+    need(not (self.start_over and self.strategy == "multi_worker"),
+         "start_over", "off with --strategy=multi_worker (every worker "
+         "would decide alone what to move; move the old run aside by hand)")
     need(self.learning_rate is None or (
         self.learning_rate > 0 and math.isfinite(self.learning_rate)),
          "learning_rate", "a positive finite number")
@@ -267,6 +277,12 @@ class TrainConfig:
   def warnings(self) -> Tuple[str, ...]:
     """Settings that are allowed but likely not meant, one line each."""
     lines = []
+    exports = self.export_dir or os.path.join(self.model_dir, "export")
+    if self.export != "none" and re.search(r"\[.*\]", exports):
+      lines.append(f"the export folder {exports!r} has a [...] in its path, "
+                   "which tf.saved_model.load and TF Serving read as a "
+                   "pattern: load the exports through a path without one "
+                   "(a symbolic link), or set --export_dir.")
     if self.test_mirror and "flip" not in self.augment:
       lines.append("--test_mirror scores each image with its mirror image "
                    "too, but --augment has no flip: training never shows "

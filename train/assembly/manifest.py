@@ -55,30 +55,87 @@ def build(config, strategy: tf.distribute.Strategy,
   }
 
 
-def check_compatible(model_dir: str, fingerprint: dict) -> None:
-  """Refuses a `model_dir` whose manifest has another model configuration.
+def read(model_dir: str) -> Optional[dict]:
+  """The manifest in `model_dir`, or None if it has none.
 
   Raises:
-    InputError: Naming each field that differs.
+    InputError: If it cannot be read or is not shaped as this engine
+      writes it (hand-edited, say): naming the file and the field.
   """
   path = os.path.join(model_dir, FILENAME)
   if not os.path.exists(path):
-    return
+    return None
   try:
-    with open(path) as f:
-      old = json.load(f).get("fingerprint", {})
-  except (OSError, ValueError) as e:
+    with open(path, encoding="utf-8") as f:
+      manifest = json.load(f)
+  except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
     raise InputError(f"{path} cannot be read ({e}); move it away or use "
                      "another --model_dir.") from None
+  wrong = ("the file" if not isinstance(manifest, dict) else next(
+      (f"{key!r}" for key in ("fingerprint", "flags", "data")
+       if not isinstance(manifest.get(key, {}), dict)), None))
+  if wrong:
+    raise InputError(f"{path} is not a manifest this engine wrote ({wrong} "
+                     "is not a JSON object); move it away or use another "
+                     "--model_dir.")
+  return manifest
+
+
+def check_compatible(model_dir: str, fingerprint: dict) -> Optional[str]:
+  """Why the run in `model_dir` has another model configuration than
+  `fingerprint` (each field that differs), or None if it has not.
+
+  Raises:
+    InputError: If the manifest cannot be read (`read`).
+  """
+  manifest = read(model_dir)
+  if manifest is None:
+    return None
+  old = manifest.get("fingerprint", {})
   old = {k: tuple(v) if isinstance(v, list) else v for k, v in old.items()}
   # Both sides' keys: an option listed only when set must match its
   # absence too.
   keys = list(fingerprint) + [k for k in old if k not in fingerprint]
   diffs = _differences(old, fingerprint, keys)
-  if diffs:
-    raise InputError(
-        f"`model_dir` {model_dir} holds a run with another configuration "
-        f"({'; '.join(diffs)}); use another --model_dir or the same flags.")
+  return (f"`model_dir` {model_dir} holds a run with another configuration "
+          f"({'; '.join(diffs)})" if diffs else None)
+
+
+def check_same_data(model_dir: str, info: datasets.DatasetInfo,
+                    label_offset: int) -> Optional[str]:
+  """Why the run in `model_dir` was trained on other data than `info` (the
+  data set, its class count and names, the label offset), or None.
+
+  A checkpoint of another class count fails to restore anyway; the same
+  count with other names or another offset restores, and would train the
+  head's units on other classes than their names. The data folder itself
+  may move (a new mount): a changed --data_dir is a note (changed_flags).
+  """
+  manifest = read(model_dir)
+  if manifest is None or "data" not in manifest:
+    return None
+  old, new = manifest["data"], info.as_dict()
+  diffs = _differences(old, new, ("name", "num_classes"))
+  old_names = old.get("class_names")
+  if isinstance(old_names, list) and old_names != new["class_names"]:
+    diffs.append(_names_differ(old_names, new["class_names"]))
+  old_offset = manifest.get("flags", {}).get("label_offset", 0)
+  if old_offset != label_offset:
+    diffs.append(f"label_offset: {old_offset!r} there, {label_offset!r} now")
+  return (f"`model_dir` {model_dir} holds a run trained on other data "
+          f"({'; '.join(diffs)})" if diffs else None)
+
+
+def _names_differ(old: list, new: list) -> str:
+  """The class names' difference in a few words, at any class count."""
+  gone = [n for n in old if n not in set(new)]
+  added = [n for n in new if n not in set(old)]
+  if not gone and not added:
+    return "class_names: the same names in another order"
+  parts = [f"{label} {len(names)} ({', '.join(map(repr, names[:3]))}"
+           + (", ..." if len(names) > 3 else "") + ")"
+           for label, names in (("added", added), ("gone", gone)) if names]
+  return "class_names: " + ", ".join(parts)
 
 
 def changed_flags(model_dir: str, flags: dict) -> list:
@@ -90,13 +147,12 @@ def changed_flags(model_dir: str, flags: dict) -> list:
   may change but then trains a different run than one command would have.
   """
   try:
-    with open(os.path.join(model_dir, FILENAME)) as f:
-      old = json.load(f).get("flags", {})
-  except (OSError, ValueError):
+    old = (read(model_dir) or {}).get("flags", {})
+  except InputError:
     return []
   new = json.loads(json.dumps(flags, default=str))  # as the manifest has it
-  return _differences(old, new, [k for k in sorted(new)
-                                 if k in old and k != "model_dir"])
+  return _differences(old, new, [k for k in sorted(new) if k in old
+                                 and k not in ("model_dir", "start_over")])
 
 
 def _differences(old: dict, new: dict, keys) -> list:
