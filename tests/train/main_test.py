@@ -84,13 +84,19 @@ class MainErrorsTest(tf.test.TestCase):
     os.makedirs(model_dir)
     with open(os.path.join(model_dir, "manifest.json"), "w") as f:
       f.write('{"fingerprint": {"image_size": 96}}')
-    before = sorted(os.listdir(model_dir))
+    before = {name: open(os.path.join(model_dir, name), "rb").read()
+              for name in os.listdir(model_dir)}
     self.assert_one_line_error(
         helpers.cli(["--dataset=synthetic", "--image_size=28",
                      f"--model_dir={model_dir}"]),
         "`model_dir` .* holds a run with another configuration "
         r"\(.*image_size: 96 there, 28 now")
-    self.assertEqual(sorted(os.listdir(model_dir)), before)
+    # The refusal is decided under the run lock (so no second run can write
+    # the manifest meanwhile); the lock file stays by design (run_lock.py),
+    # everything that was there is untouched.
+    after = {name: open(os.path.join(model_dir, name), "rb").read()
+             for name in os.listdir(model_dir) if name != ".run.lock"}
+    self.assertEqual(after, before)
 
   def test_validation_size_beyond_the_data(self):
     self.assert_one_line_error(
