@@ -98,7 +98,7 @@ class FolderEndToEndTest(tf.test.TestCase):
     self.assertLen(lines, 1, stopped.stderr)
     self.assertEqual(lines[0], f"error: {bad}: cannot be read or decoded as "
                      "an image; fix or remove it, or pass --skip_bad_images "
-                     "to skip such files.")
+                     "to skip (and count) such images.")
     model_dir = self.get_temp_dir() + "/b"
     skipped = helpers.cli(folder_flags(model_dir, data, "--augment=",
                                        "--skip_bad_images",

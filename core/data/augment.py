@@ -63,16 +63,27 @@ def pad_and_crop(image: tf.Tensor, seed: tf.Tensor,
                                         seed=seed)
 
 
+def crop_window(height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor):
+  """Inception's crop of a height x width image (Szegedy et al. 2015: 8 %
+  to 100 % of the area, aspect ratio 3/4 to 4/3), as int32 scalars (top,
+  left, crop height, crop width). Needs only the shape, so a JPEG decodes
+  only the crop (core/data/images.read_or_flagged)."""
+  begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.stack([height, width, 1]), tf.zeros([1, 0, 4], tf.float32),
+      seed=seed, min_object_covered=0.0, aspect_ratio_range=(3 / 4, 4 / 3),
+      area_range=(0.08, 1.0), max_attempts=10,
+      use_image_if_no_bounding_boxes=True)
+  return begin[0], begin[1], extent[0], extent[1]
+
+
 def random_resized_crop(image: tf.Tensor, size: int,
                         seed: tf.Tensor) -> tf.Tensor:
   """Inception's crop of an [H, W, C] image of any size, resized to
   [size, size, C]."""
-  begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
-      tf.shape(image), tf.zeros([1, 0, 4], tf.float32), seed=seed,
-      min_object_covered=0.0, aspect_ratio_range=(3 / 4, 4 / 3),
-      area_range=(0.08, 1.0), max_attempts=10,
-      use_image_if_no_bounding_boxes=True)
-  return images_lib.resize(tf.slice(image, begin, extent), size)
+  shape = tf.shape(image)
+  top, left, height, width = crop_window(shape[0], shape[1], seed)
+  return images_lib.resize(
+      tf.slice(image, [top, left, 0], [height, width, -1]), size)
 
 
 def random_erase(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -96,8 +107,14 @@ def random_erase(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   return tf.cond(draws[4] < 0.5, lambda: erased, lambda: image)
 
 
+def seeds(seed: tf.Tensor):
+  """The (crop, flip, erase) seeds of one example's draws."""
+  return tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+
+
 def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
-            size: int = 0, padding: int = 0) -> tf.Tensor:
+            size: int = 0, padding: int = 0, cropped: bool = False
+            ) -> tf.Tensor:
   """Applies `ops` in the order crop, flip, erase.
 
   Args:
@@ -108,13 +125,17 @@ def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
       otherwise the training side, reached by random-resized crop (with
       "crop") or a plain resize (without).
     padding: Pixels pad-and-crop pads by (0: an eighth of the side).
+    cropped: The image is already cropped (with `crop_window` and this
+      seed's crop draw) and resized, as files are while they are decoded:
+      only flip and erase remain.
 
   Returns:
     uint8 [H, W, C], or [size, size, C] when `size` is set.
   """
-  crop, flip, erase = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 3))
-  if size:
+  crop, flip, erase = seeds(seed)
+  if cropped:
+    pass
+  elif size:
     image = (random_resized_crop(image, size, crop) if "crop" in ops
              else images_lib.resize(image, size))
   elif "crop" in ops:

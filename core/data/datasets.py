@@ -58,7 +58,8 @@ _SYNTHETIC_SIDE = 28
 
 def load(name: str, *, data_dir: Optional[str] = None,
          validation_size: int = 2000, synthetic_size: int = 4096,
-         download: bool = True, label_offset: int = 0) -> Splits:
+         download: bool = True, label_offset: int = 0,
+         skip_bad: bool = False) -> Splits:
   """Loads a data set; holds out validation images where it has none.
 
   Args:
@@ -73,6 +74,9 @@ def load(name: str, *, data_dir: Optional[str] = None,
     synthetic_size: Training images of the synthetic set (test: a quarter).
     download: For MNIST only: download and verify the files when missing.
     label_offset: Shards: subtracted from every label (1 for ImageNet).
+    skip_bad: Shards scanned for their labels: a damaged record, or one
+      that is not an Example with an image, is counted (the pipeline skips
+      it) instead of refused.
 
   Returns:
     Splits(train, validation, test, info).
@@ -92,7 +96,8 @@ def load(name: str, *, data_dir: Optional[str] = None,
     # Imported here: they need TensorFlow, and this module must load without
     # it (the flags are parsed before TensorFlow is imported).
     from core.data import streamed  # pylint: disable=g-import-not-at-top
-    return streamed.load(name, data_dir, validation_size, label_offset)
+    return streamed.load(name, data_dir, validation_size, label_offset,
+                         skip_bad)
   if name == "synthetic":
     train, test = synthetic(synthetic_size), synthetic(
         max(synthetic_size // 4, 1), seed=1)

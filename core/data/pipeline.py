@@ -104,6 +104,8 @@ class Reading:
       cropping back (0: an eighth of the side); files take Inception's crop.
     skip_bad_images: Skip (weight 0, counted) an image that cannot be read
       or decoded, instead of stopping with a one-line error naming it.
+    max_image_pixels: Images whose header declares more pixels are bad
+      ones (never decoded): the bound on an image's bytes in flight.
   """
   image_size: int = 0
   channels: int = 1
@@ -111,9 +113,13 @@ class Reading:
   seed: int = 0
   crop_padding: int = 0
   skip_bad_images: bool = False
+  max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS
 
 
-BAD_IMAGE = "cannot be read or decoded as an image"
+BAD_IMAGE = images_lib.UNREADABLE
+# Marks the bad-input assertion's message, which train/loop/engine.py turns
+# into one line: "<<bad input:", "<where>: <problem>", ">>".
+BAD_INPUT = "bad input"
 
 
 def numbered(indices: tf.data.Dataset, first_step: int) -> tf.data.Dataset:
@@ -251,34 +257,54 @@ def _example_reader(split, reading: Reading, augment):
 
   def read(element):
     safe = tf.maximum(element["index"], 0)
-    decoded = images_lib.decoded_or_flagged(
-        lambda i: tf.io.read_file(tf.gather(paths, i)), safe,
-        reading.channels)
+    decoded = read_image(
+        lambda i: (tf.io.read_file(tf.gather(paths, i)), {}), safe,
+        element, reading, augment)
     return decoded.map(lambda d: finish(d, element, tf.gather(labels, safe),
                                          reading, augment,
-                                         reading.image_size,
                                          tf.gather(paths, safe)))
 
   return read
 
 
-def finish(decoded, element, label, reading: Reading, augment, size, path):
-  """Crops, resizes and augments one decoded image of a file or a record
-  to [size, size, C]; handles a bad one (in-memory rows: `_gather_rows`)."""
+def read_image(load, key, element, reading: Reading, augment, *,
+               unreadable: str = BAD_IMAGE) -> tf.data.Dataset:
+  """The one-element dataset of one file's or record's image, decoded only
+  as far as its crop needs (core/data/images.read_or_flagged): training with
+  "crop" takes Inception's random window, drawn from the header's shape with
+  this example's crop seed; evaluation after such training the central
+  87.5 %; otherwise the whole image, resized."""
+  if "crop" in augment:
+    seed = augment_lib.example_seed(reading.seed, element["step"],
+                                    element["index"])
+    crop_seed = augment_lib.seeds(seed)[0]
+    window = lambda h, w: augment_lib.crop_window(h, w, crop_seed)
+  elif "crop" in reading.augment:  # evaluation after Inception-style crops
+    window = images_lib.central_window(0.875)
+  else:
+    window = None
+  return images_lib.read_or_flagged(
+      load, key, reading.channels, reading.image_size, window=window,
+      max_pixels=reading.max_image_pixels, unreadable=unreadable)
+
+
+def finish(decoded, element, label, reading: Reading, augment, where):
+  """Flips and erases (when training asks) one image read by `read_image`
+  and handles a bad one (in-memory rows: `_gather_rows`): it stops the run
+  naming `where` and the problem, or has weight 0 and is counted."""
   index, ok = element["index"], decoded["ok"]
+  image = decoded["image"]
   if augment:
     seed = augment_lib.example_seed(reading.seed, element["step"], index)
-    image = augment_lib.augment(decoded["image"], seed, augment, size=size)
-  else:
-    image = decoded["image"]
-    if "crop" in reading.augment:  # evaluation after Inception-style crops
-      image = images_lib.central_crop(image, 0.875)
-    image = images_lib.resize(image, size)
+    image = augment_lib.augment(image, seed, augment, cropped=True)
+  size = reading.image_size
   # Crops and resizes with tensor sizes lose the static shape batching needs.
   image = tf.ensure_shape(image, [size, size, reading.channels])
   if not reading.skip_bad_images:
     with tf.control_dependencies([tf.debugging.Assert(
-        ok | (index < 0), [f"<<{BAD_IMAGE}:", path, ">>"])]):
+        ok | (index < 0), [f"<<{BAD_INPUT}:",
+                           tf.strings.join([where, ": ", decoded["problem"]]),
+                           ">>"])]):
       image = tf.identity(image)
   usable = tf.cast(ok & (index >= 0), tf.float32)
   return {"images": image, "labels": label, "index": index,

@@ -9,16 +9,25 @@ records. Resuming at (epoch, step) rebuilds that epoch's stream and skips
 reading those records' bytes again, not decoding them. Each input pipeline
 (one per worker) reads its own share of the shards. Records become replica
 batches of the same form as core/data/pipeline.py's.
+
+A damaged shard (a CRC mismatch or a record cut short) cannot be read past
+the damage: TFRecordDataset stops there with an error that names no file.
+Each shard's stream therefore drops its errors and ends with a check that the
+bytes it read (16 + length per record) add up to the file's size; when they
+do not, one bad element names the shard and the record, which the run stops
+on or, with --skip_bad_images, skips and counts (the rest of that shard is
+not read). A record that is not an Example holding an image is bad the same
+way.
 """
 
 import numpy as np
 import tensorflow as tf
 
 from core.runtime import distribution
-from core.data import images as images_lib
+from core.runtime import paths
 from core.data import tfrecords
 from core.data.pipeline import (Reading, epoch_permutation, eval_steps, finish,
-                           read_in_order)
+                                read_image, read_in_order)
 
 # Records shuffled together: memory holds one block of serialized records
 # (about 110 MB of ImageNet JPEGs), whatever the data set's size.
@@ -26,11 +35,22 @@ SHUFFLE_BLOCK = 1024
 _CYCLE = 16  # shards read at once
 
 
-def _epoch_records(files: tf.Tensor, seed: int, epoch: tf.Tensor,
+_DAMAGED = ("is damaged after this record's start (a CRC mismatch or a "
+            "record cut short); the rest of the shard cannot be read")
+_NOT_AN_EXAMPLE = (f"is not a tf.train.Example holding an image in "
+                   f"{tfrecords.ENCODED}")
+
+
+def _shard_table(files) -> tf.Tensor:
+  """[shards, 2] strings: each shard's path and its size in bytes."""
+  return tf.constant([[f, str(paths.size(f))] for f in files])
+
+
+def _epoch_records(table: tf.Tensor, seed: int, epoch: tf.Tensor,
                    ctx: tf.distribute.InputContext,
                    block: int) -> tf.data.Dataset:
-  """(shard, record number, serialized record) of one epoch, shuffled."""
-  order = tf.gather(files, epoch_permutation(seed, epoch, files.shape[0]))
+  """(where, serialized record, damaged) of one epoch, shuffled."""
+  order = tf.gather(table, epoch_permutation(seed, epoch, table.shape[0]))
   mine = order[ctx.input_pipeline_id::ctx.num_input_pipelines]
 
   def shuffled(block_number, block):
@@ -54,12 +74,30 @@ def _epoch_records(files: tf.Tensor, seed: int, epoch: tf.Tensor,
           .batch(block).enumerate().flat_map(shuffled))
 
 
-def _named_records(path: tf.Tensor) -> tf.data.Dataset:
-  """{"where": "<shard> record <n>", "record": bytes} of one shard."""
-  return tf.data.TFRecordDataset(path).enumerate().map(
-      lambda number, record: {"where": tf.strings.join(
-          [path, " record ", tf.strings.as_string(number)]),
-                              "record": record})
+def _named_records(shard: tf.Tensor) -> tf.data.Dataset:
+  """{"where": "<shard> record <n>", "record": bytes, "damaged": bool} of
+  one shard ([path, size]): its records, then, if the shard is damaged,
+  one damaged element in place of the rest."""
+  path, size = shard[0], tf.strings.to_number(shard[1], tf.int64)
+  records = tf.data.TFRecordDataset(path).map(
+      lambda record: {"record": record, "end": tf.constant(False)})
+  end = tf.data.Dataset.from_tensors({"record": tf.constant(""),
+                                      "end": tf.constant(True)})
+
+  def step(state, element):
+    read, number = state
+    where = tf.strings.join([path, " record ", tf.strings.as_string(number)])
+    damaged = element["end"] & tf.not_equal(read, size)
+    after = (read + 16 + tf.cast(tf.strings.length(element["record"]),
+                                 tf.int64), number + 1)
+    return after, {"where": where, "record": element["record"],
+                   "damaged": damaged,
+                   "keep": tf.logical_not(element["end"]) | damaged}
+
+  return (records.ignore_errors().concatenate(end)
+          .scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), step)
+          .filter(lambda e: e["keep"])
+          .map(lambda e: {k: e[k] for k in ("where", "record", "damaged")}))
 
 
 def train_batches(split, batch: distribution.BatchSplit, seed: int,
@@ -69,13 +107,13 @@ def train_batches(split, batch: distribution.BatchSplit, seed: int,
   """This pipeline's batches of serialized records from `start_step` on,
   each {"step", "where", "record", "position"} with a leading batch axis of
   the pipeline's rows (its replicas' share of a global batch)."""
-  files = tf.constant(list(split.files))
+  table = _shard_table(split.files)
   local = batch.per_replica * (batch.num_replicas // ctx.num_input_pipelines)
   epoch0, skip = divmod(start_step, epoch_steps)
 
   def epoch_batches(epoch):
     first = epoch * epoch_steps * local
-    return (_epoch_records(files, seed, epoch, ctx, shuffle_block).repeat()
+    return (_epoch_records(table, seed, epoch, ctx, shuffle_block).repeat()
             .take(epoch_steps * local).enumerate()
             .map(lambda i, r: dict(r, position=first + i))
             .batch(local, drop_remainder=True))
@@ -98,8 +136,9 @@ def eval_batches(split, batch: distribution.BatchSplit,
   of padded global batches (padding: position -1)."""
   steps = eval_steps(split.num_examples, batch.global_batch_size)
   padding = tf.data.Dataset.from_tensors(
-      {"where": tf.constant("padding"), "record": tf.constant(b"")}).repeat()
-  stream = (tf.data.Dataset.from_tensor_slices(list(split.files))
+      {"where": tf.constant("padding"), "record": tf.constant(b""),
+       "damaged": tf.constant(False)}).repeat()
+  stream = (tf.data.Dataset.from_tensor_slices(_shard_table(split.files))
             .flat_map(_named_records)
             .enumerate().map(lambda i, r: dict(r, position=i))
             .concatenate(padding.map(lambda r: dict(
@@ -122,22 +161,31 @@ def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
 
   def examples(element):
     rows = tf.data.Dataset.from_tensor_slices(
-        {k: element[k] for k in ("where", "record", "position")})
+        {k: element[k] for k in ("where", "record", "position", "damaged")})
     return rows.map(lambda r: dict(r, step=element["step"]))
 
+  def load(record):
+    parsed = tfrecords.parse(record)
+    return parsed["encoded"], {"label": parsed["label"]}
+
   def read(row):
-    parsed = tfrecords.parse(row["record"])
-    label = parsed["label"] - label_offset
-    in_range = (label >= 0) & (label < num_classes)
-    decoded = images_lib.decoded_or_flagged(lambda e: e, parsed["encoded"],
-                                            reading.channels)
     element = {"step": row["step"], "index": row["position"]}
-    where = tf.strings.join([row["where"], tf.where(
-        in_range, "", f" (label outside [0, {num_classes}) after "
-        f"--label_offset={label_offset})")])
-    return decoded.map(lambda d: finish(
-        dict(d, ok=d["ok"] & in_range), element,
-        tf.cast(tf.maximum(label, 0), tf.int32), reading, augment,
-        reading.image_size, where))
+    decoded = read_image(load, row["record"], element, reading, augment,
+                         unreadable=_NOT_AN_EXAMPLE)
+
+    def checked(d):
+      label = d["extra"]["label"] - label_offset
+      in_range = (label >= 0) & (label < num_classes)
+      problem = tf.where(
+          row["damaged"], _DAMAGED, tf.where(
+              d["ok"] & tf.logical_not(in_range),
+              f"label outside [0, {num_classes}) after "
+              f"--label_offset={label_offset}", d["problem"]))
+      ok = d["ok"] & in_range & tf.logical_not(row["damaged"])
+      return finish(dict(d, ok=ok, problem=problem), element,
+                    tf.cast(tf.maximum(label, 0), tf.int32), reading,
+                    augment, row["where"])
+
+    return decoded.map(checked)
 
   return read_in_order(batches.flat_map(examples), read, batch.per_replica)

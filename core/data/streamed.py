@@ -11,7 +11,7 @@ from core.data import tfrecords
 
 
 def load(name: str, data_dir: str, validation_size: int,
-         label_offset: int) -> types.Splits:
+         label_offset: int, skip_bad: bool = False) -> types.Splits:
   """The splits of a folder or shard set, and its facts.
 
   Raises:
@@ -19,7 +19,7 @@ def load(name: str, data_dir: str, validation_size: int,
   """
   if name == "folder":
     return _folder(data_dir, validation_size)
-  return _shards(data_dir, label_offset)
+  return _shards(data_dir, label_offset, skip_bad)
 
 
 def _folder(root: str, validation_size: int) -> types.Splits:
@@ -39,8 +39,8 @@ def _folder(root: str, validation_size: int) -> types.Splits:
                                               (None, None, channels), names))
 
 
-def _shards(root: str, label_offset: int) -> types.Splits:
-  splits, names = tfrecords.describe(root, label_offset)
+def _shards(root: str, label_offset: int, skip_bad: bool) -> types.Splits:
+  splits, names = tfrecords.describe(root, label_offset, skip_bad)
   channels = tfrecords.sniff_channels(splits["train"].files)
   return types.Splits(splits["train"], splits["validation"],
                          splits["test"],

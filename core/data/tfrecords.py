@@ -48,34 +48,75 @@ def parse(record: tf.Tensor) -> Dict[str, tf.Tensor]:
           "text": parsed[TEXT]}
 
 
-def _labels_of(files: Sequence[str]):
-  """(label, text, file, record number) of every record, labels only."""
-  for path in files:
+BAD_RECORD_HINT = ("fix or remove the shard, or pass --skip_bad_images to "
+                   "skip (and count) such records")
+
+
+def _records(path: str):
+  """(number, serialized record or None) of one shard; None (once, then
+  the end) where the shard is damaged (TFRecordDataset cannot read past a
+  CRC mismatch or a record cut short)."""
+  iterator = iter(tf.data.TFRecordDataset(path))
+  number = 0
+  while True:
     try:
-      for number, record in enumerate(tf.data.TFRecordDataset(path)):
-        example = parse(record)
-        if not example["encoded"].numpy():
-          raise DataError(f"{path}: record {number} has no {ENCODED} "
-                          "feature.")
+      record = next(iterator)
+    except StopIteration:
+      return
+    except tf.errors.OpError:
+      yield number, None
+      return
+    yield number, record
+    number += 1
+
+
+def _labels_of(files: Sequence[str], skip_bad: bool):
+  """(label or None for a bad record, text, file, record number) of every
+  record, labels only (the images are not decoded)."""
+  for path in files:
+    for number, record in _records(path):
+      problem, example = None, None
+      if record is None:
+        problem = ("is damaged (a CRC mismatch or a record cut short); the "
+                   "rest of the shard cannot be read")
+      else:
+        try:
+          example = parse(record)
+        except tf.errors.OpError:
+          problem = "is not a tf.train.Example"
+        else:
+          if not example["encoded"].numpy():
+            problem = f"has no {ENCODED} feature"
+      if problem is None:
         yield (int(example["label"]), example["text"].numpy().decode(
             "utf-8", "replace"), path, number)
-    except tf.errors.OpError as e:
-      raise DataError(f"{path}: not a readable TFRecord file "
-                      f"({e.message.splitlines()[0][:120]}).") from None
+      elif skip_bad:
+        yield None, "", path, number
+      elif record is None and number == 0:
+        raise DataError(f"{path}: not a readable TFRecord file (its first "
+                        f"record is damaged or cut short); "
+                        f"{BAD_RECORD_HINT}.")
+      else:
+        raise DataError(f"{path}: record {number} {problem}; "
+                        f"{BAD_RECORD_HINT}.")
 
 
-def _scan(root: str, files: Dict[str, Tuple[str, ...]], label_offset: int):
-  """(counts per split, class names) from one pass over the labels."""
+def _scan(root: str, files: Dict[str, Tuple[str, ...]], label_offset: int,
+          skip_bad: bool):
+  """(counts per split, class names) from one pass over the labels; a bad
+  record skipped still counts (the stream reads it as a skipped image)."""
   counts, texts, largest = {}, {}, -1
   for split, paths in files.items():
     counts[split] = 0
-    for label, text, path, number in _labels_of(paths):
+    for label, text, path, number in _labels_of(paths, skip_bad):
+      counts[split] += 1
+      if label is None:
+        continue
       label -= label_offset
       if label < 0:
         raise DataError(f"{path}: record {number} has label "
                         f"{label + label_offset}, below --label_offset "
                         f"{label_offset} (or no {LABEL} feature).")
-      counts[split] += 1
       largest = max(largest, label)
       if text:
         texts.setdefault(label, text)
@@ -83,8 +124,11 @@ def _scan(root: str, files: Dict[str, Tuple[str, ...]], label_offset: int):
   return counts, names
 
 
-def describe(root: str, label_offset: int = 0):
+def describe(root: str, label_offset: int = 0, skip_bad: bool = False):
   """(RecordSplits by split name, class names) of the shards in `root`.
+
+  `skip_bad`: a damaged record, or one that is not an Example with an
+  image, is counted and left for the pipeline to skip instead of refused.
 
   Raises:
     DataError: No train shards, a bad label or record, or a metadata file
@@ -101,7 +145,7 @@ def describe(root: str, label_offset: int = 0):
   if os.path.isfile(meta_path):
     counts, names = _read_metadata(meta_path)
   else:
-    counts, names = _scan(root, files, label_offset)
+    counts, names = _scan(root, files, label_offset, skip_bad)
   if len(names) < 2:
     raise DataError(f"{root}: the shards hold {len(names)} class(es); "
                     "training a classifier needs at least 2.")

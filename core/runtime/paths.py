@@ -35,3 +35,12 @@ def literal(path: str) -> Iterator[str]:
     yield os.path.join(scratch, "d", os.path.basename(path))
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def size(path: str) -> int:
+  """The size in bytes of the file at `path` (local or any file system
+  TensorFlow reads: gs://, s3://, hdfs://)."""
+  if "://" not in path:
+    return os.path.getsize(path)
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.io.gfile.stat(path).length

@@ -53,7 +53,8 @@ class ServingModule(tf.Module):
   """The exported object: preprocessing + GoogLeNet's main head."""
 
   def __init__(self, model: GoogLeNet, image_shape: Sequence[Optional[int]],
-               class_names: Sequence[str], *, mirror: bool = False):
+               class_names: Sequence[str], *, mirror: bool = False,
+               max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS):
     """Wraps `model` for a data set's images.
 
     Args:
@@ -63,6 +64,8 @@ class ServingModule(tf.Module):
       class_names: One per class, in label order.
       mirror: Average each image's probabilities with its mirror image's
         (GoogLeNet.classify).
+      max_image_pixels: `serving_bytes` refuses (InvalidArgumentError) an
+        image whose header declares more pixels, before decoding it.
     """
     super().__init__(name="serving")
     # Track only the trunk's variables (and its batch normalisation
@@ -76,6 +79,7 @@ class ServingModule(tf.Module):
     self._target = ((image_shape[0], image_shape[1]) if image_shape[0]
                     else (model.image_size, model.image_size))
     self._names = tf.constant(list(class_names))
+    self._max_pixels = max_image_pixels
     self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec(
         [None, None, None, channels], tf.uint8, name="images")])
     self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
@@ -95,7 +99,8 @@ class ServingModule(tf.Module):
   def _serve_bytes(self, encoded):
     target, channels = self._target, self._channels
     decoded = tf.map_fn(
-        lambda e: images_lib.resize(images_lib.decode(e, channels), *target),
+        lambda e: images_lib.resize(images_lib.checked_decode(
+            e, channels, self._max_pixels), *target),
         encoded, fn_output_signature=tf.TensorSpec([*target, channels],
                                                    tf.uint8))
     # A call of `serve`'s function: the SavedModel holds the network's graph
@@ -118,8 +123,9 @@ class ServingModule(tf.Module):
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
            image_shape: Sequence[Optional[int]], class_names: Sequence[str],
-           metadata: Optional[dict] = None,
-           mirror: bool = False) -> Optional[str]:
+           metadata: Optional[dict] = None, mirror: bool = False,
+           max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS
+           ) -> Optional[str]:
   """Writes `export_dir/<version>` atomically.
 
   Args:
@@ -127,7 +133,7 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
       written as if there were no strategy).
     export_dir: Base directory of the versions.
     version: A positive integer, normally the global step.
-    image_shape, class_names, mirror: As ServingModule's.
+    image_shape, class_names, mirror, max_image_pixels: As ServingModule's.
     metadata: Written as `assets.extra/metadata.json` (TF version, classes).
 
   Returns:
@@ -143,7 +149,8 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
-  module = ServingModule(model, image_shape, class_names, mirror=mirror)
+  module = ServingModule(model, image_shape, class_names, mirror=mirror,
+                         max_image_pixels=max_image_pixels)
   try:
     _write(module, tmp, metadata)
     check_export(module, tmp)

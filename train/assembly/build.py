@@ -224,7 +224,8 @@ def _engine(config: TrainConfig, strategy, info: types.DatasetInfo, batch,
       image_size=config.image_size, channels=info.channels,
       augment=tuple(config.augment), seed=config.seed,
       crop_padding=config.crop_padding,
-      skip_bad_images=config.skip_bad_images)
+      skip_bad_images=config.skip_bad_images,
+      max_image_pixels=config.max_image_pixels)
   return Engine(strategy, batch, reading=reading,
                 compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
                 mirror=config.test_mirror, label_offset=config.label_offset,
@@ -318,7 +319,8 @@ def load_data(config: TrainConfig) -> datasets.Splits:
   """The config's data set, cut to `train_examples` when set."""
   data = datasets.load(config.dataset, data_dir=config.data_dir,
                        validation_size=config.validation_size,
-                       label_offset=config.label_offset)
+                       label_offset=config.label_offset,
+                       skip_bad=config.skip_bad_images)
   if config.export == "best" and not data.validation.num_examples:
     raise InputError("`export=best` chooses by validation accuracy, and the "
                      f"{data.info.name} data here has no validation split; "
@@ -378,6 +380,7 @@ def _exporter(config: TrainConfig, engine: Engine,
       return export_lib.export(
           engine.model, export_dir, step, image_shape=info.image_shape,
           class_names=info.class_names, mirror=config.test_mirror,
+          max_image_pixels=config.max_image_pixels,
           metadata={"dataset": info.name,
                     "class_names": list(info.class_names),
                     "image_shape": list(info.image_shape),

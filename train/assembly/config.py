@@ -101,6 +101,11 @@ class TrainConfig:
   skip_bad_images: bool = option(
       False, "Skip (and count) images that cannot be read or decoded "
       "instead of stopping with an error naming the file.")
+  max_image_pixels: int = option(
+      50_000_000, "Images (files, records, serving uploads) whose header "
+      "declares more pixels are bad ones, never decoded: the bound on an "
+      "image's memory in flight (50 MP is 150 MB of RGB, above a 48-MP "
+      "phone photo).")
   train_examples: int = option(
       0, "Use only the first N training images (0: all).")
   epochs: int = option(40, "Epochs to train (the seed's 40).")
@@ -220,7 +225,7 @@ class TrainConfig:
                   "global_batch_size",
                   "image_size", "steps_per_loop", "checkpoint_every",
                   "norm_group_size",
-                  "max_bad_steps"):
+                  "max_bad_steps", "max_image_pixels"):
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",

@@ -283,10 +283,10 @@ def _naming_bad_images():
   try:
     yield
   except tf.errors.InvalidArgumentError as e:
-    found = re.search(rf"<<{pipeline.BAD_IMAGE}:\]? \[?(.*?)\]? \[?>>",
+    found = re.search(rf"<<{pipeline.BAD_INPUT}:\]? \[?(.*?)\]? \[?>>",
                       e.message, re.S)
     if not found:
       raise
-    raise DataError(f"{found.group(1).strip()}: {pipeline.BAD_IMAGE}; fix "
-                    "or remove it, or pass --skip_bad_images to skip such "
-                    "files.") from None
+    raise DataError(f"{found.group(1).strip()}; fix or remove it, or pass "
+                    "--skip_bad_images to skip (and count) such images."
+                    ) from None

@@ -62,7 +62,17 @@ class DecoderChatterFilter:
         if not NOISE.match(line):
           os.write(self._real, line)
 
-  def __exit__(self, *exc) -> None:
+  def __exit__(self, exc_type, *exc) -> None:
+    if exc_type is not None:
+      # The run is ending on an error, while the input pipeline's threads
+      # may still be decoding (a prefetched copy of the bad file chatters
+      # after the one line). Native fd 2 stays filtered until the process
+      # exits; Python's stderr, which prints the one line, goes straight
+      # to the terminal.
+      sys.stderr.flush()
+      sys.stderr = open(os.dup(self._real), "w", buffering=1,  # pylint: disable=consider-using-with
+                        encoding="utf-8", errors="backslashreplace")
+      return
     os.dup2(self._real, 2)  # closes the pipe's last writer: the pump ends
     self._thread.join(timeout=5)
     os.close(self._real)

@@ -204,8 +204,23 @@ class StreamedPipelineTest(tf.test.TestCase):
     split, bad = self.bad_split()
     reading = pipeline.Reading(image_size=16, channels=3)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                f"{pipeline.BAD_IMAGE}.*{bad}"):
+                                f"{bad}: {pipeline.BAD_IMAGE}"):
       self.rows(split, [0, 1, 2], reading)
+
+  def test_an_image_above_max_image_pixels_is_named_or_skipped(self):
+    # The fixture's images are 24x20 or so; a bound below that flags all.
+    reading = pipeline.Reading(image_size=16, channels=3,
+                               max_image_pixels=100)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        f"{self.data.train.paths[0]}: declares \\d+x\\d+ pixels, more than "
+        "--max_image_pixels=100"):
+      self.rows(self.data.train, [0, 1], reading)
+    skipping = pipeline.Reading(image_size=16, channels=3,
+                                max_image_pixels=100, skip_bad_images=True)
+    (out,) = self.rows(self.data.train, [0, 1], skipping)
+    self.assertAllEqual(out["weight"], [0, 0])
+    self.assertAllEqual(out["bad"], [1, 1])
 
   def test_bad_file_skipped_and_counted(self):
     split, _ = self.bad_split()

@@ -11,6 +11,7 @@ from core.runtime import distribution
 from core.data import pipeline
 from core.data import shard_stream
 from core.data import tfrecords
+from core.runtime.errors import DataError
 from tests.core.data.tfrecords_test import write_shards
 
 
@@ -77,8 +78,8 @@ class RecordLabelTest(tf.test.TestCase):
                                            training=False)
     with self.assertRaisesRegex(
         tf.errors.InvalidArgumentError,
-        r"train-00000-of-00001 record 2 \(label outside \[0, 2\) after "
-        r"--label_offset=0\)"):
+        r"train-00000-of-00001 record 2: label outside \[0, 2\) after "
+        r"--label_offset=0"):
       list(rows)
     skipping = pipeline.Reading(image_size=8, channels=3,
                                 skip_bad_images=True)
@@ -87,3 +88,85 @@ class RecordLabelTest(tf.test.TestCase):
                                      tf.distribute.InputContext()),
         batch, skipping, 2, 0, training=False))
     self.assertAllEqual(out["weight"], [1, 1, 0, 1])
+
+
+class DamagedShardTest(tf.test.TestCase):
+  """A CRC mismatch, a shard cut short and a record that is not an Example:
+  named by shard and record, or skipped and counted; the scan (no
+  dataset.json) says the same before training starts."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = os.path.join(self.get_temp_dir(), "damaged")
+    write_shards(self.root, [0, 1, 0, 1], shards=1)
+    self.shard = tfrecords.shards(self.root, "train")[0]
+    with open(self.shard, "rb") as f:
+      self.bytes = f.read()
+    self.starts = [0]
+    for _ in range(4):  # 8 bytes length, 4 its CRC, data, 4 the data's CRC
+      length = int.from_bytes(self.bytes[self.starts[-1]:][:8], "little")
+      self.starts.append(self.starts[-1] + 16 + length)
+
+  def rewrite(self, data: bytes):
+    with open(self.shard, "wb") as f:
+      f.write(data)
+
+  def rows(self, skip: bool, metadata: bool = True):
+    if metadata:
+      tfrecords.write_metadata(self.root, {"train": 4}, ["a", "b"])
+    data = datasets.load("tfrecord", data_dir=self.root, skip_bad=skip)
+    batch = distribution.BatchSplit(4, 1)
+    reading = pipeline.Reading(image_size=8, channels=3,
+                               skip_bad_images=skip)
+    return list(shard_stream.replica_batches(
+        shard_stream.eval_batches(data.train, batch,
+                                  tf.distribute.InputContext()),
+        batch, reading, 2, 0, training=False))
+
+  def test_a_crc_mismatch_is_named_or_skipped(self):
+    data = bytearray(self.bytes)
+    data[self.starts[2] + 20] ^= 0xFF  # inside record 2's data
+    self.rewrite(bytes(data))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                r"train-00000-of-00001 record 2: is damaged"):
+      self.rows(skip=False)
+    (out,) = self.rows(skip=True)
+    # Records 0, 1, then the damage in place of the rest (one bad), padding.
+    self.assertAllEqual(out["weight"], [1, 1, 0, 0])
+    self.assertAllEqual(out["bad"], [0, 0, 1, 0])
+
+  def test_a_shard_cut_short_is_named_or_skipped(self):
+    self.rewrite(self.bytes[:self.starts[3] + 10])
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                r"train-00000-of-00001 record 3: is damaged"):
+      self.rows(skip=False)
+    (out,) = self.rows(skip=True)
+    self.assertAllEqual(out["weight"], [1, 1, 1, 0])
+    self.assertAllEqual(out["bad"], [0, 0, 0, 1])
+
+  def test_a_record_that_is_not_an_example_is_named_or_skipped(self):
+    records = list(tf.data.TFRecordDataset(self.shard).as_numpy_iterator())
+    records[1] = b"\xff\xff\xff not a protocol buffer"
+    with tf.io.TFRecordWriter(self.shard) as writer:
+      for record in records:
+        writer.write(record)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r"train-00000-of-00001 record 1: is not a tf.train.Example holding "
+        r"an image"):
+      self.rows(skip=False)
+    (out,) = self.rows(skip=True)
+    self.assertAllEqual(out["weight"], [1, 0, 1, 1])
+    self.assertAllEqual(out["bad"], [0, 1, 0, 0])
+
+  def test_the_scan_names_the_record_or_counts_it(self):
+    data = bytearray(self.bytes)
+    data[self.starts[2] + 20] ^= 0xFF
+    self.rewrite(bytes(data))
+    with self.assertRaisesRegex(
+        DataError, r"train-00000-of-00001: record 2 is damaged .*"
+        "--skip_bad_images"):
+      datasets.load("tfrecord", data_dir=self.root)
+    data = datasets.load("tfrecord", data_dir=self.root, skip_bad=True)
+    self.assertEqual(data.train.num_examples, 3)  # 2 records, 1 skipped
+    self.assertEqual(data.info.class_names, ("c0", "c1"))

@@ -187,6 +187,14 @@ class ExportTest(tf.test.TestCase):
       tf.saved_model.load(self.path).signatures["serving_bytes"](
           images=tf.constant([b"not an image"]))
 
+  def test_an_oversized_upload_is_refused_before_decoding(self):
+    png = bytearray(tf.io.encode_png(self.images[0]).numpy())
+    png[16:24] = (10_000).to_bytes(4, "big") * 2  # IHDR: 10,000 x 10,000
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "more than the 50000000 this model accepts"):
+      tf.saved_model.load(self.path).signatures["serving_bytes"](
+          images=tf.constant([bytes(png)]))
+
   def test_existing_version_is_left_alone(self):
     self.assertIsNone(export.export(self.model, self.base, 7,
                                     image_shape=(28, 28, 1),
