@@ -135,6 +135,33 @@ class AfterTrainingTest(unittest.TestCase):
     table = predict.render(predict.predict(self.export, paths[:1]))
     self.assertRegex(table, rf"^{re.escape(paths[0])}  \S.* \d\.\d{{4}}")
 
+  def test_a_saved_model_that_is_not_ours_is_one_line(self):
+    foreign = os.path.join(tempfile.mkdtemp(), "foreign")
+    module = tf.Module()
+    module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[
+        tf.TensorSpec([None, 3], tf.float32)])
+    tf.saved_model.save(module, foreign,
+                        signatures={"serving_default": module.double})
+    want = (f"`saved_model` '{foreign}' is not a model this engine exported: "
+            "it needs signatures serving_default and serving_bytes taking "
+            "`images` and returning logits, probabilities, classes, "
+            "class_names; it has serving_default(x) -> y.")
+    with self.assertRaises(InputError) as raised:
+      evaluate.evaluate_saved_model(foreign, self.dir)
+    self.assertEqual(str(raised.exception), want)
+    picture = os.path.join(tempfile.mkdtemp(), "caf\udce9.png")  # not UTF-8
+    tf.io.write_file(os.fsencode(picture), tf.io.encode_png(
+        np.zeros([28, 28, 1], np.uint8)))
+    result = command("train.predict", f"--saved_model={foreign}", picture)
+    self.assertEqual(result.returncode, 2)
+    self.assertEqual(result.stderr, f"error: {want}\n")
+    # Ours, on that file name: it is read, and JSON shows it escaped.
+    result = command("train.predict", f"--saved_model={self.export}",
+                     "--output=json", picture)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(json.loads(result.stdout)["file"],
+                     os.fsencode(picture).decode("utf-8", "backslashreplace"))
+
   def test_predict_on_a_bad_file_is_one_line(self):
     bad = os.path.join(tempfile.mkdtemp(), "bad.jpg")
     with open(bad, "wb") as f:

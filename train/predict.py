@@ -149,8 +149,12 @@ def classify(settings: PredictOptions, files: List[str]) -> int:
   """The command: one row (or JSON line) per image of `files`."""
   cli.load_tensorflow(deterministic=False)  # oneDNN where TF would not pick it
   rows = predict(settings.saved_model, files, settings.top_k)
-  print("\n".join(json.dumps(r) for r in rows) if settings.output == "json"
-        else render(rows))
+  if settings.output == "json":
+    # A name that is not UTF-8 is shown with \xNN escapes (JSON holds text).
+    print("\n".join(json.dumps(dict(r, file=os.fsencode(r["file"]).decode(
+        "utf-8", "backslashreplace"))) for r in rows))
+  else:
+    print(render(rows))
   return 0
 
 

@@ -9,6 +9,7 @@ record by record (core/data/shard_stream.py). All three give the same
 replica batches: dicts of `images`, `labels`, `index`, `weight` and `bad`.
 """
 
+import os
 from typing import Iterator, Optional, Tuple
 
 import tensorflow as tf
@@ -113,4 +114,5 @@ def serving_inputs(split, batch_size: int
           split.images[start:start + batch_size])
     else:
       yield "serving_bytes", tf.stack([
-          tf.io.read_file(p) for p in split.paths[start:start + batch_size]])
+          tf.io.read_file(os.fsencode(p))
+          for p in split.paths[start:start + batch_size]])

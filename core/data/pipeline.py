@@ -24,6 +24,7 @@ weight 0 and is counted in `bad`.
 """
 
 import dataclasses
+import os
 from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -253,7 +254,9 @@ def _example_reader(split, reading: Reading, augment):
   """index -> a one-element dataset of the decoded (augmented) example of
   an image folder (in-memory sets take `_gather_rows`)."""
   labels = tf.constant(split.labels)
-  paths = tf.constant(split.paths.astype(str))
+  # Bytes, as the file system has them: a name that is not UTF-8 is still
+  # a file (os.fsencode undoes Python's surrogate escapes).
+  paths = tf.constant([os.fsencode(p) for p in split.paths], tf.string)
 
   def read(element):
     safe = tf.maximum(element["index"], 0)

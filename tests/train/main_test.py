@@ -117,6 +117,15 @@ class MainErrorsTest(tf.test.TestCase):
     self.assertFalse([f for f in os.listdir(model_dir)
                       if f.startswith("ckpt")])
 
+  def test_a_flag_file_that_is_not_utf8_is_named(self):
+    flagfile = os.path.join(self.get_temp_dir(), "latin1.cfg")
+    with open(flagfile, "wb") as f:
+      f.write(b"--train_steps=1\n# caf\xe9\n")
+    self.assert_one_line_error(
+        helpers.cli([f"--flagfile={flagfile}"]),
+        f"flag file {flagfile} is not UTF-8 text \\(byte 0xe9 at offset "
+        r"21\); save it as UTF-8\.$")
+
   def test_flagfile_and_helpfull(self):
     flagfile = os.path.join(self.get_temp_dir(), "f.cfg")
     open(flagfile, "w").write("--optimizer=nope\n")

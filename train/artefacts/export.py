@@ -13,9 +13,13 @@ does (core/data/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
 training run's evaluation computed.
 
 Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the
-global step. The SavedModel is written to `<export_dir>/.tmp-<version>-<pid>`
-(a name TF Serving ignores: not an integer) and renamed into place, so a
-reader never sees half an export and a crash leaves earlier versions intact.
+global step. The SavedModel is written to
+`<export_dir>/.tmp-<version>-<host>-<pid>` (a name TF Serving ignores: not an
+integer) and renamed into place, so a reader never sees half an export and a
+crash leaves earlier versions intact; a later run removes only its own host's
+temporaries whose process is gone (runs may share `export_dir`). A version
+that exists is never overwritten: the same weights (their sha256 is in the
+metadata) are not exported twice, other weights take the next free version.
 Only the trunk's variables are saved; the aux heads and the optimizer are not.
 
 Before the rename, the copy on disk is loaded back and both signatures are
@@ -34,10 +38,12 @@ own TensorProto), so the runtime does not depend on
 """
 
 import functools
+import hashlib
 import json
 import os
 import shutil
-from typing import Dict, Optional, Sequence
+import socket
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -124,8 +130,8 @@ class ServingModule(tf.Module):
 def export(model: GoogLeNet, export_dir: str, version: int, *,
            image_shape: Sequence[Optional[int]], class_names: Sequence[str],
            metadata: Optional[dict] = None, mirror: bool = False,
-           max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS
-           ) -> Optional[str]:
+           max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS,
+           report: Optional[Callable[[str], None]] = None) -> Optional[str]:
   """Writes `export_dir/<version>` atomically.
 
   Args:
@@ -136,21 +142,35 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
     image_shape, class_names, mirror, max_image_pixels: As ServingModule's.
     metadata: Written as `assets.extra/metadata.json` (TF version, classes).
 
+    report: Called with one line when the version asked for exists already.
+
   Returns:
-    The version's path, or None if it exists (same step, same weights).
+    The version's path; None if version `version` (or the version a
+    previous call published instead) already holds these very weights
+    (`weights_sha256` in its metadata).
+
+  A version that exists with other weights (a retrain to the same step,
+  another run sharing `export_dir`) is never overwritten: these weights are
+  published as the next free version instead, and `report` says so.
 
   Raises:
     NoSpaceError: The disk filled up; nothing was published and the
       half-written copy is removed.
   """
-  final = os.path.join(export_dir, str(int(version)))
-  if os.path.isdir(final):
-    return None
-  os.makedirs(export_dir, exist_ok=True)
-  tmp = os.path.join(export_dir, f".tmp-{int(version)}-{os.getpid()}")
-  shutil.rmtree(tmp, ignore_errors=True)
   module = ServingModule(model, image_shape, class_names, mirror=mirror,
                          max_image_pixels=max_image_pixels)
+  digest = weights_digest(module)
+  metadata = dict(metadata or {}, weights_sha256=digest)
+  version = int(version)
+  same = _version_with(export_dir, digest, version)
+  if same is not None:
+    if report:
+      report(f"version {same} in {export_dir} already holds these weights; "
+             "nothing new to export")
+    return None
+  os.makedirs(export_dir, exist_ok=True)
+  tmp = os.path.join(export_dir, f".tmp-{version}-{_HOST}-{os.getpid()}")
+  shutil.rmtree(tmp, ignore_errors=True)
   try:
     _write(module, tmp, metadata)
     check_export(module, tmp)
@@ -164,7 +184,65 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
                          f"{version}: free space and run the same command "
                          "again (the checkpoint is saved).") from None
     raise
-  os.rename(tmp, final)
+  return _publish(tmp, export_dir, version, report)
+
+
+_HOST = socket.gethostname().replace("-", "_") or "host"
+
+
+def weights_digest(module: "ServingModule") -> str:
+  """sha256 of the exported variables' names, shapes and bytes."""
+  digest = hashlib.sha256()
+  for variable in module.weights:
+    value = np.ascontiguousarray(variable.numpy())
+    digest.update(f"{variable.name}:{value.dtype}:{value.shape};".encode())
+    digest.update(value.tobytes())
+  return digest.hexdigest()
+
+
+def _versions(export_dir: str) -> list:
+  if not os.path.isdir(export_dir):
+    return []
+  return sorted(int(n) for n in os.listdir(export_dir) if n.isdigit())
+
+
+def _version_with(export_dir: str, digest: str, version: int):
+  """The version at or above `version` whose metadata records `digest`."""
+  for number in _versions(export_dir):
+    if number < version:
+      continue
+    meta = os.path.join(export_dir, str(number), "assets.extra",
+                        "metadata.json")
+    try:
+      with open(meta, encoding="utf-8") as f:
+        if json.load(f).get("weights_sha256") == digest:
+          return number
+    except (OSError, ValueError, AttributeError):
+      continue
+  return None
+
+
+def _publish(tmp: str, export_dir: str, version: int, report) -> str:
+  """Renames `tmp` to the first free version from `version` on (a rename
+  onto an existing version fails, so two runs never overwrite each other)."""
+  wanted = version
+  while True:
+    final = os.path.join(export_dir, str(version))
+    if not os.path.exists(final):
+      try:
+        os.rename(tmp, final)
+        break
+      except OSError:
+        if not os.path.exists(final):
+          shutil.rmtree(tmp, ignore_errors=True)
+          raise
+    version += 1
+  if version != wanted and report:
+    newer = [v for v in _versions(export_dir) if v > version]
+    report(f"version {wanted} in {export_dir} exists with other weights; "
+           f"published these as version {version} instead" + (
+               f" (TF Serving serves the highest, {newer[-1]})"
+               if newer else ""))
   return final
 
 
@@ -254,9 +332,26 @@ def _fsync_tree(root: str) -> None:
 
 
 def remove_stale_temporaries(export_dir: str) -> None:
-  """Deletes `.tmp-*` folders left by a crashed export (never a version)."""
+  """Deletes `.tmp-<version>-<host>-<pid>` folders left by a crashed export
+  of this host (the process is gone); never a version, and never another
+  host's or a live process's (runs may share `export_dir`)."""
   if not os.path.isdir(export_dir):
     return
   for name in os.listdir(export_dir):
-    if name.startswith(".tmp-"):
+    if not name.startswith(".tmp-"):
+      continue
+    fields = name[len(".tmp-"):].split("-")
+    host = fields[1] if len(fields) == 3 else _HOST  # older: no host
+    if host == _HOST and fields[-1].isdigit() and not _alive(
+        int(fields[-1])):
       shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True

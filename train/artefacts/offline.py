@@ -2,6 +2,7 @@
 train/evaluate.py and train/predict.py): a checkpoint through an
 evaluation-only engine, a SavedModel through its serving signatures."""
 
+import os
 from typing import Optional
 
 import numpy as np
@@ -11,6 +12,7 @@ from core.runtime import checkpointing
 from core.data import batches
 from core.data import types
 from core.runtime import distribution
+from core.runtime import paths
 from core.runtime.errors import InputError
 from train.assembly import build
 from train.assembly.config import TrainConfig
@@ -55,20 +57,39 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
                 np.asarray(result.confusion).astype(int).tolist())
 
 
+SIGNATURES = ("serving_default", "serving_bytes")
+OUTPUTS = ("logits", "probabilities", "classes", "class_names")
+
+
 def load_saved_model(path: str):
   """The SavedModel's serving signatures.
 
   Raises:
-    InputError: If `path` is not a SavedModel this engine exported.
+    InputError: If `path` is not a SavedModel this engine exported (two
+      signatures taking `images` and returning OUTPUTS), in one line that
+      says what it holds instead.
   """
   try:
-    loaded = tf.saved_model.load(path)
+    with paths.literal(os.path.join(path, "saved_model.pb")) as readable:
+      loaded = tf.saved_model.load(os.path.dirname(readable))
   except (OSError, IOError, ValueError, tf.errors.OpError) as e:
     raise InputError(f"`saved_model` {path!r} cannot be loaded ("
                      f"{str(e).strip().splitlines()[0][:200]}).") from None
-  if "serving_default" not in loaded.signatures:
-    raise InputError(f"`saved_model` {path!r} has no serving_default "
-                     "signature.")
+  found = []
+  for name, signature in loaded.signatures.items():
+    inputs = sorted(signature.structured_input_signature[1])
+    outputs = sorted(signature.structured_outputs)
+    found.append(f"{name}({', '.join(inputs)}) -> {', '.join(outputs)}")
+  if not all(name in loaded.signatures
+             and list(loaded.signatures[name].structured_input_signature[1])
+             == ["images"]
+             and set(OUTPUTS) <= set(loaded.signatures[name].structured_outputs)
+             for name in SIGNATURES):
+    raise InputError(
+        f"`saved_model` {path!r} is not a model this engine exported: it "
+        f"needs signatures {' and '.join(SIGNATURES)} taking `images` and "
+        f"returning {', '.join(OUTPUTS)}; it has "
+        f"{'; '.join(found) or 'no signatures'}.")
   return loaded
 
 
@@ -88,6 +109,10 @@ def evaluate_saved_model(config: TrainConfig, path: str,
   data = build.load_data(config)
   split = _split(data, split_name)
   logits = logits_of(loaded, split)
+  if logits.shape[1] != data.info.num_classes:
+    raise InputError(f"`saved_model` {path!r} scores {logits.shape[1]} "
+                     f"classes, but {config.model_dir}'s data has "
+                     f"{data.info.num_classes}.")
   labels = np.asarray(split.labels, np.int64)
   shifted = logits - logits.max(axis=1, keepdims=True)
   log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -111,7 +111,8 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
       summaries=summaries, checkpointer=checkpointer, watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
-      export=_exporter(config, engine, data.info, export_dir, exports),
+      export=_exporter(config, engine, data.info, export_dir, exports,
+                       report),
       global_batch_size=batch.global_batch_size,
       steps_per_epoch=steps_per_epoch, max_bad_steps=config.max_bad_steps,
       model_dir=config.model_dir, report=report)
@@ -365,7 +366,8 @@ def _export_dir(config: TrainConfig, exports: bool) -> str:
 
 
 def _exporter(config: TrainConfig, engine: Engine,
-              info: datasets.DatasetInfo, export_dir: str, exports: bool):
+              info: datasets.DatasetInfo, export_dir: str, exports: bool,
+              report: Report = print):
   """The controller's export action: the SavedModel of a step (nothing
   where this process does not export: another worker, --export=none)."""
   if not exports:
@@ -381,6 +383,7 @@ def _exporter(config: TrainConfig, engine: Engine,
           engine.model, export_dir, step, image_shape=info.image_shape,
           class_names=info.class_names, mirror=config.test_mirror,
           max_image_pixels=config.max_image_pixels,
+          report=lambda line: report(f"note: {line}"),
           metadata={"dataset": info.name,
                     "class_names": list(info.class_names),
                     "image_shape": list(info.image_shape),

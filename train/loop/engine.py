@@ -282,9 +282,17 @@ def _naming_bad_images():
   DataError naming the file."""
   try:
     yield
-  except tf.errors.InvalidArgumentError as e:
+  except (tf.errors.InvalidArgumentError, UnicodeDecodeError) as e:
+    if isinstance(e, UnicodeDecodeError):
+      # The message names a file whose name is not UTF-8: TensorFlow fails
+      # to decode its own error. Its bytes are the message.
+      if not isinstance(e.object, bytes):
+        raise
+      message = e.object.decode("utf-8", "backslashreplace")
+    else:
+      message = e.message
     found = re.search(rf"<<{pipeline.BAD_INPUT}:\]? \[?(.*?)\]? \[?>>",
-                      e.message, re.S)
+                      message, re.S)
     if not found:
       raise
     raise DataError(f"{found.group(1).strip()}; fix or remove it, or pass "

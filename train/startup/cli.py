@@ -77,6 +77,22 @@ def load_tensorflow(deterministic: bool) -> None:
   native_stderr.import_tensorflow_quietly()
 
 
+def _undecodable_flagfile(argv: List[str]) -> str:
+  """"<path> " of the first --flagfile that is not UTF-8 ("a flag file "
+  when it is nested in another)."""
+  for arg in argv[1:]:
+    if arg.startswith(("--flagfile=", "-flagfile=")):
+      path = arg.split("=", 1)[1]
+      try:
+        with open(path, "rb") as f:
+          f.read().decode("utf-8")
+      except UnicodeDecodeError:
+        return f"flag file {path} "
+      except OSError:
+        continue
+  return "a flag file "
+
+
 def parse_flags(argv: List[str]) -> List[str]:
   """absl's parser, but a bad flag is one line on stderr and exit 2, and
   so is a missing TensorFlow (it comes from an extra, setup.cfg)."""
@@ -84,5 +100,9 @@ def parse_flags(argv: List[str]) -> List[str]:
     rest = flags.FLAGS(argv)
   except flags.Error as e:
     sys.exit(fail(f"{e}; see --helpfull."))
+  except UnicodeDecodeError as e:  # absl reads flag files as UTF-8
+    sys.exit(fail(f"{_undecodable_flagfile(argv)}is not UTF-8 text "
+                  f"(byte {e.object[e.start]:#04x} at offset {e.start}); "
+                  "save it as UTF-8."))
   native_stderr.require_tensorflow()
   return rest

@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -11,7 +12,9 @@ from core.runtime import distribution
 from core.data import folders
 from core.data import images as images_lib
 from core.data import pipeline
+from core.runtime.errors import DataError
 from tests import helpers
+from train.loop import engine as engine_lib
 
 
 def ids(dataset, n):
@@ -221,6 +224,26 @@ class StreamedPipelineTest(tf.test.TestCase):
     (out,) = self.rows(self.data.train, [0, 1], skipping)
     self.assertAllEqual(out["weight"], [0, 0])
     self.assertAllEqual(out["bad"], [1, 1])
+
+  def test_file_names_that_are_not_utf8_are_read_and_named(self):
+    folder = os.fsencode(self.get_temp_dir())
+    good = os.path.join(folder, b"caf\xe9.jpg")
+    bad = os.path.join(folder, b"bro\xffken.jpg")
+    with open(self.data.train.paths[1], "rb") as f:
+      data = f.read()
+    open(good, "wb").write(data)
+    open(bad, "wb").write(data[:40])
+    paths = self.data.train.paths.copy()
+    paths[0], paths[2] = os.fsdecode(good), os.fsdecode(bad)
+    split = folders.FileSplit(paths, self.data.train.labels)
+    reading = pipeline.Reading(image_size=16, channels=3)
+    (out,) = self.rows(split, [0, 1], reading)
+    self.assertAllEqual(out["images"][0], out["images"][1])  # same bytes
+    with self.assertRaisesRegex(
+        DataError, re.escape(f"{self.get_temp_dir()}/bro\\xffken.jpg: "
+                             f"{pipeline.BAD_IMAGE}; fix or remove it")):
+      with engine_lib._naming_bad_images():  # pylint: disable=protected-access
+        self.rows(split, [2], reading)
 
   def test_bad_file_skipped_and_counted(self):
     split, _ = self.bad_split()

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -195,10 +196,34 @@ class ExportTest(tf.test.TestCase):
       tf.saved_model.load(self.path).signatures["serving_bytes"](
           images=tf.constant([bytes(png)]))
 
-  def test_existing_version_is_left_alone(self):
+  def test_existing_version_with_these_weights_is_not_exported_again(self):
+    lines = []
     self.assertIsNone(export.export(self.model, self.base, 7,
                                     image_shape=(28, 28, 1),
-                                    class_names=NAMES))
+                                    class_names=NAMES, report=lines.append))
+    self.assertEqual(lines, [f"version 7 in {self.base} already holds these "
+                             "weights; nothing new to export"])
+
+  def test_existing_version_with_other_weights_is_kept_next_one_published(
+      self):
+    base = os.path.join(self.get_temp_dir(), "taken")
+    first = export.export(self.model, base, 7, image_shape=(28, 28, 1),
+                          class_names=NAMES)
+    before = open(os.path.join(first, "saved_model.pb"), "rb").read()
+    other = GoogLeNet(10, 1, 32)  # a retrain: other weights, same step
+    lines = []
+    path = export.export(other, base, 7, image_shape=(28, 28, 1),
+                         class_names=NAMES, report=lines.append)
+    self.assertEqual(path, os.path.join(base, "8"))
+    self.assertEqual(lines, [f"version 7 in {base} exists with other "
+                             "weights; published these as version 8 "
+                             "instead"])
+    self.assertEqual(open(os.path.join(first, "saved_model.pb"), "rb").read(),
+                     before)
+    meta = [json.load(open(os.path.join(base, v, "assets.extra",
+                                        "metadata.json")))
+            for v in ("7", "8")]
+    self.assertNotEqual(meta[0]["weights_sha256"], meta[1]["weights_sha256"])
 
   def test_signature_takes_the_data_sets_channels_any_size(self):
     model = GoogLeNet(5, 3, 32)
@@ -315,13 +340,18 @@ class ExportTest(tf.test.TestCase):
       tf.saved_model.save = real
     self.assertEqual(os.listdir(base), [])
 
-  def test_stale_temporaries_removed_versions_kept(self):
+  def test_only_this_hosts_dead_temporaries_are_removed(self):
     base = os.path.join(self.get_temp_dir(), "ex2")
-    os.makedirs(os.path.join(base, ".tmp-9-123", "variables"))
-    os.makedirs(os.path.join(base, "3"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ours_dead = f".tmp-9-{export._HOST}-{dead.pid}"
+    ours_live = f".tmp-9-{export._HOST}-{os.getpid()}"
+    other_host = f".tmp-9-elsewhere-{dead.pid}"
+    for name in (ours_dead, ours_live, other_host, "3"):
+      os.makedirs(os.path.join(base, name, "variables"))
     export.remove_stale_temporaries(base)
-    self.assertEqual(os.listdir(base), ["3"])
-
+    self.assertEqual(sorted(os.listdir(base)),
+                     sorted([ours_live, other_host, "3"]))
 
 class BatchNormExportTest(tf.test.TestCase):
 
