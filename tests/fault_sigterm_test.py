@@ -1,6 +1,8 @@
 """Preemption of the real command: SIGTERM checkpoints, flushes TensorBoard
 and exits 75, and the same command resumes bitwise, batch normalisation's
-moving statistics included (tests/faults.py has the run)."""
+moving statistics included; a SIGTERM during the last validation is
+validated again after the resume, so --export=best exports the
+uninterrupted run's weights (tests/faults.py has the run)."""
 
 import os
 import signal
@@ -34,10 +36,34 @@ class SigtermTest(tf.test.TestCase):
     logged = [s for s, _ in events.read(os.path.join(model_dir, "train"))[
         "loss/total"]]
     self.assertEqual(logged[-1], step)  # TensorBoard flushed up to the step
+    # The resumed run is stopped again during its last validation (it
+    # starts right after the last step's line): the checkpoint at the last
+    # step is written without that validation, which --export=best needs.
+    proc, out, err = faults.run_until(model_dir, faults.STEPS,
+                                      signal.SIGTERM, *faults.NORM)
+    self.assertEqual(proc.returncode, 75, err[-3000:])
+    self.assertIn(f"resuming at step {step}/", out)
+    self.assertRegex(err.strip().splitlines()[-1],
+                     r"^error: preempted by SIGTERM before the final test "
+                     f"and export at step {faults.STEPS}")
+    self.assertNotIn(f"eval at step {faults.STEPS}:", out)
     done = helpers.cli(faults.flags(model_dir, *faults.NORM))
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
-    self.assertIn(f"resuming at step {step}/", done.stdout)
+    self.assertIn(f"validating step {faults.STEPS} first: a signal "
+                  "interrupted its validation", done.stdout)
+    self.assertIn(f"eval at step {faults.STEPS}:", done.stdout)
     faults.assert_bitwise_equal(self, faults.final_variables(model_dir), want)
+    # The exported weights are the uninterrupted run's, bit for bit.
+    reference = faults.reference_dir(*faults.NORM)
+    exported, wanted = (tf.train.load_checkpoint(os.path.join(
+        d, "export", str(faults.STEPS), "variables", "variables"))
+                        for d in (model_dir, reference))
+    keys = sorted(wanted.get_variable_to_shape_map())
+    self.assertEqual(sorted(exported.get_variable_to_shape_map()), keys)
+    for key in keys:
+      if "OBJECT_GRAPH" not in key:
+        self.assertAllEqual(exported.get_tensor(key), wanted.get_tensor(key),
+                            msg=key)
 
   def test_sigterm_inside_a_long_chunk_stops_at_the_next_step(self):
     # One compiled call runs 30 steps; the signal lands just after the first

@@ -119,7 +119,10 @@ class ExponentialMovingAverage(WeightCopy):
 
 class BestWeights(WeightCopy):
   """The weights with the highest validation accuracy so far, with that
-  accuracy and its step (-1 before the first validation)."""
+  accuracy and its step (-1 before the first validation), and the last step
+  offered (`validated`): a checkpoint at a validation step whose validation
+  a signal interrupted has `validated` below its step, and the resumed run
+  validates it before going on (train/loop/controller.py)."""
 
   def __init__(self, params: Sequence[tf.Variable], *, name: str = "best"):
     super().__init__(params, name=name)
@@ -129,6 +132,9 @@ class BestWeights(WeightCopy):
                                            trainable=False)
       self.step = variables_lib.weight(tf.constant(-1, tf.int64), name="step",
                                        trainable=False)
+      self.validated = variables_lib.weight(tf.constant(-1, tf.int64),
+                                            name="validated",
+                                            trainable=False)
 
   @property
   def found(self) -> bool:
@@ -137,6 +143,7 @@ class BestWeights(WeightCopy):
   def offer(self, accuracy: float, step: int) -> bool:
     """Keeps the parameters' values if `accuracy` beats the best so far (a
     tie keeps the earlier weights); returns whether it did."""
+    self.validated.assign(step)
     if accuracy <= float(self.accuracy.numpy()):
       return False
     self.copy_from_params()

@@ -148,10 +148,34 @@ class Controller:
     self._started = self.clock()
     try:
       with self.watcher, self.profiler:
+        self.validate_what_a_signal_interrupted()
         self.train()
         return self.finish()
     finally:
       self.summaries.close()
+
+  def validate_what_a_signal_interrupted(self) -> None:
+    """With --export=best, a run resumed at a validation step whose
+    validation a signal interrupted (the checkpoint was written without it)
+    runs that validation first and saves the step again, so the best
+    weights, and the export, equal an uninterrupted run's.
+
+    Raises:
+      Preempted: Another signal arrived meanwhile (the checkpoint is intact).
+    """
+    step = self.engine.global_step
+    if not (step and self.schedule.evaluates_at(step)
+            and self.data.validation.num_examples
+            and self.engine.validation_missed(step)):
+      return
+    self.report(f"validating step {step} first: a signal interrupted its "
+                "validation before the checkpoint")
+    if self.maybe_evaluate(step) is None or self.stopping:
+      raise Preempted(f"preempted by {self._cause()} at step {step}: "
+                      f"checkpoint saved in {self.model_dir}; run the same "
+                      "command to resume.")
+    self.checkpointer.save(step)
+    self.summaries.flush()
 
   def train(self) -> None:
     """Runs compiled chunks up to the last step, acting between them."""

@@ -168,6 +168,11 @@ class Engine:
     with self.weights("validation"):
       return self.best.offer(accuracy, step)
 
+  def validation_missed(self, step: int) -> bool:
+    """With --export=best: whether the weights restored at `step` were
+    never offered (a signal interrupted their validation)."""
+    return self.best is not None and int(self.best.validated.numpy()) < step
+
   def final_weights_step(self) -> int:
     """The step the final weights were validated at, or -1 for the last
     ones."""

@@ -18,8 +18,9 @@ from train.loop.profiling import ProfileWindow
 class StubEngine:
   """Counts steps like the real engine; `on_chunk(step)` may inject faults."""
 
-  def __init__(self, start=0, on_chunk=None):
+  def __init__(self, start=0, on_chunk=None, missed=False):
     self.global_step, self.chunks, self.evaluated = start, [], []
+    self.missed = missed  # the restored step's validation was interrupted
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
     self.iterators, self.offered, self.purposes = [], [], []
@@ -45,6 +46,9 @@ class StubEngine:
 
   def final_weights_step(self):
     return -1
+
+  def validation_missed(self, step):
+    return self.missed and step == self.global_step
 
   def offer_best(self, accuracy, step):
     self.offered.append((accuracy, step))
@@ -249,6 +253,25 @@ class ControllerTest(tf.test.TestCase):
     self.assertEqual(engine.chunks, [])
     self.assertEqual(engine.evaluated, [(20, 6)])
     self.assertEqual(controller.record["exports"], [20])
+
+  def test_a_validation_a_signal_interrupted_is_run_first_and_saved(self):
+    engine = StubEngine(start=16, missed=True)
+    controller = make_controller(engine)
+    controller.run()
+    # 16 is a validation step: validated, offered and saved again before
+    # training goes on; then 20 (the end) as always.
+    self.assertEqual(engine.evaluated[:2], [(16, 4), (20, 4)])
+    self.assertEqual(engine.offered[0], (0.75, 16))
+    saves = [args[0] for name, args in controller.record["checkpointer"]
+             .calls if name == "save"]
+    self.assertEqual(saves[0], 16)
+    self.assertIn("validating step 16 first: a signal interrupted its "
+                  "validation before the checkpoint",
+                  controller.record["lines"])
+    # Resumed at a step that is no validation step: nothing to redo.
+    engine = StubEngine(start=12, missed=True)
+    make_controller(engine).run()
+    self.assertEqual(engine.evaluated[0][0], 16)
 
   def test_resume_mid_run_starts_the_stream_at_the_step(self):
     engine = StubEngine(start=12)
