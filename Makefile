@@ -6,10 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= runs/fashion_mnist
 
-.PHONY: help venv data test train bench tensorboard clean
+.PHONY: help venv data test train rehearsal bench tensorboard clean
 
 help:
-	@echo "make test | make train | make bench | make tensorboard | make clean"
+	@echo "make test | make train | make rehearsal | make bench | make tensorboard | make clean"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@bash tools/ensure_venv.sh $(PYTHON)
@@ -38,11 +38,34 @@ train: venv data
 	$(PY) -m train.main --flagfile=configs/fashion_mnist_cpu.cfg \
 	    --model_dir=$(RUN_DIR) --export_dir=$(RUN_DIR)/export
 
+# ImageNet's shape on this machine: 1,000 classes in TF-slim's shard layout
+# (tools/imagenet_like.py: 2,000 JPEGs of varied sizes, some 3,000+ pixels
+# wide; no test split, as ImageNet), the paper's GoogLeNet at 224x224 on 2
+# replicas for a few steps with validations, the export, then the commands
+# a user runs on the result (n00000250_249 is 3,000+ pixels wide). About
+# 2 minutes on 2 cores.
+REHEARSAL_DIR ?= runs/rehearsal
+rehearsal: venv
+	test -d $(REHEARSAL_DIR)/data || $(PY) -m tools.imagenet_like \
+	    --output=$(REHEARSAL_DIR)/data --classes=1000 --train_per_class=2 \
+	    --validation_images=256 --layout=shards,folder
+	$(PY) -m train.main --dataset=tfrecord \
+	    --data_dir=$(REHEARSAL_DIR)/data/shards --label_offset=1 \
+	    --image_size=224 --strategy=mirrored --num_cpu_devices=2 \
+	    --global_batch_size=16 --train_steps=8 --steps_per_loop=4 \
+	    --eval_every=4 --augment=crop,flip --model_dir=$(REHEARSAL_DIR)/run
+	$(PY) -m train.evaluate --model_dir=$(REHEARSAL_DIR)/run --split=validation
+	$(PY) -m train.predict --saved_model=$(REHEARSAL_DIR)/run/export/8 \
+	    --top_k=3 $(REHEARSAL_DIR)/data/folder/train/n00000001/n00000001_0.JPEG \
+	    $(REHEARSAL_DIR)/data/folder/train/n00000250/n00000250_249.JPEG
+
 bench: venv data
 	$(PY) -m pip install -q -e '.[bench]'
 	-$(PY) -m pip install -q torch==2.13.0 || echo "note: PyTorch not installed; the benchmark runs without it."
 	$(PY) -m bench.run
 	$(PY) -m bench.input_pipeline
+	$(PY) -m bench.photo_pipeline
+	$(PY) -m bench.rehearsal_memory
 
 # Loopback unless asked (TensorBoard's own default): TB_HOST=0.0.0.0 serves
 # the dashboard to every machine that can reach this one.

@@ -48,7 +48,8 @@ tf.config.set_logical_device_configuration(
 LONG_FILES_FIRST = (
     "multi_worker_test.py", "fault_test.py", "fault_sigterm_test.py",
     "e2e_streamed_resume_test.py", "distribution_test.py", "e2e_test.py",
-    "e2e_folder_test.py", "bench_contenders_test.py",
+    "e2e_folder_test.py", "resume_refusal_test.py",
+    "imagenet_rehearsal_test.py", "bench_contenders_test.py",
     "train/loop/step_test.py", "train/artefacts/export_test.py",
     "packaging_test.py", "train/main_test.py", "evaluate_predict_test.py",
     "resume_flags_test.py", "core/streaming_memory_test.py")

@@ -145,9 +145,8 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
     report: Called with one line when the version asked for exists already.
 
   Returns:
-    The version's path; None if version `version` (or the version a
-    previous call published instead) already holds these very weights
-    (`weights_sha256` in its metadata).
+    The version's path; None if `version` (or one above, published
+    instead) already holds these weights (`weights_sha256`, metadata).
 
   A version that exists with other weights (a retrain to the same step,
   another run sharing `export_dir`) is never overwritten: these weights are
@@ -170,6 +169,14 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
     return None
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f".tmp-{version}-{_HOST}-{os.getpid()}")
+  _write_checked(module, tmp, metadata, f"{export_dir} to export version "
+                 f"{version}")
+  return _publish(tmp, export_dir, version, report)
+
+
+def _write_checked(module: ServingModule, tmp: str, metadata: dict,
+                   what: str) -> None:
+  """Writes and checks the SavedModel at `tmp`; removes it on failure."""
   shutil.rmtree(tmp, ignore_errors=True)
   try:
     _write(module, tmp, metadata)
@@ -180,11 +187,10 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   except (tf.errors.OpError, OSError) as e:
     shutil.rmtree(tmp, ignore_errors=True)
     if is_no_space(e):
-      raise NoSpaceError(f"no space left in {export_dir} to export version "
-                         f"{version}: free space and run the same command "
-                         "again (the checkpoint is saved).") from None
+      raise NoSpaceError(f"no space left in {what}: free space and run the "
+                         "same command again (the checkpoint is saved)."
+                         ) from None
     raise
-  return _publish(tmp, export_dir, version, report)
 
 
 _HOST = socket.gethostname().replace("-", "_") or "host"
