@@ -275,6 +275,17 @@ class LostWorkerTest(unittest.TestCase):
 
 class SettingsTest(unittest.TestCase):
 
+  def test_a_worker_environment_takes_any_environment(self):
+    from train import launch  # pylint: disable=g-import-not-at-top
+    exported = {"TF_CONFIG": '{"old": 1}', "TF_NUM_INTRAOP_THREADS": "7",
+                "PATH": "/bin"}
+    env = launch.worker_environment(exported, '{"new": 1}', 2)
+    self.assertEqual(env["TF_CONFIG"], '{"new": 1}')  # this worker's
+    self.assertEqual(env["TF_NUM_INTRAOP_THREADS"], "7")  # the user's wins
+    self.assertEqual(env["TF_NUM_INTEROP_THREADS"], "1")
+    self.assertEqual(env["PATH"], "/bin")
+    self.assertEqual(exported["TF_CONFIG"], '{"old": 1}')  # not changed
+
   def test_bad_tf_config_and_device_count_are_one_line_each(self):
     cases = [({}, ["--strategy=multi_worker"], "needs TF_CONFIG"),
              ({"TF_CONFIG": "{oops"}, ["--strategy=multi_worker"],

@@ -60,6 +60,17 @@ def tf_configs(ports: Sequence[int]) -> List[str]:
           for i in range(len(ports))]
 
 
+def worker_environment(environ, config: str, workers: int) -> dict:
+  """A worker's environment: `environ` with this worker's TF_CONFIG (one
+  exported already is replaced) and, unless `environ` sets them, thread
+  counts that share the machine's cores among the workers (without them
+  each would run as many threads as there are cores: 2 workers on 2 cores,
+  6 % slower)."""
+  threads = {"TF_NUM_INTRAOP_THREADS": str(max(1, _cores() // workers)),
+             "TF_NUM_INTEROP_THREADS": "1"}
+  return {**threads, **environ, "TF_CONFIG": config}
+
+
 class Cluster:
   """The worker processes, their output, and stopping them together."""
 
@@ -69,13 +80,9 @@ class Cluster:
     self._reported, self._failed_at, self._ended = set(), 0.0, {}
     command = [sys.executable, "-m", "train.main", *flags,
                "--strategy=multi_worker"]
-    # Workers on one machine share its cores: without this each would run
-    # as many threads as there are cores (2 workers on 2 cores: 6 % slower).
-    threads = {"TF_NUM_INTRAOP_THREADS": str(max(1, _cores() // workers)),
-               "TF_NUM_INTEROP_THREADS": "1"}
     for i, config in enumerate(tf_configs(free_ports(workers))):
       proc = subprocess.Popen(
-          command, env=dict(threads, **os.environ, TF_CONFIG=config),
+          command, env=worker_environment(os.environ, config, workers),
           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
           bufsize=1, start_new_session=True)
       print(f"[launch] worker {i}: pid {proc.pid}", flush=True)
