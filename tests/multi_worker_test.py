@@ -260,6 +260,50 @@ class LostWorkerTest(unittest.TestCase):
       with self.assertRaises(ProcessLookupError):
         os.kill(pid, 0)
 
+  def test_kill_9_of_the_launcher_stops_the_workers_with_a_checkpoint(self):
+    model_dir = tempfile.mkdtemp()
+    run = Launch(model_dir, "--train_steps=500", "--checkpoint_every=100")
+    try:
+      run.wait_for(r"^\[worker 0\] step \d+/500")
+      self.assertEqual(sorted(run.pids), [0, 1])
+      os.kill(run.proc.pid, signal.SIGKILL)
+      # Each worker got SIGTERM from the kernel when its parent died
+      # (PR_SET_PDEATHSIG): they agree to stop, checkpoint, and exit.
+      deadline = time.monotonic() + 180
+      alive = set(run.pids.values())
+      while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+          try:
+            os.kill(pid, 0)
+          except ProcessLookupError:
+            alive.discard(pid)
+        time.sleep(0.5)
+      self.assertEqual(alive, set())
+    finally:
+      run.kill()
+      for pid in run.pids.values():
+        try:
+          os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+          pass
+    saved = [int(m.group(1)) for m in (re.match(r"ckpt-(\d+)\.index$", n)
+                                       for n in os.listdir(model_dir)) if m]
+    self.assertTrue(saved and max(saved) % 100, saved)  # the stop's step
+    shutil.rmtree(model_dir, ignore_errors=True)
+
+  def test_without_a_private_network_the_launcher_refuses(self):
+    empty = tempfile.mkdtemp()  # a PATH without unshare and ip
+    result = subprocess.run(
+        [sys.executable, "-m", "train.launch", "--workers=2", "--",
+         "--dataset=synthetic"], cwd=helpers.ROOT,
+        env=dict(helpers._env(), PATH=empty),  # pylint: disable=protected-access
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+    self.assertEqual(result.stdout, "")
+    self.assertRegex(result.stderr, r"^error: no private network namespace "
+                     r"here \(unshare and ip not found\), .* pass "
+                     r"--network=host to accept that\.\n$")
+
   def test_the_launcher_refuses_a_strategy_and_passes_on_bad_flags(self):
     for flags, message in (["--strategy=mirrored"], "leave --strategy out"), (
         ["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"):

@@ -10,14 +10,22 @@ checkpoint together and exit 75). Its exit code is the first failing
 worker's, or 0. On several machines, set TF_CONFIG on each and run
 `train.main --strategy=multi_worker` there instead (README, BUILD.md).
 
-TF's gRPC servers listen on every interface, not only loopback. Where Linux
-allows it (root, or unprivileged user namespaces), the launcher therefore
-first moves itself into a new network namespace that holds only loopback
-(`unshare`), so the local cluster cannot be reached from the network;
-`--network=host` keeps the machine's network.
+TF's gRPC servers listen on every interface, not only loopback, and anyone
+who reaches a worker's port can run ops in it. The launcher therefore first
+moves itself into a new network namespace that holds only loopback
+(`unshare`: root, or unprivileged user namespaces); where that is not
+possible it refuses in one line (exit 2) unless `--network=host` says to
+use the machine's network anyway. Isolation fails closed.
+
+The workers die with the launcher: each asks the kernel for SIGTERM when its
+parent goes (`PR_SET_PDEATHSIG`), so a `kill -9` of the launcher makes them
+checkpoint and stop, not train on unwatched. After the first worker ends,
+the others get `--grace_seconds` (default 30; a preempted worker's peers
+are saving their checkpoints, so give slow storage more) before SIGKILL.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -71,10 +79,17 @@ def worker_environment(environ, config: str, workers: int) -> dict:
   return {**threads, **environ, "TF_CONFIG": config}
 
 
+def _die_with_parent() -> None:  # runs in the child, before exec
+  libc = ctypes.CDLL(None, use_errno=True)
+  libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 class Cluster:
   """The worker processes, their output, and stopping them together."""
 
-  def __init__(self, flags: Sequence[str], workers: int):
+  def __init__(self, flags: Sequence[str], workers: int,
+               grace_seconds: float = GRACE_SECONDS):
+    self.grace_seconds = grace_seconds
     self.procs: List[subprocess.Popen] = []
     self._threads = []
     self._reported, self._failed_at, self._ended = set(), 0.0, {}
@@ -84,7 +99,7 @@ class Cluster:
       proc = subprocess.Popen(
           command, env=worker_environment(os.environ, config, workers),
           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-          bufsize=1, start_new_session=True)
+          bufsize=1, start_new_session=True, preexec_fn=_die_with_parent)
       print(f"[launch] worker {i}: pid {proc.pid}", flush=True)
       thread = threading.Thread(target=_prefix, args=(proc, f"worker {i}"),
                                 daemon=True)
@@ -99,8 +114,8 @@ class Cluster:
         proc.send_signal(sig)
 
   def wait(self) -> int:
-    """Waits for every worker; kills the rest GRACE_SECONDS after the first
-    failure. Returns the first failing worker's exit code, or 0."""
+    """Waits for every worker; kills the rest `grace_seconds` after the
+    first failure. Returns the first failing worker's exit code, or 0."""
     first: Optional[int] = None
     while True:
       running = len(self._ended) < len(self.procs)
@@ -108,8 +123,9 @@ class Cluster:
         if first is None:
           first, self._failed_at = code, time.monotonic()
           print(f"[launch] worker {i} {_describe(code)}; the others stop on "
-                f"their own or are killed in {GRACE_SECONDS} s", flush=True)
-          killer = threading.Timer(GRACE_SECONDS, self.signal_all,
+                f"their own or are killed in {self.grace_seconds:g} s",
+                flush=True)
+          killer = threading.Timer(self.grace_seconds, self.signal_all,
                                    (signal.SIGKILL,))
           killer.daemon = True
           killer.start()
@@ -157,19 +173,20 @@ def _describe(code: int) -> str:
   return f"exited with code {code}"
 
 
-def isolate(argv: Sequence[str]) -> None:
-  """Re-executes the launcher in a network namespace with only loopback, if
-  this machine allows it; returns (doing nothing) otherwise."""
-  if os.environ.get(_IN_NAMESPACE) or not (shutil.which("unshare")
-                                           and shutil.which("ip")):
-    return
+def isolate(argv: Sequence[str]) -> Optional[str]:
+  """Re-executes the launcher in a network namespace with only loopback;
+  returns why it cannot where this machine does not allow it."""
+  if os.environ.get(_IN_NAMESPACE):
+    return None
+  missing = [tool for tool in ("unshare", "ip") if not shutil.which(tool)]
+  if missing:
+    return f"{' and '.join(missing)} not found"
   unshare = ["unshare", "-n" if os.geteuid() == 0 else "-rn"]
   probe = subprocess.run([*unshare, "ip", "link", "set", "lo", "up"],
                          capture_output=True, check=False)
   if probe.returncode:
-    print("[launch] note: no private network namespace here; the workers' "
-          "ports are open on every interface", flush=True)
-    return
+    return (f"`{' '.join(unshare)}` was refused ("
+            f"{probe.stderr.decode(errors='replace').strip()[:100]})")
   os.environ[_IN_NAMESPACE] = "1"
   os.execvp(unshare[0], [*unshare, "--", "sh", "-c",
                          'ip link set lo up && exec "$0" "$@"',
@@ -186,6 +203,9 @@ def main(argv: Sequence[str]) -> int:
                       default="private",
                       help="private: a network namespace with only loopback "
                       "where possible (default); host: this machine's")
+  parser.add_argument("--grace_seconds", type=float, default=GRACE_SECONDS,
+                      help="seconds the other workers get after the first "
+                      "ends before SIGKILL (default 30)")
   parser.add_argument("flags", nargs="*", help="flags for train.main")
   args = parser.parse_args(argv)
   if args.workers < 1:
@@ -196,9 +216,19 @@ def main(argv: Sequence[str]) -> int:
     print("error: train.launch runs --strategy=multi_worker; leave "
           "--strategy out of the flags.", file=sys.stderr)
     return errors.EXIT_USAGE
+  if args.grace_seconds <= 0:
+    print("error: --grace_seconds must be positive; received "
+          f"--grace_seconds={args.grace_seconds:g}.", file=sys.stderr)
+    return errors.EXIT_USAGE
   if args.network == "private":
-    isolate(argv)
-  cluster = Cluster(args.flags, args.workers)
+    why = isolate(argv)
+    if why:
+      print(f"error: no private network namespace here ({why}), and the "
+            "workers' gRPC ports would be open on every interface; run "
+            "where unshare is allowed, or pass --network=host to accept "
+            "that.", file=sys.stderr)
+      return errors.EXIT_USAGE
+  cluster = Cluster(args.flags, args.workers, args.grace_seconds)
   for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda *_: cluster.signal_all(signal.SIGTERM))
   return cluster.wait()

@@ -162,8 +162,8 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
   metadata = dict(metadata or {}, weights_sha256=digest)
   version = int(version)
   same = _version_with(export_dir, digest, version)
-  if same is not None:
-    if report:
+  if same is not None:  # the same command run again, or a published twin
+    if report and same != version:
       report(f"version {same} in {export_dir} already holds these weights; "
              "nothing new to export")
     return None

@@ -101,7 +101,7 @@ class ImagesFuzzTest(tf.test.TestCase):
                                 "more than the 100 this model accepts"):
       images.checked_decode(tf.constant(VALID["png"]), 3, 100)
 
-  @settings(max_examples=100, deadline=None,
+  @settings(max_examples=60, deadline=None,
             suppress_health_check=[HealthCheck.too_slow])
   @given(mutated(), st.booleans())
   def test_mutated_bytes_decode_or_are_flagged(self, data, cropped):
