@@ -33,6 +33,13 @@ WRITES = re.compile(r'^(\d+) +(?:openat\(AT_FDCWD, "([^"]+)", [^)]*'
 CHILD = re.compile(r"^(\d+) +(?:<\.\.\. )?(?:clone3?|v?fork)\b.*= (\d+)$")
 
 
+def threads(pid: int) -> int:
+  """The thread count of process `pid` (/proc)."""
+  with open(f"/proc/{pid}/status") as f:
+    return next(int(line.split()[1]) for line in f
+                if line.startswith("Threads:"))
+
+
 class Launch:
   """`train.launch --workers=2` in the background; its lines are kept."""
 
@@ -260,12 +267,22 @@ class LostWorkerTest(unittest.TestCase):
       with self.assertRaises(ProcessLookupError):
         os.kill(pid, 0)
 
-  def test_kill_9_of_the_launcher_stops_the_workers_with_a_checkpoint(self):
+  def test_threads_stay_flat_and_a_kill_9_of_the_launcher_stops_both(self):
+    # 200 steps of 2 workers: with a collective timeout, TF parked a thread
+    # per collective until it expired (+11 threads a step, dead near step
+    # 1,100); the thread count must not grow. Then the launcher is killed.
     model_dir = tempfile.mkdtemp()
-    run = Launch(model_dir, "--train_steps=500", "--checkpoint_every=100")
+    run = Launch(model_dir, "--train_steps=500", "--checkpoint_every=100",
+                 "--eval_every=1000", "--steps_per_loop=10")
     try:
-      run.wait_for(r"^\[worker 0\] step \d+/500")
+      run.wait_for(r"^\[worker 1\] step 30/500")
       self.assertEqual(sorted(run.pids), [0, 1])
+      before = {w: threads(pid) for w, pid in run.pids.items()}
+      run.wait_for(r"^\[worker 1\] step 230/500")
+      after = {w: threads(pid) for w, pid in run.pids.items()}
+      for worker in (0, 1):
+        self.assertLessEqual(after[worker] - before[worker], 20,
+                             (worker, before, after))
       os.kill(run.proc.pid, signal.SIGKILL)
       # Each worker got SIGTERM from the kernel when its parent died
       # (PR_SET_PDEATHSIG): they agree to stop, checkpoint, and exit.

@@ -9,7 +9,6 @@ from typing import Optional
 import tensorflow as tf
 
 from core.runtime import cluster as cluster_lib
-from core.runtime import distribution
 from core.runtime.errors import ClusterError
 
 
@@ -63,8 +62,7 @@ def reason(message: str) -> str:
                r"failed to connect", message, re.I):
     return "its connection closed (the process ended)"
   if "Deadline" in message or "timed out" in message:
-    return (f"a collective waited {distribution.COLLECTIVE_TIMEOUT_S} s for "
-            "it")
+    return "it did not answer in time"
   return first_line(message)
 
 
