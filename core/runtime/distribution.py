@@ -177,13 +177,19 @@ def _multi_worker(cluster: cluster_lib.Cluster,
       communication_options=options)
 
 
-def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
-  """Whether `strategy` spans several processes."""
+def input_pipelines(strategy: tf.distribute.Strategy) -> int:
+  """The processes that train under `strategy`, each with its own input
+  pipeline (1 for a one-process strategy)."""
   resolver = getattr(strategy, "cluster_resolver", None)
   if resolver is None:
-    return False
+    return 1
   spec = resolver.cluster_spec().as_dict()
-  return sum(len(spec.get(job, ())) for job in cluster_lib.JOBS) > 1
+  return max(1, sum(len(spec.get(job, ())) for job in cluster_lib.JOBS))
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+  """Whether `strategy` spans several processes."""
+  return input_pipelines(strategy) > 1
 
 
 def agree_any(strategy: tf.distribute.Strategy, flag) -> tf.Tensor:

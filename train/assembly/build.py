@@ -92,6 +92,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   strategy = _strategy(config, cluster)
   watcher.reclaim()
   data = load_data(config)
+  check_shards(data, distribution.input_pipelines(strategy))
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
   engine, checkpointer, restored = _restored_engine(
@@ -128,8 +129,9 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
   data, or checkpoints of which none restores, is refused or (with
   --start_over) moved aside: train/assembly/start_over.py."""
   if checkpointing.complete_checkpoints(config.model_dir):
-    other_data = manifest_lib.check_same_data(config.model_dir, data.info,
-                                              config.label_offset)
+    other_data = manifest_lib.check_same_data(
+        config.model_dir, data.info, config.label_offset,
+        distribution.input_pipelines(strategy))
     if other_data:
       start_over.refuse_or_move(config.model_dir, other_data,
                                 config.start_over, report)
@@ -314,6 +316,21 @@ def prepare_dir(path: str, flag: str) -> None:
   except OSError as e:
     raise InputError(f"`{flag}` {path!r} cannot be written "
                      f"({e.strerror or e}).") from None
+
+
+def check_shards(data: datasets.Splits, workers: int) -> None:
+  """Each worker reads its own train-* shards: fewer shards than workers
+  would leave a worker's epoch empty (it would wait in the collectives).
+
+  Raises:
+    InputError: Naming the counts and the two ways out.
+  """
+  files = getattr(data.train, "files", None)
+  if files is not None and len(files) < workers:
+    raise InputError(f"{len(files)} train-* shard(s) for {workers} workers: "
+                     "each worker reads its own shards, so one would have "
+                     "none; write at least as many shards as workers "
+                     "(tools.convert --shards=N) or run fewer workers.")
 
 
 def load_data(config: TrainConfig) -> datasets.Splits:

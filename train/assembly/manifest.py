@@ -36,6 +36,7 @@ def build(config, strategy: tf.distribute.Strategy,
   return {
       "strategy": config.strategy,
       "num_replicas": batch.num_replicas,
+      "input_pipelines": distribution.input_pipelines(strategy),
       "devices": list(getattr(strategy.extended, "worker_devices", [])),
       "global_batch_size": batch.global_batch_size,
       "per_replica_batch_size": batch.per_replica,
@@ -102,9 +103,12 @@ def check_compatible(model_dir: str, fingerprint: dict) -> Optional[str]:
 
 
 def check_same_data(model_dir: str, info: datasets.DatasetInfo,
-                    label_offset: int) -> Optional[str]:
+                    label_offset: int,
+                    input_pipelines: int = 1) -> Optional[str]:
   """Why the run in `model_dir` was trained on other data than `info` (the
-  data set, its class count and names, the label offset), or None.
+  data set, its class count and names, the label offset), or None. For
+  TFRecord shards the number of input pipelines (workers) counts too: each
+  reads its own share of the shards, so another count reads another stream.
 
   A checkpoint of another class count fails to restore anyway; the same
   count with other names or another offset restores, and would train the
@@ -122,6 +126,11 @@ def check_same_data(model_dir: str, info: datasets.DatasetInfo,
   old_offset = manifest.get("flags", {}).get("label_offset", 0)
   if old_offset != label_offset:
     diffs.append(f"label_offset: {old_offset!r} there, {label_offset!r} now")
+  old_pipelines = manifest.get("input_pipelines", 1)
+  if new["name"] == "tfrecord" and old_pipelines != input_pipelines:
+    diffs.append(f"workers reading the shards: {old_pipelines!r} there, "
+                 f"{input_pipelines!r} now, which reads them in another "
+                 "order; run as many workers")
   return (f"`model_dir` {model_dir} holds a run trained on other data "
           f"({'; '.join(diffs)})" if diffs else None)
 

@@ -86,6 +86,22 @@ class HandEditedManifestTest(tf.test.TestCase):
 
 class SameDataTest(tf.test.TestCase):
 
+  def test_shards_read_by_another_number_of_workers_are_other_data(self):
+    d = self.get_temp_dir()
+    shards = datasets.DatasetInfo("tfrecord", (None, None, 3), ("a", "b"))
+    manifest.write(d, {"data": shards.as_dict(), "input_pipelines": 2,
+                       "flags": {"label_offset": 0}})
+    self.assertIsNone(manifest.check_same_data(d, shards, 0, 2))
+    self.assertEqual(manifest.check_same_data(d, shards, 0, 3), (
+        f"`model_dir` {d} holds a run trained on other data (workers "
+        "reading the shards: 2 there, 3 now, which reads them in another "
+        "order; run as many workers)"))
+    # Folders (and IDX sets) are indexed: the worker count changes nothing.
+    folder = datasets.DatasetInfo("folder", (None, None, 3), ("a", "b"))
+    manifest.write(d, {"data": folder.as_dict(), "input_pipelines": 2,
+                       "flags": {"label_offset": 0}})
+    self.assertIsNone(manifest.check_same_data(d, folder, 0, 3))
+
   def test_names_each_difference_in_the_data(self):
     d = self.get_temp_dir()
     info = datasets.DatasetInfo("folder", (None, None, 3), ("cat", "dog"))
