@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -75,6 +75,8 @@ class Checkpointer:
   def __init__(self, directory: str, *, max_to_keep: int = 3,
                report: Callable[[str], None] = logging.warning,
                guard: Sequence[tf.Variable] = (), writer: bool = True,
+               added: Optional[Dict[str, Tuple[tf.Variable,
+                                               Callable[[], None]]]] = None,
                **objects: tf.Module):
     """Tracks `objects` (model, optimizer, counters) in `directory`.
 
@@ -86,6 +88,10 @@ class Checkpointer:
         model's weights).
       writer: False for a worker that saves only to take part (see above):
         it never writes, moves or removes anything in `directory`.
+      added: Checkpoint keys of variables a later version added, each with
+        (the variable, what to do when an older checkpoint lacks it: set a
+        default): such a checkpoint still restores; any other unmatched
+        object refuses it.
       **objects: What to save; the keyword names are checkpoint keys (API).
 
     Raises:
@@ -96,6 +102,7 @@ class Checkpointer:
                        f"exists; received max_to_keep={max_to_keep!r}.")
     self.directory, self.writer = directory, writer
     self._report = report
+    self._added = dict(added or {})
     self._guard = tuple(guard)
     # What one checkpoint writes: every variable of every object (a module's
     # variables, or the object itself when it is a variable).
@@ -152,7 +159,19 @@ class Checkpointer:
     try:
       with paths.literal(prefix) as readable:
         status = self.checkpoint.restore(readable)
-      status.assert_existing_objects_matched()
+        missing = ([k for k in self._added if k not in {
+            name for name, _ in tf.train.list_variables(readable)}]
+                   if self._added else [])
+      try:
+        status.assert_existing_objects_matched()
+      except AssertionError as e:
+        # An older checkpoint without the variables a later version added
+        # (and nothing else unmatched): restored, those set by default.
+        if not missing or f"Found {len(missing)} Python object" not in str(
+            e) or not all(self._added[k][0].name in str(e) for k in missing):
+          raise
+        for key in missing:
+          self._added[key][1]()
       # Values no object claims (counters an older version kept) are
       # ignored, not warned about at exit.
       status.expect_partial()

@@ -144,7 +144,7 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
         config.model_dir, max_to_keep=config.keep_checkpoints,
         report=lambda line: report(f"warning: {line}"),
         guard=engine.model.weights_and_statistics, writer=chief,
-        **engine.checkpoint_objects())
+        added=engine.added_checkpoint_keys(), **engine.checkpoint_objects())
 
   engine, checkpointer = fresh()
   try:

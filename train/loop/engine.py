@@ -11,7 +11,7 @@ train.evaluate) has no `Training` part. Splits become batches in one place
 
 import contextlib
 import re
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -147,6 +147,18 @@ class Engine:
     if self.best is not None:
       objects["best"] = self.best
     return objects
+
+  def added_checkpoint_keys(self) -> Dict[str, Tuple[tf.Variable,
+                                                     Callable[[], None]]]:
+    """Variables checkpoints of earlier versions lack, and their default
+    (core/runtime/checkpointing.Checkpointer's `added`): `best/validated`
+    came with the redone validation; an older checkpoint is taken as
+    validated at its step, which is what that version did."""
+    if self.best is None:
+      return {}
+    return {"best/validated/.ATTRIBUTES/VARIABLE_VALUE": (
+        self.best.validated,
+        lambda: self.best.validated.assign(self.global_step))}
 
   def weights(self, purpose: str = "validation"):
     """A context in which the model holds the weights `purpose` uses:

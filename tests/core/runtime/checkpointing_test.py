@@ -33,6 +33,31 @@ class CheckpointingTest(tf.test.TestCase):
     self.assertEqual(float(v), 30.0)
     self.assertEmpty(self.lines)
 
+  def test_a_variable_a_later_version_added_gets_its_default(self):
+    # An older version saved module m with `a` only; this one also has `b`.
+    old = tf.Module()
+    old.a = tf.Variable(3.0, name="a")
+    checkpointing.Checkpointer(self.dir, m=old).save(5)
+    new = tf.Module()
+    new.a, new.b = tf.Variable(0.0, name="a"), tf.Variable(-1.0, name="b")
+    filled = []
+    ckpt = checkpointing.Checkpointer(
+        self.dir, report=self.lines.append,
+        added={"m/b/.ATTRIBUTES/VARIABLE_VALUE": (
+            new.b, lambda: filled.append(1))}, m=new)
+    self.assertEqual(ckpt.restore_latest(), 5)
+    self.assertEqual((float(new.a), filled), (3.0, [1]))
+    self.assertEmpty(self.lines)
+    # A variable nobody declared added still refuses the checkpoint.
+    other = tf.Module()
+    other.a, other.c = tf.Variable(0.0, name="a"), tf.Variable(0.0, name="c")
+    with self.assertRaisesRegex(checkpointing.UnusableRun,
+                                "none restores into this model"):
+      checkpointing.Checkpointer(
+          self.dir, report=self.lines.append,
+          added={"m/b/.ATTRIBUTES/VARIABLE_VALUE": (new.b, lambda: None)},
+          m=other).restore_latest()
+
   def test_nothing_to_restore(self):
     _, ckpt = self.make()
     self.assertIsNone(ckpt.restore_latest())
