@@ -21,6 +21,8 @@ import tempfile
 
 import numpy as np
 
+from bench import cpu
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [(3000, 4000), (2448, 3264)]  # (height, width)
 
@@ -98,14 +100,6 @@ def measure(tree: str, photos: str, mode: str, rounds: int = 2) -> dict:
     raise SystemExit(f"error: measuring {tree} ({mode}) failed: "
                      f"{done.stderr.strip().splitlines()[-1:]}")
   return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def cpu() -> str:
-  with open("/proc/cpuinfo") as f:
-    info = f.read()
-  name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-               if line.startswith("model name")), "unknown CPU")
-  return f"{name}, {'with' if 'avx512f' in info else 'without'} AVX-512"
 
 
 def main(argv) -> int:

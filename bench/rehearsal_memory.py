@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from bench import cpu
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT_MB = 300
 
@@ -40,14 +42,6 @@ def run(data_dir: str, model_dir: str, steps: int) -> float:
     raise SystemExit(f"error: train.main failed: "
                      f"{err.decode(errors='replace').strip()[-500:]}")
   return usage.ru_maxrss / 1024  # kB -> MB
-
-
-def cpu() -> str:
-  with open("/proc/cpuinfo") as f:
-    info = f.read()
-  name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-               if line.startswith("model name")), "unknown CPU")
-  return f"{name}, {'with' if 'avx512f' in info else 'without'} AVX-512"
 
 
 def main(argv) -> int:
