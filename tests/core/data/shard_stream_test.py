@@ -123,26 +123,32 @@ class DamagedShardTest(tf.test.TestCase):
                                   tf.distribute.InputContext()),
         batch, reading, 2, 0, training=False))
 
-  def test_a_crc_mismatch_is_named_or_skipped(self):
+  def corrupt(self, record: int):
+    """Flips a byte inside `record`'s data: its CRC no longer matches."""
     data = bytearray(self.bytes)
-    data[self.starts[2] + 20] ^= 0xFF  # inside record 2's data
+    data[self.starts[record] + 20] ^= 0xFF
     self.rewrite(bytes(data))
+
+  def assert_named_or_skipped(self, named: str, weight, bad):
+    """Without --skip_bad_images the stream stops naming `named`; with it,
+    the eval batch has these weights and bad counts."""
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                r"train-00000-of-00001 record 2: is damaged"):
+                                "train-00000-of-00001 " + named):
       self.rows(skip=False)
     (out,) = self.rows(skip=True)
+    self.assertAllEqual(out["weight"], weight)
+    self.assertAllEqual(out["bad"], bad)
+
+  def test_a_crc_mismatch_is_named_or_skipped(self):
+    self.corrupt(2)
     # Records 0, 1, then the damage in place of the rest (one bad), padding.
-    self.assertAllEqual(out["weight"], [1, 1, 0, 0])
-    self.assertAllEqual(out["bad"], [0, 0, 1, 0])
+    self.assert_named_or_skipped("record 2: is damaged", [1, 1, 0, 0],
+                                 [0, 0, 1, 0])
 
   def test_a_shard_cut_short_is_named_or_skipped(self):
     self.rewrite(self.bytes[:self.starts[3] + 10])
-    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                r"train-00000-of-00001 record 3: is damaged"):
-      self.rows(skip=False)
-    (out,) = self.rows(skip=True)
-    self.assertAllEqual(out["weight"], [1, 1, 1, 0])
-    self.assertAllEqual(out["bad"], [0, 0, 0, 1])
+    self.assert_named_or_skipped("record 3: is damaged", [1, 1, 1, 0],
+                                 [0, 0, 0, 1])
 
   def test_a_record_that_is_not_an_example_is_named_or_skipped(self):
     records = list(tf.data.TFRecordDataset(self.shard).as_numpy_iterator())
@@ -150,19 +156,12 @@ class DamagedShardTest(tf.test.TestCase):
     with tf.io.TFRecordWriter(self.shard) as writer:
       for record in records:
         writer.write(record)
-    with self.assertRaisesRegex(
-        tf.errors.InvalidArgumentError,
-        r"train-00000-of-00001 record 1: is not a tf.train.Example holding "
-        r"an image"):
-      self.rows(skip=False)
-    (out,) = self.rows(skip=True)
-    self.assertAllEqual(out["weight"], [1, 0, 1, 1])
-    self.assertAllEqual(out["bad"], [0, 1, 0, 0])
+    self.assert_named_or_skipped(
+        "record 1: is not a tf.train.Example holding an image", [1, 0, 1, 1],
+        [0, 1, 0, 0])
 
   def test_the_scan_names_the_record_or_counts_it(self):
-    data = bytearray(self.bytes)
-    data[self.starts[2] + 20] ^= 0xFF
-    self.rewrite(bytes(data))
+    self.corrupt(2)
     with self.assertRaisesRegex(
         DataError, r"train-00000-of-00001: record 2 is damaged .*"
         "--skip_bad_images"):
