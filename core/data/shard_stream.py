@@ -41,9 +41,10 @@ _NOT_AN_EXAMPLE = (f"is not a tf.train.Example holding an image in "
                    f"{tfrecords.ENCODED}")
 
 
-def _shard_table(files) -> tf.Tensor:
+def _shard_table(split) -> tf.Tensor:
   """[shards, 2] strings: each shard's path and its size in bytes."""
-  return tf.constant([[f, str(paths.size(f))] for f in files])
+  sizes = split.sizes or tuple(paths.size(f) for f in split.files)
+  return tf.constant([[f, str(n)] for f, n in zip(split.files, sizes)])
 
 
 def _epoch_records(table: tf.Tensor, seed: int, epoch: tf.Tensor,
@@ -107,7 +108,7 @@ def train_batches(split, batch: distribution.BatchSplit, seed: int,
   """This pipeline's batches of serialized records from `start_step` on,
   each {"step", "where", "record", "position"} with a leading batch axis of
   the pipeline's rows (its replicas' share of a global batch)."""
-  table = _shard_table(split.files)
+  table = _shard_table(split)
   local = batch.per_replica * (batch.num_replicas // ctx.num_input_pipelines)
   epoch0, skip = divmod(start_step, epoch_steps)
 
@@ -138,7 +139,7 @@ def eval_batches(split, batch: distribution.BatchSplit,
   padding = tf.data.Dataset.from_tensors(
       {"where": tf.constant("padding"), "record": tf.constant(b""),
        "damaged": tf.constant(False)}).repeat()
-  stream = (tf.data.Dataset.from_tensor_slices(_shard_table(split.files))
+  stream = (tf.data.Dataset.from_tensor_slices(_shard_table(split))
             .flat_map(_named_records)
             .enumerate().map(lambda i, r: dict(r, position=i))
             .concatenate(padding.map(lambda r: dict(

@@ -18,6 +18,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from core.data import images
+from core.runtime import paths
 from core.runtime.errors import DataError
 
 METADATA = "dataset.json"
@@ -26,9 +27,13 @@ SPLITS = ("train", "validation", "test")
 
 
 class RecordSplit(NamedTuple):
-  """One split of a shard set: its files and how many records they hold."""
+  """One split of a shard set: its files, how many records they hold, and
+  each file's size in bytes (read once, when the set is described; the
+  streams check a shard's records add up to it: core/data/shard_stream.py;
+  empty: stat the files when a stream is built)."""
   files: Tuple[str, ...]
   num_examples: int
+  sizes: Tuple[int, ...] = ()
 
 
 def shards(root: str, split: str) -> Tuple[str, ...]:
@@ -149,7 +154,8 @@ def describe(root: str, label_offset: int = 0, skip_bad: bool = False):
   if len(names) < 2:
     raise DataError(f"{root}: the shards hold {len(names)} class(es); "
                     "training a classifier needs at least 2.")
-  return {s: RecordSplit(files[s], counts.get(s, 0) if files[s] else 0)
+  return {s: RecordSplit(files[s], counts.get(s, 0) if files[s] else 0,
+                        tuple(paths.size(f) for f in files[s]))
           for s in SPLITS}, names
 
 
