@@ -10,8 +10,8 @@ uninterrupted run would (exact resume holds with augmentation on).
   given, and cropped back at a random offset, as the CIFAR and Fashion-MNIST
   recipes do. Images read from
   files get Inception's random-resized crop instead (Szegedy et al. 2015: 8 %
-  to 100 % of the area, aspect ratio 3/4 to 4/3), resized to the training
-  size.
+  to 100 % of the area, aspect ratio 3/4 to 4/3; `crop_window`), which the
+  decoder applies (core/data/images.read_or_flagged) before the resize.
 - "flip": a horizontal flip with probability 1/2.
 - "erase": random erasing (Zhong et al. 2017) with probability 1/2: a
   rectangle of 2 % to 40 % of the area, aspect ratio 0.3 to 3.3, filled with
@@ -23,8 +23,6 @@ import math
 from typing import Sequence, Tuple
 
 import tensorflow as tf
-
-from core.data import images as images_lib
 
 NAMES = ("crop", "flip", "erase")
 _SALT = 0xA06  # separates these draws from dropout's, which use the same step
@@ -76,16 +74,6 @@ def crop_window(height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor):
   return begin[0], begin[1], extent[0], extent[1]
 
 
-def random_resized_crop(image: tf.Tensor, size: int,
-                        seed: tf.Tensor) -> tf.Tensor:
-  """Inception's crop of an [H, W, C] image of any size, resized to
-  [size, size, C]."""
-  shape = tf.shape(image)
-  top, left, height, width = crop_window(shape[0], shape[1], seed)
-  return images_lib.resize(
-      tf.slice(image, [top, left, 0], [height, width, -1]), size)
-
-
 def random_erase(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   """With probability 1/2, noise over a random rectangle of the image."""
   draws = tf.random.stateless_uniform([5], seed=seed)
@@ -113,32 +101,24 @@ def seeds(seed: tf.Tensor):
 
 
 def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
-            size: int = 0, padding: int = 0, cropped: bool = False
-            ) -> tf.Tensor:
+            padding: int = 0, cropped: bool = False) -> tf.Tensor:
   """Applies `ops` in the order crop, flip, erase.
 
   Args:
     image: uint8 [H, W, C]; static H, W for the pad-and-crop of small sets.
     seed: This example's seed (`example_seed`).
     ops: Entries of NAMES.
-    size: 0 for images of one fixed size (kept as they are: pad-and-crop);
-      otherwise the training side, reached by random-resized crop (with
-      "crop") or a plain resize (without).
     padding: Pixels pad-and-crop pads by (0: an eighth of the side).
-    cropped: The image is already cropped (with `crop_window` and this
-      seed's crop draw) and resized, as files are while they are decoded:
-      only flip and erase remain.
+    cropped: The image is a file's, already cropped (Inception's crop,
+      `crop_window` with this seed's crop draw) and resized while it was
+      decoded (core/data/images.read_or_flagged): only flip and erase
+      remain.
 
   Returns:
-    uint8 [H, W, C], or [size, size, C] when `size` is set.
+    uint8, the shape of `image`.
   """
   crop, flip, erase = seeds(seed)
-  if cropped:
-    pass
-  elif size:
-    image = (random_resized_crop(image, size, crop) if "crop" in ops
-             else images_lib.resize(image, size))
-  elif "crop" in ops:
+  if "crop" in ops and not cropped:
     image = pad_and_crop(image, crop, padding)
   if "flip" in ops:
     image = tf.image.stateless_random_flip_left_right(image, flip)

@@ -6,6 +6,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from core.data import augment
+from core.data import images
 
 
 def image(h=28, w=28, c=1, seed=0):
@@ -72,9 +73,17 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters((60, 45), (224, 300), (20, 20))
   def test_files_come_out_at_the_training_size(self, h, w):
-    x = image(h, w, 3)
+    # A file is cropped (Inception's window) and resized while decoded,
+    # then flipped and erased.
+    encoded = tf.io.encode_png(image(h, w, 3))
+    seed = augment.example_seed(0, 1, 2)
     for ops in ((), ("crop",), augment.NAMES):
-      y = augment.augment(x, augment.example_seed(0, 1, 2), ops, size=32)
+      window = ((lambda a, b: augment.crop_window(a, b, augment.seeds(seed)[0]))
+                if "crop" in ops else None)
+      (read,) = list(images.read_or_flagged(
+          lambda e: (e, {}), encoded, 3, 32, window=window))
+      self.assertTrue(bool(read["ok"]))
+      y = augment.augment(read["image"], seed, ops, cropped=True)
       self.assertEqual(y.shape, (32, 32, 3))
       self.assertEqual(y.dtype, tf.uint8)
 
