@@ -12,7 +12,9 @@ training images become the validation split, the ones train.main holds out
 from the IDX files, so every form of the data set has the same splits.
 TFRecord output: `<split>-NNNNN-of-MMMMM` shards and `dataset.json` (sizes
 and class names, which spares train.main a scan). Folder output:
-`<split>/<class>/<index>.png`. Bad input is one line on stderr and exit 2.
+`<split>/<class>/<index>.png`. Input and output may be on any file system
+TensorFlow knows (core/runtime/files.py). Bad input is one line on stderr and
+exit 2.
 """
 
 import os
@@ -24,6 +26,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from core.runtime import errors
+from core.runtime import files
+from train.startup import native_stderr
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("source", None, "mnist, fashion_mnist or folder:DIR.")
@@ -47,10 +51,10 @@ def _splits(source: str):
     names = folders.class_names(root)
     out = {}
     for split in ("train", "validation", "test"):
-      files = folders.read_split(root, split, names)
-      if files is not None and files.num_examples:
-        out[split] = (lambda f=files: (open(p, "rb").read()
-                                       for p in f.paths), files.labels)
+      found = folders.read_split(root, split, names)
+      if found is not None and found.num_examples:
+        out[split] = (lambda f=found: (files.read_bytes(p)
+                                       for p in f.paths), found.labels)
     return out, names
   data = datasets.load(source, data_dir=FLAGS.data_dir,
                        validation_size=FLAGS.validation_size)
@@ -82,12 +86,10 @@ def _write_tfrecords(splits, names, output: str, shards: int) -> None:
 def _write_folder(splits, names, output: str) -> None:
   for split, (encoded, labels) in splits.items():
     for name in names:
-      os.makedirs(os.path.join(output, split, _safe(name)), exist_ok=True)
+      files.makedirs(os.path.join(output, split, _safe(name)))
     for i, (data, label) in enumerate(zip(encoded(), labels)):
-      path = os.path.join(output, split, _safe(names[int(label)]),
-                          f"{i:06d}.png")
-      with open(path, "wb") as f:
-        f.write(data)
+      files.write_atomic(os.path.join(output, split, _safe(names[int(
+          label)]), f"{i:06d}.png"), data, durable=False)
 
 
 def _safe(name: str) -> str:
@@ -97,17 +99,21 @@ def _safe(name: str) -> str:
 
 def main(argv) -> int:
   del argv
+  native_stderr.import_tensorflow_quietly()  # its start-up lines, filtered
   try:
     if not FLAGS.source or not FLAGS.output:
       raise errors.InputError("--source and --output are required.")
-    if os.path.exists(FLAGS.output):
+    files.check_scheme(FLAGS.output, "output")
+    if FLAGS.source.startswith("folder:"):
+      files.check_scheme(FLAGS.source[len("folder:"):], "source")
+    if files.exists(FLAGS.output):
       raise errors.InputError(f"`output` {FLAGS.output!r} exists; choose a "
                               "new folder.")
     if FLAGS.shards < 1:
       raise errors.InputError(f"`shards` must be a positive integer; "
                               f"received shards={FLAGS.shards}.")
     splits, names = _splits(FLAGS.source)
-    os.makedirs(FLAGS.output)
+    files.makedirs(FLAGS.output)
     if FLAGS.to == "tfrecord":
       _write_tfrecords(splits, names, FLAGS.output, FLAGS.shards)
     else:

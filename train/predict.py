@@ -18,6 +18,7 @@ import json
 import os
 from typing import Dict, List, Sequence
 
+from core.runtime import files
 from core.runtime.errors import InputError
 from train.assembly.config import option
 from train.startup import cli
@@ -26,7 +27,7 @@ IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 BATCH = 64
 
 
-def predict(saved_model: str, files: Sequence[str],
+def predict(saved_model: str, images: Sequence[str],
             top_k: int = 5) -> List[Dict]:
   """[{"file", "classes": [{"name", "index", "probability"}, ...]}], one per
   image, in the order given.
@@ -38,10 +39,10 @@ def predict(saved_model: str, files: Sequence[str],
   from train.artefacts import offline  # pylint: disable=g-import-not-at-top
   loaded = offline.load_saved_model(saved_model)
   rows = []
-  for path in files:
-    if not os.path.isfile(path):
+  for path in images:
+    if not files.isfile(path):
       raise InputError(f"{path}: no such file.")
-  pictures = [p for p in files if not p.endswith(IDX_SUFFIXES)]
+  pictures = [p for p in images if not p.endswith(IDX_SUFFIXES)]
   outputs = {}
   for start in range(0, len(pictures), BATCH):
     chunk = pictures[start:start + BATCH]
@@ -49,7 +50,7 @@ def predict(saved_model: str, files: Sequence[str],
   count = loaded.signatures["serving_default"].structured_outputs[
       "probabilities"].shape[-1]
   names = class_names(saved_model, count)
-  for path in files:
+  for path in images:
     if path in outputs:
       rows.append(_row(path, outputs[path], names, top_k))
     else:
@@ -60,10 +61,7 @@ def predict(saved_model: str, files: Sequence[str],
 
 def _probabilities_of_files(loaded, paths):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  encoded = []
-  for path in paths:
-    with open(path, "rb") as f:
-      encoded.append(f.read())
+  encoded = [files.read_bytes(path) for path in paths]
   try:
     result = loaded.signatures["serving_bytes"](images=tf.constant(encoded))
   except tf.errors.InvalidArgumentError:
@@ -106,10 +104,9 @@ def _row(name: str, probabilities, names: Sequence[str],
 def class_names(saved_model: str, count: int) -> List[str]:
   """The names the export recorded in assets.extra/metadata.json."""
   try:
-    with open(os.path.join(saved_model, "assets.extra",
-                           "metadata.json")) as f:
-      names = json.load(f).get("class_names")
-  except (OSError, ValueError):
+    names = json.loads(files.read_text(os.path.join(
+        saved_model, "assets.extra", "metadata.json"))).get("class_names")
+  except (OSError, ValueError, AttributeError):
     names = None
   return list(names) if names and len(names) == count else [
       f"class {i}" for i in range(count)]
@@ -145,10 +142,10 @@ class PredictOptions:
                        f"top_k={self.top_k}.")
 
 
-def classify(settings: PredictOptions, files: List[str]) -> int:
-  """The command: one row (or JSON line) per image of `files`."""
+def classify(settings: PredictOptions, images: List[str]) -> int:
+  """The command: one row (or JSON line) per file of `images`."""
   cli.load_tensorflow(deterministic=False)  # oneDNN where TF would not pick it
-  rows = predict(settings.saved_model, files, settings.top_k)
+  rows = predict(settings.saved_model, images, settings.top_k)
   if settings.output == "json":
     # A name that is not UTF-8 is shown with \xNN escapes (JSON holds text).
     print("\n".join(json.dumps(dict(r, file=os.fsencode(r["file"]).decode(

@@ -12,7 +12,6 @@ shards hold only their file lists, and the input pipeline streams them
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -21,6 +20,7 @@ import numpy as np
 from core.data import idx
 from core.data.types import (NAMES, STREAMED, DatasetInfo, Split, Splits,
                              check_validation_size)
+from core.runtime import files
 from core.runtime.errors import DataError
 
 
@@ -141,13 +141,13 @@ def _candidates(folder: str, stem: str) -> Tuple[str, ...]:
 
 
 def _has_files(folder: str) -> bool:
-  return all(any(os.path.isfile(p) for p in _candidates(folder, stem))
+  return all(any(files.isfile(p) for p in _candidates(folder, stem))
              for pair in _FILES.values() for stem in pair)
 
 
 def _find_folder(name: str, data_dir: Optional[str], download: bool) -> str:
   if data_dir is not None:
-    if not os.path.isdir(data_dir):
+    if not files.isdir(data_dir):
       raise DataError(f"`data_dir` {data_dir!r} is not a readable directory.")
     if not _has_files(data_dir):
       raise DataError(
@@ -169,9 +169,9 @@ def _find_folder(name: str, data_dir: Optional[str], download: bool) -> str:
 def _read_split(folder: str, split: str, num_classes: int) -> Split:
   image_stem, label_stem = _FILES[split]
   image_path = next(p for p in _candidates(folder, image_stem)
-                    if os.path.isfile(p))
+                    if files.isfile(p))
   label_path = next(p for p in _candidates(folder, label_stem)
-                    if os.path.isfile(p))
+                    if files.isfile(p))
   images, labels = idx.read(image_path), idx.read(label_path)
   if images.dtype != np.uint8 or images.ndim not in (3, 4) or 0 in (
       images.shape[1:]):
@@ -207,10 +207,11 @@ def download_mnist(folder: str,
   Raises:
     DataError: If no mirror delivers a file with the expected checksum.
   """
-  os.makedirs(folder, exist_ok=True)
+  files.makedirs(folder)
   for name, digest in checksums.items():
     target = os.path.join(folder, name)
-    if os.path.isfile(target) and _sha256(target) == digest:
+    if files.isfile(target) and hashlib.sha256(
+        files.read_bytes(target)).hexdigest() == digest:
       continue
     faults = []
     for mirror in mirrors:
@@ -223,10 +224,7 @@ def download_mnist(folder: str,
       if hashlib.sha256(data).hexdigest() != digest:
         faults.append(f"{mirror}: checksum mismatch")
         continue
-      fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
-      with os.fdopen(fd, "wb") as f:
-        f.write(data)
-      os.replace(tmp, target)
+      files.write_atomic(target, data)
       break
     else:
       raise DataError(
@@ -235,10 +233,3 @@ def download_mnist(folder: str,
           "--data_dir.")
   return folder
 
-
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()

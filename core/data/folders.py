@@ -15,6 +15,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from core.runtime import files
 from core.runtime.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
@@ -33,9 +34,8 @@ class FileSplit(NamedTuple):
 
 
 def _images_in(folder: str) -> List[str]:
-  return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                if name.lower().endswith(EXTENSIONS)
-                and os.path.isfile(os.path.join(folder, name)))
+  return [os.path.join(folder, name) for name in files.scan(folder)[1]
+          if name.lower().endswith(EXTENSIONS)]
 
 
 def class_names(root: str) -> Tuple[str, ...]:
@@ -46,12 +46,11 @@ def class_names(root: str) -> Tuple[str, ...]:
       empty class folder.
   """
   train = os.path.join(root, SPLIT_FOLDERS["train"])
-  if not os.path.isdir(train):
+  if not files.isdir(train):
     raise DataError(f"{root}: no `train` folder; an image folder data set is "
                     "DIR/train/<class>/*.jpg (and optionally DIR/validation/,"
                     " DIR/test/).")
-  names = tuple(sorted(n for n in os.listdir(train)
-                       if os.path.isdir(os.path.join(train, n))))
+  names = tuple(files.scan(train)[0])
   if len(names) < 2:
     raise DataError(f"{train}: found {len(names)} class folder(s); training "
                     "a classifier needs at least 2.")
@@ -70,19 +69,17 @@ def read_split(root: str, split: str,
     DataError: If it holds a class folder that train does not.
   """
   folder = os.path.join(root, SPLIT_FOLDERS[split])
-  if not os.path.isdir(folder):
+  if not files.isdir(folder):
     return None
   index = {name: i for i, name in enumerate(names)}
   paths, labels = [], []
-  for name in sorted(os.listdir(folder)):
-    if not os.path.isdir(os.path.join(folder, name)):
-      continue
+  for name in files.scan(folder)[0]:
     if name not in index:
       raise DataError(f"{os.path.join(folder, name)}: class {name!r} is not "
                       f"among the train folder's classes.")
-    files = _images_in(os.path.join(folder, name))
-    paths += files
-    labels += [index[name]] * len(files)
+    found = _images_in(os.path.join(folder, name))
+    paths += found
+    labels += [index[name]] * len(found)
   return FileSplit(np.array(paths, dtype=object),
                    np.array(labels, dtype=np.int32))
 
@@ -109,9 +106,8 @@ def sniff_channels(train: FileSplit, read_channels) -> int:
       continue
     seen[label] = seen.get(label, 0) + 1
     try:
-      with open(path, "rb") as f:
-        if read_channels(f.read()) >= 3:
-          return 3
+      if read_channels(files.read_bytes(path)) >= 3:
+        return 3
     except Exception:  # pylint: disable=broad-except
       continue  # a bad file is found (and named) by the pipeline
   return 1

@@ -8,13 +8,13 @@ so a hostile header cannot exhaust memory.
 """
 
 import gzip
-import os
 import struct
 import zlib
 from typing import BinaryIO
 
 import numpy as np
 
+from core.runtime import files
 from core.runtime.errors import DataError
 
 _TYPES = {
@@ -46,13 +46,13 @@ def read(path: str) -> np.ndarray:
       bytes, a bad magic number or type code, or a corrupt gzip stream.
   """
   try:
-    with open(path, "rb") as raw:
+    with files.open_read(path) as raw:
       compressed = raw.read(2) == _GZIP_MAGIC
       raw.seek(0)
       if compressed:
-        with gzip.GzipFile(fileobj=raw) as stream:
+        with gzip.GzipFile(fileobj=raw) as stream:  # type: ignore
           return _parse(stream, path, size=None)
-      return _parse(raw, path, size=os.fstat(raw.fileno()).st_size)
+      return _parse(raw, path, size=raw.size())  # type: ignore
   except DataError:
     raise
   except FileNotFoundError:

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.runtime import distribution
-from core.runtime import paths
+from core.runtime import files
 from core.data import tfrecords
 from core.data.pipeline import (Reading, epoch_permutation, eval_steps, finish,
                                 read_image, read_in_order)
@@ -43,7 +43,7 @@ _NOT_AN_EXAMPLE = (f"is not a tf.train.Example holding an image in "
 
 def _shard_table(split) -> tf.Tensor:
   """[shards, 2] strings: each shard's path and its size in bytes."""
-  sizes = split.sizes or tuple(paths.size(f) for f in split.files)
+  sizes = split.sizes or tuple(files.size(f) for f in split.files)
   return tf.constant([[f, str(n)] for f, n in zip(split.files, sizes)])
 
 

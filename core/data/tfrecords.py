@@ -10,7 +10,6 @@ not decoded), checks every label and names the shard and record of the first
 bad one.
 """
 
-import glob
 import json
 import os
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
@@ -18,7 +17,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from core.data import images
-from core.runtime import paths
+from core.runtime import files
 from core.runtime.errors import DataError
 
 METADATA = "dataset.json"
@@ -38,8 +37,8 @@ class RecordSplit(NamedTuple):
 
 def shards(root: str, split: str) -> Tuple[str, ...]:
   """The sorted files `root/<split>-*` (empty if there are none)."""
-  return tuple(sorted(p for p in glob.glob(os.path.join(root, f"{split}-*"))
-                      if os.path.isfile(p)))
+  return tuple(p for p in files.matching(
+      root, lambda name: name.startswith(f"{split}-")) if files.isfile(p))
 
 
 def parse(record: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -139,30 +138,29 @@ def describe(root: str, label_offset: int = 0, skip_bad: bool = False):
     DataError: No train shards, a bad label or record, or a metadata file
       that disagrees with the shards.
   """
-  if not os.path.isdir(root):
+  if not files.isdir(root):
     raise DataError(f"`data_dir` {root!r} is not a readable directory.")
-  files = {s: shards(root, s) for s in SPLITS}
-  if not files["train"]:
+  found = {s: shards(root, s) for s in SPLITS}
+  if not found["train"]:
     raise DataError(f"{root}: no train-* shards; a TFRecord data set is "
                     "DIR/train-*, and optionally DIR/validation-*, "
                     "DIR/test-*.")
   meta_path = os.path.join(root, METADATA)
-  if os.path.isfile(meta_path):
+  if files.isfile(meta_path):
     counts, names = _read_metadata(meta_path)
   else:
-    counts, names = _scan(root, files, label_offset, skip_bad)
+    counts, names = _scan(root, found, label_offset, skip_bad)
   if len(names) < 2:
     raise DataError(f"{root}: the shards hold {len(names)} class(es); "
                     "training a classifier needs at least 2.")
-  return {s: RecordSplit(files[s], counts.get(s, 0) if files[s] else 0,
-                        tuple(paths.size(f) for f in files[s]))
+  return {s: RecordSplit(found[s], counts.get(s, 0) if found[s] else 0,
+                        tuple(files.size(f) for f in found[s]))
           for s in SPLITS}, names
 
 
 def _read_metadata(path: str):
   try:
-    with open(path) as f:
-      meta = json.load(f)
+    meta = json.loads(files.read_text(path))
     return ({k: int(v) for k, v in meta["counts"].items()},
             tuple(str(n) for n in meta["class_names"]))
   except (OSError, ValueError, KeyError, TypeError) as e:
@@ -173,8 +171,8 @@ def _read_metadata(path: str):
 def write_metadata(root: str, counts: Dict[str, int],
                    names: Sequence[str]) -> None:
   """Writes `root/dataset.json` (what `describe` reads instead of a scan)."""
-  with open(os.path.join(root, METADATA), "w") as f:
-    json.dump({"counts": counts, "class_names": list(names)}, f, indent=2)
+  files.write_atomic(os.path.join(root, METADATA), json.dumps(
+      {"counts": counts, "class_names": list(names)}, indent=2))
 
 
 def example(encoded: bytes, label: int,

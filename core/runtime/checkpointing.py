@@ -18,33 +18,28 @@ that they remove at once, and only read `directory`.
 """
 
 import gc
-import glob
 import os
 import re
-import shutil
-import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
 
-from core.runtime import paths
+from core.runtime import files
 from core.runtime.errors import InputError, NoSpaceError, is_no_space, megabytes
 
 _PREFIX = "ckpt"
-_NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index$")
+_NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index")
 
 
 def complete_checkpoints(directory: str) -> List[Tuple[int, str]]:
   """(number, prefix) of every checkpoint with an index file, newest first."""
   found = []
-  # A path, not a pattern: `runs/lr[0.1]` must find its own files and
+  # A listing, not a pattern: `runs/lr[0.1]` must find its own files and
   # `runs/[ab]` never another run's.
-  for index in glob.glob(os.path.join(glob.escape(directory),
-                                      f"{_PREFIX}-*.index")):
-    match = _NUMBER.search(os.path.basename(index))
-    if match:
-      found.append((int(match.group(1)), index[:-len(".index")]))
+  for index in files.matching(directory, _NUMBER.fullmatch):
+    match = _NUMBER.fullmatch(os.path.basename(index))
+    found.append((int(match.group(1)), index[:-len(".index")]))
   return sorted(found, reverse=True)
 
 
@@ -118,7 +113,8 @@ class Checkpointer:
     except ValueError as e:  # an empty or garbled `checkpoint` state file
       state = os.path.join(directory, "checkpoint")
       kept = f"{state}.unreadable"
-      os.replace(state, kept)
+      files.write_atomic(kept, files.read_bytes(state))
+      files.remove(state)
       report(f"checkpoint state file unreadable ({e}); moved it to {kept} "
              "and will scan for checkpoints instead")
       self.manager = self._manager(max_to_keep)
@@ -157,7 +153,7 @@ class Checkpointer:
   def _try_restore(self, prefix: str, reasons: List[str]) -> bool:
     """Restores `prefix`; False and its reason reported if it fails."""
     try:
-      with paths.literal(prefix) as readable:
+      with files.literal(prefix) as readable:
         status = self.checkpoint.restore(readable)
         missing = ([k for k in self._added if k not in {
             name for name, _ in tf.train.list_variables(readable)}]
@@ -193,23 +189,23 @@ class Checkpointer:
       InputError: If there is no such checkpoint, naming the ones there are.
     """
     prefix = os.path.join(self.directory, f"{_PREFIX}-{step}")
-    if not os.path.exists(prefix + ".index"):
+    if not files.exists(prefix + ".index"):
       have = [n for n, _ in complete_checkpoints(self.directory)]
       raise InputError(f"no checkpoint {step} in {self.directory}; it has "
                        f"{', '.join(map(str, sorted(have))) or 'none'}.")
-    with paths.literal(prefix) as readable:
+    with files.literal(prefix) as readable:
       self.checkpoint.restore(readable).expect_partial()
     return step
 
   def remove_temporaries(self) -> None:
     """Deletes half-written `ckpt-N_temp` files and folders (a killed or
     failed save's; never a complete checkpoint), reporting each."""
-    for leftover in sorted(glob.glob(os.path.join(
-        glob.escape(self.directory), f"{_PREFIX}-*_temp*"))):
-      if os.path.isdir(leftover):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in files.matching(self.directory, lambda name: re.match(
+        rf"{_PREFIX}-.*_temp", name)):
+      if files.isdir(leftover):
+        files.rmtree(leftover)
       else:
-        os.remove(leftover)
+        files.remove(leftover)
       self._report(f"removed half-written checkpoint {leftover}")
 
   def save(self, step: int) -> Optional[str]:
@@ -230,11 +226,8 @@ class Checkpointer:
       self._report(f"not saving step {step}: weights are not finite")
       return None
     if not self.writer:
-      scratch = tempfile.mkdtemp(prefix=f"{_PREFIX}-{step}-worker-")
-      try:
+      with files.scratch(f"{_PREFIX}-{step}-worker-") as scratch:
         self.checkpoint.write(os.path.join(scratch, _PREFIX))
-      finally:
-        shutil.rmtree(scratch, ignore_errors=True)
       return None
     try:
       return self.manager.save(checkpoint_number=step)
@@ -242,9 +235,10 @@ class Checkpointer:
       if not is_no_space(e):
         raise
       self.remove_temporaries()
-      free = shutil.disk_usage(self.directory).free
+      free = files.free_bytes(self.directory)
       raise NoSpaceError(
           f"no space left in {self.directory} for checkpoint {step}: it "
-          f"needs about {megabytes(self._bytes)} and "
-          f"{megabytes(free)} are free; the checkpoints written before are "
-          "intact: free space and run the same command to resume.") from None
+          f"needs about {megabytes(self._bytes)}" + (
+              f" and {megabytes(free)} are free" if free is not None else "")
+          + "; the checkpoints written before are intact: free space and "
+          "run the same command to resume.") from None

@@ -117,14 +117,6 @@ class MainErrorsTest(tf.test.TestCase):
     self.assertFalse([f for f in os.listdir(model_dir)
                       if f.startswith("ckpt")])
 
-  def test_object_storage_is_refused_before_anything_is_written(self):
-    bucket = "gs://no-such-bucket-here/run"
-    self.assert_one_line_error(
-        helpers.cli(["--dataset=synthetic", f"--model_dir={bucket}"]),
-        "`model_dir` must be a local or mounted \\(NFS\\) path: object "
-        f"storage URLs are not supported yet; received model_dir='{bucket}'")
-    self.assertFalse(os.path.exists(os.path.join(helpers.ROOT, "gs:")))
-
   def test_a_flag_file_that_is_not_utf8_is_named(self):
     flagfile = os.path.join(self.get_temp_dir(), "latin1.cfg")
     with open(flagfile, "wb") as f:

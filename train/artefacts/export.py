@@ -15,14 +15,17 @@ training run's evaluation computed.
 Layout: `<export_dir>/<version>/saved_model.pb` + `variables/`, version = the
 global step. The SavedModel is written to
 `<export_dir>/.tmp-<version>-<host>-<pid>` (a name TF Serving ignores: not an
-integer) and renamed into place, so a reader never sees half an export and a
-crash leaves earlier versions intact; a later run removes only its own host's
+integer) and published under its version (core/runtime/files.publish: one
+rename on local disk and NFS; on object storage, which cannot rename a
+folder, a copy with `saved_model.pb` last, which TF Serving and
+`tf.saved_model.load` look for first), so a reader never sees half an export
+and a crash leaves earlier versions intact; a later run removes only its own host's
 temporaries whose process is gone (runs may share `export_dir`). A version
 that exists is never overwritten: the same weights (their sha256 is in the
 metadata) are not exported twice, other weights take the next free version.
 Only the trunk's variables are saved; the aux heads and the optimizer are not.
 
-Before the rename, the copy on disk is loaded back and both signatures are
+Before publishing, the copy on disk is loaded back and both signatures are
 run on a fixed batch (pixels, and the same pixels as PNG) and compared with
 the in-memory model on those pixels; a mismatch publishes nothing and says
 why (ExportError). `serving_bytes` calls `serving_default`'s function after
@@ -41,7 +44,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import socket
 from typing import Callable, Dict, Optional, Sequence
 
@@ -50,7 +52,7 @@ import tensorflow as tf
 
 from core.data import images as images_lib
 from core.data import preprocessing
-from core.runtime import paths
+from core.runtime import files
 from core.runtime.errors import ExportError, NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
 
@@ -167,7 +169,7 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
       report(f"version {same} in {export_dir} already holds these weights; "
              "nothing new to export")
     return None
-  os.makedirs(export_dir, exist_ok=True)
+  files.makedirs(export_dir)
   tmp = os.path.join(export_dir, f".tmp-{version}-{_HOST}-{os.getpid()}")
   _write_checked(module, tmp, metadata, f"{export_dir} to export version "
                  f"{version}")
@@ -177,15 +179,15 @@ def export(model: GoogLeNet, export_dir: str, version: int, *,
 def _write_checked(module: ServingModule, tmp: str, metadata: dict,
                    what: str) -> None:
   """Writes and checks the SavedModel at `tmp`; removes it on failure."""
-  shutil.rmtree(tmp, ignore_errors=True)
+  files.rmtree(tmp)
   try:
     _write(module, tmp, metadata)
     check_export(module, tmp)
   except ExportError:
-    shutil.rmtree(tmp, ignore_errors=True)
+    files.rmtree(tmp)
     raise
   except (tf.errors.OpError, OSError) as e:
-    shutil.rmtree(tmp, ignore_errors=True)
+    files.rmtree(tmp)
     if is_no_space(e):
       raise NoSpaceError(f"no space left in {what}: free space and run the "
                          "same command again (the checkpoint is saved)."
@@ -207,9 +209,9 @@ def weights_digest(module: "ServingModule") -> str:
 
 
 def _versions(export_dir: str) -> list:
-  if not os.path.isdir(export_dir):
+  if not files.isdir(export_dir):
     return []
-  return sorted(int(n) for n in os.listdir(export_dir) if n.isdigit())
+  return sorted(int(n) for n in files.listdir(export_dir) if n.isdigit())
 
 
 def _version_with(export_dir: str, digest: str, version: int):
@@ -220,29 +222,28 @@ def _version_with(export_dir: str, digest: str, version: int):
     meta = os.path.join(export_dir, str(number), "assets.extra",
                         "metadata.json")
     try:
-      with open(meta, encoding="utf-8") as f:
-        if json.load(f).get("weights_sha256") == digest:
-          return number
+      if json.loads(files.read_text(meta)).get("weights_sha256") == digest:
+        return number
     except (OSError, ValueError, AttributeError):
       continue
   return None
 
 
 def _publish(tmp: str, export_dir: str, version: int, report) -> str:
-  """Renames `tmp` to the first free version from `version` on (a rename
-  onto an existing version fails, so two runs never overwrite each other)."""
+  """Publishes `tmp` as the first free version from `version` on (never
+  onto an existing version, so two runs never overwrite each other);
+  core/runtime/files.publish says how a poller never sees half of it."""
   wanted = version
   while True:
     final = os.path.join(export_dir, str(version))
-    if not os.path.exists(final):
-      try:
-        os.rename(tmp, final)
-        break
-      except OSError:
-        if not os.path.exists(final):
-          shutil.rmtree(tmp, ignore_errors=True)
-          raise
-    version += 1
+    try:
+      files.publish(tmp, final, commit_file="saved_model.pb")
+      break
+    except FileExistsError:
+      version += 1
+    except OSError:
+      files.rmtree(tmp)
+      raise
   if version != wanted and report:
     newer = [v for v in _versions(export_dir) if v > version]
     report(f"version {wanted} in {export_dir} exists with other weights; "
@@ -256,14 +257,13 @@ def _write(module: ServingModule, path: str, metadata: Optional[dict]):
   tf.saved_model.save(module, path, signatures={
       "serving_default": module.serve, "serving_bytes": module.serve_bytes})
   extra = os.path.join(path, "assets.extra")
-  os.makedirs(extra, exist_ok=True)
-  with open(os.path.join(extra, "metadata.json"), "w") as f:
-    json.dump({"tensorflow_version": tf.__version__, **(metadata or {})}, f,
-              indent=2)
+  files.makedirs(extra)
+  files.write_atomic(os.path.join(extra, "metadata.json"), json.dumps(
+      {"tensorflow_version": tf.__version__, **(metadata or {})}, indent=2),
+                     durable=False)  # the folder is flushed as it publishes
   with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
     for signature, inputs in check_inputs(module).items():
       writer.write(prediction_log(signature, inputs))
-  _fsync_tree(path)
 
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -287,7 +287,7 @@ def check_export(module: ServingModule, path: str) -> None:
   Raises:
     ExportError: Naming the signature and the difference.
   """
-  with paths.literal(path) as readable:
+  with files.literal(path) as readable:
     loaded = tf.saved_model.load(readable)
   inputs = check_inputs(module)
   want = module.serve(inputs["serving_default"])
@@ -329,28 +329,20 @@ def prediction_log(signature: str, images: tf.Tensor) -> bytes:
   return _field(6, _field(1, request))
 
 
-def _fsync_tree(root: str) -> None:
-  """Flushes every file so the rename publishes complete data."""
-  for folder, _, files in os.walk(root):
-    for name in files:
-      with open(os.path.join(folder, name), "rb") as f:
-        os.fsync(f.fileno())
-
-
 def remove_stale_temporaries(export_dir: str) -> None:
   """Deletes `.tmp-<version>-<host>-<pid>` folders left by a crashed export
   of this host (the process is gone); never a version, and never another
   host's or a live process's (runs may share `export_dir`)."""
-  if not os.path.isdir(export_dir):
+  if not files.isdir(export_dir):
     return
-  for name in os.listdir(export_dir):
+  for name in files.listdir(export_dir):
     if not name.startswith(".tmp-"):
       continue
     fields = name[len(".tmp-"):].split("-")
     host = fields[1] if len(fields) == 3 else _HOST  # older: no host
     if host == _HOST and fields[-1].isdigit() and not _alive(
         int(fields[-1])):
-      shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+      files.rmtree(os.path.join(export_dir, name))
 
 
 def _alive(pid: int) -> bool:

@@ -12,7 +12,7 @@ from core.runtime import checkpointing
 from core.data import batches
 from core.data import types
 from core.runtime import distribution
-from core.runtime import paths
+from core.runtime import files
 from core.runtime.errors import InputError
 from train.assembly import build
 from train.assembly.config import TrainConfig
@@ -70,7 +70,7 @@ def load_saved_model(path: str):
       says what it holds instead.
   """
   try:
-    with paths.literal(os.path.join(path, "saved_model.pb")) as readable:
+    with files.literal(os.path.join(path, "saved_model.pb")) as readable:
       loaded = tf.saved_model.load(os.path.dirname(readable))
   except (OSError, IOError, ValueError, tf.errors.OpError) as e:
     raise InputError(f"`saved_model` {path!r} cannot be loaded ("

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from core.runtime import files
 from core.runtime.errors import InputError
 from train.assembly.config import TrainConfig
 from train.loop import confusion
@@ -46,8 +47,7 @@ def run_config(run_dir: str, **overrides) -> TrainConfig:
   """
   path = os.path.join(run_dir, "manifest.json")
   try:
-    with open(path) as f:
-      flags_used = json.load(f)["flags"]
+    flags_used = json.loads(files.read_text(path))["flags"]
   except FileNotFoundError:
     raise InputError(f"`model_dir` {run_dir!r} has no manifest.json: not "
                      "a training run's folder.") from None

@@ -25,6 +25,7 @@ from core.runtime import cluster as cluster_lib
 from core.data import datasets
 from core.data import types
 from core.runtime import distribution
+from core.runtime import files
 from core.data import pipeline
 from core.optim import averaging
 from core.optim import metrics
@@ -66,9 +67,11 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
   chief = cluster is None or cluster.is_chief
   for line in config.warnings:
     report(f"warning: {line}")
+  for flag in ("model_dir", "export_dir", "data_dir"):  # before any write
+    files.check_scheme(getattr(config, flag) or "", flag)
   if chief:
     prepare_dir(config.model_dir, "model_dir")
-  with RunLock(config.model_dir, enabled=chief), \
+  with RunLock(config.model_dir, enabled=chief, report=report), \
       lost_workers.naming_lost_workers(cluster), \
       PreemptionWatcher() as watcher:
     other_model = manifest_lib.check_compatible(config.model_dir,
@@ -302,17 +305,19 @@ def _restore_everywhere(checkpointer: checkpointing.Checkpointer,
 
 
 def prepare_dir(path: str, flag: str) -> None:
-  """Creates `path` and checks that it can be written.
+  """Creates `path` and checks that it can be written (local, NFS, or any
+  file system TensorFlow knows: core/runtime/files.py).
 
   Raises:
-    InputError: If it cannot be created or written, naming `flag`.
+    InputError: If its scheme is unknown, or it cannot be created or
+      written, naming `flag`.
   """
+  files.check_scheme(path, flag)
   try:
-    os.makedirs(path, exist_ok=True)
+    files.makedirs(path)
     probe = os.path.join(path, f".write-test-{os.getpid()}")
-    with open(probe, "w"):
-      pass
-    os.remove(probe)
+    files.write_atomic(probe, b"", durable=False)
+    files.remove(probe)
   except OSError as e:
     raise InputError(f"`{flag}` {path!r} cannot be written "
                      f"({e.strerror or e}).") from None

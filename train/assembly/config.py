@@ -216,7 +216,6 @@ class TrainConfig:
       return isinstance(value, int) and not isinstance(value, bool)
 
     need(bool(self.model_dir), "model_dir", "a directory path")
-    self._check_paths(need)
     for field in dataclasses.fields(self):
       choices = field.metadata.get("choices")
       if choices is not None:
@@ -251,14 +250,6 @@ class TrainConfig:
          "learning_rate", "a positive finite number")
     self._check_rates(need)
     self._check_lists(need)
-
-  def _check_paths(self, need) -> None:
-    for field in ("model_dir", "export_dir", "data_dir"):
-      # The lock, manifest, scans and export publishing use local file
-      # calls: `gs://b/run` would become a local folder named `gs:`.
-      need("://" not in (getattr(self, field) or ""), field,
-           "a local or mounted (NFS) path: object storage URLs are not "
-           "supported yet")
 
   def _check_rates(self, need) -> None:
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")

@@ -6,13 +6,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from typing import Optional
 
 import tensorflow as tf
 
 from core.data import datasets
 from core.runtime import distribution
+from core.runtime import files
 from core.runtime.errors import InputError, NoSpaceError, is_no_space
 from train.startup import kernels
 
@@ -64,11 +64,10 @@ def read(model_dir: str) -> Optional[dict]:
       writes it (hand-edited, say): naming the file and the field.
   """
   path = os.path.join(model_dir, FILENAME)
-  if not os.path.exists(path):
+  if not files.exists(path):
     return None
   try:
-    with open(path, encoding="utf-8") as f:
-      manifest = json.load(f)
+    manifest = json.loads(files.read_text(path))
   except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
     raise InputError(f"{path} cannot be read ({e}); move it away or use "
                      "another --model_dir.") from None
@@ -171,21 +170,15 @@ def _differences(old: dict, new: dict, keys) -> list:
 
 
 def write(model_dir: str, manifest: dict) -> None:
-  """Writes `manifest.json` atomically (temp file, then rename).
+  """Writes `manifest.json` atomically (core/runtime/files.write_atomic).
 
   Raises:
     NoSpaceError: The disk is full; the previous manifest is intact.
   """
-  fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=".manifest-")
   try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(model_dir, FILENAME))
+    files.write_atomic(os.path.join(model_dir, FILENAME), json.dumps(
+        manifest, indent=2, sort_keys=True, default=str))
   except OSError as e:
-    if os.path.exists(tmp):
-      os.remove(tmp)
     if is_no_space(e):
       raise NoSpaceError(f"no space left in {model_dir} to write "
                          f"{FILENAME}: free space and run the same command "

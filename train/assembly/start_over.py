@@ -13,8 +13,9 @@ import datetime
 import os
 from typing import Callable
 
+from core.runtime import files
 from core.runtime.errors import InputError
-from train.assembly.run_lock import LOCK_NAME
+from train.assembly.run_lock import LEASE_NAME, LOCK_NAME
 
 PREFIX = "replaced-"
 
@@ -39,12 +40,12 @@ def move_aside(model_dir: str) -> str:
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
       "%Y%m%d-%H%M%S")
   target, n = os.path.join(model_dir, PREFIX + stamp), 1
-  while os.path.exists(target):
+  while files.exists(target):
     n += 1
     target = os.path.join(model_dir, f"{PREFIX}{stamp}-{n}")
-  os.makedirs(target)
-  for name in sorted(os.listdir(model_dir)):
-    if name == LOCK_NAME or name.startswith(PREFIX):
+  files.makedirs(target)
+  for name in files.listdir(model_dir):
+    if name in (LOCK_NAME, LEASE_NAME) or name.startswith(PREFIX):
       continue
-    os.replace(os.path.join(model_dir, name), os.path.join(target, name))
+    files.move(os.path.join(model_dir, name), os.path.join(target, name))
   return target
