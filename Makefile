@@ -11,11 +11,14 @@ RUN_DIR ?= runs/fashion_mnist
 help:
 	@echo "make test | make train | make rehearsal | make bench | make tensorboard | make clean"
 
+# TensorFlow's extra: gpu where nvidia-smi lists a GPU, else cpu (the
+# script says which and why; TF_EXTRA=cpu|gpu chooses by hand).
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@bash tools/ensure_venv.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[cpu,test]'
+	extra=$$(bash tools/tf_extra.sh) && \
+	    $(PY) -m pip install -q -e ".[$$extra,test]"
 	# TF Serving's protos, for the warm-up file's test. Without --no-deps its
 	# declared dependency on `tensorflow` would install over tensorflow-cpu.
 	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==2.21.*'

@@ -1,11 +1,13 @@
 """Test session set-up: two logical CPU devices before any TF op runs, so
 MirroredStrategy tests have two replicas on any machine (public tf.config).
 
-GPUs are hidden, in this process and in every command the tests start (they
-inherit the environment): on a GPU machine `mirrored` would otherwise pick
-the GPUs, and tests that count 2 replicas or compare CPU results bitwise
-would test another machine's numbers. The suite tests the CPU path on any
-machine; the GPU path is the same code with other devices.
+The tests that count 2 replicas or compare CPU results bitwise pin the CPU
+explicitly, so a GPU machine runs the same suite: this process hides its
+GPUs from TensorFlow (`tf.config.set_visible_devices`, below), the training
+commands the tests start run with `--device=cpu` (tests/helpers.py), and
+the snippets they run in fresh processes get CUDA_VISIBLE_DEVICES="". No
+variable is set for the whole session, so a test of the GPU path (skipped
+here, where there is none) sees the machine's GPUs.
 """
 
 import os
@@ -14,7 +16,6 @@ from train.startup import kernels
 from train.startup import native_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 # oneDNN's kernels for the tests that run in this process, as the commands use
 # them (train/startup/kernels.py): on a CPU where TensorFlow would not choose

@@ -21,30 +21,45 @@ def _env() -> dict:
   return env
 
 
+# The commands the tests start compare CPU numbers: they run on the CPU
+# on any machine (tests/conftest.py).
+ON_CPU = "--device=cpu"
+
+
+def _on_cpu(args: Sequence[str]) -> list:
+  return list(args) + ([] if any(a.startswith("--device") for a in args)
+                       else [ON_CPU])
+
+
 def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
-  """Runs `python -m train.main ARGS` from the project root."""
-  return subprocess.run([sys.executable, "-m", "train.main", *args],
+  """Runs `python -m train.main ARGS --device=cpu` from the project
+  root."""
+  return subprocess.run([sys.executable, "-m", "train.main", *_on_cpu(args)],
                         cwd=ROOT, env=_env(), capture_output=True, text=True,
                         timeout=timeout, **kwargs)
 
 
 def python(*args: str, timeout: float = 600):
   """Runs `python ARGS` (e.g. "-c", code) in a fresh process, where TF is
-  not initialised yet."""
-  return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(),
+  not initialised yet, on the CPU."""
+  return subprocess.run([sys.executable, *args], cwd=ROOT,
+                        env=dict(_env(), CUDA_VISIBLE_DEVICES=""),
                         capture_output=True, text=True, timeout=timeout)
 
 
 def python_with_input(text: str, *args: str, timeout: float = 120):
   """Like `python`, with `text` on stdin."""
-  return subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(),
+  return subprocess.run([sys.executable, *args], cwd=ROOT,
+                        env=dict(_env(), CUDA_VISIBLE_DEVICES=""),
                         input=text, capture_output=True, text=True,
                         timeout=timeout)
 
 
 def popen(args: Sequence[str]) -> subprocess.Popen:
-  """Starts `python -m train.main ARGS`; stdout is line-buffered text."""
-  return subprocess.Popen([sys.executable, "-m", "train.main", *args],
+  """Starts `python -m train.main ARGS --device=cpu`; stdout is
+  line-buffered text."""
+  return subprocess.Popen([sys.executable, "-m", "train.main",
+                           *_on_cpu(args)],
                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 

@@ -25,7 +25,7 @@ FLAGS = ("--dataset=synthetic", "--image_size=28", "--global_batch_size=16",
          "--validation_size=64", "--train_examples=160", "--optimizer=sgd",
          "--learning_rate=0.05", "--deterministic", "--seed=3",
          "--train_steps=6", "--steps_per_loop=1", "--checkpoint_every=1",
-         "--keep_checkpoints=6", helpers.SMALL_NETWORK)
+         "--keep_checkpoints=6", helpers.SMALL_NETWORK, helpers.ON_CPU)
 WRITES = re.compile(r'^(\d+) +(?:openat\(AT_FDCWD, "([^"]+)", [^)]*'
                     r'(?:O_WRONLY|O_RDWR|O_CREAT)|(?:mkdir|unlink|rmdir)'
                     r'(?:at)?\((?:AT_FDCWD, )?"([^"]+)"|rename(?:at2?)?\('
@@ -346,6 +346,56 @@ class SettingsTest(unittest.TestCase):
     self.assertEqual(env["TF_NUM_INTEROP_THREADS"], "1")
     self.assertEqual(env["PATH"], "/bin")
     self.assertEqual(exported["TF_CONFIG"], '{"old": 1}')  # not changed
+
+  def fake_nvidia_smi(self, listed: str) -> str:
+    """A PATH whose nvidia-smi lists the GPU indices in `listed`."""
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "nvidia-smi"), "w") as f:
+      f.write(f"#!/bin/sh\nprintf '{listed}'\n")
+    os.chmod(os.path.join(folder, "nvidia-smi"), 0o755)
+    return folder + os.pathsep + os.environ["PATH"]
+
+  def test_the_gpus_come_from_cuda_visible_devices_or_nvidia_smi(self):
+    from train import launch  # pylint: disable=g-import-not-at-top
+    self.assertEqual(launch.visible_gpus({"CUDA_VISIBLE_DEVICES": "0, 2"}),
+                     ["0", "2"])
+    self.assertEqual(launch.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}), [])
+    self.assertEqual(launch.visible_gpus(
+        {"PATH": self.fake_nvidia_smi("0\\n1\\n2\\n3\\n")}),
+                     ["0", "1", "2", "3"])
+    self.assertEqual(launch.visible_gpus({"PATH": tempfile.mkdtemp()}), [])
+
+  def test_each_worker_gets_its_own_gpus(self):
+    from train import launch  # pylint: disable=g-import-not-at-top
+    four = ["0", "1", "2", "3"]
+    self.assertEqual(launch.gpu_shares(four, 2, None), ["0,1", "2,3"])
+    self.assertEqual(launch.gpu_shares(four, 2, 1), ["0", "1"])
+    self.assertEqual(launch.gpu_shares(four, 2, 0), ["", ""])
+    self.assertEqual(launch.gpu_shares(four, 3, None), ["0", "1", "2"])
+    self.assertEqual(launch.gpu_shares([], 2, None), [None, None])
+    self.assertEqual(launch.gpu_shares([], 2, 0), ["", ""])
+    with self.assertRaisesRegex(ValueError, r"^2 workers with 3 GPU\(s\) "
+                                r"each need 6, and the launcher sees 4 "):
+      launch.gpu_shares(four, 2, 3)
+    env = launch.worker_environment({"CUDA_VISIBLE_DEVICES": "0,1,2,3"},
+                                    "{}", 2, "2,3")
+    self.assertEqual(env["CUDA_VISIBLE_DEVICES"], "2,3")  # the launcher's
+    self.assertNotIn("CUDA_VISIBLE_DEVICES",
+                     launch.worker_environment({}, "{}", 2, None))
+
+  def test_more_gpus_than_the_machine_has_is_one_line(self):
+    env = dict(helpers._env(), PATH=self.fake_nvidia_smi("0\\n"))  # pylint: disable=protected-access
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "train.launch", "--workers=2",
+         "--network=host", "--gpus_per_worker=1", "--",
+         "--dataset=synthetic"], cwd=helpers.ROOT, env=env,
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+    self.assertEqual(result.stdout, "")
+    self.assertRegex(result.stderr, r"^error: 2 workers with 1 GPU\(s\) "
+                     r"each need 2, and the launcher sees 1 .*; pass "
+                     r"--gpus_per_worker=0 to run the workers on the CPU\.\n$")
 
   def test_bad_tf_config_and_device_count_are_one_line_each(self):
     cases = [({}, ["--strategy=multi_worker"], "needs TF_CONFIG"),

@@ -83,5 +83,39 @@ class NoVenvTest(unittest.TestCase):
                   "python3-venv)", errors[0])
 
 
+class TensorFlowExtraTest(unittest.TestCase):
+  """make installs TensorFlow's gpu extra where nvidia-smi lists a GPU."""
+
+  def extra(self, nvidia_smi=None, **env):
+    bin_dir = tempfile.mkdtemp()
+    for tool in ("bash", "grep"):
+      os.symlink(shutil.which(tool), os.path.join(bin_dir, tool))
+    if nvidia_smi is not None:
+      fake = os.path.join(bin_dir, "nvidia-smi")
+      with open(fake, "w") as f:
+        f.write(f"#!/bin/bash\nprintf '{nvidia_smi}'\n")
+      os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC)
+    result = subprocess.run(
+        ["bash", "tools/tf_extra.sh"], cwd=helpers.ROOT,
+        env=dict(env, PATH=bin_dir), capture_output=True, text=True,
+        timeout=60)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    return result.stdout.strip(), result.stderr.strip()
+
+  def test_a_listed_gpu_chooses_gpu_and_says_so(self):
+    self.assertEqual(self.extra(
+        "GPU 0: NVIDIA A100 (UUID: x)\\nGPU 1: NVIDIA A100 (UUID: y)\\n"), (
+            "gpu", "make: nvidia-smi lists 2 GPU(s): TensorFlow's gpu extra "
+            "(TF_EXTRA=cpu for the CPU build)"))
+
+  def test_no_nvidia_smi_or_no_gpu_chooses_cpu(self):
+    for listed in (None, "No devices were found\\n"):
+      with self.subTest(listed=listed):
+        self.assertEqual(self.extra(listed)[0], "cpu")
+
+  def test_tf_extra_chooses_by_hand(self):
+    self.assertEqual(self.extra("GPU 0: x\\n", TF_EXTRA="cpu")[0], "cpu")
+
+
 if __name__ == "__main__":
   unittest.main()

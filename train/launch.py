@@ -22,6 +22,13 @@ parent goes (`PR_SET_PDEATHSIG`), so a `kill -9` of the launcher makes them
 checkpoint and stop, not train on unwatched. After the first worker ends,
 the others get `--grace_seconds` (default 30; a preempted worker's peers
 are saving their checkpoints, so give slow storage more) before SIGKILL.
+
+On a machine with GPUs each worker gets its own: `--gpus_per_worker=N`
+(default: the GPUs shared out evenly) sets each worker's
+CUDA_VISIBLE_DEVICES to N of the GPUs the launcher may use (its own
+CUDA_VISIBLE_DEVICES, else what `nvidia-smi` lists); 0 runs the workers on
+the CPU. The workers take GPU memory as they need it (train.main's
+--gpu_memory_growth, on by default).
 """
 
 import argparse
@@ -68,15 +75,62 @@ def tf_configs(ports: Sequence[int]) -> List[str]:
           for i in range(len(ports))]
 
 
-def worker_environment(environ, config: str, workers: int) -> dict:
+def worker_environment(environ, config: str, workers: int,
+                       gpus: Optional[str] = None) -> dict:
   """A worker's environment: `environ` with this worker's TF_CONFIG (one
-  exported already is replaced) and, unless `environ` sets them, thread
+  exported already is replaced), its GPUs as CUDA_VISIBLE_DEVICES when
+  `gpus` is given ("" for none), and, unless `environ` sets them, thread
   counts that share the machine's cores among the workers (without them
   each would run as many threads as there are cores: 2 workers on 2 cores,
   6 % slower)."""
   threads = {"TF_NUM_INTRAOP_THREADS": str(max(1, _cores() // workers)),
              "TF_NUM_INTEROP_THREADS": "1"}
-  return {**threads, **environ, "TF_CONFIG": config}
+  own = {"TF_CONFIG": config}
+  if gpus is not None:
+    own["CUDA_VISIBLE_DEVICES"] = gpus
+  return {**threads, **environ, **own}
+
+
+def visible_gpus(environ, run=subprocess.run) -> List[str]:
+  """The GPUs the workers may use: the launcher's own CUDA_VISIBLE_DEVICES
+  when set, else the indices `nvidia-smi` lists (none without it)."""
+  if "CUDA_VISIBLE_DEVICES" in environ:
+    return [g.strip() for g in environ["CUDA_VISIBLE_DEVICES"].split(",")
+            if g.strip() and not g.strip().startswith("-")]
+  tool = shutil.which("nvidia-smi", path=environ.get("PATH"))
+  if not tool:
+    return []
+  try:
+    listed = run([tool, "--query-gpu=index", "--format=csv,noheader"],
+                 capture_output=True, text=True, timeout=60, check=False)
+  except (OSError, subprocess.SubprocessError):
+    return []
+  if listed.returncode:
+    return []
+  return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+
+
+def gpu_shares(gpus: Sequence[str], workers: int,
+               per_worker: Optional[int]) -> List[Optional[str]]:
+  """Each worker's CUDA_VISIBLE_DEVICES: `per_worker` of `gpus` each, in
+  order (default: as many as every worker can have, at least one); None
+  for all when there are no GPUs and none were asked for.
+
+  Raises:
+    InputError: More GPUs asked for than there are, naming both counts.
+  """
+  if per_worker is None:
+    if not gpus:
+      return [None] * workers
+    per_worker = max(1, len(gpus) // workers)
+  if per_worker * workers > len(gpus):
+    raise errors.InputError(
+        f"{workers} workers with {per_worker} GPU(s) each need "
+        f"{per_worker * workers}, and the launcher sees {len(gpus)} "
+        f"({'CUDA_VISIBLE_DEVICES' if gpus else 'nvidia-smi lists none'}); "
+        "pass --gpus_per_worker=0 to run the workers on the CPU.")
+  return [",".join(gpus[i * per_worker:(i + 1) * per_worker])
+          for i in range(workers)]
 
 
 def _die_with_parent() -> None:  # runs in the child, before exec
@@ -88,19 +142,24 @@ class Cluster:
   """The worker processes, their output, and stopping them together."""
 
   def __init__(self, flags: Sequence[str], workers: int,
-               grace_seconds: float = GRACE_SECONDS):
+               grace_seconds: float = GRACE_SECONDS,
+               gpus: Optional[Sequence[Optional[str]]] = None):
     self.grace_seconds = grace_seconds
     self.procs: List[subprocess.Popen] = []
     self._threads = []
     self._reported, self._failed_at, self._ended = set(), 0.0, {}
     command = [sys.executable, "-m", "train.main", *flags,
                "--strategy=multi_worker"]
+    gpus = gpus or [None] * workers
     for i, config in enumerate(tf_configs(free_ports(workers))):
       proc = subprocess.Popen(
-          command, env=worker_environment(os.environ, config, workers),
+          command, env=worker_environment(os.environ, config, workers,
+                                          gpus[i]),
           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
           bufsize=1, start_new_session=True, preexec_fn=_die_with_parent)
-      print(f"[launch] worker {i}: pid {proc.pid}", flush=True)
+      print(f"[launch] worker {i}: pid {proc.pid}" + (
+          f", GPUs {gpus[i] or 'none'}" if gpus[i] is not None else ""),
+            flush=True)
       thread = threading.Thread(target=_prefix, args=(proc, f"worker {i}"),
                                 daemon=True)
       thread.start()
@@ -193,7 +252,7 @@ def isolate(argv: Sequence[str]) -> Optional[str]:
                          sys.executable, "-m", "train.launch", *argv])
 
 
-def main(argv: Sequence[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="python -m train.launch", description=__doc__.split("\n")[0],
       usage="python -m train.launch --workers=N -- <train.main flags>")
@@ -206,29 +265,49 @@ def main(argv: Sequence[str]) -> int:
   parser.add_argument("--grace_seconds", type=float, default=GRACE_SECONDS,
                       help="seconds the other workers get after the first "
                       "ends before SIGKILL (default 30)")
+  parser.add_argument("--gpus_per_worker", type=int, default=None,
+                      help="GPUs each worker gets as its CUDA_VISIBLE_DEVICES "
+                      "(default: the GPUs shared out evenly; 0: the CPU)")
   parser.add_argument("flags", nargs="*", help="flags for train.main")
-  args = parser.parse_args(argv)
+  return parser
+
+
+def _problem(args) -> Optional[str]:
+  """What is wrong with the launcher's own flags, in one line, or None."""
   if args.workers < 1:
-    print("error: --workers must be a positive integer; received "
-          f"--workers={args.workers}.", file=sys.stderr)
-    return errors.EXIT_USAGE
+    return ("--workers must be a positive integer; received "
+            f"--workers={args.workers}.")
   if any(f.startswith("--strategy") for f in args.flags):
-    print("error: train.launch runs --strategy=multi_worker; leave "
-          "--strategy out of the flags.", file=sys.stderr)
-    return errors.EXIT_USAGE
+    return ("train.launch runs --strategy=multi_worker; leave --strategy "
+            "out of the flags.")
   if args.grace_seconds <= 0:
-    print("error: --grace_seconds must be positive; received "
-          f"--grace_seconds={args.grace_seconds:g}.", file=sys.stderr)
-    return errors.EXIT_USAGE
-  if args.network == "private":
+    return ("--grace_seconds must be positive; received "
+            f"--grace_seconds={args.grace_seconds:g}.")
+  if args.gpus_per_worker is not None and args.gpus_per_worker < 0:
+    return ("--gpus_per_worker must be 0 or more; received "
+            f"--gpus_per_worker={args.gpus_per_worker}.")
+  return None
+
+
+def main(argv: Sequence[str]) -> int:
+  args = _parser().parse_args(argv)
+  problem = _problem(args)
+  try:
+    gpus = None if problem else gpu_shares(
+        visible_gpus(os.environ), args.workers, args.gpus_per_worker)
+  except errors.InputError as e:
+    problem = str(e)
+  if not problem and args.network == "private":
     why = isolate(argv)
     if why:
-      print(f"error: no private network namespace here ({why}), and the "
-            "workers' gRPC ports would be open on every interface; run "
-            "where unshare is allowed, or pass --network=host to accept "
-            "that.", file=sys.stderr)
-      return errors.EXIT_USAGE
-  cluster = Cluster(args.flags, args.workers, args.grace_seconds)
+      problem = (f"no private network namespace here ({why}), and the "
+                 "workers' gRPC ports would be open on every interface; run "
+                 "where unshare is allowed, or pass --network=host to accept "
+                 "that.")
+  if problem:
+    print(f"error: {problem}", file=sys.stderr)
+    return errors.EXIT_USAGE
+  cluster = Cluster(args.flags, args.workers, args.grace_seconds, gpus)
   for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda *_: cluster.signal_all(signal.SIGTERM))
   return cluster.wait()

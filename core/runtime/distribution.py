@@ -50,6 +50,27 @@ HEARTBEAT_TIMEOUT_S = 10
 SHUTDOWN_BARRIER_TIMEOUT_S = 60
 
 
+def configure_gpus(*, use: bool = True, memory_growth: bool = True) -> int:
+  """Hides the GPUs (`use` False: a CPU run on a GPU machine), or lets
+  TensorFlow take each one's memory as it needs it (`memory_growth`;
+  without it every process claims a whole GPU at start, so two workers on
+  one machine could not share it). Must run before any op.
+
+  Returns:
+    The GPUs the run will use.
+  """
+  gpus = tf.config.list_physical_devices("GPU")
+  if not gpus:
+    return 0
+  if not use:
+    tf.config.set_visible_devices([], "GPU")
+    return 0
+  if memory_growth:
+    for gpu in gpus:
+      tf.config.experimental.set_memory_growth(gpu, True)
+  return len(gpus)
+
+
 def configure_cpu_devices(count: int, *,
                           warn: Callable[[str], None] = logging.warning
                           ) -> None:

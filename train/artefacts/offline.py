@@ -31,6 +31,8 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
                         step: Optional[int], split_name: str) -> Report:
   """The engine's own evaluation of a checkpoint (the run's strategy and
   replica split, so the numbers are the run's)."""
+  distribution.configure_gpus(use=config.device == "auto",
+                              memory_growth=config.gpu_memory_growth)
   distribution.configure_cpu_devices(config.num_cpu_devices)
   strategy = distribution.make_strategy(config.strategy)
   data = build.load_data(config)

@@ -90,6 +90,8 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   chief = cluster is None or cluster.is_chief
   exports = chief and config.export != "none"
   export_dir = _export_dir(config, exports)
+  distribution.configure_gpus(use=config.device == "auto",
+                              memory_growth=config.gpu_memory_growth)
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)

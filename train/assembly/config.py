@@ -29,6 +29,7 @@ NORMS = ("none", "batch")  # layers/normalization.py's NORMS
 # Table 1's inception blocks, in order (layers/googlenet.py's BLOCKS).
 BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 EXPORTS = ("last", "best", "none")
+DEVICES = ("auto", "cpu")
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
@@ -72,6 +73,14 @@ class TrainConfig:
       1, "Split the CPU into this many logical devices (replicas for "
       "--strategy=mirrored on a machine without GPUs; ignored, with a "
       "warning, where there are GPUs).")
+  device: str = option(
+      "auto", "auto: the GPUs where TensorFlow sees any, else the CPU; cpu: "
+      "the CPU even where there are GPUs (with --num_cpu_devices).",
+      choices=DEVICES)
+  gpu_memory_growth: bool = option(
+      True, "Let TensorFlow take GPU memory as it needs it instead of all "
+      "of it at start, so workers that share a GPU machine fit "
+      "(--nogpu_memory_growth: all at once).")
   dataset: str = option(
       "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, a "
       "small synthetic set made in memory, an image folder "

@@ -1,3 +1,7 @@
+import shutil
+import subprocess
+import sys
+import unittest
 from unittest import mock
 
 import tensorflow as tf
@@ -36,6 +40,63 @@ class DistributionTest(tf.test.TestCase):
         "--num_cpu_devices=4 is ignored: this machine has 1 GPU(s), and "
         "--strategy=mirrored replicates over them."])
     self.assertLen(tf.config.list_logical_devices("CPU"), 2)  # untouched
+
+  def fake_gpus(self, count: int):
+    """A device list with `count` GPUs, and what was asked of them."""
+    real = tf.config.list_physical_devices
+    gpus = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU")
+            for i in range(count)]
+    asked = []
+    for patch in (
+        mock.patch.object(tf.config, "list_physical_devices", side_effect=(
+            lambda kind=None: gpus if kind == "GPU" else real(kind))),
+        mock.patch.object(tf.config.experimental, "set_memory_growth",
+                          side_effect=lambda d, on: asked.append(
+                              ("growth", d.name, on))),
+        mock.patch.object(tf.config, "set_visible_devices",
+                          side_effect=lambda d, kind=None: asked.append(
+                              ("visible", list(d), kind)))):
+      patch.start()
+      self.addCleanup(patch.stop)
+    return asked
+
+  def test_gpus_take_memory_as_they_need_it_by_default(self):
+    asked = self.fake_gpus(2)
+    self.assertEqual(distribution.configure_gpus(), 2)
+    self.assertEqual(asked, [("growth", "/physical_device:GPU:0", True),
+                             ("growth", "/physical_device:GPU:1", True)])
+
+  def test_without_memory_growth_gpus_are_left_alone(self):
+    asked = self.fake_gpus(2)
+    self.assertEqual(distribution.configure_gpus(memory_growth=False), 2)
+    self.assertEqual(asked, [])
+
+  def test_a_cpu_run_hides_the_gpus(self):
+    asked = self.fake_gpus(1)
+    self.assertEqual(distribution.configure_gpus(use=False), 0)
+    self.assertEqual(asked, [("visible", [], "GPU")])
+
+  def test_no_gpus_nothing_to_do(self):
+    asked = self.fake_gpus(0)
+    self.assertEqual(distribution.configure_gpus(), 0)
+    self.assertEqual(asked, [])
+
+  @unittest.skipUnless(shutil.which("nvidia-smi"), "needs a GPU machine")
+  def test_on_a_gpu_machine_mirrored_replicates_over_the_gpus(self):
+    done = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf\n"
+         "from core.runtime import distribution\n"
+         "n = distribution.configure_gpus()\n"
+         "gpus = tf.config.list_physical_devices('GPU')\n"
+         "print(n, distribution.make_strategy('mirrored')"
+         ".num_replicas_in_sync, all(tf.config.experimental."
+         "get_memory_growth(g) for g in gpus))\n"],
+        cwd=helpers.ROOT, env=helpers._env(),  # pylint: disable=protected-access
+        capture_output=True, text=True, timeout=600)
+    self.assertEqual(done.returncode, 0, done.stderr)
+    gpus, replicas, growth = done.stdout.split()
+    self.assertGreater(int(gpus), 0)
+    self.assertEqual((replicas, growth), (gpus, "True"))
 
   def test_logical_devices_get_equal_shares_of_the_cores(self):
     done = helpers.python(
