@@ -2,7 +2,9 @@
 traceback, nothing already written lost."""
 
 import os
+import signal
 import subprocess
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -179,3 +181,33 @@ class FullDiskTest(tf.test.TestCase):
     self.assertIn("resuming at step 5/10", resumed.stdout)
     self.assertRegex(resumed.stdout.strip().splitlines()[-1],
                      r"^test accuracy .* step 10\)$")
+
+
+class ReaderGoneTest(tf.test.TestCase):
+  """A run whose output's reader dies (train.launch killed with -9, or
+  `| head`) trains on quietly and still checkpoints when stopped: a progress
+  line into the closed pipe once ended it with BrokenPipeError and no
+  checkpoint (found by the launcher's kill -9 test under load)."""
+
+  def test_a_closed_stdout_does_not_end_the_run(self):
+    model_dir = os.path.join(self.get_temp_dir(), "reader-gone")
+    run = helpers.popen(helpers.small_run_flags(
+        model_dir, "--train_steps=5000", "--steps_per_loop=1",
+        "--checkpoint_every=100"))
+    try:
+      run.stdout.readline()  # the first line: it started
+      run.stdout.close()     # the reader goes
+      index = os.path.join(model_dir, "ckpt-100.index")
+      for _ in range(600):   # past the progress line at step 100
+        if os.path.exists(index) or run.poll() is not None:
+          break
+        time.sleep(0.5)
+      run.send_signal(signal.SIGTERM)
+      self.assertEqual(run.wait(timeout=300), errors.EXIT_PREEMPTED,
+                       run.stderr.read()[-400:])
+    finally:
+      if run.poll() is None:
+        run.kill()
+    saved = [int(n[5:-6]) for n in os.listdir(model_dir)
+             if n.startswith("ckpt-") and n.endswith(".index")]
+    self.assertGreater(max(saved), 100)

@@ -20,6 +20,34 @@ from train.startup import options
 Body = Callable[[Any, List[str]], int]
 
 
+class OutlivingOutput:
+  """A stream whose reader may go first: a write that finds the pipe
+  closed (`train.launch` killed, `| head`) drops this and every later line
+  instead of raising BrokenPipeError in the middle of training, where it
+  would end the run without its checkpoint."""
+
+  def __init__(self, stream):
+    self._stream, self._closed = stream, False
+
+  def write(self, text: str) -> int:
+    if not self._closed:
+      try:
+        self._stream.write(text)
+      except BrokenPipeError:
+        self._closed = True
+    return len(text)
+
+  def flush(self) -> None:
+    if not self._closed:
+      try:
+        self._stream.flush()
+      except BrokenPipeError:
+        self._closed = True
+
+  def __getattr__(self, name: str):
+    return getattr(self._stream, name)
+
+
 def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
   """Prints `error: message` on stderr; returns `code` for the exit."""
   print(f"error: {message}", file=sys.stderr, flush=True)
@@ -44,6 +72,7 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
   """
   # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries output.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  sys.stdout = OutlivingOutput(sys.stdout)
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
   options.define(flags.FLAGS, table)
