@@ -291,6 +291,8 @@ class GoogLeNet(tf.Module):
       return tf.where(total_weight > 0,
                       total / tf.maximum(total_weight, 1e-30), moving)
     for i, layer in enumerate(self.norm_layers):
+      if layer.frozen:  # fine-tuning keeps the frozen part's statistics
+        continue
       layer.update(batch_value(sums[2 * i], layer.moving_mean),
                    batch_value(sums[2 * i + 1], layer.moving_variance),
                    num_updates)

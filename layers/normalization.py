@@ -79,6 +79,12 @@ class BatchStatistics:
                    tf.reshape(tf.reduce_sum(var * group_weight, axis=0), [c])]
     return mean, var
 
+  def record_frozen(self, layer: tf.Module) -> None:
+    """Keeps `layer`'s place in `sums()` for a frozen layer: zeros, which
+    GoogLeNet.update_statistics passes over."""
+    self.layers.append(layer)
+    self._sums += [tf.zeros([layer.channels])] * 2
+
   def sums(self) -> List[tf.Tensor]:
     """[weighted mean sum, weighted variance sum] per layer, in call
     order."""
@@ -94,7 +100,9 @@ class BatchNorm(tf.Module):
   """y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
 
   Training (a BatchStatistics given): each group of examples is normalised
-  by its own statistics. Inference (None): by the moving statistics.
+  by its own statistics. Inference (None): by the moving statistics. A
+  `frozen` layer (the frozen part of a fine-tuned network) normalises by its
+  moving statistics in training too, and they do not move.
   """
 
   def __init__(self, channels: int, *, name: Optional[str] = None):
@@ -107,6 +115,8 @@ class BatchNorm(tf.Module):
           tf.zeros([channels]), name="moving_mean", trainable=False)
       self.moving_variance = variables.weight(
           tf.ones([channels]), name="moving_variance", trainable=False)
+    # Python state, set before the first trace (train/assembly/finetune.py).
+    self.frozen = False
 
   @property
   def statistics(self) -> Tuple[tf.Variable, tf.Variable]:
@@ -115,6 +125,9 @@ class BatchNorm(tf.Module):
   def __call__(self, x: tf.Tensor,
                stats: Optional[BatchStatistics] = None) -> tf.Tensor:
     """Normalises NHWC `x`; the result has `x`'s dtype and shape."""
+    if stats is not None and self.frozen:
+      stats.record_frozen(self)
+      stats = None
     if stats is None:
       scale = self.gamma * tf.math.rsqrt(self.moving_variance + EPSILON)
       shift = self.beta - self.moving_mean * scale

@@ -36,8 +36,14 @@ class Optimizer(tf.Module):
 
   def __init__(self, params: Sequence[tf.Variable],
                learning_rate: Union[float, Schedule], *,
-               weight_decay: float = 0.0, name: Optional[str] = None):
+               weight_decay: float = 0.0, name: Optional[str] = None,
+               rate_scales: Optional[Dict[str, float]] = None):
     super().__init__(name=name)
+    # slot_key(var) -> a multiplier of its learning rate (fine-tuning's
+    # pre-trained layers); the rest at the schedule's rate. A closure, so
+    # the checkpoint's object graph does not change.
+    scales = dict(rate_scales or {})
+    self._rate_scale = lambda key: scales.get(key, 1.0)
     if not weight_decay >= 0:
       raise ValueError("`weight_decay` must be non-negative; received "
                        f"weight_decay={weight_decay!r}.")
@@ -88,10 +94,14 @@ class Optimizer(tf.Module):
         # Keras' AdamW does: var <- var - lr * wd * var.
         # One fused in-place kernel.
         tf.raw_ops.ResourceApplyGradientDescent(
-            var=var.handle, alpha=tf.cast(lr * self.weight_decay, var.dtype),
+            var=var.handle, alpha=tf.cast(
+                lr * self.weight_decay * self._rate_scale(slot_key(var)),
+                var.dtype),
             delta=var.read_value(), use_locking=False)
-      self._update(tf.cast(grad, var.dtype), var, self.slots[slot_key(var)],
-                   scalars)
+      key = slot_key(var)
+      scale = self._rate_scale(key)
+      self._update(tf.cast(grad, var.dtype), var, self.slots[key],
+                   dict(scalars, lr=lr * scale) if scale != 1.0 else scalars)
     self.iterations.assign_add(1)
 
   def _scalars(self, lr: tf.Tensor, step: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -117,13 +127,14 @@ class Adam(Optimizer):
                learning_rate: Union[float, Schedule] = 1e-3, *,
                beta_1: float = 0.9, beta_2: float = 0.999,
                epsilon: float = 1e-7, weight_decay: float = 0.0,
-               name: str = "adam"):
+               name: str = "adam",
+               rate_scales: Optional[Dict[str, float]] = None):
     for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
       if not 0 <= value < 1:
         raise ValueError(f"`{arg}` must be in [0, 1); received "
                          f"{arg}={value!r}.")
     super().__init__(params, learning_rate, weight_decay=weight_decay,
-                     name=name)
+                     name=name, rate_scales=rate_scales)
     self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
   def _scalars(self, lr, step):
@@ -151,12 +162,13 @@ class SGD(Optimizer):
   def __init__(self, params: Sequence[tf.Variable],
                learning_rate: Union[float, Schedule] = 0.01, *,
                momentum: float = 0.9, nesterov: bool = False,
-               weight_decay: float = 0.0, name: str = "sgd"):
+               weight_decay: float = 0.0, name: str = "sgd",
+               rate_scales: Optional[Dict[str, float]] = None):
     if not 0 <= momentum < 1:
       raise ValueError(f"`momentum` must be in [0, 1); received "
                        f"momentum={momentum!r}.")
     super().__init__(params, learning_rate, weight_decay=weight_decay,
-                     name=name)
+                     name=name, rate_scales=rate_scales)
     self.momentum, self.nesterov = momentum, nesterov
 
   def _scalars(self, lr, step):

@@ -36,6 +36,7 @@ from core.runtime.errors import ClusterError, InputError
 from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
+from train.assembly import finetune
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
 from train.assembly import start_over
@@ -100,7 +101,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   check_shards(data, distribution.input_pipelines(strategy))
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
-  engine, checkpointer, restored = _restored_engine(
+  engine, checkpointer, restored, initialised = _restored_engine(
       config, strategy, data, batch, (steps_per_epoch, total), chief, report)
   watcher.attach(engine.request_stop)
   summaries = Summaries(config.model_dir, enabled=chief)
@@ -108,7 +109,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
     export_lib.remove_stale_temporaries(export_dir)
   if chief:
     manifest_lib.record(config, strategy, batch, data, restored, summaries,
-                        report)
+                        report, initialised=initialised)
   controller = Controller(
       engine=engine, data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
@@ -130,7 +131,8 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
                      batch: distribution.BatchSplit, steps: Tuple[int, int],
                      chief: bool, report: Report):
   """The engine and its checkpointer, restored from `model_dir`'s newest
-  good checkpoint; (engine, checkpointer, step or None). A run of other
+  good checkpoint, and what --init_from loaded into a new run: (engine,
+  checkpointer, step or None, finetune.Loaded or None). A run of other
   data, or checkpoints of which none restores, is refused or (with
   --start_over) moved aside: train/assembly/start_over.py."""
   if checkpointing.complete_checkpoints(config.model_dir):
@@ -161,7 +163,23 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
     # a run in a fresh folder would have built it.
     engine, checkpointer = fresh()
     restored = None
-  return engine, checkpointer, restored
+  initialised = (_initialise(engine, config, report)
+                 if restored is None and config.init_from else None)
+  return engine, checkpointer, restored, initialised
+
+
+def _initialise(engine: Engine, config: TrainConfig,
+                report: Report) -> finetune.Loaded:
+  """A new run's weights from --init_from (train/assembly/finetune.py);
+  the moving average and best weights start from them too."""
+  loaded = finetune.initialise(engine.model, config.init_from,
+                               config.init_exclude)
+  for copy in (engine.ema, engine.best):
+    if copy is not None:
+      copy.copy_from_params()
+  for line in loaded.lines():
+    report(line)
+  return loaded
 
 
 COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16,
@@ -176,17 +194,19 @@ def training_engine(config: TrainConfig, strategy: tf.distribute.Strategy,
   with strategy.scope():
     parts = _evaluation_parts(config, info)
     model = parts["model"]
+    trains = finetune.plan(model, config.trainable,
+                           config.pretrained_lr_multiplier)
     optimizer = optimizers.create(
-        config.optimizer, model.trainable_variables,
+        config.optimizer, trains.params,
         make_schedule(config, steps_per_epoch, total_steps),
-        weight_decay=config.weight_decay,
+        weight_decay=config.weight_decay, rate_scales=trains.rate_scales,
         **({"momentum": config.momentum, "nesterov": config.nesterov}
            if config.optimizer == "sgd" else {}))
     loss_scale = (DynamicLossScale()
                   if config.mixed_precision == "mixed_float16" else None)
     sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
     grad_norms = (variables_lib.weight(
-        tf.zeros([len(model.trainable_variables)]), name="grad_norms",
+        tf.zeros([len(trains.params)]), name="grad_norms",
         trainable=False) if config.histogram_every else None)
   step = step_lib.TrainStep(
       model, optimizer, parts["state"], sums, batch=batch,
@@ -195,7 +215,7 @@ def training_engine(config: TrainConfig, strategy: tf.distribute.Strategy,
       loss_scale=loss_scale, jit_compile=config.jit_compile,
       grad_norms=grad_norms, label_smoothing=config.label_smoothing,
       clip_norm=config.clip_norm, ema=parts["ema"],
-      norm_group_size=_norm_groups(config, batch))
+      norm_group_size=_norm_groups(config, batch), params=trains.params)
   return _engine(config, strategy, info, batch, parts, Training(
       step, optimizer, sums, steps_per_epoch, loss_scale, grad_norms))
 

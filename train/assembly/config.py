@@ -30,6 +30,15 @@ NORMS = ("none", "batch")  # layers/normalization.py's NORMS
 BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
+TRAINABLE = ("all", "head")
+
+
+def layer_names(blocks: Sequence[str]) -> Tuple[str, ...]:
+  """The trunk's layers in the order the forward pass runs them, as their
+  variables are named (`googlenet/<layer>/...`); --trainable=from: takes
+  one."""
+  return ("conv1", "conv2_reduce", "conv2",
+          *(f"inception_{b}" for b in blocks))
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
@@ -189,6 +198,24 @@ class TrainConfig:
   image_size: int = option(
       224, "Side the images are resized to on the device (the seed's 224).")
   seed: int = option(0, "Seed of weights, data order and dropout.")
+  init_from: Optional[str] = option(
+      None, "Start a new run from trained weights (fine-tuning): a run's "
+      "model_dir (its newest checkpoint) or one of its SavedModel exports. "
+      "Variables of the same name and shape are loaded; the heads start "
+      "afresh where the class count differs; the optimizer, step and data "
+      "position start fresh. A run that resumes restores its own "
+      "checkpoint instead.")
+  init_exclude: Optional[str] = option(
+      None, "A regular expression: variables whose names it matches (such "
+      "as inception_5) are not loaded by --init_from.")
+  trainable: str = option(
+      "all", "What trains: all; head (the classifier and both auxiliary "
+      "heads); from:<layer>, that layer and every later one with the heads "
+      "(such as from:inception_4a). Frozen layers get no gradients and "
+      "keep their batch-normalisation statistics.")
+  pretrained_lr_multiplier: float = option(
+      1.0, "Multiplies the learning rate of the trainable layers outside "
+      "the heads (the pre-trained part, with --init_from).")
   deterministic: bool = option(
       False, "Enable TF op determinism: same seed and hardware give "
       "bitwise-equal results.")
@@ -259,6 +286,21 @@ class TrainConfig:
          "learning_rate", "a positive finite number")
     self._check_rates(need)
     self._check_lists(need)
+    self._check_fine_tuning(need)
+
+  def _check_fine_tuning(self, need) -> None:
+    need(self.trainable in TRAINABLE or (
+        self.trainable.startswith("from:")
+        and self.trainable[len("from:"):] in layer_names(self.blocks)),
+         "trainable", "all, head or from:<layer> with a layer of "
+         + ", ".join(layer_names(self.blocks)))
+    try:
+      re.compile(self.init_exclude or "")
+    except re.error as e:
+      need(False, "init_exclude", f"a regular expression ({e})")
+    need(self.pretrained_lr_multiplier > 0
+         and math.isfinite(self.pretrained_lr_multiplier),
+         "pretrained_lr_multiplier", "a positive finite number")
 
   def _check_rates(self, need) -> None:
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
@@ -291,6 +333,12 @@ class TrainConfig:
   def warnings(self) -> Tuple[str, ...]:
     """Settings that are allowed but likely not meant, one line each."""
     lines = []
+    if not self.init_from and self.trainable != "all":
+      lines.append(f"--trainable={self.trainable} without --init_from "
+                   "freezes randomly initialised layers.")
+    if not self.init_from and self.pretrained_lr_multiplier != 1:
+      lines.append("--pretrained_lr_multiplier applies to pre-trained "
+                   "layers, and without --init_from there are none.")
     exports = self.export_dir or os.path.join(self.model_dir, "export")
     if self.export != "none" and re.search(r"\[.*\]", exports):
       lines.append(f"the export folder {exports!r} has a [...] in its path, "
@@ -326,7 +374,7 @@ class TrainConfig:
         "global_batch_size", "optimizer", "mixed_precision", "seed")}
     # What the checkpoint holds besides: listed when not the default, so
     # runs written before these options existed still match.
-    for k in ("stem", "ema_decay", "export", "norm", "blocks"):
+    for k in ("stem", "ema_decay", "export", "norm", "blocks", "trainable"):
       if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
         fields[k] = getattr(self, k)
     return fields

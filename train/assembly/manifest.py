@@ -193,17 +193,24 @@ def pretty(manifest: dict) -> str:
 
 def record(config, strategy: tf.distribute.Strategy,
            batch: distribution.BatchSplit, data: datasets.Splits,
-           restored: Optional[int], summaries, report) -> None:
+           restored: Optional[int], summaries, report, *,
+           initialised=None) -> None:
   """Writes manifest.json, and shows it in TensorBoard (`summaries`) on a
   fresh start; a resume with other flags than the run's says which, in one
-  line to `report`."""
+  line to `report`. `initialised` (train/assembly/finetune.Loaded): what a
+  new run loaded with --init_from, kept by its resumes."""
   changed = (changed_flags(config.model_dir, dataclasses.asdict(config))
              if restored is not None else [])
   if changed:
     report(f"note: resuming with other flags than the run's before "
            f"({'; '.join(changed)}): it continues with the new values")
+  before = (read(config.model_dir) or {}) if restored is not None else {}
   manifest = build(config, strategy, batch, data)
   manifest["resumed_from_step"] = restored
+  init = (initialised.as_dict() if initialised is not None
+          else before.get("initialised_from"))
+  if init:
+    manifest["initialised_from"] = init
   write(config.model_dir, manifest)
   if restored is None:
     summaries.text("train", "manifest",

@@ -68,14 +68,18 @@ class TrainStep:
                jit_compile: bool = False,
                grad_norms: Optional[tf.Variable] = None,
                label_smoothing: float = 0.0, clip_norm: float = 0.0,
-               ema=None, norm_group_size: Optional[int] = None):
+               ema=None, norm_group_size: Optional[int] = None,
+               params: Optional[Sequence[tf.Variable]] = None):
     self.model, self.optimizer, self.state, self.sums = (
         model, optimizer, state, sums)
     self.batch = batch
     self.aux_weights = tuple(aux_weights)
     self.compute_dtype = compute_dtype
     self.loss_scale = loss_scale
-    self.params = model.trainable_variables
+    # What trains (all by default; fine-tuning may freeze a part: no
+    # gradient is computed for what is not here).
+    self.params = (tuple(params) if params is not None
+                   else model.trainable_variables)
     # [len(params)]: each reduced gradient's norm, for histograms; None
     # (--histogram_every=0): not computed at all.
     self.grad_norms = grad_norms

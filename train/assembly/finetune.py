@@ -1,0 +1,200 @@
+"""Fine-tuning: what a new run starts from (`--init_from`) and what it
+trains (`--trainable`, `--pretrained_lr_multiplier`).
+
+`--init_from` takes a run's `model_dir` (the model weights of its newest
+checkpoint: with `--ema_decay`, the raw weights; its export holds the
+average) or one of our SavedModel exports (the weights it serves: the trunk
+and the main head). Every variable of the new model whose name (without
+the model's scope) and shape match a source variable takes its value. The
+heads (classifier, aux1, aux2) keep their fresh initialisation where they do
+not match (another class count; an export holds no auxiliary heads), and so
+does whatever `--init_exclude` matches. Any other variable that does not
+match (another stem, norm, channel count or block list), or a source that
+matches nothing, is one line and exit 2: a fine-tune that silently trains
+from scratch is what this guards against. The optimizer, step and data
+position start fresh. It applies to a new run only: a run that resumes
+restores its own checkpoint, and its manifest keeps what was loaded.
+
+`--trainable` chooses what the optimizer updates: `all`, `head` (the three
+heads) or `from:<layer>` (that trunk layer, every later one and the heads).
+The frozen layers are not in the gradient's sources, so no gradient is
+computed for them (nor, below the first trainable layer, any backward
+pass), and their batch normalisation keeps its moving statistics
+(layers/normalization.BatchNorm.frozen). `--pretrained_lr_multiplier`
+scales the learning rate of the trainable layers outside the heads.
+"""
+
+import dataclasses
+import os
+import re
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from core.optim.optimizers import slot_key
+from core.runtime import checkpointing
+from core.runtime import files
+from core.runtime.errors import InputError
+from layers.googlenet import GoogLeNet
+from train.assembly import manifest as manifest_lib
+from train.assembly.config import BLOCKS, layer_names
+
+HEADS = ("classifier", "aux1", "aux2")
+
+
+def layer_of(variable: tf.Variable) -> str:
+  """The layer a variable belongs to: `inception_4a` of
+  `googlenet/inception_4a/branch1x1/kernel:0`."""
+  parts = variable.name.split("/")
+  return parts[1] if len(parts) > 2 else parts[0]
+
+
+def key_of(name: str) -> str:
+  """A variable's name without the model's scope and the `:0`."""
+  name = name.split(":")[0]
+  return name.split("/", 1)[1] if "/" in name else name
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What a run trains."""
+  params: Tuple[tf.Variable, ...]       # the optimizer's variables
+  frozen: Tuple[str, ...]               # trunk layers left as they are
+  rate_scales: Dict[str, float]         # slot key -> rate multiplier
+
+
+def plan(model: GoogLeNet, trainable: str,
+         lr_multiplier: float = 1.0) -> Plan:
+  """The variables `trainable` (TrainConfig's) lets train; marks the frozen
+  layers' batch normalisations frozen (call before the step is traced)."""
+  order = layer_names(model.block_names)
+  if trainable == "all":
+    first = 0
+  elif trainable == "head":
+    first = len(order)
+  else:
+    first = order.index(trainable[len("from:"):])
+  frozen = order[:first]
+  params = tuple(v for v in model.trainable_variables
+                 if layer_of(v) not in frozen)
+  for norm in model.norm_layers:
+    norm.frozen = layer_of(norm.gamma) in frozen
+  scales = ({slot_key(v): float(lr_multiplier) for v in params
+             if layer_of(v) not in HEADS} if lr_multiplier != 1 else {})
+  return Plan(params, tuple(frozen), scales)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+  """What `initialise` did: for the run's lines and its manifest."""
+  source: str
+  kind: str                               # "checkpoint ckpt-N" | "SavedModel"
+  loaded: Tuple[str, ...]
+  fresh: Tuple[Tuple[str, str], ...]      # (variable, why)
+  unused: int                             # source variables nothing took
+
+  def as_dict(self) -> dict:
+    return {"source": self.source, "kind": self.kind,
+            "loaded": len(self.loaded),
+            "reinitialised": {name: why for name, why in self.fresh},
+            "unused_in_source": self.unused}
+
+  def lines(self) -> List[str]:
+    """One line for the load, one per group of variables left fresh."""
+    out = [f"init: loaded {len(self.loaded)} variables from {self.source} "
+           f"({self.kind})" + (f"; {self.unused} of its variables are not "
+                               "in this model" if self.unused else "")]
+    by_reason: Dict[str, List[str]] = {}
+    for name, why in self.fresh:
+      by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+      shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more"
+                                      if len(names) > 3 else "")
+      out.append(f"init: {len(names)} variables start afresh ({why}): "
+                 f"{shown}")
+    return out
+
+
+def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
+  """(kind, {variable key: value}) of the weights at `path`.
+
+  Raises:
+    InputError: If `path` is neither a SavedModel nor a run's model_dir
+      with a checkpoint, naming what it is.
+  """
+  if not files.exists(path):
+    raise InputError(f"`init_from` {path!r} does not exist.")
+  if files.exists(os.path.join(path, "saved_model.pb")):
+    with files.literal(os.path.join(path, "saved_model.pb")) as readable:
+      loaded = tf.saved_model.load(os.path.dirname(readable))
+    return "SavedModel", {key_of(v.name): v.numpy()
+                          for v in getattr(loaded, "weights", [])}
+  found = checkpointing.complete_checkpoints(path)
+  manifest = manifest_lib.read(path) if found else None
+  if not found or manifest is None:
+    raise InputError(
+        f"`init_from` {path!r} is neither a SavedModel (no saved_model.pb) "
+        "nor a training run's model_dir with a checkpoint and its "
+        "manifest.json.")
+  number, prefix = found[0]
+  return f"checkpoint ckpt-{number}", _checkpoint_values(manifest, prefix)
+
+
+def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
+  """The model weights of checkpoint `prefix`, read through a model built as
+  the manifest's run built it (the checkpoint's keys are object paths)."""
+  flags, data = manifest.get("flags", {}), manifest.get("data", {})
+  source = GoogLeNet(
+      num_classes=data["num_classes"], in_channels=data["image_shape"][-1],
+      image_size=flags["image_size"], stem=flags.get("stem", "paper"),
+      norm=flags.get("norm", "none"),
+      blocks=tuple(flags.get("blocks") or BLOCKS))
+  with files.literal(prefix) as readable:
+    tf.train.Checkpoint(model=source).restore(readable).expect_partial()
+  return {key_of(v.name): v.numpy() for v in source.variables}
+
+
+def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
+               *, values: Optional[Callable[[str], Tuple[str, dict]]] = None
+               ) -> Loaded:
+  """Assigns the matching weights of `path` to `model` (see above).
+
+  Raises:
+    InputError: Nothing matches, or a variable outside the heads does not,
+      naming the first few and why.
+  """
+  kind, source = (values or source_values)(path)
+  pattern = re.compile(exclude) if exclude else None
+  loaded, fresh, wrong = [], [], []
+  for variable in model.variables:
+    key, shape = key_of(variable.name), tuple(variable.shape)
+    head = layer_of(variable) in HEADS
+    there = source.get(key)
+    if pattern is not None and pattern.search(key):
+      fresh.append((key, "--init_exclude"))
+    elif there is None:
+      (fresh if head else wrong).append(
+          (key, "not in the source: an export holds the main head only"
+           if kind == "SavedModel" and head else "not in the source"))
+    elif tuple(there.shape) != shape:
+      (fresh if head else wrong).append((key, "another class count" if head
+                                         else f"shape {list(shape)} here, "
+                                         f"{list(there.shape)} there"))
+    else:
+      variable.assign(there.astype(variable.dtype.as_numpy_dtype))
+      loaded.append(key)
+  if wrong or not loaded:
+    detail = "; ".join(f"{k}: {why}" for k, why in wrong[:3]) + (
+        f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+    raise InputError(
+        f"`init_from` {path!r} ({kind}) does not fit this model: " + (
+            f"no variable matches (it holds {len(source)}, none with this "
+            "model's names and shapes)" if not loaded else
+            f"{len(wrong)} variable(s) outside the heads do not match "
+            f"({detail})")
+        + "; use the same --stem, --norm, --blocks and image channels as "
+        "the source, or --init_exclude for what should start afresh.")
+  ours = {key_of(v.name) for v in model.variables}
+  return Loaded(path, kind, tuple(loaded), tuple(fresh),
+                sum(1 for k in source if k not in ours))
