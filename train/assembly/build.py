@@ -163,17 +163,18 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
     # a run in a fresh folder would have built it.
     engine, checkpointer = fresh()
     restored = None
-  initialised = (_initialise(engine, config, report)
+  initialised = (_initialise(engine, config, data.info.class_names, report)
                  if restored is None and config.init_from else None)
   return engine, checkpointer, restored, initialised
 
 
-def _initialise(engine: Engine, config: TrainConfig,
+def _initialise(engine: Engine, config: TrainConfig, class_names,
                 report: Report) -> finetune.Loaded:
   """A new run's weights from --init_from (train/assembly/finetune.py);
   the moving average and best weights start from them too."""
   loaded = finetune.initialise(engine.model, config.init_from,
-                               config.init_exclude)
+                               config.init_exclude,
+                               class_names=list(class_names))
   for copy in (engine.ema, engine.best):
     if copy is not None:
       copy.copy_from_params()

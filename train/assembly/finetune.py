@@ -25,6 +25,7 @@ scales the learning rate of the trainable layers outside the heads.
 """
 
 import dataclasses
+import json
 import os
 import re
 from typing import Callable, Dict, List, Optional, Tuple
@@ -116,8 +117,10 @@ class Loaded:
     return out
 
 
-def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
-  """(kind, {variable key: value}) of the weights at `path`.
+def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray],
+                                      Optional[List[str]]]:
+  """(kind, {variable key: value}, class names or None) of the weights at
+  `path`.
 
   Raises:
     InputError: If `path` is neither a SavedModel nor a run's model_dir
@@ -128,8 +131,13 @@ def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
   if files.exists(os.path.join(path, "saved_model.pb")):
     with files.literal(os.path.join(path, "saved_model.pb")) as readable:
       loaded = tf.saved_model.load(os.path.dirname(readable))
+    try:
+      names = json.loads(files.read_text(os.path.join(
+          path, "assets.extra", "metadata.json"))).get("class_names")
+    except (OSError, ValueError, AttributeError):
+      names = None
     return "SavedModel", {key_of(v.name): v.numpy()
-                          for v in getattr(loaded, "weights", [])}
+                          for v in getattr(loaded, "weights", [])}, names
   found = checkpointing.complete_checkpoints(path)
   manifest = manifest_lib.read(path) if found else None
   if not found or manifest is None:
@@ -138,7 +146,8 @@ def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
         "nor a training run's model_dir with a checkpoint and its "
         "manifest.json.")
   number, prefix = found[0]
-  return f"checkpoint ckpt-{number}", _checkpoint_values(manifest, prefix)
+  return (f"checkpoint ckpt-{number}", _checkpoint_values(manifest, prefix),
+          manifest.get("data", {}).get("class_names"))
 
 
 def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
@@ -156,15 +165,19 @@ def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
 
 
 def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
-               *, values: Optional[Callable[[str], Tuple[str, dict]]] = None
-               ) -> Loaded:
-  """Assigns the matching weights of `path` to `model` (see above).
+               *, class_names: Optional[List[str]] = None,
+               values: Optional[Callable[[str], tuple]] = None) -> Loaded:
+  """Assigns the matching weights of `path` to `model` (see above). With
+  `class_names` (this run's), heads trained on classes of other names start
+  afresh too, even at the same count: their units mean other classes.
 
   Raises:
     InputError: Nothing matches, or a variable outside the heads does not,
       naming the first few and why.
   """
-  kind, source = (values or source_values)(path)
+  kind, source, names = (values or source_values)(path)
+  other_classes = bool(class_names and names
+                       and list(names) != list(class_names))
   pattern = re.compile(exclude) if exclude else None
   loaded, fresh, wrong = [], [], []
   for variable in model.variables:
@@ -173,6 +186,10 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
     there = source.get(key)
     if pattern is not None and pattern.search(key):
       fresh.append((key, "--init_exclude"))
+    elif (other_classes and key.split("/")[-2] == "classifier"
+          and there is not None and tuple(there.shape) == shape):
+      # The same count of output units, meaning other classes.
+      fresh.append((key, "other class names"))
     elif there is None:
       (fresh if head else wrong).append(
           (key, "not in the source: an export holds the main head only"

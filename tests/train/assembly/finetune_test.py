@@ -73,6 +73,23 @@ class InitFromTest(tf.test.TestCase):
                      "class count): aux1/classifier/bias, "
                      "aux1/classifier/kernel, aux2/classifier/bias and 3 more")
 
+  def test_heads_of_other_class_names_start_afresh_at_the_same_count(self):
+    source, target = _model(3, seed=1), _model(3, seed=2)
+    folder = _run_folder(source)
+    manifest = json.loads(files.read_text(os.path.join(folder,
+                                                       "manifest.json")))
+    manifest["data"]["class_names"] = ["cat", "dog", "eel"]
+    files.write_atomic(os.path.join(folder, "manifest.json"),
+                       json.dumps(manifest))
+    same = finetune.initialise(target, folder,
+                               class_names=["cat", "dog", "eel"])
+    self.assertEqual(same.fresh, ())
+    other = finetune.initialise(target, folder,
+                                class_names=["ant", "bee", "cow"])
+    self.assertEqual(dict(other.fresh)["classifier/kernel"],
+                     "other class names")
+    self.assertLen(other.fresh, 6)
+
   def test_init_exclude_leaves_what_it_matches_afresh(self):
     source, target = _model(10, seed=1), _model(10, seed=2)
     before = _values(target)
@@ -119,7 +136,7 @@ class InitFromTest(tf.test.TestCase):
       finetune.initialise(_model(), tempfile.mkdtemp())
     with self.assertRaisesRegex(InputError, "no variable matches"):
       finetune.initialise(_model(), "x", values=lambda path: (
-          "SavedModel", {"other/kernel": np.zeros([1])}))
+          "SavedModel", {"other/kernel": np.zeros([1])}, None))
 
 
 class TrainableTest(tf.test.TestCase):
