@@ -164,6 +164,24 @@ def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
   return {key_of(v.name): v.numpy() for v in source.variables}
 
 
+def _why_fresh(key: str, shape: tuple, there: Optional[np.ndarray],
+               head: bool, kind: str, other_classes: bool,
+               pattern) -> Optional[str]:
+  """Why variable `key` (of `shape`; `there`, the source's value or None)
+  does not load, or None when it does."""
+  if pattern is not None and pattern.search(key):
+    return "--init_exclude"
+  if there is None:
+    return ("not in the source: an export holds the main head only"
+            if kind == "SavedModel" and head else "not in the source")
+  if tuple(there.shape) != shape:
+    return ("another class count" if head else
+            f"shape {list(shape)} here, {list(there.shape)} there")
+  if other_classes and key.split("/")[-2] == "classifier":
+    return "other class names"  # the same count of units, other classes
+  return None
+
+
 def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
                *, class_names: Optional[List[str]] = None,
                values: Optional[Callable[[str], tuple]] = None) -> Loaded:
@@ -181,26 +199,16 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
   pattern = re.compile(exclude) if exclude else None
   loaded, fresh, wrong = [], [], []
   for variable in model.variables:
-    key, shape = key_of(variable.name), tuple(variable.shape)
-    head = layer_of(variable) in HEADS
+    key, head = key_of(variable.name), layer_of(variable) in HEADS
     there = source.get(key)
-    if pattern is not None and pattern.search(key):
-      fresh.append((key, "--init_exclude"))
-    elif (other_classes and key.split("/")[-2] == "classifier"
-          and there is not None and tuple(there.shape) == shape):
-      # The same count of output units, meaning other classes.
-      fresh.append((key, "other class names"))
-    elif there is None:
-      (fresh if head else wrong).append(
-          (key, "not in the source: an export holds the main head only"
-           if kind == "SavedModel" and head else "not in the source"))
-    elif tuple(there.shape) != shape:
-      (fresh if head else wrong).append((key, "another class count" if head
-                                         else f"shape {list(shape)} here, "
-                                         f"{list(there.shape)} there"))
-    else:
+    why = _why_fresh(key, tuple(variable.shape), there, head, kind,
+                     other_classes, pattern)
+    if why is None:
       variable.assign(there.astype(variable.dtype.as_numpy_dtype))
       loaded.append(key)
+    else:
+      (fresh if head or why in ("--init_exclude", "other class names")
+       else wrong).append((key, why))
   if wrong or not loaded:
     detail = "; ".join(f"{k}: {why}" for k, why in wrong[:3]) + (
         f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")
