@@ -188,13 +188,6 @@ def size(path: str) -> int:
 
 
 @_as_os_errors
-def mtime(path: str) -> float:
-  """When the file at `path` was last written, in seconds since the epoch
-  (the file system's clock)."""
-  return tf.io.gfile.stat(_tf_path(path)).mtime_nsec / 1e9
-
-
-@_as_os_errors
 def read_bytes(path: str) -> bytes:
   if is_local(path) and "tensorflow" not in sys.modules:
     with open(path, "rb") as f:  # before TF loads (see _TensorFlow)
