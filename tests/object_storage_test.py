@@ -41,8 +41,8 @@ def _local_entries():
 
 
 def _variables(prefix: str) -> dict:
-  # Not tf.train.load_checkpoint: it globs for the prefix, and TF 2.21's
-  # ram:// finds nothing by glob.
+  # Not tf.train.load_checkpoint: given a ram:// prefix it answers
+  # "Couldn't find 'checkpoint' file or checkpoints" (TF 2.21).
   reader = tf.compat.v1.train.NewCheckpointReader(prefix)
   return {name: reader.get_tensor(name)
           for name in reader.get_variable_to_shape_map()}
