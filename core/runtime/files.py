@@ -319,13 +319,6 @@ def _files_under(path: str) -> List[str]:
   return sorted(found)
 
 
-@_as_os_errors
-def rename(source: str, target: str) -> None:
-  """Renames the file `source` to `target`; FileExistsError if `target`
-  exists (never overwritten)."""
-  tf.io.gfile.rename(_tf_path(source), _tf_path(target), overwrite=False)
-
-
 def move(source: str, target: str) -> None:
   """Moves a file or folder. Locally one rename; on object storage a copy
   of each object, then the source's removal."""

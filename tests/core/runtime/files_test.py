@@ -120,9 +120,9 @@ class FilesTest(parameterized.TestCase):
     with self.assertRaises(IsADirectoryError):
       files.open_read(base)
     files.write_atomic(os.path.join(base, "a"), "1")
-    files.write_atomic(os.path.join(base, "b"), "2")
+    files.makedirs(os.path.join(base, "b"))
     with self.assertRaises(FileExistsError):
-      files.rename(os.path.join(base, "a"), os.path.join(base, "b"))
+      files.move(os.path.join(base, "a"), os.path.join(base, "b"))
 
   def test_local_names_that_are_not_utf8_are_listed_and_read(self):
     base = tempfile.mkdtemp()
