@@ -360,7 +360,14 @@ def publish(folder: str, target: str, *, commit_file: str) -> None:
     raise FileExistsError(errno.EEXIST, f"{target} exists")
   if is_local(folder) and is_local(target):
     fsync_tree(folder)
-    os.rename(folder, target)  # onto an empty folder made meanwhile: fails
+    try:
+      os.rename(folder, target)
+    except OSError as e:
+      # A version another run published meanwhile: rename(2) refuses a
+      # folder that is not empty. Said as the check above says it.
+      if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+        raise FileExistsError(errno.EEXIST, f"{target} exists") from None
+      raise
     return
   files = [os.path.relpath(name, folder) for name in _files_under(folder)]
   last = [name for name in files if name == commit_file]

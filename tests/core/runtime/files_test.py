@@ -77,6 +77,22 @@ class FilesTest(parameterized.TestCase):
       files.publish(tmp, final, commit_file="saved_model.pb")
     self.assertTrue(files.exists(os.path.join(tmp, "saved_model.pb")))
 
+  def test_a_version_published_meanwhile_is_never_overwritten(self):
+    base = tempfile.mkdtemp()
+    tmp, final = os.path.join(base, ".tmp-4"), os.path.join(base, "4")
+    self.write_tree(tmp)
+    exists = files.exists
+    # Another run publishes version 4 between the look and the rename.
+    raced = lambda path: False if path == final else exists(path)
+    self.write_tree(final)
+    files.exists = raced
+    try:
+      with self.assertRaises(FileExistsError):
+        files.publish(tmp, final, commit_file="saved_model.pb")
+    finally:
+      files.exists = exists
+    self.assertTrue(files.exists(os.path.join(tmp, "saved_model.pb")))
+
   def test_on_object_storage_the_commit_file_is_copied_last(self):
     base = self.root("ram")
     tmp, final = os.path.join(base, ".tmp-4"), os.path.join(base, "4")
