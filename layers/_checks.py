@@ -28,15 +28,21 @@ def rate(name: str, value: Any) -> float:
   return float(value)
 
 
-def padding(value: Any) -> str:
-  """Returns `value` if it is "SAME" or "VALID", else raises.
+def padding(value: Any, *, explicit: bool = False):
+  """Returns `value` if it is "SAME" or "VALID" (or, with `explicit`, a
+  non-negative int: that many zeros on every side), else raises.
 
   Raises:
-    ValueError: If `value` is neither.
+    ValueError: If `value` is none of those.
   """
+  if explicit and isinstance(value, int) and not isinstance(value, bool) \
+      and value >= 0:
+    return value
   if value not in ("SAME", "VALID"):
     raise ValueError(
-        f"`padding` must be 'SAME' or 'VALID'; received padding={value!r}.")
+        "`padding` must be 'SAME' or 'VALID'"
+        + (" or a non-negative integer" if explicit else "")
+        + f"; received padding={value!r}.")
   return value
 
 

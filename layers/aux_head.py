@@ -16,6 +16,7 @@ from layers import pooling
 _POOL_WINDOW, _POOL_STRIDE = 5, 3
 _CONV_FILTERS = 128
 _FC_UNITS = 1024
+_ADAPTIVE_SIDE = 4  # torchvision's adaptive_avg_pool2d(x, (4, 4))
 
 
 class AuxHead(tf.Module):
@@ -28,7 +29,7 @@ class AuxHead(tf.Module):
 
   def __init__(self, in_channels: int, in_size: int, num_classes: int, *,
                dropout_rate: float = 0.7, batch_norm: bool = False,
-               name: Optional[str] = None):
+               adaptive_pool: bool = False, name: Optional[str] = None):
     """Creates the convolution and the two dense layers.
 
     Args:
@@ -37,6 +38,10 @@ class AuxHead(tf.Module):
       num_classes: Width of the logits.
       dropout_rate: Dropout before the last layer (0.7 in the paper).
       batch_norm: Batch-normalise the convolution (conv.Conv2D).
+      adaptive_pool: Pool to 4x4 whatever the map's side, as torchvision's
+        GoogLeNet does (pooling.AdaptiveAvgPool2D: windows of 4 starting at
+        0, 3, 7 and 10 on a 14x14 map, where the paper's 5x5/3 pool has
+        windows of 5 starting at 0, 3, 6 and 9).
       name: Module name: "aux1" or "aux2" in GoogLeNet.
 
     Raises:
@@ -48,8 +53,10 @@ class AuxHead(tf.Module):
     window = min(_POOL_WINDOW, in_size)
     stride = _POOL_STRIDE if in_size >= _POOL_WINDOW else 1
     with self.name_scope:
-      self.pool = pooling.AvgPool2D(window, stride, padding="VALID",
-                                    name="pool")
+      self.pool = (pooling.AdaptiveAvgPool2D(_ADAPTIVE_SIDE, name="pool")
+                   if adaptive_pool else
+                   pooling.AvgPool2D(window, stride, padding="VALID",
+                                     name="pool"))
       self.conv = conv.Conv2D(in_channels, _CONV_FILTERS, 1,
                               activation=tf.nn.relu, batch_norm=batch_norm,
                               name="conv")

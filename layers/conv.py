@@ -1,6 +1,6 @@
 """2-D convolution layer over NHWC inputs with an explicitly shaped kernel."""
 
-from typing import Optional
+from typing import Optional, Union
 
 import tensorflow as tf
 
@@ -19,7 +19,7 @@ class Conv2D(tf.Module):
   """
 
   def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
-               stride: int = 1, padding: str = "SAME",
+               stride: int = 1, padding: Union[str, int] = "SAME",
                activation: Optional[formulations.Activation] = None,
                use_bias: bool = True, batch_norm: bool = False,
                kernel_init: Optional[initializers.Initializer] = None,
@@ -32,7 +32,10 @@ class Conv2D(tf.Module):
       out_channels: Number of filters.
       kernel_size: Height and width of the square kernel.
       stride: Spatial stride.
-      padding: "SAME" or "VALID".
+      padding: "SAME", "VALID", or an int: that many zero rows and columns
+        on every side, as PyTorch pads (torchvision's GoogLeNet pads its
+        stride-2 first convolution by 3 on both sides, where TF's SAME pads
+        2 before and 3 after).
       activation: Applied after the bias, e.g. `tf.nn.relu`; None for linear.
       use_bias: Whether to add a per-channel bias (ignored with
         `batch_norm`, whose beta is the bias).
@@ -50,7 +53,7 @@ class Conv2D(tf.Module):
     self.out_channels = _checks.positive_int("out_channels", out_channels)
     self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
     self.stride = _checks.positive_int("stride", stride)
-    self.padding = _checks.padding(padding)
+    self.padding = _checks.padding(padding, explicit=True)
     self._activation = activation
     kernel_init = kernel_init or initializers.he_normal()
     bias_init = bias_init or initializers.zeros()
@@ -68,7 +71,8 @@ class Conv2D(tf.Module):
     """Spatial size of the output for a square input of side `in_size`."""
     if self.padding == "SAME":
       return -(-in_size // self.stride)
-    return (in_size - self.kernel_size) // self.stride + 1
+    pad = 0 if self.padding == "VALID" else 2 * self.padding
+    return (in_size + pad - self.kernel_size) // self.stride + 1
 
   def __call__(self, x: tf.Tensor, *,
                stats: Optional[normalization.BatchStatistics] = None,

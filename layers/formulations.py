@@ -81,7 +81,7 @@ def _use_dense(kh: int, kw: int, height, width) -> bool:
   return 2 * height * width <= kh * kw
 
 
-def choose(kernel_shape, height, width, *, stride: int, padding: str,
+def choose(kernel_shape, height, width, *, stride: int, padding,
            reference: bool = False) -> str:
   """Names the formulation `conv2d` uses for these shapes.
 
@@ -101,12 +101,14 @@ def choose(kernel_shape, height, width, *, stride: int, padding: str,
     if _use_dense(kh, kw, height, width):
       return "whole_map"
     return "convolution"
-  return "pointwise" if stride == 1 and (kh, kw) == (1, 1) else "convolution"
+  unpadded = padding in ("SAME", "VALID", 0)
+  return ("pointwise" if stride == 1 and (kh, kw) == (1, 1) and unpadded
+          else "convolution")
 
 
 def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
            activation: Optional[Activation] = None, *, stride: int = 1,
-           padding: str = "SAME", reference: bool = False) -> tf.Tensor:
+           padding="SAME", reference: bool = False) -> tf.Tensor:
   """activation(conv(x, kernel) + bias) over NHWC `x`, through the cheapest
   exact formulation for the shapes (`choose`; all give the same outputs and
   gradients up to float rounding; tests/layers/formulations_test.py checks
@@ -131,7 +133,7 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
     bias: Optional [K] bias.
     activation: Optional function applied after the bias.
     stride: Spatial stride.
-    padding: "SAME" or "VALID".
+    padding: "SAME", "VALID" or an int (zeros on every side).
     reference: Use the textbook `tf.nn.conv2d` with the whole kernel.
 
   Returns:
@@ -151,12 +153,20 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
     rows = _whole_map_product(x, kernel)
   else:
     return _bias_activation(
-        tf.nn.conv2d(x, kernel, strides=stride, padding=padding), bias,
+        tf.nn.conv2d(x, kernel, strides=stride, padding=_tf_padding(padding)),
+        bias,
         activation)
   # Bias and activation on [rows, K], where grappler fuses them into the
   # matrix product; then back to NHWC.
   return tf.reshape(_bias_activation(rows, bias, activation),
                     _out_shape(x, out_channels))
+
+
+def _tf_padding(padding):
+  """`tf.nn.conv2d`'s padding for ours: an int is explicit NHWC padding."""
+  if isinstance(padding, str):
+    return padding
+  return [[0, 0], [padding, padding], [padding, padding], [0, 0]]
 
 
 def _whole_map_product(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:

@@ -13,6 +13,14 @@ Deviations from the paper (also listed in BUILD.md):
   * Optional batch normalisation after every convolution (norm="batch"),
     from Inception v2 (Ioffe & Szegedy 2015), over fixed groups of examples
     (normalization.py).
+  * Optional architecture variants of the two published ImageNet GoogLeNets,
+    so that their weights import exactly (variant=, tools/import_weights.py):
+    "torchvision" (batch normalisation after every convolution, a 3x3
+    kernel in the "5x5" branch, the first convolution padded 3 on every
+    side, PyTorch's ceil-mode max-pools, a 2x2 pool before 5a, auxiliary
+    heads pooling adaptively to 4x4) and "slim" (TF-slim's inception_v1:
+    batch normalisation, the 3x3 kernel, the 2x2 pool, TF's SAME padding
+    as here).
   * Optional fewer inception blocks (`blocks`, a subsequence of Table 1's
     that keeps 4a and 4d, where the auxiliary heads sit): not the paper's
     network but the same kinds of layer, for tests and trials whose subject
@@ -37,6 +45,8 @@ Spec = inception.InceptionSpec
 # for small images: "medium" keeps 1/2 of the side, "small" all of it.
 STEMS = ("paper", "medium", "small")
 NORMS = normalization.NORMS
+# The paper's network, and the two published ImageNet GoogLeNets' (above).
+VARIANTS = ("paper", "torchvision", "slim")
 
 # Table 1 of the paper.                                     out channels
 BLOCKS: Dict[str, Spec] = {
@@ -66,7 +76,7 @@ class GoogLeNet(tf.Module):
                image_size: int = 224, *, dropout_rate: float = 0.4,
                aux_dropout_rate: float = 0.7, stem: str = "paper",
                norm: str = "none", blocks: Sequence[str] = tuple(BLOCKS),
-               name: str = "googlenet"):
+               variant: str = "paper", name: str = "googlenet"):
     """Creates every variable of the network.
 
     Args:
@@ -84,12 +94,16 @@ class GoogLeNet(tf.Module):
       blocks: The inception blocks built, in Table 1's order (default all
         nine); it must keep "4a" and "4d", where the auxiliary heads sit.
         Each block's input width is the previous built block's output.
+      variant: "paper", or the architecture of a published ImageNet
+        GoogLeNet: "torchvision" or "slim" (the module docstring); those
+        need norm="batch" and stem="paper".
       name: Module name; prefixes every variable name.
 
     Raises:
       ValueError: If a size is not a positive integer, a rate is not in
-        [0, 1), the stem or norm is unknown, or `blocks` is not an ordered
-        subset of Table 1's names holding 4a and 4d.
+        [0, 1), the stem, norm or variant is unknown or they do not fit
+        together, or `blocks` is not an ordered subset of Table 1's names
+        holding 4a and 4d.
     """
     super().__init__(name=name)
     self.num_classes = _checks.positive_int("num_classes", num_classes)
@@ -101,14 +115,19 @@ class GoogLeNet(tf.Module):
     if norm not in NORMS:
       raise ValueError(f"`norm` must be one of {', '.join(NORMS)}; received "
                        f"norm={norm!r}.")
-    self.stem, self.norm = stem, norm
+    check_variant(variant, stem, norm)
+    self.stem, self.norm, self.variant = stem, norm, variant
     self.block_names = check_blocks(blocks)
     relu, bn = tf.nn.relu, norm == "batch"
+    torch = variant == "torchvision"
+    def max_pool(window, name):  # stride 2; PyTorch's ceil mode for torch
+      return pooling.MaxPool2D(window, 2, ceil_mode=torch, name=name)
     with self.name_scope:
       if stem == "paper":
         self.conv1 = conv.Conv2D(in_channels, 64, 7, stride=2,
+                                 padding=3 if torch else "SAME",
                                  activation=relu, batch_norm=bn, name="conv1")
-        self.pool1 = pooling.MaxPool2D(3, 2, name="pool1")
+        self.pool1 = max_pool(3, "pool1")
       else:
         self.conv1 = conv.Conv2D(in_channels, 64, 3, activation=relu,
                                  batch_norm=bn, name="conv1")
@@ -118,9 +137,9 @@ class GoogLeNet(tf.Module):
                                       batch_norm=bn, name="conv2_reduce")
       self.conv2 = conv.Conv2D(64, 192, 3, activation=relu, batch_norm=bn,
                                name="conv2")
-      self.pool2 = pooling.MaxPool2D(3, 2, name="pool2")
-      self.pool3 = pooling.MaxPool2D(3, 2, name="pool3")
-      self.pool4 = pooling.MaxPool2D(3, 2, name="pool4")
+      self.pool2 = max_pool(3, "pool2")
+      self.pool3 = max_pool(3, "pool3")
+      self.pool4 = max_pool(3 if variant == "paper" else 2, "pool4")
       size = self.conv1.out_size(image_size)
       if self.pool1 is not None:
         size = self.pool1.out_size(size)
@@ -133,17 +152,15 @@ class GoogLeNet(tf.Module):
           size = self.pool3.out_size(size)
         elif key == self._first_of_stage5:
           size = self.pool4.out_size(size)
-        self.blocks[key] = inception.Inception(width, spec, batch_norm=bn,
-                                               name=f"inception_{key}")
+        self.blocks[key] = inception.Inception(
+            width, spec, batch_norm=bn, name=f"inception_{key}",
+            wide_kernel=5 if variant == "paper" else 3)
         width = spec.out_channels
-        if key == "4a":
-          self.aux1 = aux_head.AuxHead(width, size, num_classes,
-                                       dropout_rate=aux_dropout_rate,
-                                       batch_norm=bn, name="aux1")
-        elif key == "4d":
-          self.aux2 = aux_head.AuxHead(width, size, num_classes,
-                                       dropout_rate=aux_dropout_rate,
-                                       batch_norm=bn, name="aux2")
+        if key in ("4a", "4d"):
+          name = "aux1" if key == "4a" else "aux2"
+          setattr(self, name, aux_head.AuxHead(
+              width, size, num_classes, dropout_rate=aux_dropout_rate,
+              batch_norm=bn, adaptive_pool=torch, name=name))
       self.global_pool = pooling.GlobalAvgPool(name="global_pool")
       self.dropout = dropout.Dropout(dropout_rate, name="dropout")
       self.classifier = dense.Dense(width, num_classes, name="classifier")
@@ -311,6 +328,19 @@ class GoogLeNet(tf.Module):
     aux = {id(v) for v in self.aux1.variables + self.aux2.variables}
     return self.trunk_variables + tuple(
         v for v in self.moving_statistics if id(v) not in aux)
+
+
+def check_variant(variant: str, stem: str, norm: str) -> None:
+  """Raises ValueError unless `variant` is known and, for a published
+  network's, `stem` is "paper" and `norm` "batch" (theirs)."""
+  if variant not in VARIANTS:
+    raise ValueError(f"`variant` must be one of {', '.join(VARIANTS)}; "
+                     f"received variant={variant!r}.")
+  if variant != "paper" and (stem, norm) != ("paper", "batch"):
+    raise ValueError(
+        f"variant={variant!r} is a published ImageNet GoogLeNet, with the "
+        f"paper's stem and batch normalisation: it needs stem='paper' and "
+        f"norm='batch'; received stem={stem!r}, norm={norm!r}.")
 
 
 def check_blocks(blocks: Sequence[str]) -> Tuple[str, ...]:

@@ -35,13 +35,17 @@ class Inception(tf.Module):
   """
 
   def __init__(self, in_channels: int, spec: InceptionSpec, *,
-               batch_norm: bool = False, name: Optional[str] = None):
+               batch_norm: bool = False, wide_kernel: int = 5,
+               name: Optional[str] = None):
     """Creates the six convolutions of the block.
 
     Args:
       in_channels: Channels of the block's input.
       spec: The block's filter counts.
       batch_norm: Batch-normalise every convolution (conv.Conv2D).
+      wide_kernel: Kernel side of the "5x5" branch: 5 in the paper, 3 in
+        the published ImageNet GoogLeNets (torchvision's and TF-slim's);
+        the branch keeps its name either way, as theirs do.
       name: Module name, e.g. "inception_4a".
 
     Raises:
@@ -64,7 +68,9 @@ class Inception(tf.Module):
                                  "branch3x3")
       self.branch5x5_reduce = relu_conv(in_channels, spec.conv5x5_reduce, 1,
                                         "branch5x5_reduce")
-      self.branch5x5 = relu_conv(spec.conv5x5_reduce, spec.conv5x5, 5,
+      self.branch5x5 = relu_conv(spec.conv5x5_reduce, spec.conv5x5,
+                                 _checks.positive_int("wide_kernel",
+                                                      wide_kernel),
                                  "branch5x5")
       self.pool = pooling.MaxPool2D(3, 1, name="pool")
       self.branch_pool = relu_conv(in_channels, spec.pool_proj, 1,

@@ -44,6 +44,22 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(layer(x), expected, atol=1e-5)
     self.assertEqual(layer(x).shape[1], layer.out_size(7))
 
+  @parameterized.parameters((224, 7, 2, 3), (15, 7, 2, 3), (9, 3, 1, 1),
+                            (5, 1, 1, 2))
+  def test_explicit_padding_is_symmetric(self, side, k, stride, pad):
+    # PyTorch's Conv2d(padding=pad): `pad` zeros on every side, where TF's
+    # SAME puts the odd one after.
+    layer = conv.Conv2D(2, 3, k, stride=stride, padding=pad)
+    x = tf.random.normal([1, side, side, 2], seed=3)
+    padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    expected = tf.nn.conv2d(padded, layer.kernel, stride, "VALID") + \
+        layer.bias
+    y = layer(x)
+    self.assertEqual(layer.out_size(side), expected.shape[1])
+    self.assertAllClose(y, expected, rtol=1e-5, atol=1e-5)
+    self.assertAllClose(layer(x, reference=True), expected, rtol=1e-5,
+                        atol=1e-5)
+
   def test_activation_applied(self):
     # Kernels of both signs, so the pre-activations are of both signs for
     # any draw: the output must be the ReLU of the convolution, exactly
@@ -107,9 +123,11 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
                      tf.float16)
 
   def test_errors(self):
-    with self.assertRaisesRegex(ValueError, r"`padding` must be 'SAME' or "
-                                r"'VALID'; received padding='same'"):
-      conv.Conv2D(1, 1, 1, padding="same")
+    for bad in ("same", -1, True):
+      with self.assertRaisesRegex(ValueError, r"`padding` must be 'SAME' or "
+                                  r"'VALID' or a non-negative integer; "
+                                  rf"received padding={bad!r}"):
+        conv.Conv2D(1, 1, 1, padding=bad)
     with self.assertRaisesRegex(ValueError, r"`kernel_size` must be a "
                                 r"positive integer; received kernel_size=0"):
       conv.Conv2D(1, 1, 0)

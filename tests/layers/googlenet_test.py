@@ -23,6 +23,35 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(count(model.trunk_variables), trunk)
     self.assertEqual(count(model.trainable_variables), total)
 
+  # torchvision's googlenet: 6,624,904 parameters without the auxiliary
+  # heads (its weights' documented num_params), 13,004,888 with them; the
+  # slim variant, one class more in each of the three heads.
+  @parameterized.parameters(("torchvision", 1000, 6_624_904, 13_004_888),
+                            ("slim", 1001, 6_625_929, 13_007_963))
+  def test_published_variants_have_their_counts(self, variant, classes,
+                                                trunk, total):
+    model = googlenet.GoogLeNet(classes, 3, 224, norm="batch",
+                                variant=variant)
+    self.assertEqual(count(model.trunk_variables), trunk)
+    self.assertEqual(count(model.trainable_variables), total)
+    self.assertEqual(model.blocks["4a"].branch5x5.kernel.shape[:2], [3, 3])
+    self.assertEqual((model.pool4.window, model.pool1.ceil_mode),
+                     (2, variant == "torchvision"))
+    self.assertEqual(model.conv1.padding,
+                     3 if variant == "torchvision" else "SAME")
+    logits = model(tf.zeros([1, 224, 224, 3]), training=False).logits
+    self.assertEqual(logits.shape, [1, classes])
+
+  def test_variants_need_batch_norm_and_the_paper_stem(self):
+    for kwargs in (dict(norm="none"), dict(norm="batch", stem="small")):
+      with self.assertRaisesRegex(ValueError, "variant='slim' is a published "
+                                  "ImageNet GoogLeNet.*needs stem='paper' and "
+                                  "norm='batch'"):
+        googlenet.GoogLeNet(10, 3, 224, variant="slim", **kwargs)
+    with self.assertRaisesRegex(ValueError, "`variant` must be one of paper, "
+                                "torchvision, slim"):
+      googlenet.GoogLeNet(10, 3, 224, variant="keras")
+
   def test_counts_follow_the_table(self):
     model = googlenet.GoogLeNet(10, 1, 28)
     for key, spec in googlenet.BLOCKS.items():

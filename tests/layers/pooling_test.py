@@ -56,6 +56,50 @@ class PoolingTest(tf.test.TestCase, parameterized.TestCase):
         tf.TensorSpec([None, 3, 3, 4])).graph
     self.assertNotIn("AvgPool", [op.type for op in graph.get_operations()])
 
+  @parameterized.parameters((15, 3, 2), (14, 3, 2), (112, 3, 2), (25, 3, 2),
+                            (7, 2, 2), (13, 2, 2), (3, 3, 2))
+  def test_ceil_mode_is_pytorchs(self, side, window, stride):
+    # PyTorch's MaxPool2d(window, stride, ceil_mode=True), written out:
+    # windows start at 0, stride, ...; the last may run past the edge.
+    out = -(-(side - window) // stride) + 1
+    if (out - 1) * stride >= side:
+      out -= 1
+    x = np.random.RandomState(side).randn(2, side, side + 1, 3).astype(
+        np.float32) - 5.0  # all negative: padding must not be a zero
+    out_w = -(-(side + 1 - window) // stride) + 1
+    if (out_w - 1) * stride >= side + 1:
+      out_w -= 1
+    expected = np.stack([np.stack([
+        x[:, i * stride:i * stride + window,
+          j * stride:j * stride + window].max(axis=(1, 2))
+        for j in range(out_w)], axis=1) for i in range(out)], axis=1)
+    layer = pooling.MaxPool2D(window, stride, ceil_mode=True)
+    y = layer(tf.constant(x))
+    self.assertEqual(layer.out_size(side), out)
+    self.assertAllEqual(y, expected)
+    if side == 15:  # where SAME differs: 8 windows starting at -1
+      self.assertEqual(pooling.MaxPool2D(3, 2).out_size(15), 8)
+      self.assertEqual(out, 7)
+
+  @parameterized.parameters((14, 4), (12, 4), (2, 4), (7, 4), (5, 1))
+  def test_adaptive_average_is_pytorchs(self, side, size):
+    # torch.nn.functional.adaptive_avg_pool2d, written out.
+    x = np.random.RandomState(side).rand(2, side, side, 3).astype(np.float32)
+    def bounds(i):
+      return (i * side) // size, -(-((i + 1) * side) // size)
+    expected = np.zeros([2, size, size, 3], np.float32)
+    for i in range(size):
+      for j in range(size):
+        (r0, r1), (c0, c1) = bounds(i), bounds(j)
+        expected[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
+    self.assertAllClose(pooling.AdaptiveAvgPool2D(size)(tf.constant(x)),
+                        expected, rtol=1e-6, atol=1e-6)
+    if (side, size) == (14, 4):  # windows of 4 at 0, 3, 7, 10
+      rows = pooling.AdaptiveAvgPool2D(4).matrix(14)
+      self.assertEqual([list(np.flatnonzero(r)) for r in rows],
+                       [[0, 1, 2, 3], [3, 4, 5, 6], [7, 8, 9, 10],
+                        [10, 11, 12, 13]])
+
   def test_no_variables(self):
     self.assertEmpty(pooling.MaxPool2D(3, 2).variables)
 
