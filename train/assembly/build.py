@@ -235,7 +235,8 @@ def _evaluation_parts(config: TrainConfig, info: types.DatasetInfo) -> dict:
   """The model, counters, evaluation sums and weight sets (in scope)."""
   model = GoogLeNet(num_classes=info.num_classes, in_channels=info.channels,
                     image_size=config.image_size, stem=config.stem,
-                    norm=config.norm, blocks=config.blocks)
+                    norm=config.norm, blocks=config.blocks,
+                    variant=config.variant)
   params = model.weights_and_statistics
   return {
       "model": model, "state": TrainState(config.seed),

@@ -26,6 +26,7 @@ SCHEDULES = ("constant", "step", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
 NORMS = ("none", "batch")  # layers/normalization.py's NORMS
+VARIANTS = ("paper", "torchvision", "slim")  # layers/googlenet.py's VARIANTS
 # Table 1's inception blocks, in order (layers/googlenet.py's BLOCKS).
 BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 EXPORTS = ("last", "best", "none")
@@ -191,6 +192,12 @@ class TrainConfig:
       "auxiliary heads sit (such as 4a,4d), build a smaller network with "
       "the same kinds of layer, for quick trials and tests of the machinery "
       "(not the paper's; BUILD.md).")
+  variant: str = option(
+      "paper", "paper: the paper's GoogLeNet; torchvision or slim: the "
+      "architecture of that published ImageNet GoogLeNet (a deviation, "
+      "BUILD.md), which --init_from an imported checkpoint "
+      "(tools/import_weights.py) needs; they imply --norm=batch.",
+      choices=VARIANTS)
   norm_group_size: int = option(
       32, "With --norm=batch: examples per normalisation group; it must "
       "divide the per-replica batch, and the result then does not depend "
@@ -289,6 +296,10 @@ class TrainConfig:
     self._check_fine_tuning(need)
 
   def _check_fine_tuning(self, need) -> None:
+    if self.variant != "paper" and self.norm == "none":
+      object.__setattr__(self, "norm", "batch")  # the variants' own
+    need(self.variant == "paper" or self.stem == "paper", "stem",
+         f"paper with --variant={self.variant} (its network's stem)")
     need(self.trainable in TRAINABLE or (
         self.trainable.startswith("from:")
         and self.trainable[len("from:"):] in layer_names(self.blocks)),
@@ -374,7 +385,8 @@ class TrainConfig:
         "global_batch_size", "optimizer", "mixed_precision", "seed")}
     # What the checkpoint holds besides: listed when not the default, so
     # runs written before these options existed still match.
-    for k in ("stem", "ema_decay", "export", "norm", "blocks", "trainable"):
+    for k in ("stem", "ema_decay", "export", "norm", "blocks", "trainable",
+              "variant"):
       if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
         fields[k] = getattr(self, k)
     return fields

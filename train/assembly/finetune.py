@@ -3,8 +3,9 @@ trains (`--trainable`, `--pretrained_lr_multiplier`).
 
 `--init_from` takes a run's `model_dir` (the model weights of its newest
 checkpoint: with `--ema_decay`, the raw weights; its export holds the
-average) or one of our SavedModel exports (the weights it serves: the trunk
-and the main head). Every variable of the new model whose name (without
+average), one of our SavedModel exports (the weights it serves: the trunk
+and the main head) or the folder tools/import_weights.py writes from the
+published torchvision or TF-slim weights (for a run with that --variant). Every variable of the new model whose name (without
 the model's scope) and shape match a source variable takes its value. The
 heads (classifier, aux1, aux2) keep their fresh initialisation where they do
 not match (another class count; an export holds no auxiliary heads), and so
@@ -42,6 +43,9 @@ from train.assembly import manifest as manifest_lib
 from train.assembly.config import BLOCKS, layer_names
 
 HEADS = ("classifier", "aux1", "aux2")
+# What tools/import_weights.py writes: a record of the import and the
+# checkpoint of the imported model (`tf.train.Checkpoint(model=...)`).
+IMPORTED, IMPORTED_CHECKPOINT = "imported.json", "weights"
 
 
 def layer_of(variable: tf.Variable) -> str:
@@ -128,6 +132,8 @@ def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray],
   """
   if not files.exists(path):
     raise InputError(f"`init_from` {path!r} does not exist.")
+  if files.exists(os.path.join(path, IMPORTED)):
+    return _imported_values(path)
   if files.exists(os.path.join(path, "saved_model.pb")):
     with files.literal(os.path.join(path, "saved_model.pb")) as readable:
       loaded = tf.saved_model.load(os.path.dirname(readable))
@@ -150,6 +156,26 @@ def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray],
           manifest.get("data", {}).get("class_names"))
 
 
+def _imported_values(path: str):
+  """source_values of an import (tools/import_weights.py): its weights, read
+  through a model of the variant it was imported for."""
+  try:
+    record = json.loads(files.read_text(os.path.join(path, IMPORTED)))
+    source = GoogLeNet(num_classes=record["num_classes"], in_channels=3,
+                       image_size=record["image_size"], norm="batch",
+                       variant=record["variant"])
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f"`init_from` {path!r}: its {IMPORTED} is not one "
+                     f"tools.import_weights wrote ({e}).") from None
+  with files.literal(os.path.join(path, IMPORTED_CHECKPOINT)) as readable:
+    tf.train.Checkpoint(model=source).read(readable).expect_partial()
+  absent = set(record.get("not_in_source", ()))  # e.g. slim's aux heads
+  return (f"imported {record['source']} weights, --variant="
+          f"{record['variant']}",
+          {key_of(v.name): v.numpy() for v in source.variables
+           if key_of(v.name) not in absent}, record.get("class_names"))
+
+
 def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
   """The model weights of checkpoint `prefix`, read through a model built as
   the manifest's run built it (the checkpoint's keys are object paths)."""
@@ -157,7 +183,7 @@ def _checkpoint_values(manifest: dict, prefix: str) -> Dict[str, np.ndarray]:
   source = GoogLeNet(
       num_classes=data["num_classes"], in_channels=data["image_shape"][-1],
       image_size=flags["image_size"], stem=flags.get("stem", "paper"),
-      norm=flags.get("norm", "none"),
+      norm=flags.get("norm", "none"), variant=flags.get("variant", "paper"),
       blocks=tuple(flags.get("blocks") or BLOCKS))
   with files.literal(prefix) as readable:
     tf.train.Checkpoint(model=source).restore(readable).expect_partial()
@@ -218,7 +244,8 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
             "model's names and shapes)" if not loaded else
             f"{len(wrong)} variable(s) outside the heads do not match "
             f"({detail})")
-        + "; use the same --stem, --norm, --blocks and image channels as "
+        + "; use the same --variant, --stem, --norm, --blocks and image "
+        "channels as "
         "the source, or --init_exclude for what should start afresh.")
   ours = {key_of(v.name) for v in model.variables}
   return Loaded(path, kind, tuple(loaded), tuple(fresh),

@@ -56,6 +56,21 @@ class ConfigTest(tf.test.TestCase):
         "choices"], googlenet_stems())
     self.assertEqual(config_lib.NORMS, googlenet_norms())
 
+  def test_variant_implies_batch_norm_needs_the_paper_stem(self):
+    from layers import googlenet  # pylint: disable=g-import-not-at-top
+    self.assertEqual(config_lib.VARIANTS, googlenet.VARIANTS)
+    self.assertNotIn("variant", TrainConfig(model_dir="m").fingerprint)
+    torch = TrainConfig(model_dir="m", variant="torchvision")
+    self.assertEqual((torch.norm, torch.fingerprint["variant"],
+                      torch.fingerprint["norm"]),
+                     ("batch", "torchvision", "batch"))
+    with self.assertRaisesRegex(InputError, r"`stem` must be paper with "
+                                r"--variant=slim .*received stem='small'"):
+      TrainConfig(model_dir="m", variant="slim", stem="small")
+    with self.assertRaisesRegex(InputError, "`variant` must be one of "
+                                "paper, torchvision, slim"):
+      TrainConfig(model_dir="m", variant="keras")
+
   def test_blocks_are_the_models_and_checked_as_it_checks_them(self):
     from layers import googlenet  # pylint: disable=g-import-not-at-top
     self.assertEqual(config_lib.BLOCKS, tuple(googlenet.BLOCKS))

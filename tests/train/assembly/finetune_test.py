@@ -124,8 +124,9 @@ class InitFromTest(tf.test.TestCase):
         InputError, r"^`init_from` '.*' \(checkpoint ckpt-3\) does not fit "
         r"this model: 1 variable\(s\) outside the heads do not match "
         r"\(conv1/kernel: shape \[3, 3, 1, 64\] here, \[7, 7, 1, 64\] "
-        r"there\); use the same --stem, --norm, --blocks and image channels "
-        r"as the source, or --init_exclude for what should start afresh\.$"):
+        r"there\); use the same --variant, --stem, --norm, --blocks and image "
+        r"channels as the source, or --init_exclude for what should start "
+        r"afresh\.$"):
       finetune.initialise(target, _run_folder(source))
 
   def test_sources_that_are_nothing_of_ours_are_one_line(self):
