@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= runs/fashion_mnist
 
-.PHONY: help venv data test train rehearsal bench tensorboard clean
+.PHONY: help venv data reference test train rehearsal bench tensorboard clean
 
 help:
 	@echo "make test | make train | make rehearsal | make bench | make tensorboard | make clean"
@@ -29,11 +29,18 @@ venv: $(VENV)/.installed
 data:
 	@bash tools/install_data.sh
 
+# The reference implementations the weight importers are proven against
+# (torchvision's and TF-slim's GoogLeNets; tools/reference_env.sh says why
+# they live outside the venv), built once per machine.
+REFERENCE_DIR ?= $(HOME)/.cache/googlenet-engine/reference
+reference: venv
+	@bash tools/reference_env.sh $(REFERENCE_DIR) $(PYTHON) $(abspath $(PY))
+
 # Two workers, one test file each at a time (a file's tests share set-up),
 # in collection order: the long files first (tests/conftest.py).
 TEST_WORKERS ?= 2
-test: venv data
-	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist=loadfile \
+test: venv data reference
+	GOOGLENET_REFERENCE_DIR=$(REFERENCE_DIR) $(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist=loadfile \
 	    --no-loadscope-reorder --durations=30 tests
 
 # The configuration and its measured result are in BUILD.md ("make train").
