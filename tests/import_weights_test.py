@@ -171,6 +171,34 @@ class TorchvisionImportTest(tf.test.TestCase):
         model(x, training=False).logits.numpy(), self.want(200)["logits"]),
                        1e-2)
 
+  def test_the_users_path_from_the_file_to_their_classes_served(self):
+    # README's three commands, as subprocesses: import (setUpClass), a
+    # fine-tune of the imported network on a folder of photos (small
+    # images: the imported weights fit any size), predict on a photo.
+    self.assertEqual(self.imported.returncode, 0)
+    photos, run_dir = (os.path.join(self.dir, d) for d in ("photos", "run"))
+    helpers.write_image_folder(photos, channels=3, per_class=4,
+                               splits=("train", "validation"))
+    done = helpers.cli([
+        "--dataset=folder", "--data_dir=" + photos, "--init_from=" + self.out,
+        "--variant=torchvision", "--trainable=from:inception_5a",
+        "--image_size=64", "--global_batch_size=4", "--norm_group_size=2",
+        "--train_steps=1", "--steps_per_loop=1", "--model_dir=" + run_dir])
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    self.assertRegex(done.stdout, (
+        r"init: loaded 299 variables from \S+ \(imported torchvision "
+        r"weights, --variant=torchvision\)\ninit: 6 variables start afresh "
+        r"\(another class count\)"))
+    manifest = json.load(open(os.path.join(run_dir, "manifest.json")))
+    self.assertEqual(manifest["flags"]["variant"], "torchvision")
+    self.assertEqual(manifest["initialised_from"]["loaded"], 299)
+    photo = os.path.join(photos, "validation", "eel", "000.png")
+    done = run("-m", "train.predict", "--saved_model=" + os.path.join(
+        run_dir, "export", "1"), "--output=json", photo)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    self.assertIn(json.loads(done.stdout)["classes"][0]["name"],
+                  ("cat", "dog", "eel"))
+
   def test_legacy_format_reads_the_same_tensors(self):
     read = lambda name: torch_state.read(open(os.path.join(self.dir, name),
                                               "rb").read())
