@@ -222,11 +222,18 @@ class TorchvisionImportTest(tf.test.TestCase):
                              "aux2/classifier") for v in ("bias", "kernel")))
     paper = GoogLeNet(5, 3, 224, norm="batch")
     with self.assertRaisesRegex(InputError, (
-        r"\(imported torchvision weights, --variant=torchvision\) does not "
-        r"fit this model: 9 variable\(s\) outside the heads do not match "
-        r"\(inception_3a/branch5x5/kernel: shape \[5, 5, 16, 32\] here, "
-        r"\[3, 3, 16, 32\] there.*use the same --variant")):
+        r"^`init_from` '.*' holds torchvision's ImageNet GoogLeNet, which "
+        r"needs its architecture: add --variant=torchvision \(this run has "
+        r"--variant=paper\)\.$")):
       finetune.initialise(paper, self.out)
+    # A shape that differs within the variant is named as for any source.
+    torch = GoogLeNet(5, 1, 224, norm="batch", variant="torchvision")
+    with self.assertRaisesRegex(InputError, (
+        r"\(imported torchvision weights, --variant=torchvision\) does not "
+        r"fit this model: 1 variable\(s\) outside the heads do not match "
+        r"\(conv1/kernel: shape \[7, 7, 1, 64\] here, \[7, 7, 3, 64\] "
+        r"there\); use the same --variant")):
+      finetune.initialise(torch, self.out)
 
 
 @unittest.skipUnless(

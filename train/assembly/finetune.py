@@ -208,6 +208,22 @@ def _why_fresh(key: str, shape: tuple, there: Optional[np.ndarray],
   return None
 
 
+def _check_variant(model: GoogLeNet, path: str) -> None:
+  """An import fits only its own architecture: say which, in one line."""
+  if not files.exists(os.path.join(path, IMPORTED)):
+    return
+  try:
+    variant = json.loads(files.read_text(os.path.join(path, IMPORTED)))[
+        "variant"]
+  except (ValueError, KeyError, TypeError):
+    return  # _imported_values names what is wrong with the record
+  if variant != model.variant:
+    raise InputError(
+        f"`init_from` {path!r} holds {variant}'s ImageNet GoogLeNet, "
+        f"which needs its architecture: add --variant={variant} (this run "
+        f"has --variant={model.variant}).")
+
+
 def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
                *, class_names: Optional[List[str]] = None,
                values: Optional[Callable[[str], tuple]] = None) -> Loaded:
@@ -219,6 +235,7 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
     InputError: Nothing matches, or a variable outside the heads does not,
       naming the first few and why.
   """
+  _check_variant(model, path)
   kind, source, names = (values or source_values)(path)
   other_classes = bool(class_names and names
                        and list(names) != list(class_names))
