@@ -318,11 +318,6 @@ class ImportRefusalsTest(unittest.TestCase):
         (["--source=torchvision", "--input=" + other],
          r"`input` '.*state.pth' has no tensor 'conv1.conv.weight': it is "
          r"not torchvision's GoogLeNet state dict\."),
-        (["--source=slim", "--input=" + text],
-         r"`input` '.*notes.pth' is not a TF checkpoint \(neither a V2 prefix"
-         r" with notes.pth.index beside it nor a V1 file\)"),
-        (["--source=slim", "--input=" + os.path.join(tmp, "missing.ckpt")],
-         r"`input` .*missing.ckpt. is not a TF checkpoint .*: no such file\."),
         (["--source=torchvision", "--input=" + text, "--output=" + tmp],
          r"`output` '.*' exists; choose a new folder\."),
     ]
@@ -335,6 +330,23 @@ class ImportRefusalsTest(unittest.TestCase):
       self.assertEqual(done.stderr.count("\n"), 1, done.stderr)
       self.assertFalse(os.path.exists(out))
     self.assertEqual(sorted(os.listdir(tmp)), ["notes.pth"])
+    # The checkpoint's refusals, in process (the command prints them as
+    # the ones above).
+    for path, message in (
+        (text, r"`input` '.*notes.pth' is not a TF checkpoint \(neither a V2 "
+               r"prefix with notes.pth.index beside it nor a V1 file\)"),
+        (os.path.join(tmp, "missing.ckpt"),
+         r"`input` '.*missing.ckpt' is not a TF checkpoint .*: no such "
+         r"file\.")):
+      with self.assertRaisesRegex(InputError, message):
+        import_weights.read_source("slim", path)
+
+  def test_importable_beside_the_other_tools(self):
+    # Its flags are defined when it runs, not on import: another tool's
+    # --output in the same process (the test process) does not collide.
+    import importlib  # pylint: disable=g-import-not-at-top
+    for name in ("tools.imagenet_like", "tools.import_weights"):
+      importlib.import_module(name)
 
 
 if __name__ == "__main__":

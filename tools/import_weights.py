@@ -49,16 +49,22 @@ from core.runtime import files
 from train.startup import native_stderr
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("source", None, ["torchvision", "slim"],
-                  "Whose file --input is.")
-flags.DEFINE_string("input", None, "torchvision: the .pth state-dict file; "
-                    "slim: the checkpoint's prefix (inception_v1.ckpt).")
-flags.DEFINE_string("output", None, "A new folder for the checkpoint.")
-flags.DEFINE_string("export_dir", None, "Also export a SavedModel here.")
-flags.DEFINE_integer("export_version", 1, "The exported version's number.")
-flags.DEFINE_string("class_names", None, "A text file of class names, one "
-                    "per line, in the model's class order.")
-flags.DEFINE_integer("image_size", 224, "Side of the model's input.")
+
+
+def define_flags() -> None:
+  """The command's flags; defined when it runs, so that tests (and other
+  tools' flags in the same process) can import this module."""
+  flags.DEFINE_enum("source", None, ["torchvision", "slim"],
+                    "Whose file --input is.")
+  flags.DEFINE_string("input", None, "torchvision: the .pth state-dict file; "
+                      "slim: the checkpoint's prefix (inception_v1.ckpt).")
+  flags.DEFINE_string("output", None, "A new folder for the checkpoint.")
+  flags.DEFINE_string("export_dir", None, "Also export a SavedModel here.")
+  flags.DEFINE_integer("export_version", 1, "The exported version's number.")
+  flags.DEFINE_string("class_names", None, "A text file of class names, one "
+                      "per line, in the model's class order.")
+  flags.DEFINE_integer("image_size", 224, "Side of the model's input.")
+
 
 # train/assembly/finetune.py's IMPORTED and IMPORTED_CHECKPOINT (a test
 # checks), here so that the flags parse before TensorFlow loads.
@@ -321,4 +327,5 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(lambda argv: sys.exit(main(argv)))
