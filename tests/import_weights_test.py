@@ -117,7 +117,9 @@ class TorchvisionImportTest(tf.test.TestCase):
     self.assertRegex(self.imported.stdout, (
         r"^imported 305 variables of the torchvision GoogLeNet \(1000 "
         r"classes\) from .*googlenet-random.pth to .*; train with "
-        r"--init_from=\S+ --variant=torchvision\nexported \S+/exports/1\n$"))
+        r"--init_from=\S+ --variant=torchvision\nnote: torchvision's "
+        r"auxiliary heads are in its file but were not trained .*\n"
+        r"exported \S+/exports/1\n$"))
     self.assertEqual(self.imported.stderr, "")
     record = json.load(open(os.path.join(self.out, "imported.json")))
     self.assertEqual((record["variant"], record["num_classes"],

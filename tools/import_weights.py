@@ -250,11 +250,15 @@ def write(model, output: str, record: dict) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tmp = output.rstrip("/") + f".tmp-{os.getpid()}"
   files.makedirs(tmp)
-  with files.literal(os.path.join(tmp, CHECKPOINT)) as prefix:
-    tf.train.Checkpoint(model=model).write(prefix)
-  files.write_atomic(os.path.join(tmp, IMPORTED),
-                     json.dumps(record, indent=1) + "\n")
-  files.move(tmp, output)
+  try:
+    with files.literal(os.path.join(tmp, CHECKPOINT)) as prefix:
+      tf.train.Checkpoint(model=model).write(prefix)
+    files.write_atomic(os.path.join(tmp, IMPORTED),
+                       json.dumps(record, indent=1) + "\n")
+    files.move(tmp, output)
+  finally:
+    if files.exists(tmp):  # the move did not happen: leave no half copy
+      files.rmtree(tmp)
 
 
 def run() -> List[str]:
@@ -274,6 +278,10 @@ def run() -> List[str]:
            f"GoogLeNet ({model.num_classes} classes) from {path} to "
            f"{FLAGS.output}; train with --init_from={FLAGS.output} "
            f"--variant={source_name}"]
+  if source_name == "torchvision":
+    lines.append("note: torchvision's auxiliary heads are in its file but "
+                 "were not trained (its documentation says so); "
+                 "fine-tuning trains them")
   if fresh:
     lines.append(f"{len(fresh)} variables are not in the source and keep "
                  f"their initial values (the auxiliary heads): "
