@@ -49,7 +49,8 @@ class WeightCopy(tf.Module):
             "made the parameters.")
       pairs.extend(zip(ours, theirs))
     exchange = tf.function(
-        lambda: [_swap_values(param, value) for param, value in pairs])
+        lambda: [_swap_values(param, value) for param, value in pairs],
+        autograph=False)
     # Behind lambdas: not tracked, so checkpoints hold what they held.
     self._pairs, self._exchange = lambda: pairs, lambda: exchange()
 

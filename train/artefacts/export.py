@@ -88,10 +88,14 @@ class ServingModule(tf.Module):
                     else (model.image_size, model.image_size))
     self._names = tf.constant(list(class_names))
     self._max_pixels = max_image_pixels
-    self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec(
-        [None, None, None, channels], tf.uint8, name="images")])
-    self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
-        tf.TensorSpec([None], tf.string, name="images")])
+    # No AutoGraph: the branches on tensors are explicit tf.cond and
+    # tf.map_fn, and converting the model's source costs seconds a trace.
+    self.serve = tf.function(
+        self._serve, autograph=False, input_signature=[tf.TensorSpec(
+            [None, None, None, channels], tf.uint8, name="images")])
+    self.serve_bytes = tf.function(
+        self._serve_bytes, autograph=False,
+        input_signature=[tf.TensorSpec([None], tf.string, name="images")])
 
   @property
   def input_shape(self):

@@ -101,14 +101,16 @@ class Engine:
                                     compute_dtype=compute_dtype,
                                     mirror=mirror),
         eval_sums, self.stop, self.stopped)
+    # No AutoGraph in these (nor in the loops' steps, trainer.py): the
+    # model holds no Python control flow on tensors.
     self._vote = tf.function(
-        lambda: distribution.agree_any(strategy, self.stop))
+        lambda: distribution.agree_any(strategy, self.stop), autograph=False)
     # Cross-replica, on this host's default device: no collective.
     self._predict = tf.function(lambda images: tf.argmax(model.classify(
         preprocessing.preprocess(images, image_size=model.image_size,
                                  channels=model.in_channels,
                                  dtype=compute_dtype),
-        mirror=mirror), axis=1, output_type=tf.int32))
+        mirror=mirror), axis=1, output_type=tf.int32), autograph=False)
 
   @property
   def optimizer(self) -> Optional[Optimizer]:

@@ -90,8 +90,8 @@ class TrainStep:
     # Examples per batch normalisation group (layers/normalization.py);
     # None: a replica's whole slice.
     self.norm_group_size = norm_group_size
-    self._grads = tf.function(self._forward_backward,
-                              jit_compile=True) if jit_compile else (
+    self._grads = tf.function(self._forward_backward, jit_compile=True,
+                              autograph=False) if jit_compile else (
                                   self._forward_backward)
 
   def _forward_backward(self, images, labels, weight, seed, row_offset):

@@ -38,6 +38,12 @@ class CompiledLoop:
       stopped: A bool variable only the loop writes: whether the workers
         agreed to stop; once True, the loop runs no further step.
     """
+    # The steps (train/loop/step.py), the model and the layers hold no
+    # Python control flow on tensors (tf.cond where a branch depends on
+    # one): AutoGraph need not transpile them. Without this it re-parses
+    # and converts the source of every function they call at each trace
+    # (about 5 s of a command's first step for the small network here).
+    step_fn = tf.autograph.experimental.do_not_convert(step_fn)
     self.strategy, self.step_fn, self.sums = strategy, step_fn, sums
     self.stop, self.stopped = stop, stopped
     self.traces = 0
