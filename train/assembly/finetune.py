@@ -5,8 +5,9 @@ trains (`--trainable`, `--pretrained_lr_multiplier`).
 checkpoint: with `--ema_decay`, the raw weights; its export holds the
 average), one of our SavedModel exports (the weights it serves: the trunk
 and the main head) or the folder tools/import_weights.py writes from the
-published torchvision or TF-slim weights (for a run with that --variant). Every variable of the new model whose name (without
-the model's scope) and shape match a source variable takes its value. The
+published torchvision or TF-slim weights (for a run with that --variant).
+Every variable of the new model whose name (without the model's scope) and
+shape match a source variable takes its value. The
 heads (classifier, aux1, aux2) keep their fresh initialisation where they do
 not match (another class count; an export holds no auxiliary heads), and so
 does whatever `--init_exclude` matches. Any other variable that does not
@@ -121,19 +122,20 @@ class Loaded:
     return out
 
 
-def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray],
-                                      Optional[List[str]]]:
+def source_values(path: str, variant: str = "paper"
+                  ) -> Tuple[str, Dict[str, np.ndarray], Optional[List[str]]]:
   """(kind, {variable key: value}, class names or None) of the weights at
-  `path`.
+  `path`, for a model of `variant`.
 
   Raises:
     InputError: If `path` is neither a SavedModel nor a run's model_dir
-      with a checkpoint, naming what it is.
+      with a checkpoint, naming what it is, or is an import of another
+      variant.
   """
   if not files.exists(path):
     raise InputError(f"`init_from` {path!r} does not exist.")
   if files.exists(os.path.join(path, IMPORTED)):
-    return _imported_values(path)
+    return _imported_values(path, variant)
   if files.exists(os.path.join(path, "saved_model.pb")):
     with files.literal(os.path.join(path, "saved_model.pb")) as readable:
       loaded = tf.saved_model.load(os.path.dirname(readable))
@@ -156,17 +158,24 @@ def source_values(path: str) -> Tuple[str, Dict[str, np.ndarray],
           manifest.get("data", {}).get("class_names"))
 
 
-def _imported_values(path: str):
+def _imported_values(path: str, variant: str):
   """source_values of an import (tools/import_weights.py): its weights, read
-  through a model of the variant it was imported for."""
+  through a model of the variant it was imported for, which must be the
+  run's (`variant`): an import fits only its own architecture."""
   try:
     record = json.loads(files.read_text(os.path.join(path, IMPORTED)))
-    source = GoogLeNet(num_classes=record["num_classes"], in_channels=3,
-                       image_size=record["image_size"], norm="batch",
-                       variant=record["variant"])
+    theirs = record["variant"]
+    source = (GoogLeNet(num_classes=record["num_classes"], in_channels=3,
+                        image_size=record["image_size"], norm="batch",
+                        variant=theirs) if theirs == variant else None)
   except (ValueError, KeyError, TypeError) as e:
     raise InputError(f"`init_from` {path!r}: its {IMPORTED} is not one "
                      f"tools.import_weights wrote ({e}).") from None
+  if source is None:
+    raise InputError(
+        f"`init_from` {path!r} holds {theirs}'s ImageNet GoogLeNet, which "
+        f"needs its architecture: add --variant={theirs} (this run has "
+        f"--variant={variant}).")
   with files.literal(os.path.join(path, IMPORTED_CHECKPOINT)) as readable:
     tf.train.Checkpoint(model=source).read(readable).expect_partial()
   absent = set(record.get("not_in_source", ()))  # e.g. slim's aux heads
@@ -208,22 +217,6 @@ def _why_fresh(key: str, shape: tuple, there: Optional[np.ndarray],
   return None
 
 
-def _check_variant(model: GoogLeNet, path: str) -> None:
-  """An import fits only its own architecture: say which, in one line."""
-  if not files.exists(os.path.join(path, IMPORTED)):
-    return
-  try:
-    variant = json.loads(files.read_text(os.path.join(path, IMPORTED)))[
-        "variant"]
-  except (ValueError, KeyError, TypeError):
-    return  # _imported_values names what is wrong with the record
-  if variant != model.variant:
-    raise InputError(
-        f"`init_from` {path!r} holds {variant}'s ImageNet GoogLeNet, "
-        f"which needs its architecture: add --variant={variant} (this run "
-        f"has --variant={model.variant}).")
-
-
 def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
                *, class_names: Optional[List[str]] = None,
                values: Optional[Callable[[str], tuple]] = None) -> Loaded:
@@ -235,8 +228,8 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
     InputError: Nothing matches, or a variable outside the heads does not,
       naming the first few and why.
   """
-  _check_variant(model, path)
-  kind, source, names = (values or source_values)(path)
+  kind, source, names = (values(path) if values
+                         else source_values(path, model.variant))
   other_classes = bool(class_names and names
                        and list(names) != list(class_names))
   pattern = re.compile(exclude) if exclude else None
