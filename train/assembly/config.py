@@ -265,10 +265,9 @@ class TrainConfig:
         need(getattr(self, field.name) in choices, field.name,
              "one of " + ", ".join(choices))
     for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
-                  "global_batch_size",
-                  "image_size", "steps_per_loop", "checkpoint_every",
-                  "norm_group_size",
-                  "max_bad_steps", "max_image_pixels"):
+                  "global_batch_size", "image_size", "steps_per_loop",
+                  "checkpoint_every", "norm_group_size", "max_bad_steps",
+                  "max_image_pixels"):
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",
@@ -293,13 +292,18 @@ class TrainConfig:
          "learning_rate", "a positive finite number")
     self._check_rates(need)
     self._check_lists(need)
+    self._check_variant(need)
     self._check_fine_tuning(need)
 
-  def _check_fine_tuning(self, need) -> None:
+  def _check_variant(self, need) -> None:
+    """A published network's variant implies its batch normalisation and
+    needs the paper's stem (layers/googlenet.check_variant)."""
     if self.variant != "paper" and self.norm == "none":
       object.__setattr__(self, "norm", "batch")  # the variants' own
     need(self.variant == "paper" or self.stem == "paper", "stem",
          f"paper with --variant={self.variant} (its network's stem)")
+
+  def _check_fine_tuning(self, need) -> None:
     need(self.trainable in TRAINABLE or (
         self.trainable.startswith("from:")
         and self.trainable[len("from:"):] in layer_names(self.blocks)),
