@@ -46,6 +46,7 @@ import numpy as np
 
 from core.runtime import errors
 from core.runtime import files
+from train.assembly.config import BLOCKS  # no TensorFlow: flags parse first
 from train.startup import native_stderr
 
 FLAGS = flags.FLAGS
@@ -69,7 +70,6 @@ def define_flags() -> None:
 # train/assembly/finetune.py's IMPORTED and IMPORTED_CHECKPOINT (a test
 # checks), here so that the flags parse before TensorFlow loads.
 IMPORTED, CHECKPOINT = "imported.json", "weights"
-BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 # Our branch -> torchvision's module path inside a block.
 _TORCH_BRANCHES = {"branch1x1": "branch1", "branch3x3_reduce": "branch2.0",
                    "branch3x3": "branch2.1", "branch5x5_reduce": "branch3.0",
@@ -154,13 +154,13 @@ def from_slim(get: Getter, has: Callable[[str], bool]) -> Dict[str, np.ndarray]:
 class _Source:
   """The input's tensors by name; records which were read."""
 
-  def __init__(self, tensors: Dict[str, np.ndarray], what: str):
-    self.tensors, self.what, self.used = tensors, what, set()
+  def __init__(self, path: str, tensors: Dict[str, np.ndarray], what: str):
+    self.path, self.tensors, self.what, self.used = path, tensors, what, set()
 
   def get(self, name: str) -> np.ndarray:
     if name not in self.tensors:
       raise errors.InputError(
-          f"`input` {FLAGS.input!r} has no tensor {name!r}: it is not "
+          f"`input` {self.path!r} has no tensor {name!r}: it is not "
           f"{self.what}.")
     self.used.add(name)
     return np.asarray(self.tensors[name], np.float32)
@@ -183,7 +183,7 @@ def read_source(source: str, path: str) -> Tuple[_Source, str]:
     except torch_state.FormatError as e:
       raise errors.InputError(f"`input` {path!r} is not a PyTorch state "
                               f"dict: {e}.") from None
-    return (_Source(tensors, "torchvision's GoogLeNet state dict"),
+    return (_Source(path, tensors, "torchvision's GoogLeNet state dict"),
             hashlib.sha256(data).hexdigest())
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   # V2 (a prefix with .index and .data files) or V1 (one file, as the
@@ -201,7 +201,7 @@ def read_source(source: str, path: str) -> Tuple[_Source, str]:
         f"`input` {path!r} is not a TF checkpoint (neither a V2 prefix with "
         f"{os.path.basename(path)}.index beside it nor a V1 file): "
         f"{detail[:200]}.") from None
-  return (_Source(tensors, "TF-slim's inception_v1 checkpoint"),
+  return (_Source(path, tensors, "TF-slim's inception_v1 checkpoint"),
           hashlib.sha256(files.read_bytes(index)).hexdigest())
 
 
@@ -228,8 +228,7 @@ def build(source: str, values: Dict[str, np.ndarray], image_size: int):
   from layers.googlenet import GoogLeNet  # pylint: disable=g-import-not-at-top
   from train.assembly import finetune  # pylint: disable=g-import-not-at-top
   num_classes = values["classifier/bias"].shape[0]
-  model = GoogLeNet(num_classes, 3, image_size, norm="batch", variant=source,
-                    dropout_rate=0.2 if source == "torchvision" else 0.4)
+  model = GoogLeNet(num_classes, 3, image_size, norm="batch", variant=source)
   fresh = []
   for variable in model.variables:
     key = finetune.key_of(variable.name)
