@@ -41,6 +41,14 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 NAMES = [f"n{i:08d}" for i in range(1000)]  # ImageNet's synset form
 
 
+def needs_reference(part: str):
+  """Skips a class without tools/reference_env.sh's `part`, saying why."""
+  return unittest.skipUnless(
+      os.path.isfile(os.path.join(REFERENCE, part, ".installed")),
+      f"the {part} reference is not set up: `make reference` builds it and "
+      "`make test` sets GOOGLENET_REFERENCE_DIR")
+
+
 def images(seed: int, count: int, side: int) -> np.ndarray:
   """Photos' statistics, roughly: smooth blocks with noise, uint8 NHWC."""
   rng = np.random.default_rng(seed)
@@ -79,10 +87,7 @@ def trunk_and_aux(model: GoogLeNet, x: tf.Tensor):
   return model(x, training=False).logits, aux1, aux2
 
 
-@unittest.skipUnless(
-    os.path.isfile(os.path.join(REFERENCE, "torch", ".installed")),
-    "the reference implementations are not set up: `make reference` "
-    "builds them and `make test` sets GOOGLENET_REFERENCE_DIR")
+@needs_reference("torch")
 class TorchvisionImportTest(tf.test.TestCase):
 
   @classmethod
@@ -238,10 +243,7 @@ class TorchvisionImportTest(tf.test.TestCase):
       finetune.initialise(torch, self.out)
 
 
-@unittest.skipUnless(
-    os.path.isfile(os.path.join(REFERENCE, "slim", ".installed")),
-    "the reference implementations are not set up: `make reference` "
-    "builds them and `make test` sets GOOGLENET_REFERENCE_DIR")
+@needs_reference("slim")
 class SlimImportTest(tf.test.TestCase):
 
   @classmethod
