@@ -52,3 +52,40 @@ class ShardsPerWorkerTest(tf.test.TestCase):
     memory = types.Split(np.zeros([4, 2, 2, 1], np.uint8),
                          np.zeros([4], np.int32))
     build.check_shards(types.Splits(memory, memory, memory, info), 5)
+
+
+class SeedTest(tf.test.TestCase):
+  """`--seed` decides where a run starts and what it reads: the initial
+  weights, and the order and augmentation draws of its first batch. (That
+  the same seed gives the same bits in another process is the fault tests'
+  subject: a killed run, restarted, ends bitwise equal to an uninterrupted
+  one, tests/fault_test.py.)"""
+
+  def start(self, seed):
+    """What a fresh run of `seed` starts from, seeded as build.run seeds it:
+    (initial weights, first training batch's images)."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from core.data import datasets  # pylint: disable=g-import-not-at-top
+    from tests import helpers  # pylint: disable=g-import-not-at-top
+    config = dict(seed=seed, global_batch_size=4,
+                  augment=("crop", "flip", "erase"))
+    build._seed_everything(  # pylint: disable=protected-access
+        TrainConfig(model_dir="/unused", **config))
+    engine = helpers.engine(["/cpu:0"], steps_per_epoch=4, total_steps=4,
+                            **config)
+    batch = next(engine.train_iterator(datasets.synthetic(16), 0))
+    images = engine.strategy.experimental_local_results(batch["images"])[0]
+    return ([v.numpy() for v in engine.model.trainable_variables],
+            np.asarray(images))
+
+  def test_same_seed_same_start_other_seed_other_start(self):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    weights, images = self.start(3)
+    same_weights, same_images = self.start(3)
+    other_weights, other_images = self.start(4)
+    for a, b in zip(weights, same_weights):
+      np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(images, same_images)
+    kernel = next(i for i, v in enumerate(weights) if v.ndim == 4)
+    self.assertFalse(np.array_equal(weights[kernel], other_weights[kernel]))
+    self.assertFalse(np.array_equal(images, other_images))
