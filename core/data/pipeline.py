@@ -36,6 +36,13 @@ from core.data import images as images_lib
 
 Batch = Dict[str, tf.Tensor]
 
+# What the pipelines map has no Python control flow on a tensor (branches
+# are explicit tf.cond), so the functions skip AutoGraph, which tf.data would
+# otherwise apply to each: re-reading the augmentation's source cost 0.6 s
+# of every run's start. (Python `if` on a tensor then fails loudly, never
+# silently.)
+as_graph = tf.autograph.experimental.do_not_convert
+
 
 class Cursor(NamedTuple):
   """A position in the training stream: `step` batches into `epoch`."""
@@ -70,7 +77,7 @@ def train_indices(num_examples: int, global_batch_size: int, seed: int,
         tf.reshape(order[:steps * global_batch_size], [steps, -1]))
 
   return (tf.data.Dataset.range(start.epoch, np.iinfo(np.int64).max)
-          .flat_map(epoch_batches)
+          .flat_map(as_graph(epoch_batches))
           .skip(start.step))
 
 
@@ -128,7 +135,7 @@ def numbered(indices: tf.data.Dataset, first_step: int) -> tf.data.Dataset:
   augmentation draws are keyed on it)."""
   steps = tf.data.Dataset.range(first_step, np.iinfo(np.int64).max)
   return tf.data.Dataset.zip(steps, indices).map(
-      lambda step, idx: {"step": step, "indices": idx})
+      as_graph(lambda step, idx: {"step": step, "indices": idx}))
 
 
 def memory_batches(batches: tf.data.Dataset, split, batch:
@@ -158,7 +165,7 @@ def memory_batches(batches: tf.data.Dataset, split, batch:
   """
   augment = reading.augment if training else ()
   return ready(_own_rows(batches, batch, input_context).map(
-      _gather_rows(split, reading, augment),
+      as_graph(_gather_rows(split, reading, augment)),
       num_parallel_calls=tf.data.AUTOTUNE))
 
 
@@ -171,8 +178,9 @@ def file_batches(batches: tf.data.Dataset, split, batch:
   is read, decoded and resized (or cropped) in parallel, in order."""
   augment = reading.augment if training else ()
   return read_in_order(
-      _own_rows(batches, batch, input_context).flat_map(_one_per_example),
-      _example_reader(split, reading, augment), batch.per_replica)
+      _own_rows(batches, batch, input_context).flat_map(
+          as_graph(_one_per_example)),
+      as_graph(_example_reader(split, reading, augment)), batch.per_replica)
 
 
 def _own_rows(batches: tf.data.Dataset, batch: distribution.BatchSplit,
@@ -194,9 +202,9 @@ def _own_rows(batches: tf.data.Dataset, batch: distribution.BatchSplit,
     rows = tf.reshape(element["indices"],
                       [batch.num_replicas, batch.per_replica])
     return tf.data.Dataset.from_tensor_slices(rows[first:first + local]).map(
-        lambda row: {"step": element["step"], "index": row})
+        as_graph(lambda row: {"step": element["step"], "index": row}))
 
-  return batches.flat_map(own_rows)
+  return batches.flat_map(as_graph(own_rows))
 
 
 def read_in_order(examples: tf.data.Dataset, read,
@@ -219,7 +227,7 @@ def ready(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 def _one_per_example(row):
   return tf.data.Dataset.from_tensor_slices(row["index"]).map(
-      lambda index: {"step": row["step"], "index": index})
+      as_graph(lambda index: {"step": row["step"], "index": index}))
 
 
 def _gather_rows(split, reading: Reading, augment: Tuple[str, ...] = ()):
@@ -263,9 +271,9 @@ def _example_reader(split, reading: Reading, augment):
     decoded = read_image(
         lambda i: (tf.io.read_file(tf.gather(paths, i)), {}), safe,
         element, reading, augment)
-    return decoded.map(lambda d: finish(d, element, tf.gather(labels, safe),
-                                         reading, augment,
-                                         tf.gather(paths, safe)))
+    return decoded.map(as_graph(
+        lambda d: finish(d, element, tf.gather(labels, safe), reading,
+                         augment, tf.gather(paths, safe))))
 
   return read
 
