@@ -53,7 +53,7 @@ LONG_FILES_FIRST = (
     "imagenet_rehearsal_test.py", "bench_contenders_test.py",
     "train/loop/step_test.py", "train/artefacts/export_test.py",
     "packaging_test.py", "train/main_test.py", "evaluate_predict_test.py",
-    "resume_flags_test.py", "import_weights_test.py",
+    "import_weights_test.py",
     "core/streaming_memory_test.py")
 
 

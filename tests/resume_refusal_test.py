@@ -1,6 +1,8 @@
-"""A used model_dir is resumed or refused, never silently started over, and
-its name is a path, not a pattern: the command, as a user runs it."""
+"""A used model_dir is resumed or refused, never silently started over, its
+name is a path, not a pattern, and a resume under other flags says so in one
+line: the command, as a user runs it."""
 
+import json
 import os
 import shutil
 
@@ -66,11 +68,24 @@ class ResumeRefusalTest(tf.test.TestCase):
     self.assertEqual(files(os.path.join(run, moved[0])), sorted(before))
     self.assertEqual(files(run)[-2:], ["ckpt-8.data-00000-of-00001",
                                        "ckpt-8.index"])
-    # And a run that can resume still resumes, --start_over or not.
+    # And a run that can resume still resumes, --start_over or not. Under
+    # other flags (training longer is a use), said in one line, so a
+    # mistyped flag does not silently make another run than one command
+    # would have.
     longer = helpers.cli(folder_flags(run, data, "--train_steps=10",
-                                      "--start_over"))
+                                      "--start_over", "--learning_rate=0.01"))
     self.assertEqual(longer.returncode, 0, longer.stderr[-3000:])
     self.assertIn("resuming at step 8/10", longer.stdout)
+    notes = [l for l in longer.stdout.splitlines() if l.startswith("note:")]
+    self.assertEqual(notes, [
+        "note: resuming with other flags than the run's before "
+        "(learning_rate: None there, 0.01 now; train_steps: 8 there, 10 now): "
+        "it continues with the new values"])
+    # The manifest now holds the new flags: the next resume compares to them.
+    with open(os.path.join(run, "manifest.json")) as f:
+      recorded = json.load(f)["flags"]
+    self.assertEqual((recorded["train_steps"], recorded["learning_rate"]),
+                     (10, 0.01))
     self.assertEqual(os.listdir(neighbour), ["ckpt-9_temp"])
 
   def test_checkpoints_that_do_not_restore_are_refused(self):
