@@ -26,8 +26,8 @@ import tensorflow as tf
 from core.runtime import distribution
 from core.runtime import files
 from core.data import tfrecords
-from core.data.pipeline import (Reading, epoch_permutation, eval_steps, finish,
-                                read_image, read_in_order)
+from core.data.pipeline import (Reading, as_graph, epoch_permutation,
+                                eval_steps, finish, read_image, read_in_order)
 
 # Records shuffled together: memory holds one block of serialized records
 # (about 110 MB of ImageNet JPEGs), whatever the data set's size.
@@ -69,10 +69,11 @@ def _epoch_records(table: tf.Tensor, seed: int, epoch: tf.Tensor,
         {k: tf.gather(v, order) for k, v in block.items()})
 
   return (tf.data.Dataset.from_tensor_slices(mine)
-          .interleave(_named_records, cycle_length=_CYCLE, block_length=1,
+          .interleave(as_graph(_named_records), cycle_length=_CYCLE,
+                      block_length=1,
                       num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=True)
-          .batch(block).enumerate().flat_map(shuffled))
+          .batch(block).enumerate().flat_map(as_graph(shuffled)))
 
 
 def _named_records(shard: tf.Tensor) -> tf.data.Dataset:
@@ -120,7 +121,7 @@ def train_batches(split, batch: distribution.BatchSplit, seed: int,
             .batch(local, drop_remainder=True))
 
   batches = (tf.data.Dataset.range(epoch0, np.iinfo(np.int64).max)
-             .flat_map(epoch_batches).skip(skip))
+             .flat_map(as_graph(epoch_batches)).skip(skip))
   return _with_steps(batches, start_step)
 
 
@@ -128,7 +129,7 @@ def _with_steps(batches: tf.data.Dataset, first_step: int):
   """Adds the global step each batch feeds to its dict."""
   steps = tf.data.Dataset.range(first_step, np.iinfo(np.int64).max)
   return tf.data.Dataset.zip(steps, batches).map(
-      lambda step, b: dict(b, step=step))
+      as_graph(lambda step, b: dict(b, step=step)))
 
 
 def eval_batches(split, batch: distribution.BatchSplit,
@@ -140,17 +141,17 @@ def eval_batches(split, batch: distribution.BatchSplit,
       {"where": tf.constant("padding"), "record": tf.constant(b""),
        "damaged": tf.constant(False)}).repeat()
   stream = (tf.data.Dataset.from_tensor_slices(_shard_table(split))
-            .flat_map(_named_records)
-            .enumerate().map(lambda i, r: dict(r, position=i))
-            .concatenate(padding.map(lambda r: dict(
-                r, position=tf.constant(-1, tf.int64))))
+            .flat_map(as_graph(_named_records))
+            .enumerate().map(as_graph(lambda i, r: dict(r, position=i)))
+            .concatenate(padding.map(as_graph(lambda r: dict(
+                r, position=tf.constant(-1, tf.int64)))))
             .take(steps * batch.global_batch_size)
             .batch(batch.global_batch_size))
   local = batch.num_replicas // ctx.num_input_pipelines
   first = ctx.input_pipeline_id * local * batch.per_replica
   rows = local * batch.per_replica
-  return _with_steps(stream.map(lambda b: {k: v[first:first + rows]
-                                           for k, v in b.items()}), -1)
+  return _with_steps(stream.map(as_graph(
+      lambda b: {k: v[first:first + rows] for k, v in b.items()})), -1)
 
 
 def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
@@ -189,4 +190,5 @@ def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
 
     return decoded.map(checked)
 
-  return read_in_order(batches.flat_map(examples), read, batch.per_replica)
+  return read_in_order(batches.flat_map(as_graph(examples)), as_graph(read),
+                       batch.per_replica)
