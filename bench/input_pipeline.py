@@ -37,24 +37,27 @@ def write_photos(root: str) -> None:
       f.write(tf.io.encode_jpeg(image.astype(np.uint8), quality=90).numpy())
 
 
-def pipeline_rate(source: str, root: str, batches: int = 24) -> float:
+def pipeline_rate(source: str, root: str, num_batches: int = 24,
+                  batch_size: int = BATCH) -> float:
+  """Images/s of the training pipeline alone over `num_batches` batches
+  (after one to warm up)."""
   # pylint: disable-next=g-import-not-at-top
   from core.data import batches, datasets, pipeline
   from core.runtime import distribution  # pylint: disable=g-import-not-at-top
   data = datasets.load(source, data_dir=root, validation_size=0)
   reading = pipeline.Reading(image_size=SIZE, channels=3,
                              augment=("crop", "flip"))
-  batch = distribution.BatchSplit(BATCH, 1)
-  steps = data.train.num_examples // BATCH
+  batch = distribution.BatchSplit(batch_size, 1)
+  steps = data.train.num_examples // batch_size
   stream = batches.replica_batches(
       data.train, batch, reading, training=True, steps_per_epoch=steps,
       num_classes=data.info.num_classes)
   iterator = iter(stream)
   next(iterator)  # warm-up: the first batch builds the pipeline
   start = time.perf_counter()
-  for _ in range(batches):
+  for _ in range(num_batches):
     next(iterator)["images"].numpy()
-  return batches * BATCH / (time.perf_counter() - start)
+  return num_batches * batch_size / (time.perf_counter() - start)
 
 
 def step_rate() -> float:
