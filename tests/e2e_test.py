@@ -27,8 +27,10 @@ class EndToEndTest(tf.test.TestCase):
         cls.dir, "--train_steps=20", "--eval_every=10",
         "--checkpoint_every=10", "--histogram_every=10",
         helpers.FULL_NETWORK)  # the user's run: the paper's network
-    cls.first = helpers.cli(flags)
-    cls.second = helpers.cli(flags)
+    # Its own temporary folder: what the commands leave there is checked.
+    cls.tmp = tempfile.mkdtemp()
+    cls.first = helpers.cli(flags, env={"TMPDIR": cls.tmp})
+    cls.second = helpers.cli(flags, env={"TMPDIR": cls.tmp})
 
   def test_exits_cleanly_and_ends_with_test_accuracy(self):
     self.assertEqual(self.first.returncode, 0, self.first.stderr[-3000:])
@@ -36,6 +38,13 @@ class EndToEndTest(tf.test.TestCase):
                      r"^test accuracy \d\.\d{4} \(loss .*, 1024 images, step "
                      r"20\)$")
     self.assertIn("starting at step 0/20: 2 replica(s)", self.first.stdout)
+
+  def test_leaves_nothing_in_its_temporary_folder(self):
+    # The commands end without the interpreter's teardown (train/startup/
+    # cli.leave) but run Python's exit handlers: TensorFlow's remove the
+    # modules AutoGraph wrote for the training loop.
+    self.assertEqual(self.first.returncode, 0)
+    self.assertEqual(os.listdir(self.tmp), [])
 
   def test_manifest(self):
     m = json.load(open(os.path.join(self.dir, "manifest.json")))

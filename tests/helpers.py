@@ -31,12 +31,13 @@ def _on_cpu(args: Sequence[str]) -> list:
                        else [ON_CPU])
 
 
-def cli(args: Sequence[str], *, timeout: float = 900, **kwargs):
+def cli(args: Sequence[str], *, timeout: float = 900, env=None, **kwargs):
   """Runs `python -m train.main ARGS --device=cpu` from the project
-  root."""
+  root (`env`: variables to set on top of the suite's)."""
   return subprocess.run([sys.executable, "-m", "train.main", *_on_cpu(args)],
-                        cwd=ROOT, env=_env(), capture_output=True, text=True,
-                        timeout=timeout, **kwargs)
+                        cwd=ROOT, env=dict(_env(), **(env or {})),
+                        capture_output=True, text=True, timeout=timeout,
+                        **kwargs)
 
 
 def python(*args: str, timeout: float = 600):

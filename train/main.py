@@ -38,7 +38,8 @@ def leave_cluster(error: errors.EngineError, config: TrainConfig) -> None:
 
 
 def run() -> None:
-  cli.run(TrainConfig, train, on_error=leave_cluster)
+  cli.run(TrainConfig, train, on_error=leave_cluster,
+          needs_teardown=lambda config: config.strategy == "multi_worker")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the table's validation turned into one `error: ...` line, TensorFlow loaded
 quietly with the chosen kernels, and every EngineError one line with its
 exit code (core/runtime/errors.py)."""
 
+import atexit
 import os
 import sys
 from typing import Any, Callable, List, Optional, Type
@@ -55,7 +56,8 @@ def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
 
 
 def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
-        on_error: Optional[Callable[[errors.EngineError, Any], None]] = None
+        on_error: Optional[Callable[[errors.EngineError, Any], None]] = None,
+        needs_teardown: Callable[[Any], bool] = lambda settings: False
         ) -> None:
   """Runs a command and exits with its code; never returns.
 
@@ -69,6 +71,8 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
       that takes none.
     on_error: Called with an EngineError and the options after its line is
       printed (train.main leaves a multi-worker run without TF's shutdown).
+    needs_teardown: Whether these options' run ends through the teardown
+      `leave` skips (a multi-worker run's waits for its peers).
   """
   # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries output.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,14 +91,34 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
     settings = None
     try:
       settings = options.config(flags.FLAGS, table)
-      return body(settings, args)
+      code = body(settings, args)
     except errors.EngineError as e:
       fail(str(e), e.exit_code)
       if on_error is not None and settings is not None:
         on_error(e, settings)
-      return e.exit_code
+      code = e.exit_code
+    leave(code, teardown=settings is not None and needs_teardown(settings))
 
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+  app.run(main, flags_parser=parse_flags)
+
+
+def leave(code: int, *, teardown: bool = False) -> None:
+  """Ends the process with `code`. Once TensorFlow is loaded, without the
+  interpreter's teardown, where TF's runtime spends about 1.2 s of every
+  command here (measured: the last line to the exit, 1.1-1.4 s against
+  0.05 s) on nothing a command keeps: every file it writes (checkpoints,
+  summaries, exports, the run lock or lease, the manifest) is closed by
+  then. Python's exit handlers still run (TF's remove AutoGraph's
+  temporary files). `teardown`: through it all the same."""
+  if teardown or "tensorflow" not in sys.modules:
+    sys.exit(code)
+  atexit._run_exitfuncs()  # pylint: disable=protected-access
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (BrokenPipeError, ValueError):  # a reader gone, a closed stream
+      pass
+  os._exit(code)  # pylint: disable=protected-access
 
 
 def load_tensorflow(deterministic: bool) -> None:
