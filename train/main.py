@@ -6,10 +6,6 @@ assembler, train.assembly.build.run. Every failure the user can act on ends
 in one line on stderr and its own exit code (core/runtime/errors.py).
 """
 
-import os
-import sys
-
-from core.runtime import errors
 from train.assembly.config import TrainConfig
 from train.startup import cli
 from train.startup import native_stderr
@@ -24,21 +20,14 @@ def train(config: TrainConfig, args) -> int:
   return 0
 
 
-def leave_cluster(error: errors.EngineError, config: TrainConfig) -> None:
-  """A multi-worker run that ends early skips TF's shutdown: with a peer
-  lost it would wait in its shutdown barrier for the dead peer, and with
-  the peers stopping too (preemption) its coordination agent's heartbeat
-  logs C++ errors under the one line once the chief is gone. Everything
-  this process wrote (checkpoints, events) is closed."""
-  if isinstance(error, errors.ClusterError) or (
-      config.strategy == "multi_worker"):
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(error.exit_code)  # pylint: disable=protected-access
-
-
 def run() -> None:
-  cli.run(TrainConfig, train, on_error=leave_cluster,
+  # A multi-worker run that succeeds ends through TF's shutdown, which waits
+  # for its peers; one that ends early skips it (train/startup/cli.leave),
+  # as every other run does: with a peer lost its shutdown barrier would
+  # wait for the dead peer, and with the peers stopping too (preemption)
+  # its coordination agent's heartbeat would log C++ errors under the one
+  # line once the chief is gone.
+  cli.run(TrainConfig, train,
           needs_teardown=lambda config: config.strategy == "multi_worker")
 
 

@@ -56,7 +56,6 @@ def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
 
 
 def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
-        on_error: Optional[Callable[[errors.EngineError, Any], None]] = None,
         needs_teardown: Callable[[Any], bool] = lambda settings: False
         ) -> None:
   """Runs a command and exits with its code; never returns.
@@ -69,10 +68,8 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
     arguments: What one positional argument is ("PNG, JPEG or IDX file
       to classify"), for the line that asks for one; None for a command
       that takes none.
-    on_error: Called with an EngineError and the options after its line is
-      printed (train.main leaves a multi-worker run without TF's shutdown).
-    needs_teardown: Whether these options' run ends through the teardown
-      `leave` skips (a multi-worker run's waits for its peers).
+    needs_teardown: Whether these options' run, when it succeeds, ends
+      through the teardown `leave` skips (train.main's multi-worker runs).
   """
   # TensorFlow's C++ start-up chatter (CPU features, oneDNN) buries output.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -93,11 +90,8 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
       settings = options.config(flags.FLAGS, table)
       code = body(settings, args)
     except errors.EngineError as e:
-      fail(str(e), e.exit_code)
-      if on_error is not None and settings is not None:
-        on_error(e, settings)
-      code = e.exit_code
-    leave(code, teardown=settings is not None and needs_teardown(settings))
+      code = fail(str(e), e.exit_code)
+    leave(code, teardown=code == 0 and needs_teardown(settings))
 
   app.run(main, flags_parser=parse_flags)
 
