@@ -37,10 +37,11 @@ from core.data import images as images_lib
 Batch = Dict[str, tf.Tensor]
 
 # What the pipelines map has no Python control flow on a tensor (branches
-# are explicit tf.cond), so the functions skip AutoGraph, which tf.data would
-# otherwise apply to each: re-reading the augmentation's source cost 0.6 s
-# of every run's start. (Python `if` on a tensor then fails loudly, never
-# silently.)
+# are explicit tf.cond), so the functions handed to tf.data skip AutoGraph,
+# which it would otherwise apply to each: re-reading the augmentation's
+# source cost 0.6 s of every run's start. The datasets such a function
+# builds map theirs unconverted too. (Python `if` on a tensor then fails
+# loudly, never silently.)
 as_graph = tf.autograph.experimental.do_not_convert
 
 
@@ -202,7 +203,7 @@ def _own_rows(batches: tf.data.Dataset, batch: distribution.BatchSplit,
     rows = tf.reshape(element["indices"],
                       [batch.num_replicas, batch.per_replica])
     return tf.data.Dataset.from_tensor_slices(rows[first:first + local]).map(
-        as_graph(lambda row: {"step": element["step"], "index": row}))
+        lambda row: {"step": element["step"], "index": row})
 
   return batches.flat_map(as_graph(own_rows))
 
@@ -227,7 +228,7 @@ def ready(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 def _one_per_example(row):
   return tf.data.Dataset.from_tensor_slices(row["index"]).map(
-      as_graph(lambda index: {"step": row["step"], "index": index}))
+      lambda index: {"step": row["step"], "index": index})
 
 
 def _gather_rows(split, reading: Reading, augment: Tuple[str, ...] = ()):
@@ -271,9 +272,9 @@ def _example_reader(split, reading: Reading, augment):
     decoded = read_image(
         lambda i: (tf.io.read_file(tf.gather(paths, i)), {}), safe,
         element, reading, augment)
-    return decoded.map(as_graph(
-        lambda d: finish(d, element, tf.gather(labels, safe), reading,
-                         augment, tf.gather(paths, safe))))
+    return decoded.map(lambda d: finish(d, element, tf.gather(labels, safe),
+                                         reading, augment,
+                                         tf.gather(paths, safe)))
 
   return read
 
