@@ -58,9 +58,9 @@ class ExtrasTest(tf.test.TestCase):
         [self.python, "-m", "pip", "--disable-pip-version-check", *args],
         cwd=helpers.ROOT, capture_output=True, text=True, timeout=timeout)
 
-  def resolve(self, spec: str) -> set:
+  def resolve(self, spec: str) -> dict:
     """The distributions `pip install SPEC` would install into an empty
-    environment."""
+    environment: {name: version}."""
     report, proc = self.resolutions[spec]
     _, stderr = proc.communicate(timeout=900)
     if proc.returncode and "No matching distribution found for tensorflow" \
@@ -69,24 +69,32 @@ class ExtrasTest(tf.test.TestCase):
                     "(no network to PyPI?)")
     self.assertEqual(proc.returncode, 0, stderr[-3000:])
     with open(report) as f:
-      return {_name(item["metadata"]["name"])
+      return {_name(item["metadata"]["name"]): item["metadata"]["version"]
               for item in json.load(f)["install"]}
+
+  def assert_fast_ml_dtypes(self, names: dict):
+    """TensorFlow's ml_dtypes, from 0.5.1 and below 0.7 (setup.cfg says
+    why)."""
+    version = tuple(int(p) for p in names["ml-dtypes"].split(".")[:2])
+    self.assertBetween(version, (0, 5), (0, 6))
 
   def test_cpu_extra_brings_tensorflow_cpu_only(self):
     names = self.resolve(".[cpu,test]")
     self.assertIn("tensorflow-cpu", names)
     self.assertNotIn("tensorflow", names)
     self.assertIn("tensorboard", names)
+    self.assert_fast_ml_dtypes(names)
 
   def test_gpu_extra_brings_tensorflow_with_cuda_only(self):
     names = self.resolve(".[gpu,test]")
     self.assertIn("tensorflow", names)
     self.assertIn("nvidia-cudnn-cu12", names)
     self.assertNotIn("tensorflow-cpu", names)
+    self.assert_fast_ml_dtypes(names)
 
   def test_commands_without_tensorflow_say_what_to_install(self):
     names = self.resolve(".")
-    self.assertFalse({"tensorflow", "tensorflow-cpu"} & names, names)
+    self.assertFalse({"tensorflow", "tensorflow-cpu"} & set(names), names)
     # The base install's runtime needs, then each command.
     done = self.pip("install", "--quiet", "absl-py", "numpy")
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
