@@ -10,13 +10,13 @@ from core.data import datasets
 from tests import helpers
 from train.assembly import config as config_lib
 
-BATCH, STEPS = 8, 3
+BATCH = 8
 
 
 _RUNS = {}
 
 
-def train_a_few_steps(devices, optimizer="adam", steps=STEPS, recipe=False):
+def train_a_few_steps(devices, optimizer="adam", steps=1, recipe=False):
   """Trains `steps` steps from a fixed start, with the accuracy recipe's
   options on if `recipe`; cached (each trace costs ~15 s). Returns (engine,
   strategy, sums, initial trainable values)."""
@@ -103,13 +103,13 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(False, "norm")
   def test_replicas_stay_identical(self, recipe):
-    # The runs the other tests train (a trace each is most of their cost):
-    # with batch normalisation, the one SGD step of ("sgd", "norm") above,
-    # whose moving statistics and slots would part on the first step if
-    # a replica kept its own.
-    optimizer, steps = ("sgd", 1) if recipe == "norm" else ("adam", STEPS)
+    # The one-step runs the test above trains (a trace each is most of
+    # their cost): Adam's, and with batch normalisation SGD's, whose
+    # weights, slots and moving statistics would part on the first step if
+    # a replica kept its own or updated it alone.
+    optimizer = "sgd" if recipe == "norm" else "adam"
     engine, strategy, _, _ = train_a_few_steps(["/cpu:0", "/cpu:1"],
-                                               optimizer, steps, recipe)
+                                               optimizer, 1, recipe)
     for v in engine.model.variables + engine.optimizer.variables:
       copies = [c.numpy() for c in strategy.experimental_local_results(v)]
       self.assertLen(copies, 2)
@@ -118,8 +118,8 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
   def test_loss_is_the_global_batch_mean(self):
     # Reported loss is a per-example mean, whatever the replica count
     # (not multiplied or divided by N: pain point 1 in the research notes).
-    _, _, sums, _ = train_a_few_steps(["/cpu:0", "/cpu:1"])
-    self.assertEqual(float(sums["examples"]), BATCH * STEPS)
+    _, _, sums, _ = train_a_few_steps(["/cpu:0", "/cpu:1"], steps=1)
+    self.assertEqual(float(sums["examples"]), BATCH)
     mean = sums["loss/main"] / sums["examples"]
     self.assertBetween(float(mean), 1.0, 4.0)  # ~ln(10) at the start
 

@@ -19,10 +19,6 @@ from tests import events
 from tests import faults
 from tests import helpers
 
-# Runs whose export nothing here looks at skip it (an export is a few
-# tracings and a reload: much of a small run's time).
-NO_EXPORT = "--export=none"
-
 
 class FaultToleranceTest(tf.test.TestCase):
 
