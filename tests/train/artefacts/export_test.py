@@ -12,6 +12,7 @@ from core.runtime import errors
 from core.data import images as images_lib
 from core.data import preprocessing
 from layers.googlenet import GoogLeNet
+from tests import helpers
 from train.artefacts import export
 
 NAMES = tuple(f"class {i}" for i in range(10))
@@ -61,14 +62,21 @@ def load_in_fresh_process(test, path, images):
   return np.load(out_file, allow_pickle=True)
 
 
+def small_network(*args, **kwargs) -> GoogLeNet:
+  return GoogLeNet(*args, blocks=helpers.SMALL_BLOCKS, **kwargs)
+
+
 class ExportTest(tf.test.TestCase):
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # The small network (tests/helpers.py): the subject is the export's
+    # machinery; the paper's whole network is exported and served against
+    # torchvision's in tests/import_weights_test.py and by tests/e2e_test.py.
     with strategy.scope():  # exported from MirroredVariables, as in training
-      cls.model = GoogLeNet(10, 1, 32)
+      cls.model = small_network(10, 1, 32)
     cls.base = os.path.join(tf.compat.v1.test.get_temp_dir(), "export")
     cls.path = export.export(cls.model, cls.base, 7, image_shape=(28, 28, 1),
                              class_names=NAMES, metadata={"dataset": "synthetic"})
@@ -209,7 +217,7 @@ class ExportTest(tf.test.TestCase):
     first = export.export(self.model, base, 7, image_shape=(28, 28, 1),
                           class_names=NAMES)
     before = open(os.path.join(first, "saved_model.pb"), "rb").read()
-    other = GoogLeNet(10, 1, 32)  # a retrain: other weights, same step
+    other = small_network(10, 1, 32)  # a retrain: other weights, same step
     other.inference_variables[0].assign_add(
         tf.ones_like(other.inference_variables[0]))
     lines = []
@@ -233,7 +241,7 @@ class ExportTest(tf.test.TestCase):
                              "weights; nothing new to export"])
 
   def test_signature_takes_the_data_sets_channels_any_size(self):
-    model = GoogLeNet(5, 3, 32)
+    model = small_network(5, 3, 32)
     path = export.export(model, os.path.join(self.get_temp_dir(), "rgb"), 1,
                          image_shape=(None, None, 3), class_names="abcde")
     fn = tf.saved_model.load(path).signatures["serving_default"]
@@ -308,7 +316,7 @@ class ExportTest(tf.test.TestCase):
   def test_an_export_that_does_not_reproduce_the_model_is_not_published(
       self):
     base = os.path.join(self.get_temp_dir(), "mismatch")
-    other = GoogLeNet(10, 1, 32)
+    other = small_network(10, 1, 32)
     for v in other.trainable_variables:  # other weights, whatever the seed
       v.assign(v + 0.5)
     real = export._write  # pylint: disable=protected-access
@@ -367,7 +375,7 @@ class BatchNormExportTest(tf.test.TestCase):
     # aux ones) and test-time mirroring, each must reach the SavedModel.
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-      model = GoogLeNet(10, 1, 28, stem="medium", norm="batch")
+      model = small_network(10, 1, 28, stem="medium", norm="batch")
     rng = np.random.RandomState(1)
     for layer in model.norm_layers:  # statistics far from their start
       layer.moving_mean.assign(rng.normal(size=layer.channels) * 0.1)
