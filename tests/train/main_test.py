@@ -2,6 +2,7 @@
 traceback, nothing already written lost."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -203,11 +204,16 @@ class ReaderGoneTest(tf.test.TestCase):
           break
         time.sleep(0.5)
       run.send_signal(signal.SIGTERM)
-      self.assertEqual(run.wait(timeout=300), errors.EXIT_PREEMPTED,
-                       run.stderr.read()[-400:])
+      code = run.wait(timeout=300)
+      err = run.stderr.read()
+      self.assertEqual(code, errors.EXIT_PREEMPTED, err[-400:])
     finally:
       if run.poll() is None:
         run.kill()
-    saved = [int(n[5:-6]) for n in os.listdir(model_dir)
-             if n.startswith("ckpt-") and n.endswith(".index")]
-    self.assertGreater(max(saved), 20)
+    # The stop's own checkpoint, at the step it stopped at: 20 itself when
+    # the signal came before step 21 began (so not "> 20": that raced).
+    step = int(re.search(r"^error: preempted by SIGTERM at step (\d+): "
+                         "checkpoint saved", err, re.M).group(1))
+    self.assertGreaterEqual(step, 20)
+    self.assertTrue(os.path.exists(os.path.join(model_dir,
+                                                f"ckpt-{step}.index")))
