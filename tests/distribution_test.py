@@ -16,14 +16,14 @@ BATCH = 8
 _RUNS = {}
 
 
-def train_a_few_steps(devices, optimizer="adam", steps=1, recipe=False):
-  """Trains `steps` steps from a fixed start, with the accuracy recipe's
+def train_one_step(devices, optimizer="adam", recipe=False):
+  """Trains one step from a fixed start, with the accuracy recipe's
   options on if `recipe`; cached (each trace costs ~15 s). Returns (engine,
   strategy, sums, initial trainable values)."""
-  key = (tuple(devices), optimizer, steps, recipe)
+  key = (tuple(devices), optimizer, recipe)
   if key not in _RUNS:
     options = {False: {}, True: RECIPE, "norm": NORM, "full": FULL}[recipe]
-    _RUNS[key] = _train(devices, optimizer, steps, options)
+    _RUNS[key] = _train(devices, optimizer, options)
   return _RUNS[key]
 
 
@@ -42,7 +42,7 @@ NORM = dict(norm="batch", norm_group_size=4, ema_decay=0.9)
 FULL = dict(RECIPE, blocks=config_lib.BLOCKS)
 
 
-def _train(devices, optimizer, steps, recipe):
+def _train(devices, optimizer, recipe):
   tf.random.set_seed(11)
   engine = helpers.engine(devices, steps_per_epoch=4, total_steps=10,
                           global_batch_size=BATCH, optimizer=optimizer,
@@ -50,7 +50,7 @@ def _train(devices, optimizer, steps, recipe):
   initial = [v.numpy() for v in engine.model.trainable_variables]
   split = datasets.synthetic(32)
   iterator = engine.train_iterator(split, 0)
-  sums = engine.trainer.run(iterator, steps)
+  sums = engine.trainer.run(iterator, 1)
   return engine, engine.strategy, sums, initial
 
 
@@ -69,10 +69,9 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
     # SGD steps the updates differed by 0.7 % on an AMD EPYC).
     # With the recipe on, both see the same augmented images (the draws
     # are keyed by seed, step and example index, not by replica).
-    one, _, sums1, initial = train_a_few_steps(["/cpu:0"], optimizer, 1,
-                                               recipe)
-    two, _, sums2, initial2 = train_a_few_steps(["/cpu:0", "/cpu:1"],
-                                                optimizer, 1, recipe)
+    one, _, sums1, initial = train_one_step(["/cpu:0"], optimizer, recipe)
+    two, _, sums2, initial2 = train_one_step(["/cpu:0", "/cpu:1"],
+                                             optimizer, recipe)
     for a, b in zip(initial, initial2):
       np.testing.assert_array_equal(a, b)
     for key in sums1:
@@ -108,8 +107,8 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
     # weights, slots and moving statistics would part on the first step if
     # a replica kept its own or updated it alone.
     optimizer = "sgd" if recipe == "norm" else "adam"
-    engine, strategy, _, _ = train_a_few_steps(["/cpu:0", "/cpu:1"],
-                                               optimizer, 1, recipe)
+    engine, strategy, _, _ = train_one_step(["/cpu:0", "/cpu:1"],
+                                            optimizer, recipe)
     for v in engine.model.variables + engine.optimizer.variables:
       copies = [c.numpy() for c in strategy.experimental_local_results(v)]
       self.assertLen(copies, 2)
@@ -118,7 +117,7 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
   def test_loss_is_the_global_batch_mean(self):
     # Reported loss is a per-example mean, whatever the replica count
     # (not multiplied or divided by N: pain point 1 in the research notes).
-    _, _, sums, _ = train_a_few_steps(["/cpu:0", "/cpu:1"], steps=1)
+    _, _, sums, _ = train_one_step(["/cpu:0", "/cpu:1"])
     self.assertEqual(float(sums["examples"]), BATCH)
     mean = sums["loss/main"] / sums["examples"]
     self.assertBetween(float(mean), 1.0, 4.0)  # ~ln(10) at the start
