@@ -65,7 +65,8 @@ def _first_line(error: BaseException) -> str:
 
 
 class Checkpointer:
-  """A CheckpointManager with fallback restore and a finite-weights guard."""
+  """Numbered checkpoints with fallback restore, a finite-weights guard and
+  a sweep that never globs."""
 
   def __init__(self, directory: str, *, max_to_keep: int = 3,
                report: Callable[[str], None] = logging.warning,
@@ -105,24 +106,7 @@ class Checkpointer:
                       for o in objects.values()
                       for v in getattr(o, "variables", [o]))
     self.checkpoint = tf.train.Checkpoint(**objects)
-    self.manager = None
-    if not writer:
-      return
-    try:
-      self.manager = self._manager(max_to_keep)
-    except ValueError as e:  # an empty or garbled `checkpoint` state file
-      state = os.path.join(directory, "checkpoint")
-      kept = f"{state}.unreadable"
-      files.write_atomic(kept, files.read_bytes(state))
-      files.remove(state)
-      report(f"checkpoint state file unreadable ({e}); moved it to {kept} "
-             "and will scan for checkpoints instead")
-      self.manager = self._manager(max_to_keep)
-
-  def _manager(self, max_to_keep: int) -> tf.train.CheckpointManager:
-    return tf.train.CheckpointManager(self.checkpoint, self.directory,
-                                      max_to_keep=max_to_keep,
-                                      checkpoint_name=_PREFIX)
+    self._keep = max_to_keep
 
   def restore_latest(self) -> Optional[int]:
     """Restores the newest readable checkpoint, falling back past damaged
@@ -229,8 +213,12 @@ class Checkpointer:
       with files.scratch(f"{_PREFIX}-{step}-worker-") as scratch:
         self.checkpoint.write(os.path.join(scratch, _PREFIX))
       return None
+    prefix = os.path.join(self.directory, f"{_PREFIX}-{step}")
+    # Counted as TF's CheckpointManager counted (every checkpoint holds
+    # `save_counter`, so old and new ones restore alike).
+    self.checkpoint.save_counter.assign_add(1)
     try:
-      return self.manager.save(checkpoint_number=step)
+      self.checkpoint.write(prefix)
     except (tf.errors.OpError, OSError) as e:
       if not is_no_space(e):
         raise
@@ -242,3 +230,39 @@ class Checkpointer:
               f" and {megabytes(free)} are free" if free is not None else "")
           + "; the checkpoints written before are intact: free space and "
           "run the same command to resume.") from None
+    self._sweep()
+    return prefix
+
+  def _sweep(self) -> None:
+    """Keeps the newest `max_to_keep` complete checkpoints and rewrites the
+    `checkpoint` state file (for TF's `latest_checkpoint`; we never read it).
+
+    Our own sweep rather than `tf.train.CheckpointManager`'s: TF's globs each
+    prefix, so in a folder named `runs/exp[1]` it deleted `runs/exp1`'s
+    checkpoints and never its own. Here every name comes from a listing of
+    this folder. The index goes first: a sweep cut short leaves a checkpoint
+    without an index, which restore never reads and the next sweep removes.
+    """
+    found = complete_checkpoints(self.directory)
+    kept, old = found[:self._keep], found[self._keep:]
+    for _, prefix in old:
+      files.remove(prefix + ".index")
+    stale = {os.path.basename(prefix) + "." for _, prefix in old}
+    stale.update(os.path.basename(prefix) + "." for prefix in
+                 self._indexless())
+    for data in files.matching(self.directory, lambda name: any(
+        name.startswith(s) for s in stale)):
+      files.remove(data)
+    names = [os.path.basename(prefix) for _, prefix in reversed(kept)]
+    files.write_atomic(os.path.join(self.directory, "checkpoint"), "".join(
+        [f'model_checkpoint_path: "{names[-1]}"\n'] +
+        [f'all_model_checkpoint_paths: "{n}"\n' for n in names]))
+
+  def _indexless(self) -> List[str]:
+    """Prefixes whose data files remain without an index (a sweep cut
+    short)."""
+    complete = {prefix for _, prefix in complete_checkpoints(self.directory)}
+    data = re.compile(rf"({_PREFIX}-\d+)\.data-\d+-of-\d+")
+    return sorted({os.path.join(self.directory, data.fullmatch(name).group(1))
+                   for name in files.listdir(self.directory)
+                   if data.fullmatch(name)} - complete)

@@ -118,6 +118,36 @@ class CheckpointingTest(tf.test.TestCase):
     self.save_steps((100, 200, 300, 400))
     self.assertEqual([n for n, _ in checkpointing.complete_checkpoints(
         self.dir)], [400, 300, 200])
+    self.assertNotIn("ckpt-100.data-00000-of-00001", os.listdir(self.dir))
+    # TF's own reader finds the newest through the state file.
+    self.assertEqual(tf.train.latest_checkpoint(self.dir),
+                     os.path.join(self.dir, "ckpt-400"))
+
+  def test_a_pattern_folder_sweeps_its_own_checkpoints_only(self):
+    # TF's CheckpointManager globbed its prefixes: `exp[1]` swept `exp1`'s
+    # checkpoints and kept all of its own.
+    root = self.get_temp_dir()
+    neighbour, self.dir = (os.path.join(root, "exp1"),
+                           os.path.join(root, "exp[1]"))
+    v = tf.Variable(0.0, name="v")
+    first = checkpointing.Checkpointer(neighbour, max_to_keep=3, w=v)
+    for step in (4, 6, 8):
+      first.save(step)
+    before = sorted(os.listdir(neighbour))
+    self.save_steps(range(2, 16, 2))
+    self.assertEqual(sorted(os.listdir(neighbour)), before)
+    self.assertEqual([n for n, _ in checkpointing.complete_checkpoints(
+        self.dir)], [14, 12, 10])
+    self.assertLen(os.listdir(self.dir), 7)  # 3 x (index, data), state
+
+  def test_data_files_left_by_a_cut_sweep_are_removed(self):
+    self.save_steps()
+    os.remove(os.path.join(self.dir, "ckpt-10.index"))  # cut after this
+    self.save_steps((40,))
+    self.assertEqual(sorted(os.listdir(self.dir)), [
+        "checkpoint", "ckpt-20.data-00000-of-00001", "ckpt-20.index",
+        "ckpt-30.data-00000-of-00001", "ckpt-30.index",
+        "ckpt-40.data-00000-of-00001", "ckpt-40.index"])
 
 
 class NoSpaceTest(tf.test.TestCase):
@@ -135,15 +165,15 @@ class NoSpaceTest(tf.test.TestCase):
     directory = os.path.join(self.get_temp_dir(), "injected")
     v, ckpt = self.make(directory, size=250_000)
     ckpt.save(10)
-    real_save = ckpt.manager.save
+    real_write = ckpt.checkpoint.write
 
-    def full_disk(checkpoint_number):
-      os.makedirs(os.path.join(directory, f"ckpt-{checkpoint_number}_temp"))
+    def full_disk(prefix):
+      os.makedirs(prefix + "_temp")
       raise tf.errors.ResourceExhaustedError(
           None, None, f"{directory}/ckpt-20_temp/part-00000; No space left "
           "on device [Op:SaveV2]")
 
-    ckpt.manager.save = full_disk
+    ckpt.checkpoint.write = full_disk
     v.assign(tf.ones_like(v))
     with self.assertRaisesRegex(
         errors.NoSpaceError, rf"^no space left in {directory} for checkpoint "
@@ -152,17 +182,17 @@ class NoSpaceTest(tf.test.TestCase):
         r"resume\.$"):
       ckpt.save(20)
     self.assertFalse(os.path.exists(os.path.join(directory, "ckpt-20_temp")))
-    ckpt.manager.save = real_save
+    ckpt.checkpoint.write = real_write
     _, fresh = self.make(directory, size=250_000)
     self.assertEqual(fresh.restore_latest(), 10)
 
   def test_other_write_errors_are_not_disguised(self):
     v, ckpt = self.make(os.path.join(self.get_temp_dir(), "other"))
 
-    def broken(checkpoint_number):
+    def broken(prefix):
       raise tf.errors.PermissionDeniedError(None, None, "read-only")
 
-    ckpt.manager.save = broken
+    ckpt.checkpoint.write = broken
     with self.assertRaises(tf.errors.PermissionDeniedError):
       ckpt.save(1)
 
