@@ -371,8 +371,18 @@ def publish(folder: str, target: str, *, commit_file: str) -> None:
     return
   files = [os.path.relpath(name, folder) for name in _files_under(folder)]
   last = [name for name in files if name == commit_file]
-  for name in [name for name in files if name != commit_file] + last:
-    _copy(os.path.join(folder, name), os.path.join(target, name))
+  copied = []
+  try:
+    for name in [name for name in files if name != commit_file] + last:
+      _copy(os.path.join(folder, name), os.path.join(target, name))
+      copied.append(os.path.join(target, name))
+  except FileExistsError:
+    # Another run publishes `target` at the same moment (the look above
+    # and the copies are not one step on object storage): take back what
+    # this one copied, so no version mixes two runs' files.
+    for name in copied:
+      remove(name)
+    raise
   rmtree(folder)
 
 

@@ -215,21 +215,34 @@ def weights_digest(module: "ServingModule") -> str:
 def _versions(export_dir: str) -> list:
   if not files.isdir(export_dir):
     return []
-  return sorted(int(n) for n in files.listdir(export_dir) if n.isdigit())
+  # ASCII digits only: int() takes '²' for a digit and then fails on it.
+  return sorted(int(n) for n in files.listdir(export_dir)
+                if n.isascii() and n.isdigit())
+
+
+_COMMIT_FILE = "saved_model.pb"
 
 
 def _version_with(export_dir: str, digest: str, version: int):
-  """The version at or above `version` whose metadata records `digest`."""
+  """The complete version at or above `version` whose metadata records
+  `digest`. A version cut short while it was copied to object storage
+  (no `saved_model.pb`, which is copied last) holding these weights is
+  removed, so these weights are published whole instead."""
   for number in _versions(export_dir):
     if number < version:
       continue
-    meta = os.path.join(export_dir, str(number), "assets.extra",
-                        "metadata.json")
+    folder = os.path.join(export_dir, str(number))
+    meta = os.path.join(folder, "assets.extra", "metadata.json")
     try:
-      if json.loads(files.read_text(meta)).get("weights_sha256") == digest:
-        return number
+      if json.loads(files.read_text(meta)).get("weights_sha256") != digest:
+        continue
     except (OSError, ValueError, AttributeError):
       continue
+    if files.exists(os.path.join(folder, _COMMIT_FILE)):
+      return number
+    # Nobody serves a version without its commit file (TF Serving and
+    # tf.saved_model.load wait for it), and these weights are ours.
+    files.rmtree(folder)
   return None
 
 
@@ -241,7 +254,7 @@ def _publish(tmp: str, export_dir: str, version: int, report) -> str:
   while True:
     final = os.path.join(export_dir, str(version))
     try:
-      files.publish(tmp, final, commit_file="saved_model.pb")
+      files.publish(tmp, final, commit_file=_COMMIT_FILE)
       break
     except FileExistsError:
       version += 1

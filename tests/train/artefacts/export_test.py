@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from core.runtime import errors
+from core.runtime import files
 from core.data import images as images_lib
 from core.data import preprocessing
 from layers.googlenet import GoogLeNet
@@ -367,6 +368,73 @@ class ExportTest(tf.test.TestCase):
     export.remove_stale_temporaries(base)
     self.assertEqual(sorted(os.listdir(base)),
                      sorted([ours_live, other_host, "3"]))
+
+  def test_a_publish_cut_short_on_object_storage_is_completed(self):
+    # A SIGKILL between the first and the last object of the copy: the
+    # version holds everything but saved_model.pb (copied last), which the
+    # resumed run's identical weights must not take for "exported".
+    base = f"ram://cut-{os.getpid()}/export"
+    copy, copies = files._copy, []  # pylint: disable=protected-access
+
+    def killed(source, target):
+      if copies:
+        raise KeyboardInterrupt("killed")  # not an OSError: nothing tidies
+      copies.append(target)
+      copy(source, target)
+
+    files._copy = killed  # pylint: disable=protected-access
+    try:
+      with self.assertRaises(KeyboardInterrupt):
+        export.export(self.model, base, 7, image_shape=(28, 28, 1),
+                      class_names=NAMES)
+    finally:
+      files._copy = copy  # pylint: disable=protected-access
+    half = os.path.join(base, "7")
+    self.assertTrue(files.exists(os.path.join(half, "assets.extra",
+                                              "metadata.json")))
+    self.assertFalse(files.exists(os.path.join(half, "saved_model.pb")))
+    self.assertEqual(export.export(self.model, base, 7,
+                                   image_shape=(28, 28, 1),
+                                   class_names=NAMES), half)
+    self.assertTrue(files.exists(os.path.join(half, "saved_model.pb")))
+    served = tf.saved_model.load(half).signatures["serving_default"]
+    self.assertAllClose(served(images=tf.constant(self.images))["logits"],
+                        self.expected_logits(), atol=1e-5)
+
+  def test_a_concurrent_publish_of_the_same_version_keeps_them_apart(self):
+    # Another run's first object lands in version 7 between this run's
+    # look and its copies: this run takes back what it copied and
+    # publishes version 8; version 7 holds only the other run's object.
+    base = f"ram://race-{os.getpid()}/export"
+    copy = files._copy  # pylint: disable=protected-access
+    theirs = os.path.join(base, "7", "saved_model.pb")
+
+    def raced(source, target):
+      if target.startswith(os.path.join(base, "7", "")) and not files.exists(
+          theirs):
+        files.write_atomic(theirs, b"the other run's")
+      copy(source, target)
+
+    files._copy = raced  # pylint: disable=protected-access
+    try:
+      path = export.export(self.model, base, 7, image_shape=(28, 28, 1),
+                           class_names=NAMES)
+    finally:
+      files._copy = copy  # pylint: disable=protected-access
+    self.assertEqual(path, os.path.join(base, "8"))
+    left = [os.path.join(folder, name) for folder, _, names in
+            tf.io.gfile.walk(os.path.join(base, "7")) for name in names]
+    self.assertEqual(left, [theirs])  # empty folder markers aside
+    self.assertTrue(files.exists(os.path.join(path, "saved_model.pb")))
+
+  def test_a_folder_named_with_a_unicode_digit_is_not_a_version(self):
+    base = os.path.join(self.get_temp_dir(), "sup")
+    os.makedirs(os.path.join(base, "\u00b2"))
+    self.assertEqual(export.export(self.model, base, 3,
+                                   image_shape=(28, 28, 1),
+                                   class_names=NAMES),
+                     os.path.join(base, "3"))
+
 
 class BatchNormExportTest(tf.test.TestCase):
 
