@@ -58,7 +58,7 @@ def _silence_failed_restores() -> None:
       leftover.expect_partial = True
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
   """An exception's first line, at most 200 characters, or its type."""
   text = str(error).strip()
   return text.splitlines()[0][:200] if text else type(error).__name__
@@ -158,7 +158,7 @@ class Checkpointer:
     except Exception as e:  # pylint: disable=broad-except
       # A damaged file fails in many ways (DataLossError, IndexError from
       # the reader, ValueError, ...); every one means "use an older one".
-      reasons.append(_first_line(e))
+      reasons.append(first_line(e))
       _silence_failed_restores()
       self._report(f"checkpoint {prefix} is unusable ({reasons[-1]}); "
                    "trying the previous one")

@@ -137,8 +137,12 @@ def source_values(path: str, variant: str = "paper"
   if files.exists(os.path.join(path, IMPORTED)):
     return _imported_values(path, variant)
   if files.exists(os.path.join(path, "saved_model.pb")):
-    with files.literal(os.path.join(path, "saved_model.pb")) as readable:
-      loaded = tf.saved_model.load(os.path.dirname(readable))
+    try:
+      with files.literal(os.path.join(path, "saved_model.pb")) as readable:
+        loaded = tf.saved_model.load(os.path.dirname(readable))
+    except Exception as e:  # pylint: disable=broad-except
+      raise InputError(f"`init_from` {path!r}: the SavedModel cannot be "
+                       f"loaded ({checkpointing.first_line(e)}).") from None
     try:
       names = json.loads(files.read_text(os.path.join(
           path, "assets.extra", "metadata.json"))).get("class_names")
@@ -153,9 +157,20 @@ def source_values(path: str, variant: str = "paper"
         f"`init_from` {path!r} is neither a SavedModel (no saved_model.pb) "
         "nor a training run's model_dir with a checkpoint and its "
         "manifest.json.")
-  number, prefix = found[0]
-  return (f"checkpoint ckpt-{number}", _checkpoint_values(manifest, prefix),
-          manifest.get("data", {}).get("class_names"))
+  unusable = []
+  for number, prefix in found:
+    # As a resume does: past a damaged newest checkpoint to the previous.
+    try:
+      values = _checkpoint_values(manifest, prefix)
+    except Exception as e:  # pylint: disable=broad-except
+      unusable.append(f"ckpt-{number} unusable: "
+                      f"{checkpointing.first_line(e)}")
+      continue
+    return (f"checkpoint ckpt-{number}" + (
+        f" ({'; '.join(unusable)})" if unusable else ""), values,
+            manifest.get("data", {}).get("class_names"))
+  raise InputError(f"`init_from` {path!r}: none of its {len(found)} "
+                   f"checkpoint(s) can be read ({unusable[0]}).")
 
 
 def _imported_values(path: str, variant: str):
@@ -164,6 +179,10 @@ def _imported_values(path: str, variant: str):
   run's (`variant`): an import fits only its own architecture."""
   try:
     record = json.loads(files.read_text(os.path.join(path, IMPORTED)))
+  except (OSError, ValueError) as e:
+    raise InputError(f"`init_from` {path!r}: its {IMPORTED} cannot be read "
+                     f"({e}).") from None
+  try:
     theirs = record["variant"]
     source = (GoogLeNet(num_classes=record["num_classes"], in_channels=3,
                         image_size=record["image_size"], norm="batch",
@@ -176,8 +195,15 @@ def _imported_values(path: str, variant: str):
         f"`init_from` {path!r} holds {theirs}'s ImageNet GoogLeNet, which "
         f"needs its architecture: add --variant={theirs} (this run has "
         f"--variant={variant}).")
-  with files.literal(os.path.join(path, IMPORTED_CHECKPOINT)) as readable:
-    tf.train.Checkpoint(model=source).read(readable).expect_partial()
+  try:
+    with files.literal(os.path.join(path, IMPORTED_CHECKPOINT)) as readable:
+      tf.train.Checkpoint(model=source).read(readable).expect_partial()
+  except Exception as e:  # pylint: disable=broad-except
+    # A damaged or unreadable import fails in many ways (OSError,
+    # DataLossError, IndexError from the reader): every one is one line.
+    raise InputError(f"`init_from` {path!r}: its weights cannot be read "
+                     f"({checkpointing.first_line(e)}); import them again "
+                     "with tools.import_weights.") from None
   absent = set(record.get("not_in_source", ()))  # e.g. slim's aux heads
   return (f"imported {record['source']} weights, --variant="
           f"{record['variant']}",

@@ -2,6 +2,7 @@
 --trainable freezes a part, which then provably does not change and gets
 no gradient; a fine-tuning run resumes as any run does."""
 
+import glob
 import json
 import os
 import re
@@ -128,6 +129,42 @@ class InitFromTest(tf.test.TestCase):
         r"channels as the source, or --init_exclude for what should start "
         r"afresh\.$"):
       finetune.initialise(target, _run_folder(source))
+
+  def test_a_damaged_newest_checkpoint_falls_back_as_a_resume_does(self):
+    older, newer, target = _model(10, seed=1), _model(10, seed=3), _model(10)
+    folder = _run_folder(older, step=2)
+    tf.train.Checkpoint(model=newer).write(os.path.join(folder, "ckpt-4"))
+    data = glob.glob(os.path.join(folder, "ckpt-4.data-*"))[0]
+    with open(data, "r+b") as f:
+      f.truncate(os.path.getsize(data) // 2)
+    loaded = finetune.initialise(target, folder)
+    self.assertRegex(loaded.kind, r"^checkpoint ckpt-2 \(ckpt-4 unusable: "
+                     r"[^\n]+\)$")
+    self.assertAllEqual(_values(target)["conv1/kernel"],
+                        _values(older)["conv1/kernel"])
+    os.remove(os.path.join(folder, "ckpt-2.index"))
+    with self.assertRaisesRegex(InputError, r"^`init_from` '.*': none of its "
+                                r"1 checkpoint\(s\) can be read \(ckpt-4 "
+                                r"unusable: [^\n]+\)\.$"):
+      finetune.initialise(_model(10), folder)
+
+  def test_a_damaged_import_or_export_is_one_line(self):
+    folder = tempfile.mkdtemp()
+    files.write_atomic(os.path.join(folder, finetune.IMPORTED), "{not json")
+    with self.assertRaisesRegex(InputError, r"^`init_from` '.*': its "
+                                r"imported\.json cannot be read \("):
+      finetune.initialise(_model(), folder)
+    files.write_atomic(os.path.join(folder, finetune.IMPORTED), json.dumps(
+        {"variant": "paper", "num_classes": 10, "image_size": 28,
+         "source": "torchvision"}))
+    with self.assertRaisesRegex(InputError, r"^`init_from` '.*': its weights "
+                                r"cannot be read \(.*\); import them again"):
+      finetune.initialise(_model(), folder)
+    export = tempfile.mkdtemp()
+    files.write_atomic(os.path.join(export, "saved_model.pb"), b"garbage")
+    with self.assertRaisesRegex(InputError, r"^`init_from` '.*': the "
+                                r"SavedModel cannot be loaded \("):
+      finetune.initialise(_model(), export)
 
   def test_sources_that_are_nothing_of_ours_are_one_line(self):
     with self.assertRaisesRegex(InputError, "does not exist"):
