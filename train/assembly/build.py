@@ -15,6 +15,7 @@ export (core/runtime/cluster.py, BUILD.md "Several machines").
 
 import os
 import random
+import uuid
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -163,18 +164,31 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
     # a run in a fresh folder would have built it.
     engine, checkpointer = fresh()
     restored = None
-  initialised = (_initialise(engine, config, data.info.class_names, report)
+  initialised = (_initialise(engine, config, data.info.class_names, strategy,
+                             report)
                  if restored is None and config.init_from else None)
   return engine, checkpointer, restored, initialised
 
 
-def _initialise(engine: Engine, config: TrainConfig, class_names,
+def _initialise(engine: Engine, config: TrainConfig, class_names, strategy,
                 report: Report) -> finetune.Loaded:
   """A new run's weights from --init_from (train/assembly/finetune.py);
-  the moving average and best weights start from them too."""
+  the moving average and best weights start from them too.
+
+  Raises:
+    ClusterError: If the workers of a multi-worker run loaded different
+      weights (each reads its own copy of the source).
+  """
   loaded = finetune.initialise(engine.model, config.init_from,
                                config.init_exclude,
                                class_names=list(class_names))
+  if distribution.is_multi_worker(strategy) and not (
+      distribution.same_everywhere(strategy, loaded.digest)):
+    raise ClusterError(
+        f"the workers loaded different weights from `init_from` "
+        f"{config.init_from!r} (this one: {loaded.kind}); every worker must "
+        "read the same source: put it on storage they share, and not a run "
+        "that is still training.")
   for copy in (engine.ema, engine.best):
     if copy is not None:
       copy.copy_from_params()
@@ -339,7 +353,8 @@ def prepare_dir(path: str, flag: str) -> None:
   files.check_scheme(path, flag)
   try:
     files.makedirs(path)
-    probe = os.path.join(path, f".write-test-{os.getpid()}")
+    # Unique across machines: containers sharing a bucket repeat pids.
+    probe = os.path.join(path, f".write-test-{uuid.uuid4().hex}")
     files.write_atomic(probe, b"", durable=False)
     files.remove(probe)
   except OSError as e:

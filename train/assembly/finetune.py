@@ -27,6 +27,7 @@ scales the learning rate of the trainable layers outside the heads.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -99,6 +100,7 @@ class Loaded:
   loaded: Tuple[str, ...]
   fresh: Tuple[Tuple[str, str], ...]      # (variable, why)
   unused: int                             # source variables nothing took
+  digest: int = 0                         # of the loaded values (56 bits)
 
   def as_dict(self) -> dict:
     return {"source": self.source, "kind": self.kind,
@@ -260,14 +262,17 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
                        and list(names) != list(class_names))
   pattern = re.compile(exclude) if exclude else None
   loaded, fresh, wrong = [], [], []
+  digest = hashlib.sha256()
   for variable in model.variables:
     key, head = key_of(variable.name), layer_of(variable) in HEADS
     there = source.get(key)
     why = _why_fresh(key, tuple(variable.shape), there, head, kind,
                      other_classes, pattern)
     if why is None:
-      variable.assign(there.astype(variable.dtype.as_numpy_dtype))
+      value = there.astype(variable.dtype.as_numpy_dtype)
+      variable.assign(value)
       loaded.append(key)
+      digest.update(key.encode() + np.ascontiguousarray(value).tobytes())
     else:
       (fresh if head or why in ("--init_exclude", "other class names")
        else wrong).append((key, why))
@@ -285,4 +290,5 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
         "the source, or --init_exclude for what should start afresh.")
   ours = {key_of(v.name) for v in model.variables}
   return Loaded(path, kind, tuple(loaded), tuple(fresh),
-                sum(1 for k in source if k not in ours))
+                sum(1 for k in source if k not in ours),
+                int.from_bytes(digest.digest()[:7], "big"))

@@ -1,8 +1,14 @@
 """The assembler's choices: the learning-rate schedule with its warm-up."""
 
+import os
+import types
+from unittest import mock
+
 import tensorflow as tf
 from absl.testing import parameterized
 
+from core.runtime import errors
+from tests.train.assembly import finetune_test
 from train.assembly import build
 from train.assembly.config import TrainConfig
 
@@ -89,3 +95,55 @@ class SeedTest(tf.test.TestCase):
     kernel = next(i for i, v in enumerate(weights) if v.ndim == 4)
     self.assertFalse(np.array_equal(weights[kernel], other_weights[kernel]))
     self.assertFalse(np.array_equal(images, other_images))
+
+
+class InitFromEverywhereTest(tf.test.TestCase):
+  """Each worker of a multi-worker run reads its own copy of --init_from:
+  if the copies differ the run stops in one line instead of training
+  replicas that hold different weights for ever."""
+
+  def test_workers_that_loaded_other_weights_stop(self):
+    source = finetune_test._model(10, seed=1)
+    folder = finetune_test._run_folder(source)
+    config = types.SimpleNamespace(init_from=folder, init_exclude=None)
+    votes = []
+
+    def engine():
+      return types.SimpleNamespace(model=finetune_test._model(10), ema=None,
+                                   best=None)
+
+    def run(agree):
+      def same_everywhere(strategy, value):
+        votes.append(value)
+        return agree
+      with mock.patch.object(build.distribution, "is_multi_worker",
+                             return_value=True), mock.patch.object(
+                                 build.distribution, "same_everywhere",
+                                 same_everywhere):
+        return build._initialise(engine(), config, [], None, lambda _: None)
+
+    loaded = run(agree=True)
+    self.assertEqual(votes, [loaded.digest])
+    self.assertEqual(run(agree=True).digest, loaded.digest)  # same source
+    with self.assertRaisesRegex(
+        errors.ClusterError, r"^the workers loaded different weights from "
+        r"`init_from` '.*' \(this one: checkpoint ckpt-3\); every worker must "
+        r"read the same source"):
+      run(agree=False)
+    other = finetune_test._run_folder(finetune_test._model(10, seed=2))
+    config.init_from = other
+    self.assertNotEqual(run(agree=True).digest, loaded.digest)
+
+
+class PrepareDirTest(tf.test.TestCase):
+
+  def test_the_write_probe_never_takes_another_machines_name(self):
+    # Containers sharing a bucket repeat pids: another one's probe, named
+    # by a pid equal to ours, stays untouched (its remove would fail).
+    folder = self.get_temp_dir()
+    theirs = os.path.join(folder, f".write-test-{os.getpid()}")
+    with open(theirs, "w") as f:
+      f.write("another container's")
+    build.prepare_dir(folder, "model_dir")
+    self.assertEqual(sorted(os.listdir(folder)),
+                     [os.path.basename(theirs)])
