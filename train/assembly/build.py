@@ -73,9 +73,11 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
     files.check_scheme(getattr(config, flag) or "", flag)
   if chief:
     prepare_dir(config.model_dir, "model_dir")
-  with RunLock(config.model_dir, enabled=chief, report=report), \
-      lost_workers.naming_lost_workers(cluster), \
-      PreemptionWatcher() as watcher:
+  # The watcher first: a SIGTERM while the lock settles (2 s on object
+  # storage) stops the run through the lock's release, not past it.
+  with PreemptionWatcher() as watcher, \
+      RunLock(config.model_dir, enabled=chief, report=report), \
+      lost_workers.naming_lost_workers(cluster):
     other_model = manifest_lib.check_compatible(config.model_dir,
                                                 config.fingerprint)
     if other_model:
