@@ -35,6 +35,7 @@ import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 import uuid
 from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 
@@ -58,21 +59,24 @@ _F = TypeVar("_F", bound=Callable)
 
 
 def scheme(path: str) -> str:
-  """The file system scheme of `path`: "" for a local path (`file://`
-  too), else the part before `://` ("gs", "ram", "s3")."""
+  """The file system scheme of `path`: "" for a local path, else the part
+  before `://` ("gs", "ram", "s3", "file")."""
   match = _SCHEME.match(path)
-  name = match.group(1).lower() if match else ""
-  return "" if name == "file" else name
+  return match.group(1).lower() if match else ""
 
 
 def is_local(path: str) -> bool:
-  """Whether `path` is on a local or mounted (NFS) file system."""
+  """Whether `path` is a plain path (local disk, or mounted: NFS). A
+  `file://` URL is not: the `os` calls here would take it for a relative
+  path, so it goes through TF, and `check_scheme` refuses it as a flag."""
   return not scheme(path)
 
 
 def check_scheme(path: str, flag: str) -> None:
   """Refuses a path whose scheme no registered file system serves, before
-  anything touches it (`os.makedirs("s3://b")` would make a local `s3:`).
+  anything touches it (`os.makedirs("s3://b")` would make a local `s3:`),
+  and a `file://` URL, whose plain path gets the local guarantees (the
+  lock, flushed renames) that TF's file layer does not give.
 
   Raises:
     InputError: Naming `flag`, the scheme and the schemes TF knows here.
@@ -80,6 +84,10 @@ def check_scheme(path: str, flag: str) -> None:
   name = scheme(path)
   if not name:
     return
+  if name == "file":
+    raise InputError(
+        f"`{flag}` {path!r}: give the local path itself "
+        f"({urllib.parse.urlparse(path).path!r}), without file://.")
   known = sorted(s for s in tf.io.gfile.get_registered_schemes()
                  if s not in ("", "file"))
   if name not in known:
@@ -258,8 +266,12 @@ def write_atomic(path: str, data, *, durable: bool = True) -> None:
       f.write(payload)
     tf.io.gfile.rename(tmp, path, overwrite=True)
     return
-  folder = os.path.dirname(path) or "."
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+  # Created as open() creates a file (0o666 less the umask), not mkstemp's
+  # private 0600: TF Serving or a colleague running as another user reads
+  # the manifest and an export's metadata.json.
+  tmp = os.path.join(os.path.dirname(path),
+                     f".{os.path.basename(path)}.{uuid.uuid4().hex}")
+  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(payload)
@@ -451,6 +463,64 @@ def matching(folder: str, accept: Callable[[str], bool]) -> List[str]:
     return []
   return [os.path.join(folder, name) for name in listdir(folder)
           if accept(name)]
+
+
+# File systems whose POSIX locks hold on one machine only (each host's
+# kernel or FUSE daemon keeps its own) and where a bucket's rename is a copy:
+# FUSE (gcsfuse, also GKE's CSI driver's plain `fuse`; s3fs, sshfs, ...) and
+# 9p (VM shares, WSL2's drives). Not `fuseblk` (a local disk), nor NFS, whose
+# locks (NFSv4's own, NFSv3's lockd) span the cluster, nor the FUSE clients
+# of cluster file systems that lock cluster-wide.
+_PER_HOST_LOCKS = re.compile(r"fuse|fuse\..+|9p")
+_CLUSTER_LOCKS = ("fuse.glusterfs", "fuse.ceph-fuse", "fuse.juicefs")
+
+
+def mount_table() -> str:
+  """This process's mount table (`/proc/self/mountinfo`, see proc(5));
+  "" where there is none (not Linux)."""
+  try:
+    with open("/proc/self/mountinfo", encoding="utf-8",
+              errors="surrogateescape") as f:
+      return f.read()
+  except OSError:
+    return ""
+
+
+def mount_of(path: str, table: str) -> Optional[Tuple[str, str]]:
+  """(mount point, file system type) of the mount holding the local `path`
+  in `table` (`mount_table`'s format); None if no mount holds it. The
+  deepest mount point wins; of two on one point, the later (on top)."""
+  target = os.path.realpath(path)
+  found = None
+  for line in table.splitlines():
+    fields = line.split(" ")
+    try:  # id parent dev root point options [optional...] - type source
+      point, kind = fields[4], fields[fields.index("-", 6) + 1]
+    except (ValueError, IndexError):
+      continue
+    point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                   point)  # a space is written \040
+    inside = target == point or target.startswith(point.rstrip("/") + "/")
+    if inside and (found is None or len(point) >= len(found[0])):
+      found = (point, kind)
+  return found
+
+
+def per_host_lock_mount(
+    path: str, table: Optional[str] = None) -> Optional[Tuple[str, str]]:
+  """(mount point, file system type) if the local `path` is on a mount
+  whose POSIX locks hold on one machine only (a FUSE-mounted bucket, 9p),
+  else None.
+
+  Args:
+    path: A local path.
+    table: The mount table (tests); this process's when None.
+  """
+  mount = mount_of(path, mount_table() if table is None else table)
+  if (mount and _PER_HOST_LOCKS.fullmatch(mount[1])
+      and mount[1] not in _CLUSTER_LOCKS):
+    return mount
+  return None
 
 
 class LocalLock:

@@ -28,11 +28,20 @@ class FilesTest(parameterized.TestCase):
 
   def test_schemes(self):
     self.assertEqual(files.scheme("/a/b"), "")
-    self.assertEqual(files.scheme("file:///a/b"), "")
+    self.assertEqual(files.scheme("file:///a/b"), "file")
     self.assertEqual(files.scheme("gs://bucket/run"), "gs")
     self.assertEqual(files.scheme("RAM://x"), "ram")
     self.assertTrue(files.is_local("runs/lr[0.1]"))
     self.assertFalse(files.is_local("gs://b/r"))
+    self.assertFalse(files.is_local("file:///a/b"))  # os calls cannot take it
+
+  def test_a_file_url_is_refused_naming_its_plain_path(self):
+    base = tempfile.mkdtemp()
+    with self.assertRaisesRegex(
+        InputError, f"^`model_dir` 'file://{base}/run': give the local path "
+        f"itself \\('{base}/run'\\), without file://.$"):
+      files.check_scheme(f"file://{base}/run", "model_dir")
+    self.assertEqual(os.listdir(base), [])  # nothing was written
 
   def test_an_unknown_scheme_is_refused_naming_the_known_ones(self):
     files.check_scheme("gs://b/run", "model_dir")  # TF's own: accepted
@@ -50,6 +59,21 @@ class FilesTest(parameterized.TestCase):
     files.write_atomic(path, b"second")
     self.assertEqual(files.read_text(path), "second")
     self.assertEqual(files.listdir(os.path.dirname(path)), ["manifest.json"])
+
+  @parameterized.parameters(0o022, 0o027, 0o002)
+  def test_write_atomic_creates_files_as_open_does(self, umask):
+    # A server or colleague running as another user reads what the run
+    # writes (the manifest, an export's metadata.json), as with open().
+    path = os.path.join(tempfile.mkdtemp(), "manifest.json")
+    previous = os.umask(umask)
+    try:
+      files.write_atomic(path, "first")
+      created = os.stat(path).st_mode & 0o777
+      files.write_atomic(path, "second")
+      replaced = os.stat(path).st_mode & 0o777
+    finally:
+      os.umask(previous)
+    self.assertEqual((created, replaced), (0o666 & ~umask,) * 2)
 
   @parameterized.parameters("local", "ram")
   def test_listing_and_scanning_tell_folders_from_files(self, kind):
@@ -157,6 +181,44 @@ class FilesTest(parameterized.TestCase):
       self.assertEqual(reader.read(2), b"01")
       reader.seek(5)
       self.assertEqual((reader.read(), reader.size()), (b"56789", 10))
+
+  @parameterized.parameters(
+      ("/mnt/bucket/runs/a", ("/mnt/bucket", "fuse.gcsfuse"), True),
+      ("/mnt/bucket", ("/mnt/bucket", "fuse.gcsfuse"), True),
+      ("/mnt/bucket2/run", ("/", "ext4"), False),  # a prefix, not a parent
+      ("/mnt/s3/run", ("/mnt/s3", "fuse.s3fs"), True),
+      ("/mnt/nfs/run", ("/mnt/nfs", "nfs4"), False),  # NFS locks span hosts
+      ("/mnt/nfs/scratch/run", ("/mnt/nfs/scratch", "fuse"), True),  # nested
+      ("/mnt/my runs/run", ("/mnt/my runs", "9p"), True),  # written \040
+      ("/media/usb/run", ("/media/usb", "fuseblk"), False),  # a local disk
+      ("/mnt/gluster/run", ("/mnt/gluster", "fuse.glusterfs"), False),
+      ("/home/me/run", ("/", "ext4"), False))
+  def test_the_mount_of_a_path_and_whether_its_locks_are_per_host(
+      self, path, mount, per_host):
+    table = "\n".join([
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+        "23 22 0:21 / /proc rw,nosuid,nodev,noexec - proc proc rw",
+        "30 22 0:40 / /mnt/bucket rw,nosuid,nodev shared:5 - fuse.gcsfuse "
+        "my-bucket rw,user_id=0,group_id=0",
+        "31 22 0:41 / /mnt/s3 rw,relatime - fuse.s3fs s3fs rw,user_id=0",
+        "32 22 0:42 / /mnt/nfs rw,relatime shared:7 master:2 - nfs4 "
+        "server:/export rw,vers=4.2",
+        "33 32 0:43 / /mnt/nfs/scratch rw - fuse /dev/fuse rw,user_id=0",
+        "34 22 0:44 / /mnt/my\\040runs rw - 9p drvfs rw,aname=drvfs",
+        "35 22 8:17 / /media/usb rw - fuseblk /dev/sdb1 rw,user_id=0",
+        "36 22 0:45 / /mnt/gluster rw - fuse.glusterfs server:/vol rw"])
+    self.assertEqual(files.mount_of(path, table), mount)
+    self.assertEqual(files.per_host_lock_mount(path, table) is not None,
+                     per_host)
+
+  def test_of_two_mounts_on_one_point_the_later_is_seen(self):
+    table = ("1 0 0:1 / / rw - overlay overlay rw,lowerdir=/l\n"
+             "2 1 0:2 / /data rw - fuse.gcsfuse b rw\n"
+             "3 1 8:3 / /data rw - ext4 /dev/sdc rw\n")
+    self.assertEqual(files.mount_of("/data/run", table), ("/data", "ext4"))
+    self.assertIsNone(files.per_host_lock_mount("/data/run", table))
+    self.assertEqual(files.mount_of("/run", table), ("/", "overlay"))
+    self.assertIsNone(files.mount_of("/run", ""))  # no table: not Linux
 
   def test_free_bytes_only_on_local_disk(self):
     self.assertGreater(files.free_bytes(tempfile.gettempdir()), 0)
