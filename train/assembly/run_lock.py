@@ -10,7 +10,13 @@ multi-worker run) holds the folder for its whole life:
   exits or is killed, so a killed run never blocks its restart. The file's
   text names the holder for the second run's one-line error; the file itself
   is never removed (removing it would let two runs lock two different files
-  of the same name).
+  of the same name). NFS locks for the whole cluster (NFSv4's own locks,
+  NFSv3's lockd).
+- A FUSE-mounted bucket (gcsfuse, s3fs) or a 9p share is refused: its locks
+  hold on one machine only, and a lease cannot stand in, because its caches
+  (gcsfuse keeps what it saw for up to a minute by default) hide another
+  machine's lease. The run names the bucket's own URL, which TF reaches
+  directly, as the way out.
 - Object storage (`gs://`, any scheme but the local one) has no locks: the
   run writes a lease, `<model_dir>/.run.lease`, naming itself and an expiry
   `LEASE_SECONDS` ahead, and renews it every `LEASE_SECONDS / 4` from a
@@ -19,17 +25,24 @@ multi-worker run) holds the folder for its whole life:
   itself and the restart takes it over. Object stores give no
   compare-and-swap through TF's file layer: the run reads its lease back
   `SETTLE_SECONDS` after writing it, so of two runs starting together the
-  later writer wins and the other refuses. The expiry is read against this machine's clock:
-  the runs' clocks must agree to well within `LEASE_SECONDS` (NTP does).
-  A run whose renewals fail for a whole lease (a stalled machine, a lost
-  network) may lose the folder to a restart; its heartbeat says so in a
-  warning line.
+  later writer wins and the other refuses. The expiry is read against this
+  machine's clock: the runs' clocks must agree to well within
+  `LEASE_SECONDS` (NTP does).
+
+A lease that cannot be read (a 503, a timeout, text that is not a lease) is
+held until it is seen free: read again over one lease period, then refused,
+never overwritten. A run that loses its lease stops (`attach`): at once if
+another run took the folder over, writing nothing more into it; or, when its
+renewals have failed so long that the lease would expire before the next
+one, while the lease still holds, so its last checkpoint is its own.
 """
 
 import datetime
 import json
+import math
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -45,6 +58,8 @@ LEASE_NAME = ".run.lease"
 LEASE_SECONDS = 60.0
 # Longer than the gap between a run's look at the lease and its write.
 SETTLE_SECONDS = 2.0
+# Reads of a lease that cannot be read, spread over one lease period.
+READ_TRIES = 4
 
 
 class RunLock:
@@ -62,8 +77,9 @@ class RunLock:
       clock: Seconds since the epoch (leases; tests pass a fake).
       sleep: Waits that many seconds (leases; tests pass a fake).
       lease_seconds: How long a lease lasts without renewal.
-      heartbeat: Renew the lease from a thread (tests call `renew`).
-      report: Receives the line saying the lease was lost.
+      heartbeat: Renew the lease from a thread (tests call `beat`).
+      report: Receives warning lines (a failed read or renewal; the loss
+        of the lease while nothing is attached).
     """
     self.directory, self.enabled = directory, enabled
     self.leased = not files.is_local(directory)
@@ -78,6 +94,11 @@ class RunLock:
     self._holder = {"pid": os.getpid(), "host": socket.gethostname(),
                     "started": datetime.datetime.now().astimezone().isoformat(
                         timespec="seconds")}
+    self._expires = math.inf  # of the last lease written; a lock never ends
+    self._taken_over = False
+    self._lost: Optional[str] = None
+    self._on_lost: Optional[Callable[[str], None]] = None
+    self._mutex = threading.Lock()
 
   def __enter__(self) -> "RunLock":
     if not self.enabled:
@@ -96,8 +117,34 @@ class RunLock:
       self._stop.set()
       self._thread.join()
       self._thread = None
-    if self.enabled and self.leased and self._ours():
-      files.remove(self.path)
+    if self.enabled and self.leased:
+      try:
+        if self._ours():
+          files.remove(self.path)
+      except OSError as e:  # the run's own outcome (exit code) stands
+        print(f"warning: could not release the lease {self.path!r} "
+              f"({_one_line(e)}); it expires by itself.", file=sys.stderr)
+
+  def attach(self, on_lost: Callable[[str], None]) -> None:
+    """Sets the callback that stops the run when its lease is lost (the
+    engine's stop request, once it exists); calls it at once if the lease
+    was lost before. It is called once (from the heartbeat thread, or from
+    here), with a one-line message; `may_write` then says whether the run
+    may still write its last checkpoint."""
+    with self._mutex:
+      self._on_lost, lost = on_lost, self._lost
+    if lost is not None:
+      on_lost(lost)
+
+  def lost(self) -> Optional[str]:
+    """Why the run must stop (the lease was taken over, or is about to
+    expire), or None while it holds the folder."""
+    return self._lost
+
+  def may_write(self) -> bool:
+    """Whether the run may still write into the folder: no other run took
+    it over, and its lease (if any) has not expired."""
+    return not self._taken_over and self._clock() < self._expires
 
   def _refuse(self, holder: str) -> None:
     raise InputError(
@@ -105,6 +152,13 @@ class RunLock:
         "; wait for it to end or stop it, or pass another --model_dir.")
 
   def _take_lock(self) -> None:
+    mount = files.per_host_lock_mount(self.directory)
+    if mount:
+      raise InputError(
+          f"`model_dir` {self.directory!r} is on a {mount[1]} mount "
+          f"({mount[0]}), where file locks hold on one machine only: two "
+          "runs on two machines could share it; pass the bucket's own URL "
+          "(gs://..., s3://...) or a local or NFS folder.")
     lock = files.LocalLock(self.path)
     if not lock.acquire():
       holder = _describe(lock.read())
@@ -114,15 +168,16 @@ class RunLock:
     self._lock = lock
 
   def _take_lease(self) -> None:
-    held = self._read()
-    if held and held.get("token") != self._token and float(
-        held.get("expires", 0)) > self._clock():
+    held = self._read_patiently()
+    if held and held["token"] != self._token and (
+        held["expires"] > self._clock()):
       self._refuse(self._lease_holder(held))
     self.renew()
     self._sleep(SETTLE_SECONDS)
-    held = self._read()
-    if not held or held.get("token") != self._token:  # a race, lost
-      self._refuse(self._lease_holder(held or {}))
+    held = self._read_patiently()
+    if not held or held["token"] != self._token:  # a race, lost
+      self._refuse(self._lease_holder(held) if held
+                   else "its lease was removed meanwhile")
     if self._heartbeat:
       self._thread = threading.Thread(target=self._beat, daemon=True,
                                       name="run-lease")
@@ -130,42 +185,106 @@ class RunLock:
 
   def renew(self) -> None:
     """Writes this run's lease, expiring `lease_seconds` from now."""
+    expires = self._clock() + self._seconds
     files.write_atomic(self.path, json.dumps(dict(
-        self._holder, token=self._token,
-        expires=self._clock() + self._seconds)))
+        self._holder, token=self._token, expires=expires)))
+    self._expires = expires
 
   def _beat(self) -> None:
-    while not self._stop.wait(self._seconds / 4):
-      try:
-        held = self._read()
-        if held and held.get("token") != self._token:
-          self._report(
-              f"warning: `model_dir` {self.directory!r} was taken over by "
-              f"another run ({self._lease_holder(held)}) after this run's "
-              "lease expired; stop this run.")
-          return
-        self.renew()
-      except OSError as e:  # a storage hiccup: the next beat tries again
+    while not self._stop.wait(self._seconds / 4) and self.beat():
+      pass
+
+  def beat(self) -> bool:
+    """One heartbeat (the thread's, every `lease_seconds / 4`): renews the
+    lease, or declares it lost. Returns whether to beat again."""
+    interval = self._seconds / 4
+    try:
+      held = self._read()
+      if held and held["token"] != self._token:
+        self._taken_over = True
+        self._lose(
+            f"`model_dir` {self.directory!r} was taken over by another run "
+            f"({self._lease_holder(held)}); this run stops now and writes "
+            "nothing more into it.")
+        return False
+      self.renew()
+    except OSError as e:
+      left = self._expires - self._clock()
+      # Half a lease left at the next beat is the time to stop cleanly.
+      if self._lost is None and left - interval < self._seconds / 2:
+        self._lose(
+            f"the lease on `model_dir` {self.directory!r} could not be "
+            f"renewed ({_one_line(e)}) and expires in {max(0, left):.0f} s; "
+            "this run stops while it still holds the folder.")
+      else:
         self._report(f"warning: could not renew the lease on "
-                     f"{self.directory!r} ({e}); retrying")
+                     f"{self.directory!r} ({_one_line(e)}); retrying")
+    return True
+
+  def _lose(self, message: str) -> None:
+    """Records the loss; the attached callback hears the first one, the
+    report line any other."""
+    with self._mutex:
+      first = self._lost is None
+      self._lost, on_lost = message, self._on_lost
+    if first and on_lost is not None:
+      on_lost(message)
+    else:
+      self._report(f"warning: {message}")
 
   def _read(self) -> Optional[dict]:
+    """The lease, or None if there is none.
+
+    Raises:
+      OSError: It could not be read, or its text is not a lease.
+    """
     try:
       held = json.loads(files.read_text(self.path))
     except FileNotFoundError:
       return None
-    except (ValueError, OSError):  # unreadable: nobody can hold it
-      return {}
-    return held if isinstance(held, dict) else {}
+    except ValueError as e:  # not UTF-8, not JSON
+      raise OSError(f"not a lease: {e}") from None
+    expires = held.get("expires") if isinstance(held, dict) else None
+    if (not isinstance(held, dict) or not isinstance(held.get("token"), str)
+        or isinstance(expires, bool) or not isinstance(expires, (int, float))
+        or not math.isfinite(expires)):
+      raise OSError(f"not a lease: {json.dumps(held)[:100]}")
+    return held
+
+  def _read_patiently(self) -> Optional[dict]:
+    """The lease, read up to `READ_TRIES` times over a lease period while
+    it cannot be read: until then another run may hold it.
+
+    Raises:
+      InputError: It could not be read in any try.
+    """
+    wait = self._seconds / (READ_TRIES - 1)
+    for tries in range(1, READ_TRIES + 1):
+      try:
+        return self._read()
+      except OSError as e:
+        error = _one_line(e)
+      if tries < READ_TRIES:
+        self._report(f"warning: could not read the lease {self.path!r} "
+                     f"({error}); trying again in {wait:.0f} s")
+        self._sleep(wait)
+    raise InputError(
+        f"`model_dir` {self.directory!r}: its lease {self.path!r} could not "
+        f"be read in {READ_TRIES} tries over {self._seconds:.0f} s ({error});"
+        " another run may hold the folder: if none does, remove that file, "
+        "or pass another --model_dir.")
 
   def _ours(self) -> bool:
     return (self._read() or {}).get("token") == self._token
 
   def _lease_holder(self, held: dict) -> str:
-    expires = float(held.get("expires", 0))
-    left = max(0, round(expires - self._clock()))
+    left = max(0, round(held["expires"] - self._clock()))
     return (_describe(json.dumps(held).encode())
             + f"; its lease expires in {left} s unless renewed")
+
+
+def _one_line(error: Exception) -> str:
+  return " ".join(str(error).split())
 
 
 def _describe(text: bytes) -> str:
