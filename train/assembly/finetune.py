@@ -159,9 +159,14 @@ def source_values(path: str, variant: str = "paper"
         f"`init_from` {path!r} is neither a SavedModel (no saved_model.pb) "
         "nor a training run's model_dir with a checkpoint and its "
         "manifest.json.")
+  return _newest_readable(path, found, manifest)
+
+
+def _newest_readable(path: str, found, manifest: dict):
+  """source_values of the newest of `found` checkpoints that reads, falling
+  back past damaged ones as a resume does (named in the kind)."""
   unusable = []
   for number, prefix in found:
-    # As a resume does: past a damaged newest checkpoint to the previous.
     try:
       values = _checkpoint_values(manifest, prefix)
     except Exception as e:  # pylint: disable=broad-except
@@ -262,17 +267,14 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
                        and list(names) != list(class_names))
   pattern = re.compile(exclude) if exclude else None
   loaded, fresh, wrong = [], [], []
-  digest = hashlib.sha256()
   for variable in model.variables:
     key, head = key_of(variable.name), layer_of(variable) in HEADS
     there = source.get(key)
     why = _why_fresh(key, tuple(variable.shape), there, head, kind,
                      other_classes, pattern)
     if why is None:
-      value = there.astype(variable.dtype.as_numpy_dtype)
-      variable.assign(value)
+      variable.assign(there.astype(variable.dtype.as_numpy_dtype))
       loaded.append(key)
-      digest.update(key.encode() + np.ascontiguousarray(value).tobytes())
     else:
       (fresh if head or why in ("--init_exclude", "other class names")
        else wrong).append((key, why))
@@ -291,4 +293,15 @@ def initialise(model: GoogLeNet, path: str, exclude: Optional[str] = None,
   ours = {key_of(v.name) for v in model.variables}
   return Loaded(path, kind, tuple(loaded), tuple(fresh),
                 sum(1 for k in source if k not in ours),
-                int.from_bytes(digest.digest()[:7], "big"))
+                _digest(model, set(loaded)))
+
+
+def _digest(model: GoogLeNet, keys) -> int:
+  """56 bits of the sha256 of the variables `keys` names: what workers
+  compare to know they loaded the same weights."""
+  digest = hashlib.sha256()
+  for variable in model.variables:
+    if key_of(variable.name) in keys:
+      digest.update(key_of(variable.name).encode()
+                    + np.ascontiguousarray(variable.numpy()).tobytes())
+  return int.from_bytes(digest.digest()[:7], "big")
