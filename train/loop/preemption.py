@@ -1,4 +1,4 @@
-"""SIGTERM/SIGINT as a request to stop at the next step boundary.
+"""SIGTERM/SIGINT/SIGHUP as a request to stop at the next step boundary.
 
 The Python handler records the signal, but Python runs handlers only between
 bytecodes, and the main thread spends a compiled chunk (`--steps_per_loop`
@@ -10,6 +10,9 @@ watcher also asks the C level to write each signal to a pipe
 controller then checkpoints, flushes TensorBoard and exits with
 core.runtime.errors.EXIT_PREEMPTED. The delay is one step plus the save, well
 inside the 30 s grace period Kubernetes gives.
+
+SIGHUP is the terminal or ssh session going away; by default it would end
+the run at once, with nothing since the last checkpoint saved.
 """
 
 import os
@@ -19,9 +22,9 @@ from typing import Callable, Optional
 
 
 class PreemptionWatcher:
-  """Context manager that records SIGTERM/SIGINT instead of dying."""
+  """Context manager that records SIGTERM/SIGINT/SIGHUP instead of dying."""
 
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+  SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
   def __init__(self, on_signal: Callable[[], None] = lambda: None):
     """Watches for the signals.

@@ -9,7 +9,7 @@ from train.loop.preemption import PreemptionWatcher
 
 class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(signal.SIGTERM, signal.SIGINT)
+  @parameterized.parameters(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
   def test_signal_is_recorded_not_fatal(self, sig):
     with PreemptionWatcher() as watcher:
       self.assertFalse(watcher.requested)
