@@ -1,10 +1,12 @@
 """Bad input at the command line: one line on stderr, non-zero exit, no
 traceback, nothing already written lost."""
 
+import functools
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -184,13 +186,51 @@ class FullDiskTest(tf.test.TestCase):
                      r"^test accuracy .* step 10\)$")
 
 
+# The smallest run: 4 steps of the small network on one device.
+TINY_RUN = ("--dataset=synthetic", "--image_size=28", "--global_batch_size=16",
+            "--validation_size=64", "--train_steps=4", "--steps_per_loop=2",
+            "--strategy=one_device", helpers.SMALL_NETWORK, helpers.ON_CPU)
+
+
+def tiny_run(model_dir: str, *extra: str, **stdout):
+  """Runs TINY_RUN in `model_dir`; `stdout`: Popen's stdout arguments."""
+  return subprocess.run(
+      [sys.executable, "-m", "train.main", *TINY_RUN,
+       f"--model_dir={model_dir}", *extra], cwd=helpers.ROOT,
+      env=helpers._env(),  # pylint: disable=protected-access
+      stderr=subprocess.PIPE, text=True, timeout=900, **stdout)
+
+
 class ReaderGoneTest(tf.test.TestCase):
   """A run whose output's reader dies (train.launch killed with -9, or
-  `| head`) trains on quietly and still checkpoints when stopped: a progress
-  line into the closed pipe once ended it with BrokenPipeError and no
-  checkpoint (found by the launcher's kill -9 test under load)."""
+  `| head`, or the ssh session gone) trains on quietly and still
+  checkpoints when stopped: a progress line into the closed pipe once ended
+  it with BrokenPipeError and no checkpoint (found by the launcher's kill -9
+  test under load). Output that fails otherwise (a log on a full disk, a
+  closed stdout) is dropped the same way."""
+
+  def test_progress_lines_to_a_full_disk_do_not_end_the_run(self):
+    model_dir = os.path.join(self.get_temp_dir(), "full-disk-log")
+    with open("/dev/full", "w") as full:
+      run = tiny_run(model_dir, stdout=full)
+    self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+    self.assertNotIn("Traceback", run.stderr)
+    self.assertTrue(os.path.exists(os.path.join(model_dir, "ckpt-4.index")))
+    self.assertTrue(os.path.exists(os.path.join(model_dir, "export", "4",
+                                                "saved_model.pb")))
 
   def test_a_closed_stdout_does_not_end_the_run(self):
+    model_dir = os.path.join(self.get_temp_dir(), "closed-stdout")
+    # `>&-`: descriptor 1 closed, so Python's sys.stdout is None.
+    run = tiny_run(model_dir, "--export=none",
+                   preexec_fn=functools.partial(os.close, 1))
+    self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+    self.assertNotIn("Traceback", run.stderr)
+    self.assertTrue(os.path.exists(os.path.join(model_dir, "ckpt-4.index")))
+
+  def test_a_hang_up_after_the_reader_went_checkpoints_and_exits_75(self):
+    # The ssh session goes: first the reader, then SIGHUP, which once ended
+    # the run at once, with nothing since the last checkpoint saved.
     model_dir = os.path.join(self.get_temp_dir(), "reader-gone")
     run = helpers.popen(helpers.small_run_flags(
         model_dir, "--train_steps=5000", "--steps_per_loop=1",
@@ -203,7 +243,7 @@ class ReaderGoneTest(tf.test.TestCase):
         if os.path.exists(index) or run.poll() is not None:
           break
         time.sleep(0.5)
-      run.send_signal(signal.SIGTERM)
+      run.send_signal(signal.SIGHUP)
       code = run.wait(timeout=300)
       err = run.stderr.read()
       self.assertEqual(code, errors.EXIT_PREEMPTED, err[-400:])
@@ -212,7 +252,7 @@ class ReaderGoneTest(tf.test.TestCase):
         run.kill()
     # The stop's own checkpoint, at the step it stopped at: 20 itself when
     # the signal came before step 21 began (so not "> 20": that raced).
-    step = int(re.search(r"^error: preempted by SIGTERM at step (\d+): "
+    step = int(re.search(r"^error: preempted by SIGHUP at step (\d+): "
                          "checkpoint saved", err, re.M).group(1))
     self.assertGreaterEqual(step, 20)
     self.assertTrue(os.path.exists(os.path.join(model_dir,

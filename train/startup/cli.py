@@ -22,19 +22,24 @@ Body = Callable[[Any, List[str]], int]
 
 
 class OutlivingOutput:
-  """A stream whose reader may go first: a write that finds the pipe
-  closed (`train.launch` killed, `| head`) drops this and every later line
-  instead of raising BrokenPipeError in the middle of training, where it
-  would end the run without its checkpoint."""
+  """A stream whose reader may go first: a write that fails (the pipe
+  closed by `train.launch` killed or `| head`, EIO from a terminal that
+  hung up, ENOSPC from a log on a full disk) drops this and every later
+  line instead of raising in the middle of training, where it would end
+  the run without its checkpoint. A closed stdout (`>&-`, None in Python)
+  becomes /dev/null, which also takes descriptor 1, so the next file the
+  run opens does not."""
 
   def __init__(self, stream):
-    self._stream, self._closed = stream, False
+    # pylint: disable-next=consider-using-with
+    self._stream = open(os.devnull, "w") if stream is None else stream
+    self._closed = False
 
   def write(self, text: str) -> int:
     if not self._closed:
       try:
         self._stream.write(text)
-      except BrokenPipeError:
+      except OSError:
         self._closed = True
     return len(text)
 
@@ -42,7 +47,7 @@ class OutlivingOutput:
     if not self._closed:
       try:
         self._stream.flush()
-      except BrokenPipeError:
+      except OSError:
         self._closed = True
 
   def __getattr__(self, name: str):
@@ -110,7 +115,7 @@ def leave(code: int, *, teardown: bool = False) -> None:
   for stream in (sys.stdout, sys.stderr):
     try:
       stream.flush()
-    except (BrokenPipeError, ValueError):  # a reader gone, a closed stream
+    except (OSError, ValueError):  # a reader gone, a full disk, closed
       pass
   os._exit(code)  # pylint: disable=protected-access
 
