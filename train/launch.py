@@ -5,10 +5,10 @@
 picks free loopback ports, starts one `python -m train.main
 --strategy=multi_worker <flags>` per worker with its TF_CONFIG, prefixes each
 output line with the worker's name, and stops every worker if one fails (or
-if the launcher itself gets SIGTERM/SIGINT, which it passes on: the workers
-checkpoint together and exit 75). Its exit code is the first failing
-worker's, or 0. On several machines, set TF_CONFIG on each and run
-`train.main --strategy=multi_worker` there instead (README, BUILD.md).
+if the launcher itself gets SIGTERM/SIGINT/SIGHUP, which it passes on as
+SIGTERM: the workers checkpoint together and exit 75). Its exit code is the
+first failing worker's, or 0. On several machines, set TF_CONFIG on each and
+run `train.main --strategy=multi_worker` there instead (README, BUILD.md).
 
 TF's gRPC servers listen on every interface, not only loopback, and anyone
 who reaches a worker's port can run ops in it. The launcher therefore first
@@ -45,6 +45,7 @@ import time
 from typing import List, Optional, Sequence
 
 from core.runtime import errors
+from train.startup import cli
 
 # When a worker fails, the others notice within TF's heartbeat timeout (10 s)
 # and leave with a line naming it; one still running after this many seconds
@@ -155,8 +156,8 @@ class Cluster:
       proc = subprocess.Popen(
           command, env=worker_environment(os.environ, config, workers,
                                           gpus[i]),
-          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-          bufsize=1, start_new_session=True, preexec_fn=_die_with_parent)
+          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+          start_new_session=True, preexec_fn=_die_with_parent)
       print(f"[launch] worker {i}: pid {proc.pid}" + (
           f", GPUs {gpus[i] or 'none'}" if gpus[i] is not None else ""),
             flush=True)
@@ -221,8 +222,13 @@ def _cores() -> int:
 
 
 def _prefix(proc: subprocess.Popen, name: str) -> None:
+  """Copies a worker's lines to stdout after `[name] `, to the end of its
+  output: a worker whose pipe nobody drains blocks once 64 KiB wait in it,
+  and every peer waits for it. stdout drops what its reader no longer
+  takes (cli.OutlivingOutput); bytes that are not UTF-8 are shown as
+  \\xNN."""
   for line in proc.stdout:
-    sys.stdout.write(f"[{name}] {line}")
+    sys.stdout.write(f"[{name}] {line.decode('utf-8', 'backslashreplace')}")
     sys.stdout.flush()
 
 
@@ -307,8 +313,9 @@ def main(argv: Sequence[str]) -> int:
   if problem:
     print(f"error: {problem}", file=sys.stderr)
     return errors.EXIT_USAGE
+  sys.stdout = cli.OutlivingOutput(sys.stdout)
   cluster = Cluster(args.flags, args.workers, args.grace_seconds, gpus)
-  for sig in (signal.SIGTERM, signal.SIGINT):
+  for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(sig, lambda *_: cluster.signal_all(signal.SIGTERM))
   return cluster.wait()
 
