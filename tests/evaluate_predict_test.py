@@ -23,10 +23,11 @@ from train import evaluate
 from train import predict
 
 
-def command(module, *args):
+def command(module, *args, **env):
+  """Runs `python -m module ARGS`; `env`: variables to set on top."""
+  base = helpers._env()  # pylint: disable=protected-access
   return subprocess.run([sys.executable, "-m", module, *args],
-                        cwd=helpers.ROOT,
-                        env=helpers._env(),  # pylint: disable=protected-access
+                        cwd=helpers.ROOT, env=dict(base, **env),
                         capture_output=True, text=True, timeout=600)
 
 
@@ -161,6 +162,20 @@ class AfterTrainingTest(unittest.TestCase):
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(json.loads(result.stdout)["file"],
                      os.fsencode(picture).decode("utf-8", "backslashreplace"))
+
+  def test_predict_text_shows_a_name_that_is_not_utf8_escaped(self):
+    picture = os.path.join(tempfile.mkdtemp(), "caf\udce9.png")
+    tf.io.write_file(os.fsencode(picture), tf.io.encode_png(
+        np.zeros([28, 28, 1], np.uint8)))
+    # What an installed UTF-8 locale gives: surrogates, which stand for
+    # the name's bytes that are not UTF-8, cannot be printed.
+    result = command("train.predict", f"--saved_model={self.export}",
+                     picture, PYTHONIOENCODING="utf-8:strict")
+    self.assertEqual(result.returncode, 0, result.stderr)
+    escaped = os.fsencode(picture).decode("utf-8", "backslashreplace")
+    self.assertTrue(escaped.endswith("caf\\xe9.png"), escaped)
+    self.assertRegex(result.stdout,
+                     rf"^{re.escape(escaped)}  \S.* \d\.\d{{4}}")
 
   def test_predict_on_a_bad_file_is_one_line(self):
     bad = os.path.join(tempfile.mkdtemp(), "bad.jpg")

@@ -145,11 +145,13 @@ class PredictOptions:
 def classify(settings: PredictOptions, images: List[str]) -> int:
   """The command: one row (or JSON line) per file of `images`."""
   cli.load_tensorflow(deterministic=False)  # oneDNN where TF would not pick it
-  rows = predict(settings.saved_model, images, settings.top_k)
+  # A name that is not UTF-8 is shown with \xNN escapes: JSON holds text,
+  # and a strict UTF-8 stdout refuses the surrogates Python reads it as.
+  rows = [dict(r, file=os.fsencode(r["file"]).decode("utf-8",
+                                                     "backslashreplace"))
+          for r in predict(settings.saved_model, images, settings.top_k)]
   if settings.output == "json":
-    # A name that is not UTF-8 is shown with \xNN escapes (JSON holds text).
-    print("\n".join(json.dumps(dict(r, file=os.fsencode(r["file"]).decode(
-        "utf-8", "backslashreplace"))) for r in rows))
+    print("\n".join(json.dumps(r) for r in rows))
   else:
     print(render(rows))
   return 0
