@@ -197,6 +197,15 @@ class TorchStateTest(unittest.TestCase):
       self.assertEqual((got["scalar"].shape, float(got["scalar"])), ((), 11))
       self.assertEqual(got["empty"].shape, (0, 5))
 
+  def test_a_modules_metadata_is_read_past(self):
+    # A module's state_dict() is an ordered dict with a `_metadata`
+    # attribute (versions per module), which pickle sets by BUILD.
+    data_pkl = state_pickle({"w": ("0", 1, 0, (), ())})[:-1] + plain(
+        {"_metadata": {"": {"version": 1}, "conv1": {"version": 1}}}) + b"b."
+    got = torch_state.read(zip_pth(data_pkl, {"0": floats(3)}))
+    self.assertEqual(list(got), ["w"])
+    self.assertEqual(float(got["w"]), 3)
+
   def test_geometry_outside_its_storage_is_refused_before_any_read(self):
     past = r"^a tensor of size .* does not fit its storage of 1$"
     kinds = r"^a tensor's offset, size and stride are not non-negative "

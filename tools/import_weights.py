@@ -84,7 +84,10 @@ _SLIM_BRANCHES = {"branch1x1": "Branch_0/Conv2d_0a_1x1",
                   "branch5x5": "Branch_2/Conv2d_0b_3x3",
                   "branch_pool": "Branch_3/Conv2d_0b_1x1"}
 
-Getter = Callable[[str], np.ndarray]
+# (name, shape) -> value: a tensor of the input, refused unless it has that
+# shape (None: any size there; the model checks the result).
+Getter = Callable[[str, Tuple[Optional[int], ...]], np.ndarray]
+_ANY4, _ANY2, _ANY1 = (None,) * 4, (None,) * 2, (None,)
 
 
 def torchvision_convs() -> Dict[str, str]:
@@ -113,21 +116,23 @@ def from_torchvision(get: Getter) -> Dict[str, np.ndarray]:
   """{our variable key: value} from a torchvision GoogLeNet state dict."""
   out = {}
   for ours, theirs in torchvision_convs().items():
-    out[f"{ours}/kernel"] = get(f"{theirs}.conv.weight").transpose(2, 3, 1, 0)
+    out[f"{ours}/kernel"] = get(f"{theirs}.conv.weight", _ANY4).transpose(
+        2, 3, 1, 0)
     for key, name in (("gamma", "weight"), ("beta", "bias"),
                       ("moving_mean", "running_mean"),
                       ("moving_variance", "running_var")):
-      out[f"{ours}/batch_norm/{key}"] = get(f"{theirs}.bn.{name}")
+      out[f"{ours}/batch_norm/{key}"] = get(f"{theirs}.bn.{name}", _ANY1)
   for aux in ("aux1", "aux2"):
-    fc1 = get(f"{aux}.fc1.weight")  # [1024, 128 * 4 * 4], NCHW flattened
-    units, channels = fc1.shape[0], fc1.shape[1] // 16
+    channels = out[f"{aux}/conv/kernel"].shape[3]  # 128, from its conv
+    fc1 = get(f"{aux}.fc1.weight", (None, channels * 16))  # NCHW, 4 x 4
+    units = fc1.shape[0]
     out[f"{aux}/fc/kernel"] = fc1.reshape(units, channels, 4, 4).transpose(
         2, 3, 1, 0).reshape(-1, units)  # rows in our NHWC flattening
-    out[f"{aux}/fc/bias"] = get(f"{aux}.fc1.bias")
-    out[f"{aux}/classifier/kernel"] = get(f"{aux}.fc2.weight").T
-    out[f"{aux}/classifier/bias"] = get(f"{aux}.fc2.bias")
-  out["classifier/kernel"] = get("fc.weight").T
-  out["classifier/bias"] = get("fc.bias")
+    out[f"{aux}/fc/bias"] = get(f"{aux}.fc1.bias", _ANY1)
+    out[f"{aux}/classifier/kernel"] = get(f"{aux}.fc2.weight", _ANY2).T
+    out[f"{aux}/classifier/bias"] = get(f"{aux}.fc2.bias", _ANY1)
+  out["classifier/kernel"] = get("fc.weight", _ANY2).T
+  out["classifier/bias"] = get("fc.bias", _ANY1)
   return out
 
 
@@ -137,17 +142,19 @@ def from_slim(get: Getter, has: Callable[[str], bool]) -> Dict[str, np.ndarray]:
   out = {}
   for ours, theirs in slim_convs().items():
     scope = f"InceptionV1/{theirs}"
-    out[f"{ours}/kernel"] = get(f"{scope}/weights")
-    beta = get(f"{scope}/BatchNorm/beta")
+    out[f"{ours}/kernel"] = get(f"{scope}/weights", _ANY4)
+    beta = get(f"{scope}/BatchNorm/beta", _ANY1)
     out[f"{ours}/batch_norm/gamma"] = (
-        get(f"{scope}/BatchNorm/gamma") if has(f"{scope}/BatchNorm/gamma")
-        else np.ones_like(beta))
+        get(f"{scope}/BatchNorm/gamma", _ANY1)
+        if has(f"{scope}/BatchNorm/gamma") else np.ones_like(beta))
     out[f"{ours}/batch_norm/beta"] = beta
     for key in ("moving_mean", "moving_variance"):
-      out[f"{ours}/batch_norm/{key}"] = get(f"{scope}/BatchNorm/{key}")
-  logits = get("InceptionV1/Logits/Conv2d_0c_1x1/weights")
-  out["classifier/kernel"] = logits.reshape(logits.shape[2], logits.shape[3])
-  out["classifier/bias"] = get("InceptionV1/Logits/Conv2d_0c_1x1/biases")
+      out[f"{ours}/batch_norm/{key}"] = get(f"{scope}/BatchNorm/{key}",
+                                            _ANY1)
+  logits = get("InceptionV1/Logits/Conv2d_0c_1x1/weights", (1, 1, None, None))
+  out["classifier/kernel"] = logits[0, 0]
+  out["classifier/bias"] = get("InceptionV1/Logits/Conv2d_0c_1x1/biases",
+                               _ANY1)
   return out
 
 
@@ -157,13 +164,20 @@ class _Source:
   def __init__(self, path: str, tensors: Dict[str, np.ndarray], what: str):
     self.path, self.tensors, self.what, self.used = path, tensors, what, set()
 
-  def get(self, name: str) -> np.ndarray:
+  def get(self, name: str, shape: Tuple[Optional[int], ...]) -> np.ndarray:
     if name not in self.tensors:
       raise errors.InputError(
           f"`input` {self.path!r} has no tensor {name!r}: it is not "
           f"{self.what}.")
+    value = np.asarray(self.tensors[name], np.float32)
+    if len(value.shape) != len(shape) or any(
+        want not in (None, got) for got, want in zip(value.shape, shape)):
+      wanted = ", ".join("*" if n is None else str(n) for n in shape)
+      raise errors.InputError(
+          f"`input` {self.path!r}: {name} has shape {list(value.shape)}, "
+          f"where {self.what} has [{wanted}].")
     self.used.add(name)
-    return np.asarray(self.tensors[name], np.float32)
+    return value
 
   def unused(self) -> List[str]:
     return sorted(n for n in self.tensors if n not in self.used
@@ -177,7 +191,11 @@ def read_source(source: str, path: str) -> Tuple[_Source, str]:
     from tools import torch_state  # pylint: disable=g-import-not-at-top
     if not files.isfile(path):
       raise errors.InputError(f"`input` {path!r} is not a file.")
-    data = files.read_bytes(path)
+    try:
+      data = files.read_bytes(path)
+    except OSError as e:
+      raise errors.InputError(f"`input` {path!r} cannot be read "
+                              f"({_reason(e)}).") from None
     try:
       tensors = torch_state.read(data)
     except torch_state.FormatError as e:
@@ -209,8 +227,12 @@ def class_names(path: Optional[str], count: int, source: str) -> List[str]:
   """The classes' names: from the file, or their numbers."""
   if path is None:
     return [str(i) for i in range(count)]
-  names = [line.strip() for line in files.read_text(path).splitlines()
-           if line.strip()]
+  try:
+    text = files.read_text(path)
+  except (OSError, UnicodeError) as e:
+    raise errors.InputError(f"`class_names` {path!r} cannot be read as "
+                            f"UTF-8 text ({_reason(e)}).") from None
+  names = [line.strip() for line in text.splitlines() if line.strip()]
   if source == "slim" and len(names) == count - 1:
     names = ["background"] + names  # TF-slim's class 0
   if len(names) != count:
@@ -245,19 +267,40 @@ def build(source: str, values: Dict[str, np.ndarray], image_size: int):
 
 
 def write(model, output: str, record: dict) -> None:
-  """The checkpoint and imported.json, into a new folder `output`."""
+  """The checkpoint and imported.json, into a new folder `output`.
+
+  Raises:
+    InputError: `output` cannot be written, or appeared meanwhile.
+    NoSpaceError: The disk filled up.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tmp = output.rstrip("/") + f".tmp-{os.getpid()}"
-  files.makedirs(tmp)
   try:
+    files.makedirs(tmp)
     with files.literal(os.path.join(tmp, CHECKPOINT)) as prefix:
       tf.train.Checkpoint(model=model).write(prefix)
     files.write_atomic(os.path.join(tmp, IMPORTED),
                        json.dumps(record, indent=1) + "\n")
     files.move(tmp, output)
+  except (OSError, tf.errors.OpError) as e:
+    if errors.is_no_space(e):
+      raise errors.NoSpaceError(f"no space left to write `output` "
+                                f"{output!r}; free space and rerun.") from None
+    if files.exists(output):  # rename(2): EEXIST, or ENOTEMPTY for a folder
+      raise errors.InputError(f"`output` {output!r} was created while the "
+                              "import ran; choose a new folder.") from None
+    raise errors.InputError(f"`output` {output!r} cannot be written "
+                            f"({_reason(e)}).") from None
   finally:
     if files.exists(tmp):  # the move did not happen: leave no half copy
       files.rmtree(tmp)
+
+
+def _reason(error: Exception) -> str:
+  """An OSError's, TensorFlow's or a decoder's reason, on one line."""
+  text = getattr(error, "strerror", None) or getattr(
+      error, "message", None) or str(error)
+  return " ".join(text.split())[:200]
 
 
 def run() -> List[str]:
@@ -266,8 +309,9 @@ def run() -> List[str]:
   source, digest = read_source(source_name, path)
   values = (from_torchvision(source.get) if source_name == "torchvision"
             else from_slim(source.get, lambda n: n in source.tensors))
+  names = class_names(FLAGS.class_names, values["classifier/bias"].shape[0],
+                      source_name)  # before the model: it takes a while
   model, fresh = build(source_name, values, FLAGS.image_size)
-  names = class_names(FLAGS.class_names, model.num_classes, source_name)
   record = {"source": source_name, "input": path, "input_sha256": digest,
             "variant": source_name, "num_classes": model.num_classes,
             "image_size": FLAGS.image_size, "class_names": names,
@@ -294,16 +338,22 @@ def run() -> List[str]:
 
 
 def _export(model, names: List[str], record: dict) -> str:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from train.artefacts import export as export_lib  # pylint: disable=g-import-not-at-top
   version = FLAGS.export_version
-  written = export_lib.export(
-      model, FLAGS.export_dir, version, image_shape=(None, None, 3),
-      class_names=names,
-      metadata={"dataset": f"imagenet ({record['source']})",
-                "class_names": names, "image_shape": [None, None, 3],
-                "image_size": FLAGS.image_size, "global_step": 0,
-                "imported_from": {k: record[k] for k in (
-                    "source", "input", "input_sha256", "variant")}})
+  try:
+    written = export_lib.export(
+        model, FLAGS.export_dir, version, image_shape=(None, None, 3),
+        class_names=names,
+        metadata={"dataset": f"imagenet ({record['source']})",
+                  "class_names": names, "image_shape": [None, None, 3],
+                  "image_size": FLAGS.image_size, "global_step": 0,
+                  "imported_from": {k: record[k] for k in (
+                      "source", "input", "input_sha256", "variant")}})
+  except (OSError, tf.errors.OpError) as e:
+    raise errors.InputError(
+        f"`export_dir` {FLAGS.export_dir!r} cannot be written "
+        f"({_reason(e)}); the import itself is in {FLAGS.output}.") from None
   return (f"exported {written}" if written else
           f"{FLAGS.export_dir} already holds these weights")
 
