@@ -31,6 +31,15 @@ class MainErrorsTest(tf.test.TestCase):
                                "flag --optimizer=lbfgs: value should be one "
                                "of")
 
+  def test_the_exit_code_stays_when_stderr_fails_too(self):
+    # A hung-up terminal fails every write; /dev/full fails every write.
+    with open("/dev/full", "w") as full:
+      result = subprocess.run(
+          [sys.executable, "-m", "train.main", "--optimizer=lbfgs"],
+          cwd=helpers.ROOT, stderr=full, timeout=300,
+          env=helpers._env())  # pylint: disable=protected-access
+    self.assertEqual(result.returncode, errors.EXIT_USAGE)
+
   def test_unknown_flag(self):
     self.assert_one_line_error(helpers.cli(["--epoch=3"]),
                                "Unknown command line flag 'epoch'")

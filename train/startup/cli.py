@@ -56,7 +56,10 @@ class OutlivingOutput:
 
 def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
   """Prints `error: message` on stderr; returns `code` for the exit."""
-  print(f"error: {message}", file=sys.stderr, flush=True)
+  try:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+  except OSError:  # stderr gone too (a hung-up terminal): the code tells
+    pass
   return code
 
 
