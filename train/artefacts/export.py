@@ -73,7 +73,10 @@ class ServingModule(tf.Module):
       mirror: Average each image's probabilities with its mirror image's
         (GoogLeNet.classify).
       max_image_pixels: `serving_bytes` refuses (InvalidArgumentError) an
-        image whose header declares more pixels, before decoding it.
+        image whose header declares more pixels or cannot be sized, and a
+        request whose images declare more than
+        images.REQUEST_IMAGES x max_image_pixels in all, before decoding
+        (core/data/images.decode_request).
     """
     super().__init__(name="serving")
     # Track only the trunk's variables (and its batch normalisation
@@ -109,12 +112,8 @@ class ServingModule(tf.Module):
         images, [None, None, None, self._channels]))
 
   def _serve_bytes(self, encoded):
-    target, channels = self._target, self._channels
-    decoded = tf.map_fn(
-        lambda e: images_lib.resize(images_lib.checked_decode(
-            e, channels, self._max_pixels), *target),
-        encoded, fn_output_signature=tf.TensorSpec([*target, channels],
-                                                   tf.uint8))
+    decoded = images_lib.decode_request(encoded, self._channels,
+                                        *self._target, self._max_pixels)
     # A call of `serve`'s function: the SavedModel holds the network's graph
     # once, not once per signature (half the tracing, the file and the load).
     return self.serve(decoded)

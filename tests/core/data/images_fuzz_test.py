@@ -2,7 +2,9 @@
 random and empty files, JPEG and PNG, whole or through a crop window. Each
 decodes to a valid image or is flagged (ok == False, a zero image, a
 problem named): never an exception, never a crash of the pipeline. And the
-header's pixel count, read without decoding, for every format we read."""
+header's shape, read without decoding, for every format decode_image reads:
+the pixel bombs each hides (a GIF frame larger than its screen, a 36-byte
+WebP of 16383 x 16383), and what cannot be sized, are refused undecoded."""
 
 import struct
 
@@ -11,13 +13,12 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core.data import images
+from tests.core.data import image_bytes as made
 
 _RNG = np.random.RandomState(0)
 _PICTURE = _RNG.randint(0, 256, [13, 17, 3]).astype(np.uint8)
 VALID = {"jpeg": tf.io.encode_jpeg(_PICTURE).numpy(),
          "png": tf.io.encode_png(_PICTURE).numpy()}
-
-
 @st.composite
 def mutated(draw):
   data = bytearray(VALID[draw(st.sampled_from(sorted(VALID)))])
@@ -79,15 +80,103 @@ class ImagesFuzzTest(tf.test.TestCase):
     self.assertLess(float(tf.reduce_mean(tf.cast(gap, tf.float32))), 4)
 
   def test_header_declares_the_shape_without_decoding(self):
-    encoded = {"jpeg": VALID["jpeg"], "png": VALID["png"],
-               "gif": _gif(13, 17), "bmp": _bmp(_PICTURE)}
-    for name, data in encoded.items():
-      self.assertAllEqual(images.header_shape(tf.constant(data)), [13, 17],
+    for name, data in _every_format().items():
+      channels = 4 if name == "webp alpha" else 3
+      self.assertAllEqual(images.header_shape(tf.constant(data)),
+                          [13, 17, channels], msg=name)
+      self.assertAllEqual(images.decode(tf.constant(data), 3).shape,
+                          [13, 17, 3], msg=name)
+      self.assertTrue(bool(decode(data, max_pixels=13 * 17)["ok"]), name)
+    self.assertAllEqual(
+        images.header_shape(tf.constant(made.vp8l(16383, 16383))),
+        [16383, 16383, 3])
+
+  def test_every_format_decodes_to_one_channel(self):
+    # TF refuses channels=1 for GIF, BMP and WebP (review #14): they are
+    # decoded as stored and made grey as tf.image.rgb_to_grayscale does.
+    for name, data in _every_format().items():
+      grey = images.decode(tf.constant(data), 1)
+      self.assertEqual(grey.shape, (13, 17, 1), msg=name)
+      if name not in ("jpeg", "png"):  # these TF converts itself
+        self.assertAllEqual(grey, tf.image.rgb_to_grayscale(
+            images.decode(tf.constant(data), 3)), msg=name)
+      self.assertTrue(bool(decode(data, channels=1)["ok"]), name)
+
+  def test_pixel_bombs_are_refused_undecoded(self):
+    # What the header declares, what TF would decode to, all above 100 px.
+    vp8, vp8x = bytearray(made.WEBP_LOSSY), bytearray(made.WEBP_ALPHA)
+    vp8[26:30] = struct.pack("<HH", 3000, 3000)        # VP8 frame size
+    vp8x[24:30] = (2999).to_bytes(3, "little") * 2    # VP8X canvas - 1
+    bombs = {
+        # TF decodes a GIF to its largest frame, whatever its screen says.
+        "gif frame past its 1x1 screen": (made.gif((60, 50), screen=(1, 1)),
+                                          [60, 50]),
+        "gif frames 1x60 and 60x1": (
+            made.gif((1, 60), (60, 1), screen=(1, 1)), [60, 60]),
+        "webp lossless": (made.vp8l(300, 200), [200, 300]),
+        "webp lossy": (bytes(vp8), [3000, 3000]),
+        "webp extended": (bytes(vp8x), [3000, 3000]),
+    }
+    for name, (data, shape) in bombs.items():
+      self.assertAllEqual(images.header_shape(tf.constant(data))[:2], shape,
                           msg=name)
-      self.assertAllEqual(images.decode(tf.constant(data), 3).shape[:2],
-                          [13, 17], msg=name)
-    self.assertAllEqual(images.header_shape(tf.constant(b"neither")),
-                        [-1, -1])
+      out = decode(data, max_pixels=100)
+      self.assertFalse(bool(out["ok"]), name)
+      self.assertEqual(out["problem"].numpy().decode(),
+                       f"declares {shape[1]}x{shape[0]} pixels, more than "
+                       "--max_image_pixels=100", msg=name)
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "more than the 100 this model accepts"):
+        images.checked_decode(tf.constant(data), 3, 100)
+    # The review's 36-byte file, past the default limit.
+    self.assertEqual(decode(made.vp8l(16383, 16383),
+                            max_pixels=images.DEFAULT_MAX_PIXELS)["problem"],
+                     b"declares 16383x16383 pixels, more than "
+                     b"--max_image_pixels=50000000")
+
+  def test_what_cannot_be_sized_is_refused_undecoded(self):
+    png, bmp = VALID["png"], bytearray(made.bmp(_PICTURE))
+    bmp[18:22] = struct.pack("<i", -17)
+    unsized = {"another format": b"neither", "png cut short": png[:20],
+               "gif without its trailer": made.gif((13, 17))[:-1],
+               "webp of an unknown chunk": made.WEBP_LOSSY[:12] + b"VP8Z"
+                                           + made.WEBP_LOSSY[16:],
+               "bmp of a negative width": bytes(bmp), "empty": b""}
+    for name, data in unsized.items():
+      self.assertAllEqual(images.header_shape(tf.constant(data)),
+                          [-1, -1, -1], msg=name)
+      out = decode(data)
+      self.assertFalse(bool(out["ok"]), name)
+      self.assertEqual(out["problem"].numpy().decode(), images.UNREADABLE)
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "header cannot be sized"):
+        images.checked_decode(tf.constant(data), 3)
+
+  def test_a_request_is_bounded_in_all(self):
+    request = tf.constant([VALID["png"]] * images.REQUEST_IMAGES)
+    out = images.decode_request(request, 3, 8, 8, max_pixels=13 * 17)
+    self.assertEqual(out.shape, (images.REQUEST_IMAGES, 8, 8, 3))
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        rf"the images of this request declare {5 * 13 * 17} pixels in all, "
+        rf"more than the {4 * 13 * 17} \(4 x {13 * 17}\) this model accepts "
+        "per request; send fewer or smaller images"):
+      images.decode_request(tf.concat([request, request[:1]], 0), 3, 8, 8,
+                            max_pixels=13 * 17)
+
+  def test_channels_are_read_from_the_header_alone(self):
+    # IHDR chunks of 20000 x 20000 with no pixels: decoding would fail.
+    def png(colour_type):
+      ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, colour_type, 0, 0, 0)
+      return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
+              + ihdr + b"\0" * 4)
+    self.assertEqual([images.channels_of(png(t)) for t in (0, 2, 4, 6)],
+                     [1, 3, 2, 4])
+    self.assertEqual(images.channels_of(made.gif((13, 17))), 3)
+    self.assertEqual(images.channels_of(made.WEBP_ALPHA), 4)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "cannot be sized"):
+      images.channels_of(b"neither")
 
   def test_more_pixels_than_allowed_is_flagged_undecoded(self):
     out = decode(VALID["jpeg"], max_pixels=13 * 17 - 1)
@@ -130,42 +219,9 @@ class ImagesFuzzTest(tf.test.TestCase):
                           want)
 
 
-def _bmp(pixels: np.ndarray) -> bytes:
-  """An uncompressed 24-bit BMP (rows bottom-up, BGR, padded to 4 bytes)."""
-  height, width, _ = pixels.shape
-  row = (width * 3 + 3) // 4 * 4
-  body = b"".join(pixels[r, :, ::-1].tobytes().ljust(row, b"\0")
-                  for r in range(height - 1, -1, -1))
-  info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, len(body),
-                     2835, 2835, 0, 0)
-  header = struct.pack("<2sIHHI", b"BM", 54 + len(body), 0, 0, 54)
-  return header + info + body
-
-
-def _gif(height: int, width: int) -> bytes:
-  """A one-colour GIF89a (a 2-entry palette, one LZW-coded frame)."""
-  pixels = height * width
-  # LZW with 2-bit minimum code size: clear (4), then every pixel as code 0
-  # (3-bit codes; no dictionary growth past the 8-entry limit is needed as
-  # we emit a clear before it fills), then end (5).
-  codes, bits = [], []
-  codes.append((4, 3))
-  emitted = 0
-  for _ in range(pixels):
-    codes.append((0, 3))
-    emitted += 1
-    if emitted == 2:  # two codes add two table entries: 6, 7 -> clear
-      codes.append((4, 3))
-      emitted = 0
-  codes.append((5, 3))
-  value, count = 0, 0
-  for code, width_bits in codes:
-    value |= code << count
-    count += width_bits
-  data = value.to_bytes((count + 7) // 8, "little")
-  blocks = b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255]
-                    for i in range(0, len(data), 255)) + b"\0"
-  return (b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0)
-          + b"\x00\x00\x00\xff\xff\xff"
-          + b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
-          + b"\x02" + blocks + b"\x3b")
+def _every_format() -> dict:
+  """17 x 13 images in each format decode_image reads."""
+  return {"jpeg": VALID["jpeg"], "png": VALID["png"],
+          "gif": made.gif((13, 17)), "bmp": made.bmp(_PICTURE),
+          "webp lossless": made.vp8l(17, 13), "webp lossy": made.WEBP_LOSSY,
+          "webp alpha": made.WEBP_ALPHA}

@@ -193,7 +193,7 @@ class ExportTest(tf.test.TestCase):
                                   "Shape of tensor .* is not compatible"):
         fn(images=tf.zeros(shape, tf.uint8))
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                "Unknown image file format"):
+                                "header cannot be sized"):
       tf.saved_model.load(self.path).signatures["serving_bytes"](
           images=tf.constant([b"not an image"]))
 
