@@ -11,6 +11,7 @@ for every run seed) puts `validation_size` files aside.
 """
 
 import os
+import stat
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,17 +34,43 @@ class FileSplit(NamedTuple):
     return len(self.labels)
 
 
+def _shown(path: str) -> str:
+  """`path` for a message: bytes that are not UTF-8 as \\x escapes."""
+  return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _images_in(folder: str) -> List[str]:
   return [os.path.join(folder, name) for name in files.scan(folder)[1]
           if name.lower().endswith(EXTENSIONS)]
+
+
+def _regular(paths: List[str]) -> List[str]:
+  """`paths`, checked to be regular files once links are followed.
+
+  Raises:
+    DataError: If one is not (a named pipe or a device: its first read
+      would block for ever, or never end).
+  """
+  for path in paths:
+    try:
+      regular = (not files.is_local(path)
+                 or stat.S_ISREG(os.stat(path).st_mode))
+    except OSError:
+      continue  # a broken link: the pipeline names it as unreadable
+    if not regular:
+      raise DataError(f"{_shown(path)}: not a regular file (a named pipe, a "
+                      "device, or a link to one); remove it from the data "
+                      "folder.")
+  return paths
 
 
 def class_names(root: str) -> Tuple[str, ...]:
   """The sorted class folders of `root/train`.
 
   Raises:
-    DataError: If there is no train folder, fewer than two classes, or an
-      empty class folder.
+    DataError: If there is no train folder, fewer than two classes, an
+      empty class folder, or one whose name is not UTF-8 (class names go
+      into summaries and the export as text).
   """
   train = os.path.join(root, SPLIT_FOLDERS["train"])
   if not files.isdir(train):
@@ -55,6 +82,11 @@ def class_names(root: str) -> Tuple[str, ...]:
     raise DataError(f"{train}: found {len(names)} class folder(s); training "
                     "a classifier needs at least 2.")
   for name in names:
+    try:
+      name.encode("utf-8")
+    except UnicodeEncodeError:
+      raise DataError(f"{_shown(os.path.join(train, name))}: the class "
+                      "folder's name is not UTF-8; rename it.") from None
     if not _images_in(os.path.join(train, name)):
       raise DataError(f"{os.path.join(train, name)}: empty class folder (no "
                       f"{', '.join(EXTENSIONS)} files).")
@@ -77,7 +109,7 @@ def read_split(root: str, split: str,
     if name not in index:
       raise DataError(f"{os.path.join(folder, name)}: class {name!r} is not "
                       f"among the train folder's classes.")
-    found = _images_in(os.path.join(folder, name))
+    found = _regular(_images_in(os.path.join(folder, name)))
     paths += found
     labels += [index[name]] * len(found)
   return FileSplit(np.array(paths, dtype=object),

@@ -7,8 +7,10 @@ import tensorflow as tf
 
 from core.data import datasets
 from core.data import folders
+from core.data import images
 from core.runtime.errors import DataError
 from tests import helpers
+from tests.core.data import image_bytes as made
 
 
 class FoldersTest(tf.test.TestCase):
@@ -45,6 +47,59 @@ class FoldersTest(tf.test.TestCase):
     root, _ = self.make(channels=1)
     self.assertEqual(datasets.load("folder", data_dir=root,
                                    validation_size=3).info.channels, 1)
+
+  def test_grey_folder_reads_its_gif_and_bmp(self):
+    # Grey PNGs make a one-channel set, in which TF refuses to decode a GIF
+    # or a BMP (review #14): they are read in colour and made grey.
+    root, _ = self.make(channels=1)
+    colour = np.full([24, 24, 3], [40, 90, 160], np.uint8)
+    for name, data in (("zz.bmp", made.bmp(colour)),
+                       ("zz.gif", made.gif((24, 24)))):
+      open(os.path.join(root, "train", "cat", name), "wb").write(data)
+    data = datasets.load("folder", data_dir=root, validation_size=0)
+    self.assertEqual(data.info.channels, 1)
+    for path in data.train.paths:
+      (out,) = list(images.read_or_flagged(
+          lambda p: (tf.io.read_file(p), {}), tf.constant(path), 1, 8))
+      self.assertTrue(bool(out["ok"]), path)
+      self.assertEqual(out["image"].shape, (8, 8, 1))
+    self.assertEqual(sorted(os.path.basename(p) for p in data.train.paths
+                            if p.endswith(("bmp", "gif"))),
+                     ["zz.bmp", "zz.gif"])
+
+  def test_a_class_folder_named_in_bytes_that_are_not_utf8(self):
+    # Class names go into summaries and the export's tf.constant, which
+    # take UTF-8 only (review #11): refused at load, in one line.
+    root, _ = self.make()
+    os.rename(os.path.join(root, "train", "dog"),
+              os.path.join(root, "train", os.fsdecode(b"caf\xe9")))
+    with self.assertRaises(DataError) as raised:
+      datasets.load("folder", data_dir=root, validation_size=3)
+    message = str(raised.exception)
+    self.assertEqual(message, os.path.join(root, "train", "caf\\xe9")
+                     + ": the class folder's name is not UTF-8; rename it.")
+    message.encode("utf-8")  # printable as it is
+
+  def test_pipes_and_devices_are_not_listed_as_images(self):
+    # Reading one would block for ever (review #12); the listing itself
+    # does not open them, so this test cannot hang on code that takes them.
+    root, _ = self.make()
+    cat = os.path.join(root, "train", "cat")
+    pipe = os.path.join(self.get_temp_dir(), "pipe")
+    os.mkfifo(pipe)
+    for name, make in (("fifo.png", lambda p: os.mkfifo(p)),
+                       ("to-fifo.png", lambda p: os.symlink(pipe, p)),
+                       ("to-zero.jpg", lambda p: os.symlink("/dev/zero", p))):
+      path = os.path.join(cat, name)
+      make(path)
+      with self.assertRaisesRegex(DataError, f"^{path}: not a regular file "
+                                  r"\(a named pipe, a device, or a link to "
+                                  r"one\); remove it from the data folder\.$"):
+        folders.read_split(root, "train", ("cat", "dog", "eel"))
+      os.remove(path)
+    os.symlink(os.path.join(cat, "000.png"), os.path.join(cat, "link.png"))
+    listed = folders.read_split(root, "train", ("cat", "dog", "eel")).paths
+    self.assertIn(os.path.join(cat, "link.png"), listed)  # to a file: taken
 
   def test_layout_errors(self):
     root, _ = self.make()
