@@ -23,6 +23,10 @@ from core.runtime.errors import DataError
 METADATA = "dataset.json"
 ENCODED, LABEL, TEXT = "image/encoded", "image/class/label", "image/class/text"
 SPLITS = ("train", "validation", "test")
+# Labels must be below this (after --label_offset): well above the largest
+# public label sets (Google Landmarks v2: 203,094 classes); a label past it
+# is a damaged record, and its class list would fill memory (review #26).
+MAX_CLASSES = 1_000_000
 
 
 class RecordSplit(NamedTuple):
@@ -122,6 +126,11 @@ def _scan(root: str, files: Dict[str, Tuple[str, ...]], label_offset: int,
         raise DataError(f"{path}: record {number} has label "
                         f"{label + label_offset}, below --label_offset "
                         f"{label_offset} (or no {LABEL} feature).")
+      if label >= MAX_CLASSES:
+        raise DataError(f"{path}: record {number} has label "
+                        f"{label + label_offset}; labels must be below "
+                        f"{MAX_CLASSES + label_offset} (at most "
+                        f"{MAX_CLASSES} classes).")
       largest = max(largest, label)
       if text:
         texts.setdefault(label, text)
@@ -162,8 +171,10 @@ def describe(root: str, label_offset: int = 0, skip_bad: bool = False):
 def _read_metadata(path: str):
   try:
     meta = json.loads(files.read_text(path))
-    return ({k: int(v) for k, v in meta["counts"].items()},
-            tuple(str(n) for n in meta["class_names"]))
+    names = tuple(str(n) for n in meta["class_names"])
+    for name in names:  # JSON's \ud800 escapes make strings TF cannot take
+      name.encode("utf-8")
+    return {k: int(v) for k, v in meta["counts"].items()}, names
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise DataError(f"{path}: unreadable ({e}); fix or delete it (the "
                     "shards are then scanned once).") from None

@@ -19,9 +19,8 @@ def write_shards(root, labels, *, split="train", shards=2, text=True,
   writers = [tf.io.TFRecordWriter(os.path.join(
       root, f"{split}-{i:05d}-of-{shards:05d}")) for i in range(shards)]
   for i, label in enumerate(labels):
-    image = np.full([8 + i % 3, 9, 3], 10 * (label + 1), np.uint8)
-    data = encoded if encoded is not None else tf.io.encode_png(
-        image).numpy()
+    data = encoded if encoded is not None else tf.io.encode_png(np.full(
+        [8 + i % 3, 9, 3], 10 * (label + 1), np.uint8)).numpy()
     writers[i % shards].write(tfrecords.example(
         data, label, f"c{label}" if text else None))
   for w in writers:
@@ -57,6 +56,27 @@ class TFRecordsTest(tf.test.TestCase):
     with self.assertRaisesRegex(DataError, r"train-00000-of-00001: record 1 "
                                 r"has label 0, below --label_offset 1"):
       datasets.load("tfrecord", data_dir=root, label_offset=1)
+
+  def test_a_label_past_the_class_limit_is_named(self):
+    # range(label) class names would fill memory (review #26).
+    for label in (10 ** 12, tfrecords.MAX_CLASSES):
+      root = os.path.join(self.root(), str(label))
+      write_shards(root, [0, label, 1], shards=1, encoded=b"any")
+      with self.assertRaisesRegex(
+          DataError, rf"^{root}/train-00000-of-00001: record 1 has label "
+          rf"{label}; labels must be below 1000000 \(at most 1000000 "
+          r"classes\)\.$"):
+        datasets.load("tfrecord", data_dir=root)
+
+  def test_metadata_names_that_tensorflow_cannot_take_are_refused(self):
+    # JSON can escape a lone surrogate, which no tf.constant takes.
+    root = self.root()
+    write_shards(root, [0, 1])
+    open(os.path.join(root, "dataset.json"), "w").write(
+        '{"counts": {"train": 2}, "class_names": ["caf\\udce9", "b"]}')
+    with self.assertRaisesRegex(DataError, r"dataset.json: unreadable \("
+                                ".*surrogates not allowed.*fix or delete it"):
+      datasets.load("tfrecord", data_dir=root)
 
   def test_record_without_an_image_is_named(self):
     root = self.root()
