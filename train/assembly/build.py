@@ -15,6 +15,7 @@ export (core/runtime/cluster.py, BUILD.md "Several machines").
 
 import os
 import random
+import sys
 import uuid
 from typing import Callable, Optional, Tuple
 
@@ -33,7 +34,7 @@ from core.optim import metrics
 from core.optim import optimizers
 from core.optim import schedules
 from core.optim.loss_scale import DynamicLossScale
-from core.runtime.errors import ClusterError, InputError
+from core.runtime.errors import EXIT_USAGE, ClusterError, InputError
 from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
@@ -76,14 +77,30 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
   # The watcher first: a SIGTERM while the lock settles (2 s on object
   # storage) stops the run through the lock's release, not past it.
   with PreemptionWatcher() as watcher, \
-      RunLock(config.model_dir, enabled=chief, report=report), \
+      RunLock(config.model_dir, enabled=chief, report=report) as lock, \
       lost_workers.naming_lost_workers(cluster):
+    lock.attach(lambda message: _lease_lost(message, lock, watcher))
     other_model = manifest_lib.check_compatible(config.model_dir,
                                                 config.fingerprint)
     if other_model:
       start_over.refuse_or_move(config.model_dir, other_model,
                                 config.start_over, report)
     return build(config, cluster, watcher, report=report).run()
+
+
+def _lease_lost(message: str, lock: RunLock,
+                watcher: PreemptionWatcher) -> None:
+  """The run's lease on object storage is lost (train/assembly/run_lock.py).
+  A run that still holds it stops at the next step boundary with a
+  checkpoint, as a signal stops it (exit 75: the same command resumes once
+  the storage answers). A run another one took over ends at once, from the
+  heartbeat's thread: any further write (a checkpoint, an export) would
+  land in a folder the other run now owns."""
+  if lock.may_write():
+    watcher.stop(message)
+    return
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  os._exit(EXIT_USAGE)  # pylint: disable=protected-access
 
 
 def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],

@@ -302,6 +302,8 @@ class Controller:
                       "command to resume.")
 
   def _cause(self) -> str:
+    if self.watcher.reason is not None:
+      return f"a lost lease ({self.watcher.reason.rstrip('.')})"
     if self.watcher.requested:
       return signal.Signals(self.watcher.signal).name
     return "a signal to another worker"

@@ -35,6 +35,7 @@ class PreemptionWatcher:
         engine's `request_stop`).
     """
     self.signal: Optional[int] = None
+    self.reason: Optional[str] = None  # a stop asked for without a signal
     self._on_signal = on_signal
     self._depth = 0  # nested `with`: only the outermost installs
     self._previous = {}
@@ -75,7 +76,7 @@ class PreemptionWatcher:
     """Sets the callback (the engine's `request_stop`, once it exists);
     calls it at once if a signal came before."""
     self._on_signal = on_signal
-    if self.signal is not None:
+    if self.requested:
       on_signal()
 
   def reclaim(self) -> None:
@@ -102,5 +103,11 @@ class PreemptionWatcher:
 
   @property
   def requested(self) -> bool:
-    """True once a signal has arrived."""
-    return self.signal is not None
+    """True once a signal has arrived or a stop was asked for."""
+    return self.signal is not None or self.reason is not None
+
+  def stop(self, reason: str) -> None:
+    """Asks for the stop a signal asks for, for `reason` (the run's lease
+    about to expire, train/assembly/run_lock.py); from any thread."""
+    self.reason = reason
+    self._on_signal()
