@@ -54,7 +54,8 @@ class NoSpaceError(EngineError):
 
 
 class Preempted(EngineError):
-  """A SIGTERM/SIGINT arrived; a checkpoint was written; rerun to resume."""
+  """A SIGTERM/SIGINT/SIGHUP arrived, or the run's lease could not be
+  renewed; a checkpoint was written; rerun to resume."""
   exit_code = EXIT_PREEMPTED
 
 

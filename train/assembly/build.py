@@ -62,7 +62,8 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
     InputError: Bad data, directories or settings (one-line message).
     NoSpaceError: The disk filled up; what was written before is intact.
     TrainingError: Training diverged; checkpoints on disk are intact.
-    Preempted: SIGTERM/SIGINT arrived; a checkpoint was written.
+    Preempted: SIGTERM/SIGINT/SIGHUP arrived, or the lease could not be
+      renewed; a checkpoint was written.
     ClusterError: A worker of a multi-worker run was lost or never joined.
   """
   cluster = (cluster_lib.from_environment()

@@ -114,7 +114,8 @@ class Controller:
       schedule: When to stop chunks, evaluate and checkpoint.
       summaries: TensorBoard writers (train/loop/summaries.py).
       checkpointer: Saves `ckpt-<step>` (core/runtime/checkpointing.py).
-      watcher: Records SIGTERM/SIGINT (train/loop/preemption.py).
+      watcher: Records SIGTERM/SIGINT/SIGHUP and other stop requests
+        (train/loop/preemption.py).
       profiler: The profiler window (train/loop/profiling.py).
       export: Writes the SavedModel for a step; returns its path or None.
       global_batch_size: Images per step, for the images/s figure.
@@ -143,7 +144,8 @@ class Controller:
 
     Raises:
       TrainingError: Training diverged; checkpoints on disk are intact.
-      Preempted: SIGTERM/SIGINT arrived; a checkpoint was written.
+      Preempted: SIGTERM/SIGINT/SIGHUP arrived, or the lease could not be
+        renewed; a checkpoint was written.
     """
     self._started = self.clock()
     try:

@@ -67,6 +67,19 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
     # engine's request_stop may be called any number of times).
     self.assertIn("stop", calls)
 
+  def test_a_stop_asked_for_without_a_signal_is_a_request_with_its_reason(
+      self):
+    calls = []
+    with PreemptionWatcher() as watcher:
+      self.assertFalse(watcher.requested)
+      watcher.stop("the lease expires")
+      self.assertTrue(watcher.requested)
+      self.assertIsNone(watcher.signal)
+      self.assertEqual(watcher.reason, "the lease expires")
+      watcher.attach(lambda: calls.append("stop"))  # asked before: at once
+      watcher.stop("again")
+    self.assertEqual(calls, ["stop", "stop"])
+
   def test_stop_flag_ends_a_compiled_loop_before_its_next_step(self):
     from core.data import datasets  # pylint: disable=g-import-not-at-top
     from tests import helpers  # pylint: disable=g-import-not-at-top
