@@ -36,6 +36,10 @@ NOT_STORAGE = {
     # A --flagfile is read by absl with Python's open (local files only);
     # this reads the same file the same way to name its bad byte.
     ("train/startup/cli.py", "open"),
+    # The kernel's mount table, and a local path's links resolved to find
+    # the mount it is on (only local paths reach it): no file is read.
+    ("core/runtime/mounts.py", "open"),
+    ("core/runtime/mounts.py", "os.path.realpath"),
 }
 # os, os.path, glob, shutil, fcntl, tempfile and pathlib calls that touch
 # files (os.path.join and friends only build strings; shutil.which reads

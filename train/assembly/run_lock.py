@@ -51,6 +51,7 @@ from typing import Callable, Optional
 from absl import logging
 
 from core.runtime import files
+from core.runtime import mounts
 from core.runtime.errors import InputError
 
 LOCK_NAME = ".run.lock"
@@ -152,7 +153,7 @@ class RunLock:
         "; wait for it to end or stop it, or pass another --model_dir.")
 
   def _take_lock(self) -> None:
-    mount = files.per_host_lock_mount(self.directory)
+    mount = mounts.per_host_lock_mount(self.directory)
     if mount:
       raise InputError(
           f"`model_dir` {self.directory!r} is on a {mount[1]} mount "

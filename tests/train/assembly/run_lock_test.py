@@ -16,6 +16,7 @@ import unittest
 from unittest import mock
 
 from core.runtime import files
+from core.runtime import mounts
 from core.runtime.errors import InputError, Preempted
 from train.assembly import run_lock
 from train.assembly.run_lock import RunLock
@@ -65,7 +66,7 @@ class RunLockTest(unittest.TestCase):
     table = (f"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
              f"2 1 0:9 / {os.path.realpath(self.dir)} rw,nosuid - {kind} "
              "bucket rw,user_id=0\n")
-    return mock.patch.object(files, "mount_table", return_value=table)
+    return mock.patch.object(mounts, "mount_table", return_value=table)
 
   def test_a_bucket_mounted_with_fuse_is_refused(self):
     # Its locks hold per machine: two runs on two hosts would both hold it.
