@@ -130,7 +130,7 @@ def sniff_channels(train: FileSplit, read_channels) -> int:
 
   Args:
     train: The training files.
-    read_channels: bytes -> channels (core/data/images.channels_of).
+    read_channels: bytes -> channels (core/data/headers.channels_of).
   """
   seen = {}
   for path, label in zip(train.paths, train.labels):

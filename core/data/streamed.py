@@ -6,7 +6,7 @@ import numpy as np
 
 from core.data import types
 from core.data import folders
-from core.data import images
+from core.data import headers
 from core.data import tfrecords
 
 
@@ -33,7 +33,7 @@ def _folder(root: str, validation_size: int) -> types.Splits:
     train, validation = folders.carve(train, validation_size)
   empty = folders.FileSplit(np.array([], dtype=object),
                             np.array([], dtype=np.int32))
-  channels = folders.sniff_channels(train, images.channels_of)
+  channels = folders.sniff_channels(train, headers.channels_of)
   return types.Splits(train, validation, test or empty,
                          types.DatasetInfo("folder",
                                               (None, None, channels), names))

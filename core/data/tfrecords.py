@@ -16,7 +16,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from core.data import images
+from core.data import headers
 from core.runtime import files
 from core.runtime.errors import DataError
 
@@ -209,7 +209,7 @@ def sniff_channels(files: Sequence[str], count: int = 8) -> int:
   else 1 (a bad record is left for the pipeline to name)."""
   for record in tf.data.TFRecordDataset(files[:1]).take(count):
     try:
-      if images.channels_of(parse(record)["encoded"]) >= 3:
+      if headers.channels_of(parse(record)["encoded"]) >= 3:
         return 3
     except tf.errors.OpError:
       continue

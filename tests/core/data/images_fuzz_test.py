@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from core.data import headers
 from core.data import images
 from tests.core.data import image_bytes as made
 
@@ -82,13 +83,13 @@ class ImagesFuzzTest(tf.test.TestCase):
   def test_header_declares_the_shape_without_decoding(self):
     for name, data in _every_format().items():
       channels = 4 if name == "webp alpha" else 3
-      self.assertAllEqual(images.header_shape(tf.constant(data)),
+      self.assertAllEqual(headers.header_shape(tf.constant(data)),
                           [13, 17, channels], msg=name)
       self.assertAllEqual(images.decode(tf.constant(data), 3).shape,
                           [13, 17, 3], msg=name)
       self.assertTrue(bool(decode(data, max_pixels=13 * 17)["ok"]), name)
     self.assertAllEqual(
-        images.header_shape(tf.constant(made.vp8l(16383, 16383))),
+        headers.header_shape(tf.constant(made.vp8l(16383, 16383))),
         [16383, 16383, 3])
 
   def test_every_format_decodes_to_one_channel(self):
@@ -118,7 +119,7 @@ class ImagesFuzzTest(tf.test.TestCase):
         "webp extended": (bytes(vp8x), [3000, 3000]),
     }
     for name, (data, shape) in bombs.items():
-      self.assertAllEqual(images.header_shape(tf.constant(data))[:2], shape,
+      self.assertAllEqual(headers.header_shape(tf.constant(data))[:2], shape,
                           msg=name)
       out = decode(data, max_pixels=100)
       self.assertFalse(bool(out["ok"]), name)
@@ -143,7 +144,7 @@ class ImagesFuzzTest(tf.test.TestCase):
                                            + made.WEBP_LOSSY[16:],
                "bmp of a negative width": bytes(bmp), "empty": b""}
     for name, data in unsized.items():
-      self.assertAllEqual(images.header_shape(tf.constant(data)),
+      self.assertAllEqual(headers.header_shape(tf.constant(data)),
                           [-1, -1, -1], msg=name)
       out = decode(data)
       self.assertFalse(bool(out["ok"]), name)
@@ -170,13 +171,13 @@ class ImagesFuzzTest(tf.test.TestCase):
       ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, colour_type, 0, 0, 0)
       return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
               + ihdr + b"\0" * 4)
-    self.assertEqual([images.channels_of(png(t)) for t in (0, 2, 4, 6)],
+    self.assertEqual([headers.channels_of(png(t)) for t in (0, 2, 4, 6)],
                      [1, 3, 2, 4])
-    self.assertEqual(images.channels_of(made.gif((13, 17))), 3)
-    self.assertEqual(images.channels_of(made.WEBP_ALPHA), 4)
+    self.assertEqual(headers.channels_of(made.gif((13, 17))), 3)
+    self.assertEqual(headers.channels_of(made.WEBP_ALPHA), 4)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 "cannot be sized"):
-      images.channels_of(b"neither")
+      headers.channels_of(b"neither")
 
   def test_more_pixels_than_allowed_is_flagged_undecoded(self):
     out = decode(VALID["jpeg"], max_pixels=13 * 17 - 1)
