@@ -11,7 +11,6 @@ for every run seed) puts `validation_size` files aside.
 """
 
 import os
-import stat
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -52,12 +51,8 @@ def _regular(paths: List[str]) -> List[str]:
       would block for ever, or never end).
   """
   for path in paths:
-    try:
-      regular = (not files.is_local(path)
-                 or stat.S_ISREG(os.stat(path).st_mode))
-    except OSError:
-      continue  # a broken link: the pipeline names it as unreadable
-    if not regular:
+    # A broken link is not special: the pipeline names it as unreadable.
+    if files.is_special(path):
       raise DataError(f"{_shown(path)}: not a regular file (a named pipe, a "
                       "device, or a link to one); remove it from the data "
                       "folder.")

@@ -33,6 +33,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import urllib.parse
@@ -148,6 +149,19 @@ def isdir(path: str) -> bool:
 
 def isfile(path: str) -> bool:
   return exists(path) and not isdir(path)
+
+
+def is_special(path: str) -> bool:
+  """Whether `path`, once links are followed, is a local named pipe,
+  device or socket: a read of it would block for ever, or never end. False
+  on object storage, for a broken link and for what cannot be looked at."""
+  if not is_local(path):
+    return False
+  try:
+    mode = os.stat(path).st_mode
+  except OSError:
+    return False
+  return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 @_as_os_errors
