@@ -18,7 +18,7 @@ import numpy as np
 from core.runtime import files
 from core.runtime.errors import DataError
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 SPLIT_FOLDERS = {"train": "train", "validation": "validation", "test": "test"}
 _SNIFF_PER_CLASS = 2  # files per class whose channels are read at start
 

@@ -48,13 +48,14 @@ class FoldersTest(tf.test.TestCase):
     self.assertEqual(datasets.load("folder", data_dir=root,
                                    validation_size=3).info.channels, 1)
 
-  def test_grey_folder_reads_its_gif_and_bmp(self):
+  def test_grey_folder_reads_its_gif_bmp_and_webp(self):
     # Grey PNGs make a one-channel set, in which TF refuses to decode a GIF
     # or a BMP (review #14): they are read in colour and made grey.
     root, _ = self.make(channels=1)
     colour = np.full([24, 24, 3], [40, 90, 160], np.uint8)
     for name, data in (("zz.bmp", made.bmp(colour)),
-                       ("zz.gif", made.gif((24, 24)))):
+                       ("zz.gif", made.gif((24, 24))),
+                       ("zz.webp", made.WEBP_ALPHA)):
       open(os.path.join(root, "train", "cat", name), "wb").write(data)
     data = datasets.load("folder", data_dir=root, validation_size=0)
     self.assertEqual(data.info.channels, 1)
@@ -64,8 +65,8 @@ class FoldersTest(tf.test.TestCase):
       self.assertTrue(bool(out["ok"]), path)
       self.assertEqual(out["image"].shape, (8, 8, 1))
     self.assertEqual(sorted(os.path.basename(p) for p in data.train.paths
-                            if p.endswith(("bmp", "gif"))),
-                     ["zz.bmp", "zz.gif"])
+                            if p.endswith(("bmp", "gif", "webp"))),
+                     ["zz.bmp", "zz.gif", "zz.webp"])
 
   def test_a_class_folder_named_in_bytes_that_are_not_utf8(self):
     # Class names go into summaries and the export's tf.constant, which
