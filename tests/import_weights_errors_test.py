@@ -47,14 +47,14 @@ def torchvision_shapes(num_classes: int) -> Dict[str, tuple]:
 
 def zeros_pth(shapes: Dict[str, tuple]) -> bytes:
   """A zip-format state dict of zeros of `shapes`, every tensor a view of
-  one storage (deflated: a few KB)."""
+  one storage (stored, as torch.save stores it: a deflated storage is
+  refused)."""
   numel = max(int(np.prod(s)) for s in shapes.values())
   tensors = {name: ("0", numel, 0, shape,
                     tuple(int(np.prod(shape[i + 1:]))
                           for i in range(len(shape))))
              for name, shape in shapes.items()}
-  return zip_pth(state_pickle(tensors), {"0": bytes(4 * numel)},
-                 compression=8)
+  return zip_pth(state_pickle(tensors), {"0": bytes(4 * numel)})
 
 
 def source(tensors: Dict[str, tuple], what: str = TORCH):

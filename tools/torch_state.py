@@ -99,11 +99,16 @@ class _Tensor:
         storage, offset, size, stride)
 
   def array(self) -> np.ndarray:
-    # Indexing, which NumPy bounds-checks, rather than a strided view.
-    index = np.int64(self.offset)
-    for n, step in zip(self.size, self.stride):
-      index = np.add.outer(index, np.arange(n, dtype=np.int64) * step)
-    return np.asarray(self.storage.data[index])
+    if not self.count:  # no element: nothing to read, whatever the sides
+      return np.empty(self.size, self.storage.dtype)
+    # The geometry was checked against the storage (above), so this view
+    # reads nothing outside it, and its copy costs the tensor's bytes only
+    # (an index array cost 2-3 times more). A side of 1 takes no step.
+    item = self.storage.data.itemsize
+    return np.lib.stride_tricks.as_strided(
+        self.storage.data[self.offset:], self.size,
+        tuple(0 if n == 1 else step * item
+              for n, step in zip(self.size, self.stride))).copy()
 
 
 def _rebuild_tensor(storage, offset, size, stride, *unused) -> _Tensor:
@@ -200,15 +205,21 @@ def _check_total(storages: Dict[str, _Storage]) -> None:
     raise FormatError(f"its storages hold more than {_MAX_ELEMENTS} numbers")
 
 
-def _entry(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+def _entry(archive: zipfile.ZipFile, name: str, limit: int, *,
+           deflated: bool = False) -> bytes:
   """The zip entry `name`, refused if it declares more than `limit` bytes
-  (before any is inflated; zipfile inflates no more than declared)."""
+  (before any is inflated; zipfile inflates no more than declared), or if
+  it is compressed unless `deflated` allows it (the pickle and the byte
+  order, which a re-zipped file may hold deflated; storages inflated
+  1000-fold would make a small file cost gigabytes)."""
   try:
     info = archive.getinfo(name)
   except KeyError:
     raise FormatError(f"the zip archive has no {name[:80]}") from None
-  if (info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-      or info.flag_bits & 1):  # torch.save neither encrypts nor uses others
+  allowed = (zipfile.ZIP_STORED,) + ((zipfile.ZIP_DEFLATED,) if deflated
+                                     else ())
+  if (info.compress_type not in allowed
+      or info.flag_bits & 1):  # torch.save neither compresses nor encrypts
     raise FormatError(f"its {name[:80]} is compressed or encrypted in a way "
                       "torch.save does not")
   if info.file_size > limit:
@@ -226,11 +237,12 @@ def _read_zip(data: bytes):
     raise FormatError("the zip archive has no data.pkl")
   root = pkl[:-len("data.pkl")]
   if root + "byteorder" in archive.namelist() and _entry(
-      archive, root + "byteorder", 16).strip() != b"little":
+      archive, root + "byteorder", 16, deflated=True).strip() != b"little":
     raise FormatError("its tensors are big-endian")
   storages: Dict[str, _Storage] = {}
   obj = restricted_pickle.Unpickler(
-      io.BytesIO(_entry(archive, pkl, restricted_pickle.MAX_PICKLE)),
+      io.BytesIO(_entry(archive, pkl, restricted_pickle.MAX_PICKLE,
+                        deflated=True)),
       _STATE_NAMES, _storage_loader(storages)).load()
   _check_total(storages)
   for key, storage in storages.items():
