@@ -100,7 +100,10 @@ def _lease_lost(message: str, lock: RunLock,
   if lock.may_write():
     watcher.stop(message)
     return
-  print(f"error: {message}", file=sys.stderr, flush=True)
+  try:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+  except (OSError, ValueError, AttributeError):
+    pass  # stderr gone (a hang-up, a full disk): the exit must still come
   os._exit(EXIT_USAGE)  # pylint: disable=protected-access
 
 

@@ -223,10 +223,11 @@ class RunLock:
     return True
 
   def _lose(self, message: str) -> None:
-    """Records the loss; the attached callback hears the first one, the
-    report line any other."""
+    """Records the loss; the attached callback hears the first one and a
+    takeover after it (a run stopping while its lease held must then stop
+    writing at once), the report line any other."""
     with self._mutex:
-      first = self._lost is None
+      first = self._lost is None or self._taken_over
       self._lost, on_lost = message, self._on_lost
     if first and on_lost is not None:
       on_lost(message)

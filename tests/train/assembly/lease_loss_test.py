@@ -69,6 +69,26 @@ class LeaseLossTest(unittest.TestCase):
     self.assertIn("training", done.stdout)  # it was taken over mid-run
 
 
+class TakenOverExitTest(unittest.TestCase):
+
+  def test_the_exit_comes_when_stderr_cannot_be_written(self):
+    # After a hang-up stderr gives EIO; on a full disk ENOSPC: the line is
+    # lost, the exit (and so no further write) must not be.
+    done = helpers.python("-c", textwrap.dedent("""
+        import sys, threading, types
+        from train.assembly import build
+        sys.stderr = open("/dev/full", "w")
+        lock = types.SimpleNamespace(may_write=lambda: False)
+        heartbeat = threading.Thread(target=build._lease_lost,
+                                     args=("taken over", lock, None))
+        heartbeat.start()
+        heartbeat.join()
+        print("still running")
+        """))
+    self.assertEqual(done.returncode, 2, done.stdout + done.stderr)
+    self.assertNotIn("still running", done.stdout)
+
+
 # Another run writes its own lease over this one's once training has begun;
 # the next heartbeat sees it.
 TAKEN_OVER = textwrap.dedent("""

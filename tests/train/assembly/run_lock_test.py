@@ -227,6 +227,27 @@ class LeaseTest(unittest.TestCase):
     self.clock.now += run_lock.LEASE_SECONDS / 4
     self.assertFalse(lock.may_write())
 
+  def test_a_takeover_after_failing_renewals_reaches_the_callback_too(self):
+    # The run stopping with its last checkpoint may overrun its lease; if
+    # another run takes the folder meanwhile it must stop writing at once.
+    stops = []
+    lock = self.lock(report=lambda line: None).__enter__()
+    lock.attach(stops.append)
+    lock.renew()
+    with mock.patch.object(files, "write_atomic",
+                           side_effect=OSError("503")):
+      for _ in range(2):
+        self.clock.now += run_lock.LEASE_SECONDS / 4
+        lock.beat()
+    self.assertEqual(len(stops), 1)
+    self.clock.now += run_lock.LEASE_SECONDS  # expired: another run takes it
+    self.lock().renew()
+    self.assertFalse(lock.beat())
+    self.assertEqual(len(stops), 2)
+    self.assertIn("was taken over by another run", stops[1])
+    self.assertEqual(lock.lost(), stops[1])
+    self.assertFalse(lock.may_write())
+
   def test_a_loss_before_attach_reaches_the_callback_at_attach(self):
     lines, stops = [], []
     lock = self.lock(report=lines.append).__enter__()
