@@ -90,6 +90,11 @@ DEFAULT_MAX_PIXELS = 50_000_000  # above 48-megapixel phone photos
 # 16383x16383 took 1.8 GB to decode (review of 79d3b92, #4 and #25). 4 x 50
 # MP is 16 twelve-megapixel photos, at most 600 MB decoded (RGB) a request.
 REQUEST_IMAGES = 4
+# And it may hold this many images: each becomes the model's input
+# (224 x 224 x 3) however small it is, so 8,000 PNGs of 1 x 1 pixel (a 540 KB
+# request) took 3.3 GB before the network ran (review of the fix, #5).
+# train.predict sends 64 at a time.
+REQUEST_MAX_IMAGES = 256
 UNREADABLE = "cannot be read or decoded as an image"
 
 
@@ -192,10 +197,17 @@ def decode_request(encoded: tf.Tensor, channels: int, height: int,
   [N], each decoded by `checked_decode` and resized.
 
   Before anything is decoded, the request is refused (InvalidArgumentError)
-  when its images declare more than REQUEST_IMAGES * max_pixels in all.
+  when it holds more than REQUEST_MAX_IMAGES images, or its images declare
+  more than REQUEST_IMAGES * max_pixels in all.
   """
-  shapes = tf.map_fn(headers.header_shape, encoded,
-                     fn_output_signature=tf.TensorSpec([3], tf.int64))
+  count = tf.size(encoded)
+  with tf.control_dependencies([tf.debugging.Assert(
+      count <= REQUEST_MAX_IMAGES, [tf.strings.join([
+          "this request holds ", tf.strings.as_string(count),
+          f" images, more than the {REQUEST_MAX_IMAGES} this model takes "
+          "per request; send them in smaller batches"])])]):
+    shapes = tf.map_fn(headers.header_shape, encoded,
+                       fn_output_signature=tf.TensorSpec([3], tf.int64))
   # Sides are below 2**31 (or -1): no product or sum overflows.
   total = tf.reduce_sum(tf.minimum(shapes[:, 0] * shapes[:, 1],
                                    max_pixels + 1))

@@ -74,9 +74,9 @@ class ServingModule(tf.Module):
         (GoogLeNet.classify).
       max_image_pixels: `serving_bytes` refuses (InvalidArgumentError) an
         image whose header declares more pixels or cannot be sized, and a
-        request whose images declare more than
-        images.REQUEST_IMAGES x max_image_pixels in all, before decoding
-        (core/data/images.decode_request).
+        request of more than images.REQUEST_MAX_IMAGES images or whose
+        images declare more than images.REQUEST_IMAGES x max_image_pixels
+        in all, before decoding (core/data/images.decode_request).
     """
     super().__init__(name="serving")
     # Track only the trunk's variables (and its batch normalisation

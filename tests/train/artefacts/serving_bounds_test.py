@@ -38,6 +38,19 @@ class ServingBoundsTest(tf.test.TestCase):
         "per request; send fewer or smaller images"):
       self.serve(full + [self.png])
 
+  def test_a_request_holds_at_most_request_max_images(self):
+    # Each image becomes the model's input however small it is: 8,000 PNGs
+    # of 1 x 1 (540 KB) cost 3.3 GB before the network ran.
+    dot = tf.io.encode_png(np.zeros([1, 1, 3], np.uint8)).numpy()
+    self.assertEqual(self.serve([dot] * images.REQUEST_MAX_IMAGES)[
+        "classes"].shape, [images.REQUEST_MAX_IMAGES])
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        rf"this request holds {images.REQUEST_MAX_IMAGES + 1} images, more "
+        rf"than the {images.REQUEST_MAX_IMAGES} this model takes per "
+        "request; send them in smaller batches"):
+      self.serve([dot] * (images.REQUEST_MAX_IMAGES + 1))
+
   def test_bombs_and_headers_that_cannot_be_sized_are_refused(self):
     bombs = [made.gif((30, 40), screen=(1, 1)), made.vp8l(16383, 16383)]
     for data in bombs:
