@@ -160,6 +160,12 @@ class FilesTest(tf.test.TestCase):
     self.assertEqual(sorted(os.listdir(tmp)), ["a-file", "taken"])
     self.assertEqual(os.listdir(taken), ["theirs"])
 
+  def test_a_classifier_without_a_class_is_one_line(self):
+    with self.assertRaisesRegex(InputError, r"^the weights' classifier has "
+                                r"no class \(a bias of shape \[0\]\)"):
+      import_weights.build("torchvision", {
+          "classifier/bias": np.zeros([0], np.float32)}, 224)
+
   def test_the_command_says_one_line(self):
     # torchvision's names and shapes, zeros: it imports; then an export
     # folder under a regular file fails after the import is written.

@@ -250,6 +250,9 @@ def build(source: str, values: Dict[str, np.ndarray], image_size: int):
   from layers.googlenet import GoogLeNet  # pylint: disable=g-import-not-at-top
   from train.assembly import finetune  # pylint: disable=g-import-not-at-top
   num_classes = values["classifier/bias"].shape[0]
+  if not num_classes:
+    raise errors.InputError("the weights' classifier has no class (a bias of "
+                            "shape [0]): they are not an ImageNet GoogLeNet.")
   model = GoogLeNet(num_classes, 3, image_size, norm="batch", variant=source)
   fresh = []
   for variable in model.variables:
