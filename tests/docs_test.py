@@ -67,6 +67,28 @@ def missing_references(text: str, root: str = helpers.ROOT) -> List[str]:
   return missing
 
 
+def unknown_file_names(text: str, root: str = helpers.ROOT) -> List[str]:
+  """The bare file names (`GOOGLENET.md`, without a folder) in `text` that
+  no file of the repository has (file names the engine writes, `.json`,
+  are not looked for)."""
+  names = set()
+  for _, folders, found in os.walk(root):
+    folders[:] = [f for f in folders if not f.startswith(".")]
+    names.update(found)
+  return [name for name in re.findall(
+      r"(?<![\w/.-])([\w-]+\.(?:md|py|cfg|sh|patch))\b", text)
+          if name not in names]
+
+
+def exit_codes() -> List[int]:
+  """The values of core/runtime/errors.py's EXIT_* constants."""
+  with open(os.path.join(helpers.ROOT, "core", "runtime", "errors.py")) as f:
+    tree = ast.parse(f.read())
+  return [node.value.value for node in tree.body
+          if isinstance(node, ast.Assign)
+          and node.targets[0].id.startswith("EXIT_")]
+
+
 def command_blocks(text: str) -> List[str]:
   """The lines of the ```sh blocks of a markdown text."""
   return [line for block in re.findall(r"```sh\n(.*?)```", text, re.S)
@@ -79,6 +101,23 @@ class DocsTest(tf.test.TestCase):
     for name in DOCUMENTS:
       with open(os.path.join(helpers.ROOT, name)) as f:
         self.assertEqual(missing_references(f.read()), [], msg=name)
+
+  def test_every_bare_file_name_is_a_file_of_the_repository(self):
+    for name in DOCUMENTS:
+      with open(os.path.join(helpers.ROOT, name)) as f:
+        self.assertEqual(unknown_file_names(f.read()), [], msg=name)
+    self.assertEqual(unknown_file_names(
+        "see GOOGLENET.md, BUILD.md and conv_test.py; writes manifest.json"),
+                     ["GOOGLENET.md"])
+
+  def test_build_md_lists_every_exit_code(self):
+    with open(os.path.join(helpers.ROOT, "BUILD.md")) as f:
+      listed = re.search(r"\*\*Exit codes\*\*(.*?)\n\n", f.read(), re.S)
+    self.assertIsNotNone(listed)
+    codes = exit_codes()
+    self.assertContainsSubset([2, 3, 69, 70, 74, 75], codes)
+    for code in codes:
+      self.assertRegex(listed.group(1), rf"\b{code} ", msg=code)
 
   def test_the_check_finds_what_is_missing(self):
     text = ("`core/data/batches.py`, `core/runtime/distribution.agree_any`,"

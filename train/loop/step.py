@@ -84,7 +84,7 @@ class TrainStep:
     # (--histogram_every=0): not computed at all.
     self.grad_norms = grad_norms
     self.label_smoothing, self.clip_norm = label_smoothing, clip_norm
-    # core/averaging.ExponentialMovingAverage, updated after each applied
+    # core/optim/averaging.ExponentialMovingAverage, updated after each applied
     # step; None: off.
     self.ema = ema
     # Examples per batch normalisation group (layers/normalization.py);
