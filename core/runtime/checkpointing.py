@@ -30,6 +30,7 @@ from core.runtime.errors import InputError, NoSpaceError, is_no_space, megabytes
 
 _PREFIX = "ckpt"
 _NUMBER = re.compile(rf"{_PREFIX}-(\d+)\.index")
+_DATA = re.compile(rf"{_PREFIX}-\d+\.data-\d+-of-\d+")
 
 
 def complete_checkpoints(directory: str) -> List[Tuple[int, str]]:
@@ -243,26 +244,19 @@ class Checkpointer:
     this folder. The index goes first: a sweep cut short leaves a checkpoint
     without an index, which restore never reads and the next sweep removes.
     """
-    found = complete_checkpoints(self.directory)
-    kept, old = found[:self._keep], found[self._keep:]
-    for _, prefix in old:
-      files.remove(prefix + ".index")
-    stale = {os.path.basename(prefix) + "." for _, prefix in old}
-    stale.update(os.path.basename(prefix) + "." for prefix in
-                 self._indexless())
-    for data in files.matching(self.directory, lambda name: any(
-        name.startswith(s) for s in stale)):
-      files.remove(data)
-    names = [os.path.basename(prefix) for _, prefix in reversed(kept)]
+    names = files.listdir(self.directory)  # one listing serves it all
+    numbers = sorted((int(match.group(1)) for match in map(
+        _NUMBER.fullmatch, names) if match), reverse=True)
+    for number in numbers[self._keep:]:
+      files.remove(os.path.join(self.directory,
+                                f"{_PREFIX}-{number}.index"))
+    # Data files of a checkpoint not kept: the old ones, and any a sweep
+    # cut short left without an index.
+    kept = tuple(f"{_PREFIX}-{number}." for number in numbers[:self._keep])
+    for name in names:
+      if _DATA.fullmatch(name) and not name.startswith(kept):
+        files.remove(os.path.join(self.directory, name))
     files.write_atomic(os.path.join(self.directory, "checkpoint"), "".join(
-        [f'model_checkpoint_path: "{names[-1]}"\n'] +
-        [f'all_model_checkpoint_paths: "{n}"\n' for n in names]))
-
-  def _indexless(self) -> List[str]:
-    """Prefixes whose data files remain without an index (a sweep cut
-    short)."""
-    complete = {prefix for _, prefix in complete_checkpoints(self.directory)}
-    data = re.compile(rf"({_PREFIX}-\d+)\.data-\d+-of-\d+")
-    return sorted({os.path.join(self.directory, data.fullmatch(name).group(1))
-                   for name in files.listdir(self.directory)
-                   if data.fullmatch(name)} - complete)
+        [f'model_checkpoint_path: "{kept[0][:-1]}"\n'] +
+        [f'all_model_checkpoint_paths: "{prefix[:-1]}"\n'
+         for prefix in reversed(kept)]))
