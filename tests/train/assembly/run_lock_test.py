@@ -112,6 +112,14 @@ class LeaseTest(unittest.TestCase):
     return RunLock(self.dir, clock=self.clock, sleep=self.clock.sleep,
                    heartbeat=False, **kwargs)
 
+  def attached(self):
+    """A run holding the folder, its stop callback attached: (the lock,
+    the stop messages, the report lines)."""
+    stops, lines = [], []
+    lock = self.lock(report=lines.append).__enter__()
+    lock.attach(stops.append)
+    return lock, stops, lines
+
   def test_a_second_run_is_refused_naming_the_holder(self):
     with self.lock() as first:
       self.assertTrue(first.leased)
@@ -184,9 +192,7 @@ class LeaseTest(unittest.TestCase):
     self.assertIn(token, files.read_text(lock.path))
 
   def test_a_run_taken_over_stops_once_and_writes_no_more(self):
-    stops, lines = [], []
-    first = self.lock(report=lines.append).__enter__()
-    first.attach(stops.append)
+    first, stops, lines = self.attached()
     second = self.lock()
     second.renew()  # a restart took the folder while this run stalled
     self.assertTrue(first.may_write())
@@ -201,9 +207,7 @@ class LeaseTest(unittest.TestCase):
     self.assertIn(token, files.read_text(second.path))
 
   def test_failing_renewals_stop_the_run_while_its_lease_holds(self):
-    stops, lines = [], []
-    lock = self.lock(report=lines.append).__enter__()
-    lock.attach(stops.append)
+    lock, stops, lines = self.attached()
     lock.renew()
     outage = OSError("503 Service Unavailable")
     with mock.patch.object(files, "write_atomic", side_effect=outage):
@@ -230,9 +234,7 @@ class LeaseTest(unittest.TestCase):
   def test_a_takeover_after_failing_renewals_reaches_the_callback_too(self):
     # The run stopping with its last checkpoint may overrun its lease; if
     # another run takes the folder meanwhile it must stop writing at once.
-    stops = []
-    lock = self.lock(report=lambda line: None).__enter__()
-    lock.attach(stops.append)
+    lock, stops, _ = self.attached()
     lock.renew()
     with mock.patch.object(files, "write_atomic",
                            side_effect=OSError("503")):
