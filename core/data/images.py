@@ -17,6 +17,8 @@ directly (no float32 copy of the full image: 144 MB for a 12-megapixel
 photo).
 """
 
+from typing import Optional
+
 import tensorflow as tf
 
 from core.data import headers
@@ -174,10 +176,13 @@ def read_or_flagged(load, key: tf.Tensor, channels: int, size: int, *,
 
 
 def checked_decode(contents: tf.Tensor, channels: int,
-                   max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+                   max_pixels: int = DEFAULT_MAX_PIXELS,
+                   declared: Optional[tf.Tensor] = None) -> tf.Tensor:
   """`decode`, once the header is sized and declares at most `max_pixels`
-  (serving: a refusal is an InvalidArgumentError, not memory)."""
-  declared = headers.header_shape(contents)
+  (serving: a refusal is an InvalidArgumentError, not memory); `declared`:
+  headers.header_shape(contents) when the caller has read it already."""
+  if declared is None:
+    declared = headers.header_shape(contents)
   with tf.control_dependencies([
       tf.debugging.Assert(declared[0] >= 0, [
           "image header cannot be sized (JPEG, PNG, GIF, BMP and WebP "
@@ -219,8 +224,8 @@ def decode_request(encoded: tf.Tensor, channels: int, height: int,
           f" pixels in all, more than the {limit} ({REQUEST_IMAGES} x "
           f"{max_pixels}) this model accepts per request; send fewer or "
           "smaller images"])])]):
-    return tf.map_fn(
-        lambda e: resize(checked_decode(e, channels, max_pixels), height,
-                         width),
-        encoded, fn_output_signature=tf.TensorSpec([height, width, channels],
-                                                   tf.uint8))
+    return tf.map_fn(  # each header read once (a GIF's is a walk)
+        lambda item: resize(checked_decode(item[0], channels, max_pixels,
+                                           item[1]), height, width),
+        (encoded, shapes), fn_output_signature=tf.TensorSpec(
+            [height, width, channels], tf.uint8))
