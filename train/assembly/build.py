@@ -15,7 +15,6 @@ export (core/runtime/cluster.py, BUILD.md "Several machines").
 
 import os
 import random
-import sys
 import uuid
 from typing import Callable, Optional, Tuple
 
@@ -34,7 +33,7 @@ from core.optim import metrics
 from core.optim import optimizers
 from core.optim import schedules
 from core.optim.loss_scale import DynamicLossScale
-from core.runtime.errors import EXIT_USAGE, ClusterError, InputError
+from core.runtime.errors import ClusterError, InputError
 from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
@@ -51,6 +50,7 @@ from train.loop.preemption import PreemptionWatcher
 from train.loop.profiling import ProfileWindow
 from train.assembly.run_lock import RunLock
 from train.loop.summaries import Summaries
+from train.startup import cli
 
 Report = Callable[[str], None]
 
@@ -100,11 +100,8 @@ def _lease_lost(message: str, lock: RunLock,
   if lock.may_write():
     watcher.stop(message)
     return
-  try:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-  except (OSError, ValueError, AttributeError):
-    pass  # stderr gone (a hang-up, a full disk): the exit must still come
-  os._exit(EXIT_USAGE)  # pylint: disable=protected-access
+  # The line may be lost (stderr gone after a hang-up); the exit is not.
+  os._exit(cli.fail(message))  # pylint: disable=protected-access
 
 
 def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],

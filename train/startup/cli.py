@@ -58,8 +58,8 @@ def fail(message: str, code: int = errors.EXIT_USAGE) -> int:
   """Prints `error: message` on stderr; returns `code` for the exit."""
   try:
     print(f"error: {message}", file=sys.stderr, flush=True)
-  except OSError:  # stderr gone too (a hung-up terminal): the code tells
-    pass
+  except (OSError, ValueError):  # stderr gone too (a hung-up terminal, a
+    pass                         # full disk, closed): the code tells
   return code
 
 
