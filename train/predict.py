@@ -147,8 +147,7 @@ def classify(settings: PredictOptions, images: List[str]) -> int:
   cli.load_tensorflow(deterministic=False)  # oneDNN where TF would not pick it
   # A name that is not UTF-8 is shown with \xNN escapes: JSON holds text,
   # and a strict UTF-8 stdout refuses the surrogates Python reads it as.
-  rows = [dict(r, file=os.fsencode(r["file"]).decode("utf-8",
-                                                     "backslashreplace"))
+  rows = [dict(r, file=files.shown(r["file"]))
           for r in predict(settings.saved_model, images, settings.top_k)]
   if settings.output == "json":
     print("\n".join(json.dumps(r) for r in rows))

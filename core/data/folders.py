@@ -33,11 +33,6 @@ class FileSplit(NamedTuple):
     return len(self.labels)
 
 
-def _shown(path: str) -> str:
-  """`path` for a message: bytes that are not UTF-8 as \\x escapes."""
-  return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 def _images_in(folder: str) -> List[str]:
   return [os.path.join(folder, name) for name in files.scan(folder)[1]
           if name.lower().endswith(EXTENSIONS)]
@@ -53,9 +48,9 @@ def _regular(paths: List[str]) -> List[str]:
   for path in paths:
     # A broken link is not special: the pipeline names it as unreadable.
     if files.is_special(path):
-      raise DataError(f"{_shown(path)}: not a regular file (a named pipe, a "
-                      "device, or a link to one); remove it from the data "
-                      "folder.")
+      raise DataError(f"{files.shown(path)}: not a regular file (a named "
+                      "pipe, a device, or a link to one); remove it from the "
+                      "data folder.")
   return paths
 
 
@@ -80,7 +75,7 @@ def class_names(root: str) -> Tuple[str, ...]:
     try:
       name.encode("utf-8")
     except UnicodeEncodeError:
-      raise DataError(f"{_shown(os.path.join(train, name))}: the class "
+      raise DataError(f"{files.shown(os.path.join(train, name))}: the class "
                       "folder's name is not UTF-8; rename it.") from None
     if not _images_in(os.path.join(train, name)):
       raise DataError(f"{os.path.join(train, name)}: empty class folder (no "

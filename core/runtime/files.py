@@ -151,6 +151,13 @@ def isfile(path: str) -> bool:
   return exists(path) and not isdir(path)
 
 
+def shown(path: str) -> str:
+  """`path` for a message or a table: the bytes of a local name that is not
+  UTF-8 (read with Python's surrogate escapes) as \\xNN escapes, which a
+  strict UTF-8 stream and JSON take."""
+  return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def is_special(path: str) -> bool:
   """Whether `path`, once links are followed, is a local named pipe,
   device or socket: a read of it would block for ever, or never end. False
