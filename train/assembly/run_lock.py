@@ -129,9 +129,10 @@ class RunLock:
   def attach(self, on_lost: Callable[[str], None]) -> None:
     """Sets the callback that stops the run when its lease is lost (the
     engine's stop request, once it exists); calls it at once if the lease
-    was lost before. It is called once (from the heartbeat thread, or from
-    here), with a one-line message; `may_write` then says whether the run
-    may still write its last checkpoint."""
+    was lost before. It is called with a one-line message (from the
+    heartbeat thread, or from here) once, and again if a takeover follows a
+    loss; `may_write` then says whether the run may still write its last
+    checkpoint."""
     with self._mutex:
       self._on_lost, lost = on_lost, self._lost
     if lost is not None:
