@@ -39,27 +39,13 @@ from layers import dropout
 from layers import inception
 from layers import normalization
 from layers import pooling
+# The stems, norms, variants and Table 1 live without TensorFlow, so the
+# command line offers them as flags before TensorFlow loads.
+from layers.choices import NORMS, STEMS, TABLE_1, VARIANTS
 
-Spec = inception.InceptionSpec
-# The stem before conv2: Table 1's ("paper", 1/4 of the image side), or one
-# for small images: "medium" keeps 1/2 of the side, "small" all of it.
-STEMS = ("paper", "medium", "small")
-NORMS = normalization.NORMS
-# The paper's network, and the two published ImageNet GoogLeNets' (above).
-VARIANTS = ("paper", "torchvision", "slim")
-
-# Table 1 of the paper.                                     out channels
-BLOCKS: Dict[str, Spec] = {
-    "3a": Spec(64, 96, 128, 16, 32, 32),                    # 256
-    "3b": Spec(128, 128, 192, 32, 96, 64),                  # 480
-    "4a": Spec(192, 96, 208, 16, 48, 64),                   # 512 -> aux1
-    "4b": Spec(160, 112, 224, 24, 64, 64),                  # 512
-    "4c": Spec(128, 128, 256, 24, 64, 64),                  # 512
-    "4d": Spec(112, 144, 288, 32, 64, 64),                  # 528 -> aux2
-    "4e": Spec(256, 160, 320, 32, 128, 128),                # 832
-    "5a": Spec(256, 160, 320, 32, 128, 128),                # 832
-    "5b": Spec(384, 192, 384, 48, 128, 128),                # 1024
-}
+# Table 1 of the paper: each inception block's filter counts, by name.
+BLOCKS: Dict[str, inception.InceptionSpec] = {
+    name: inception.InceptionSpec(*row) for name, row in TABLE_1.items()}
 
 
 class GoogLeNetOutputs(NamedTuple):

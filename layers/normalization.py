@@ -20,7 +20,6 @@ import tensorflow as tf
 from layers import _checks
 from layers import variables
 
-NORMS = ("none", "batch")
 MOMENTUM = 0.99
 EPSILON = 1e-3
 

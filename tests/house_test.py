@@ -3,7 +3,8 @@ functions in train/, no data-set facts written as literals outside the data
 sets' own definitions (they flow from core/data/types.DatasetInfo), floors
 that import only downward, an import graph without circles, and every file
 call of core/ and train/ in one place (core/runtime/files.py), so a path on
-object storage is never handed to a local-only call."""
+object storage is never handed to a local-only call, and every choice list in
+a module that loads no TensorFlow."""
 
 import ast
 import glob
@@ -140,6 +141,27 @@ def find_cycle(graph: Dict[str, Set[str]]) -> List[str]:
   return []
 
 
+def choice_modules() -> List[str]:
+  """The modules that hold choice lists (every `choices.py`): the flags
+  offer their lists before TensorFlow loads, and the engine reads them."""
+  return [_module_name(p) for p in _sources(*FLOORS)
+          if os.path.basename(p) == "choices.py"]
+
+
+def first_to_load_tensorflow(modules: List[str]) -> str:
+  """The first of `modules` whose import, in a fresh process, loads
+  TensorFlow ("" when none does)."""
+  done = helpers.python("-c", "import importlib, sys\n"
+                        f"for name in {modules!r}:\n"
+                        "  importlib.import_module(name)\n"
+                        "  if 'tensorflow' in sys.modules:\n"
+                        "    print(name)\n"
+                        "    break\n")
+  if done.returncode:
+    raise RuntimeError(done.stderr)
+  return done.stdout.strip()
+
+
 def literal_facts(path: str, source: str) -> List[str]:
   """The IDX sets' side (28) and class count (10) written as int literals
   in `source` (a file of `path`), less the known 10s that count something
@@ -223,6 +245,19 @@ class HouseTest(tf.test.TestCase):
     graph = import_graph(_sources(*FLOORS, "tools"))
     self.assertGreater(sum(len(t) for t in graph.values()), 100)
     self.assertEqual(find_cycle(graph), [])
+
+  def test_choice_lists_live_in_modules_without_tensorflow(self):
+    # The command line parses flags, then sets TF's environment (oneDNN off
+    # for --deterministic) before TF loads.
+    modules = choice_modules()
+    self.assertContainsSubset({"layers.choices", "core.data.choices",
+                               "core.optim.choices", "core.runtime.choices"},
+                              modules)
+    self.assertEqual(first_to_load_tensorflow(modules), "")
+
+  def test_the_tensorflow_check_finds_a_module_that_loads_it(self):
+    self.assertEqual(first_to_load_tensorflow(
+        ["layers.choices", "layers.googlenet"]), "layers.googlenet")
 
   def test_the_circle_check_finds_a_circle(self):
     self.assertEqual(find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}),

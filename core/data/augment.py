@@ -24,7 +24,8 @@ from typing import Sequence, Tuple
 
 import tensorflow as tf
 
-NAMES = ("crop", "flip", "erase")
+from core.data.choices import AUGMENTATIONS
+
 _SALT = 0xA06  # separates these draws from dropout's, which use the same step
 
 
@@ -32,13 +33,14 @@ def check(ops: Sequence[str]) -> Tuple[str, ...]:
   """The augmentation list, validated.
 
   Raises:
-    ValueError: If an entry is not one of NAMES or repeats.
+    ValueError: If an entry is not one of AUGMENTATIONS or repeats.
   """
   ops = tuple(ops)
-  unknown = [op for op in ops if op not in NAMES]
+  unknown = [op for op in ops if op not in AUGMENTATIONS]
   if unknown or len(set(ops)) != len(ops):
     raise ValueError(f"`augment` must list distinct entries of "
-                     f"{', '.join(NAMES)}; received augment={','.join(ops)!r}.")
+                     f"{', '.join(AUGMENTATIONS)}; "
+                     f"received augment={','.join(ops)!r}.")
   return ops
 
 
@@ -107,7 +109,7 @@ def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
   Args:
     image: uint8 [H, W, C]; static H, W for the pad-and-crop of small sets.
     seed: This example's seed (`example_seed`).
-    ops: Entries of NAMES.
+    ops: Entries of AUGMENTATIONS.
     padding: Pixels pad-and-crop pads by (0: an eighth of the side).
     cropped: The image is a file's, already cropped (Inception's crop,
       `crop_window` with this seed's crop draw) and resized while it was

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Sequence, Union
 
 import tensorflow as tf
 
+from core.optim.choices import OPTIMIZERS
 from layers import variables as variables_lib
 
 Schedule = Callable[[tf.Tensor], tf.Tensor]
@@ -182,13 +183,13 @@ class SGD(Optimizer):
 
 def create(name: str, params: Sequence[tf.Variable],
            learning_rate: Union[float, Schedule], **kwargs) -> Optimizer:
-  """Builds "adam" or "sgd".
+  """Builds the optimizer `name` names (one of OPTIMIZERS).
 
   Raises:
     ValueError: If `name` is unknown.
   """
-  kinds = {"adam": Adam, "sgd": SGD}
-  if name not in kinds:
-    raise ValueError(f"`optimizer` must be one of {', '.join(kinds)}; "
+  if name not in OPTIMIZERS:
+    raise ValueError(f"`optimizer` must be one of {', '.join(OPTIMIZERS)}; "
                      f"received optimizer={name!r}.")
-  return kinds[name](params, learning_rate, **kwargs)
+  kind = {"adam": Adam, "sgd": SGD}[name]
+  return kind(params, learning_rate, **kwargs)

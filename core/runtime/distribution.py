@@ -31,9 +31,8 @@ from absl import logging
 import tensorflow as tf
 
 from core.runtime import cluster as cluster_lib
+from core.runtime.choices import STRATEGIES
 from core.runtime.errors import InputError
-
-STRATEGIES = ("mirrored", "one_device", "default", "multi_worker")
 
 # Multi-worker fault detection (BUILD.md, "Several machines"). A dead peer
 # closes its connections, and a collective waiting on it fails at once; a

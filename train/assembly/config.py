@@ -13,22 +13,17 @@ import re
 from typing import Optional, Sequence, Tuple
 
 from core.data import types
+from core.data.choices import AUGMENTATIONS
+from core.optim.choices import OPTIMIZERS, PRECISIONS
+from core.runtime.choices import STRATEGIES
 from core.runtime.errors import InputError
+from layers.choices import BLOCKS, NORMS, STEMS, VARIANTS
 
 # The choice lists. This module must not import TensorFlow (the command line
-# parses flags and sets TF's environment before TF loads), so the strategies
-# are listed here; tests/train/assembly/config_test.py checks they are the ones
-# core/runtime/distribution.py builds.
-STRATEGIES = ("mirrored", "one_device", "default", "multi_worker")
-AUGMENTATIONS = ("crop", "flip", "erase")  # core/data/augment.py's NAMES
-OPTIMIZERS = ("adam", "sgd")
+# parses flags and sets TF's environment before TF loads), so the lists the
+# engine also reads come from the TensorFlow-free `choices` modules beside the
+# code that builds them; these four only this option table names.
 SCHEDULES = ("constant", "step", "cosine")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-STEMS = ("paper", "medium", "small")  # layers/googlenet.py's STEMS
-NORMS = ("none", "batch")  # layers/normalization.py's NORMS
-VARIANTS = ("paper", "torchvision", "slim")  # layers/googlenet.py's VARIANTS
-# Table 1's inception blocks, in order (layers/googlenet.py's BLOCKS).
-BLOCKS = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
 EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
 TRAINABLE = ("all", "head")

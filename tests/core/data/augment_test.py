@@ -7,6 +7,7 @@ from absl.testing import parameterized
 
 from core.data import augment
 from core.data import images
+from core.data.choices import AUGMENTATIONS
 
 
 def image(h=28, w=28, c=1, seed=0):
@@ -18,7 +19,7 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_same_key_same_draw_other_key_other_draw(self):
     x = image()
-    ops = augment.NAMES
+    ops = AUGMENTATIONS
     a = augment.augment(x, augment.example_seed(3, 10, 5), ops)
     b = augment.augment(x, augment.example_seed(3, 10, 5), ops)
     self.assertAllEqual(a, b)
@@ -77,7 +78,7 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
     # then flipped and erased.
     encoded = tf.io.encode_png(image(h, w, 3))
     seed = augment.example_seed(0, 1, 2)
-    for ops in ((), ("crop",), augment.NAMES):
+    for ops in ((), ("crop",), AUGMENTATIONS):
       window = ((lambda a, b: augment.crop_window(a, b, augment.seeds(seed)[0]))
                 if "crop" in ops else None)
       (read,) = list(images.read_or_flagged(
@@ -95,7 +96,3 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
       augment.check(["rotate"])
     with self.assertRaisesRegex(ValueError, "received augment='flip,flip'"):
       augment.check(["flip", "flip"])
-
-  def test_config_lists_the_same_names(self):
-    from train.assembly import config  # pylint: disable=g-import-not-at-top
-    self.assertEqual(config.AUGMENTATIONS, augment.NAMES)

@@ -6,6 +6,7 @@ from absl.testing import parameterized
 
 from core.optim import optimizers
 from core.optim import schedules
+from core.optim.choices import OPTIMIZERS
 
 
 def params():
@@ -156,6 +157,11 @@ class OptimizersTest(tf.test.TestCase, parameterized.TestCase):
       step(g)
     for x, y in zip(a, b):
       self.assertAllClose(x, y)
+
+  @parameterized.parameters(*OPTIMIZERS)
+  def test_every_name_the_flags_offer_builds_its_optimizer(self, name):
+    self.assertEqual(type(optimizers.create(name, params(), 0.1)).__name__
+                     .lower(), name)
 
   def test_errors(self):
     with self.assertRaisesRegex(ValueError, "`optimizer` must be one of adam, "
