@@ -24,13 +24,21 @@ _SNIFF_PER_CLASS = 2  # files per class whose channels are read at start
 
 
 class FileSplit(NamedTuple):
-  """One split of an image folder: paths and labels, in memory."""
+  """One split of an image folder: paths and labels, in memory (a
+  types.AnySplit)."""
   paths: np.ndarray   # str [N]
   labels: np.ndarray  # int32 [N]
 
   @property
   def num_examples(self) -> int:
     return len(self.labels)
+
+  @property
+  def num_shards(self) -> Optional[int]:
+    return None  # files listed by row, which every worker indexes
+
+  def take(self, n: int) -> "FileSplit":
+    return FileSplit(self.paths[:n], self.labels[:n])
 
 
 def _images_in(folder: str) -> List[str]:

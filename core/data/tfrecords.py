@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from core.data import headers
 from core.runtime import files
-from core.runtime.errors import DataError
+from core.runtime.errors import DataError, InputError
 
 METADATA = "dataset.json"
 ENCODED, LABEL, TEXT = "image/encoded", "image/class/label", "image/class/text"
@@ -30,13 +30,29 @@ MAX_CLASSES = 1_000_000
 
 
 class RecordSplit(NamedTuple):
-  """One split of a shard set: its files, how many records they hold, and
-  each file's size in bytes (read once, when the set is described; the
-  streams check a shard's records add up to it: core/data/shard_stream.py;
-  empty: stat the files when a stream is built)."""
+  """One split of a shard set (a types.AnySplit): its files, how many
+  records they hold, and each file's size in bytes (read once, when the set
+  is described; the streams check a shard's records add up to it:
+  core/data/shard_stream.py; empty: stat the files when a stream is
+  built)."""
   files: Tuple[str, ...]
   num_examples: int
   sizes: Tuple[int, ...] = ()
+
+  @property
+  def num_shards(self) -> int:
+    return len(self.files)
+
+  def take(self, n: int) -> "RecordSplit":
+    """Refuses: shards are streamed, not indexed (the engine cuts the
+    training set to --train_examples with `take`).
+
+    Raises:
+      InputError: Always.
+    """
+    raise InputError("`train_examples` cannot cut TFRecord shards (they "
+                     "are streamed, not indexed); received "
+                     f"train_examples={n}; write fewer shards instead.")
 
 
 def shards(root: str, split: str) -> Tuple[str, ...]:

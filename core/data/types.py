@@ -1,10 +1,11 @@
 """The data types every room shares, without TensorFlow or a reader: the
-data set names, a data set's facts (`DatasetInfo`), an in-memory split and
-the three splits. The command line imports them before TensorFlow loads;
-the readers (core/data/datasets.py, core/data/streamed.py) build them."""
+data set names, a data set's facts (`DatasetInfo`), what every split offers
+(`AnySplit`), an in-memory split and the three splits. The command line
+imports them before TensorFlow loads; the readers (core/data/datasets.py,
+core/data/streamed.py) build them."""
 
 import dataclasses
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -43,8 +44,33 @@ class DatasetInfo:
             "class_names": list(self.class_names)}
 
 
+@runtime_checkable
+class AnySplit(Protocol):
+  """What the engine may ask of any split, whatever holds its examples:
+  `Split` (rows in memory), `folders.FileSplit` (image files) or
+  `tfrecords.RecordSplit` (shards). Which kind a split is only
+  core/data/batches.py asks, to pick its reader."""
+
+  @property
+  def num_examples(self) -> int:
+    """Its examples (0 for a split the data set does not have)."""
+
+  @property
+  def num_shards(self) -> Optional[int]:
+    """The files its examples are dealt out in, whole, one worker reading
+    each (shards); None where every worker indexes all the examples."""
+
+  def take(self, n: int) -> "AnySplit":
+    """Its first `n` examples (all, when it has fewer), as a split of the
+    same kind.
+
+    Raises:
+      InputError: If it is streamed, not indexed (shards), so cannot be cut.
+    """
+
+
 class Split(NamedTuple):
-  """One split of a data set, in host memory."""
+  """One split of a data set, in host memory (an `AnySplit`)."""
   images: np.ndarray  # uint8 [N, H, W, C]
   labels: np.ndarray  # int32 [N]
 
@@ -52,14 +78,19 @@ class Split(NamedTuple):
   def num_examples(self) -> int:
     return len(self.labels)
 
+  @property
+  def num_shards(self) -> Optional[int]:
+    return None  # rows, which every worker indexes
+
+  def take(self, n: int) -> "Split":
+    return Split(self.images[:n], self.labels[:n])
+
 
 class Splits(NamedTuple):
-  """The three splits and the facts they share. Each split is a `Split`, a
-  `folders.FileSplit` or a `tfrecords.RecordSplit`; all have `num_examples`
-  (0 for a split the data set does not have)."""
-  train: Any
-  validation: Any
-  test: Any
+  """The three splits and the facts they share."""
+  train: AnySplit
+  validation: AnySplit
+  test: AnySplit
   info: DatasetInfo
 
 

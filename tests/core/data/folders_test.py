@@ -145,3 +145,12 @@ class FoldersTest(tf.test.TestCase):
     self.assertEqual(sorted(list(train.paths) + list(held.paths)),
                      sorted(split.paths))
     self.assertLen(held.paths, 5)
+
+  def test_take_keeps_the_first_files_and_no_shards(self):
+    split = folders.FileSplit(np.array([f"f{i}" for i in range(5)],
+                                       dtype=object), np.arange(5) % 2)
+    first = split.take(2)
+    self.assertIsInstance(first, folders.FileSplit)
+    self.assertEqual(list(first.paths), ["f0", "f1"])
+    self.assertAllEqual(first.labels, [0, 1])
+    self.assertIsNone(split.num_shards)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from core.data import datasets
 from core.data import tfrecords
-from core.runtime.errors import DataError
+from core.runtime.errors import DataError, InputError
 from tests import helpers
 
 
@@ -31,6 +31,15 @@ class TFRecordsTest(tf.test.TestCase):
 
   def root(self):
     return os.path.join(self.get_temp_dir(), self.id().split(".")[-1])
+
+  def test_shards_are_counted_and_not_cut(self):
+    split = tfrecords.RecordSplit(("d/train-0", "d/train-1"), 10)
+    self.assertEqual(split.num_shards, 2)
+    with self.assertRaisesRegex(
+        InputError, r"^`train_examples` cannot cut TFRecord shards \(they "
+        r"are streamed, not indexed\); received train_examples=4; write "
+        r"fewer shards instead\.$"):
+      split.take(4)
 
   def test_scan_counts_and_names_classes(self):
     root = self.root()
