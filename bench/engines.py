@@ -1,5 +1,5 @@
-"""The engine as every bench tool builds it: an Engine over synthetic data on
-`replicas` logical CPU devices, and an iterator from the first step."""
+"""The engine as every bench tool builds it: the run's trainer over synthetic
+data on `replicas` logical CPU devices, and an iterator from the first step."""
 
 from core.data import datasets
 
@@ -7,7 +7,8 @@ from core.data import datasets
 def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
               batch: int, steps_per_epoch: int = 16, num_classes: int = 10,
               **config):
-  """Returns (engine, iterator, strategy).
+  """Returns (trainer, iterator, strategy): train/loop/trainer.py's
+  Trainer; `trainer.loop.run(iterator, n)` runs n compiled steps.
 
   Splits the CPU first, so call it before any TensorFlow op runs. One replica
   uses OneDeviceStrategy, more use MirroredStrategy; `config` holds further
@@ -16,7 +17,7 @@ def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
   """
   from core.runtime import distribution
   distribution.configure_cpu_devices(replicas)
-  from train.assembly.config import TrainConfig
+  from train.startup.config import TrainConfig
   from train.assembly import build
   strategy = distribution.make_strategy("mirrored" if replicas > 1
                                         else "one_device")
@@ -26,7 +27,7 @@ def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
   config = TrainConfig(model_dir="/unused", image_size=image_size,
                        global_batch_size=batch, num_cpu_devices=replicas,
                        **config)
-  engine = build.training_engine(
+  trainer = build.training_parts(
       config, strategy, info, distribution.split_batch(batch, strategy),
-      steps_per_epoch=steps_per_epoch, total_steps=10**6)
-  return engine, engine.train_iterator(split, 0), strategy
+      steps_per_epoch=steps_per_epoch, total_steps=10**6).trainer
+  return trainer, trainer.iterator(split, 0), strategy

@@ -26,11 +26,11 @@ def main(image_size: int, replicas: int) -> None:
                                   batch=BATCH)
   import tensorflow as tf
   from tensorflow.tsl.profiler.protobuf import xplane_pb2
-  engine.trainer.run(iterator, 3)
+  engine.loop.run(iterator, 3)
   with tempfile.TemporaryDirectory() as logdir:
     tf.profiler.experimental.start(logdir)
     start = time.perf_counter()
-    engine.trainer.run(iterator, STEPS)
+    engine.loop.run(iterator, STEPS)
     wall = (time.perf_counter() - start) / STEPS
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()

@@ -34,7 +34,7 @@ def main(image_size: int) -> None:
   from bench import flops
   from core.optim import losses
   from core.data import preprocessing
-  model = engine.model
+  model = engine.step.model
   x = preprocessing.preprocess(tf.constant(split.images[:BATCH]),
                                image_size=image_size, channels=1)
   y = tf.constant(split.labels[:BATCH])
@@ -54,7 +54,7 @@ def main(image_size: int) -> None:
   reps = 3 if image_size > 100 else 10
   t_fwd = timed(lambda: forward().logits.numpy(), reps)
   t_fb = timed(lambda: [g.numpy() for g in forward_backward()[:1]], reps)
-  t_step = timed(lambda: engine.trainer.run(it, 1), reps)
+  t_step = timed(lambda: engine.loop.run(it, 1), reps)
   train_gflop = flops.training_flops_per_image(flops.forward_macs(
       lambda z: model(z, training=True, reference=True),
       tf.TensorSpec([1, image_size, image_size, 1]))) * BATCH / 1e9

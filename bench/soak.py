@@ -27,14 +27,15 @@ def main() -> int:
   split = datasets.synthetic(4096)
   engine, it, strategy = engine_on(split, image_size=28, replicas=REPLICAS,
                                    batch=BATCH, steps_per_epoch=64)
-  engine.trainer.run(it, 50)
+  engine.loop.run(it, 50)
   after_50 = rss_mib()
   start = time.perf_counter()
-  engine.trainer.run(it, 250)
+  engine.loop.run(it, 250)
   step_rate = 250 * BATCH / (time.perf_counter() - start)
   after_300 = rss_mib()
   growth = after_300 / after_50 - 1
-  data = batches.distributed(strategy, split, engine.batch, engine.reading,
+  data = batches.distributed(strategy, split, engine.feed.batch,
+                             engine.feed.reading,
                              training=True, steps_per_epoch=64)
   data_it = iter(data)
   next(data_it)

@@ -1,7 +1,7 @@
 """What a GoogLeNet is built from, without TensorFlow: its stems,
 normalisations and variants, and Table 1's inception blocks with their
 filter counts. The command line offers them as flags before TensorFlow loads
-(train/assembly/config.py); layers/googlenet.py builds from them."""
+(train/startup/config.py); layers/googlenet.py builds from them."""
 
 from typing import Dict, Tuple
 

@@ -8,7 +8,7 @@ from absl.testing import parameterized
 
 from core.data import datasets
 from tests import helpers
-from train.assembly import config as config_lib
+from train.startup import config as config_lib
 
 BATCH = 8
 
@@ -36,7 +36,7 @@ RECIPE = dict(augment=("crop", "flip", "erase"), label_smoothing=0.1,
 # groups, two replicas' slices are one group each: the same groups. With
 # the moving average on, which then averages the moving statistics too.
 NORM = dict(norm="batch", norm_group_size=4, ema_decay=0.9)
-# The paper's whole network with the recipe (helpers.engine builds the small
+# The paper's whole network with the recipe (helpers.parts builds the small
 # one, 4a and 4d, otherwise): the convention holds for it, not only for the
 # two blocks the other cases run.
 FULL = dict(RECIPE, blocks=config_lib.BLOCKS)
@@ -44,14 +44,14 @@ FULL = dict(RECIPE, blocks=config_lib.BLOCKS)
 
 def _train(devices, optimizer, recipe):
   tf.random.set_seed(11)
-  engine = helpers.engine(devices, steps_per_epoch=4, total_steps=10,
-                          global_batch_size=BATCH, optimizer=optimizer,
-                          learning_rate=1e-3, seed=4, **recipe)
+  engine = helpers.parts(devices, steps_per_epoch=4, total_steps=10,
+                         global_batch_size=BATCH, optimizer=optimizer,
+                         learning_rate=1e-3, seed=4, **recipe)
   initial = [v.numpy() for v in engine.model.trainable_variables]
   split = datasets.synthetic(32)
-  iterator = engine.train_iterator(split, 0)
-  sums = engine.trainer.run(iterator, 1)
-  return engine, engine.strategy, sums, initial
+  iterator = engine.trainer.iterator(split, 0)
+  sums = engine.trainer.loop.run(iterator, 1)
+  return engine, engine.trainer.feed.strategy, sums, initial
 
 
 class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
@@ -83,7 +83,8 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
       self.assertGreater(update, 0, a.name)
       self.assertLessEqual(np.linalg.norm(a.numpy() - b.numpy()),
                            1e-3 * update, a.name)
-    for a, b in zip(one.optimizer.variables, two.optimizer.variables):
+    for a, b in zip(one.trainer.step.optimizer.variables,
+                    two.trainer.step.optimizer.variables):
       if recipe == "norm":
         # Batch normalisation's backward pass subtracts two group means
         # from each gradient: its small entries keep less relative
@@ -94,8 +95,9 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
       else:
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-6, msg=a.name)
     if recipe == "norm":  # the moving statistics and the averaged copies
-      for a, b in zip(list(one.model.variables) + list(one.ema.values),
-                      list(two.model.variables) + list(two.ema.values)):
+      for a, b in zip(
+          list(one.model.variables) + list(one.weights.ema.values),
+          list(two.model.variables) + list(two.weights.ema.values)):
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)
       moved = one.model.conv1.norm.moving_mean.numpy()
       self.assertGreater(np.abs(moved).max(), 0)
@@ -109,7 +111,7 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
     optimizer = "sgd" if recipe == "norm" else "adam"
     engine, strategy, _, _ = train_one_step(["/cpu:0", "/cpu:1"],
                                             optimizer, recipe)
-    for v in engine.model.variables + engine.optimizer.variables:
+    for v in engine.model.variables + engine.trainer.step.optimizer.variables:
       copies = [c.numpy() for c in strategy.experimental_local_results(v)]
       self.assertLen(copies, 2)
       np.testing.assert_array_equal(copies[0], copies[1], err_msg=v.name)

@@ -6,7 +6,7 @@ import sys
 from typing import Sequence
 
 from core.data import datasets
-from train.assembly import config as config_lib
+from train.startup import config as config_lib
 
 # The synthetic set's facts, as its loader reports them.
 SYNTHETIC_INFO = datasets.load("synthetic", synthetic_size=8,
@@ -91,14 +91,15 @@ def small_run_flags(model_dir: str, *extra: str) -> list:
 _STRATEGIES = {}
 
 
-def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
-           **config):
-  """An Engine for the synthetic set's facts over MirroredStrategy on
-  `devices`; `config` holds TrainConfig fields (model_dir is unused)."""
+def parts(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
+          **config):
+  """A training run's parts (train/assembly/build.Parts) for the synthetic
+  set's facts over MirroredStrategy on `devices`; `config` holds
+  TrainConfig fields (model_dir is unused)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from core.runtime import distribution  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
-  from train.assembly.config import TrainConfig
+  from train.startup.config import TrainConfig
   from train.assembly import build  # pylint: disable=g-import-not-at-top
   # One strategy per device list for the whole process, as in a real run:
   # two strategies over the same devices number their collectives from the
@@ -111,7 +112,7 @@ def engine(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   config = TrainConfig(**dict({"model_dir": "/unused", "image_size": 28,
                                "num_cpu_devices": len(devices),
                                "blocks": SMALL_BLOCKS}, **config))
-  return build.training_engine(
+  return build.training_parts(
       config, strategy, SYNTHETIC_INFO,
       distribution.split_batch(config.global_batch_size, strategy),
       steps_per_epoch=steps_per_epoch, total_steps=total_steps)

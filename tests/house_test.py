@@ -27,7 +27,7 @@ IMAGE_FORMATS = (os.path.join("core", "data", "headers.py"),)
 NOT_A_CLASS_COUNT = {
     ("core/data/augment.py", "max_attempts=10"),  # Inception's crop tries
     ("core/runtime/distribution.py", "HEARTBEAT_TIMEOUT_S = 10"),
-    ("train/assembly/config.py", "10, \"Stop after"),  # --max_bad_steps
+    ("train/startup/config.py", "10, \"Stop after"),  # --max_bad_steps
 }
 # The one place file calls may be made, and the other calls that look like
 # file calls but are not on the user's storage, each with its reason.
@@ -110,6 +110,29 @@ def import_graph(paths: List[str]) -> Dict[str, Set[str]]:
       edges.update(t for t in targets if t in modules and t != name)
     graph[name] = edges
   return graph
+
+
+# train/'s folders, top floor first (BUILD.md, "The house"): the commands
+# (train/*.py), the assembler, the loop, the loop's artefacts, the start-up
+# helpers and the option table.
+TRAIN_FLOORS = ("commands", "assembly", "loop", "artefacts", "startup")
+
+
+def train_floor(module: str) -> str:
+  """The floor of a module of train/ (TRAIN_FLOORS)."""
+  parts = module.split(".")
+  return (parts[1] if len(parts) > 1 and parts[1] in TRAIN_FLOORS[1:]
+          else "commands")
+
+
+def upward_in_train(graph: Dict[str, Set[str]]) -> List[str]:
+  """The imports of `graph` from a floor of train/ to a higher one."""
+  rank = lambda module: TRAIN_FLOORS.index(train_floor(module))
+  return [f"{module} imports {target}"
+          for module, targets in sorted(graph.items())
+          if module.startswith("train")
+          for target in sorted(targets)
+          if target.startswith("train.") and rank(target) < rank(module)]
 
 
 def find_cycle(graph: Dict[str, Set[str]]) -> List[str]:
@@ -211,7 +234,7 @@ class HouseTest(tf.test.TestCase):
         self.assertNotIn(name, text, msg=path)
 
   def test_the_literal_check_finds_a_class_count_and_a_side(self):
-    path = os.path.join(helpers.ROOT, "train", "loop", "engine.py")
+    path = os.path.join(helpers.ROOT, "train", "loop", "trainer.py")
     self.assertLen(literal_facts(path, "x = zeros([n, 10])\ny = 28\n"), 2)
     self.assertEmpty(literal_facts(path, "x = zeros([n, 11])\n"))
 
@@ -225,7 +248,7 @@ class HouseTest(tf.test.TestCase):
     self.assertEmpty(found)
 
   def test_the_file_call_check_finds_each_kind(self):
-    path = os.path.join(helpers.ROOT, "train", "loop", "engine.py")
+    path = os.path.join(helpers.ROOT, "train", "loop", "trainer.py")
     planted = ("open(p)\nos.makedirs(d)\nos.path.exists(p)\nglob.glob(p)\n"
                "shutil.rmtree(d)\nfcntl.lockf(f, 1)\ntempfile.mkdtemp()\n")
     self.assertLen(file_calls(path, planted), 7)
@@ -240,6 +263,20 @@ class HouseTest(tf.test.TestCase):
       upward += [f"{module} imports {t}" for t in sorted(targets)
                  if FLOORS.index(t.split(".")[0]) > floor]
     self.assertEmpty(upward)
+
+  def test_train_folders_import_only_downward(self):
+    graph = import_graph(_sources("train"))
+    self.assertGreater(sum(len(t) for t in graph.values()), 40)
+    self.assertEmpty(upward_in_train(graph))
+
+  def test_the_train_floor_check_finds_an_upward_import(self):
+    self.assertEqual(upward_in_train({
+        "train.startup.options": {"train.startup.config",
+                                  "train.artefacts.report"},
+        "train.assembly.build": {"train.loop.trainer", "train.main"},
+        "train.main": {"train.assembly.build"}}), [
+            "train.assembly.build imports train.main",
+            "train.startup.options imports train.artefacts.report"])
 
   def test_no_import_circles(self):
     graph = import_graph(_sources(*FLOORS, "tools"))

@@ -125,7 +125,7 @@ REFERENCE = """
 import os, sys
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 from train.assembly import build
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 root = sys.argv[1]
 common = dict(dataset="synthetic", image_size=28, global_batch_size=16,
               validation_size=64, train_examples=160, optimizer="sgd",

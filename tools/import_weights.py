@@ -46,7 +46,7 @@ import numpy as np
 
 from core.runtime import errors
 from core.runtime import files
-from train.assembly.config import BLOCKS  # no TensorFlow: flags parse first
+from train.startup.config import BLOCKS  # no TensorFlow: flags parse first
 from train.startup import native_stderr
 
 FLAGS = flags.FLAGS

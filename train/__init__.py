@@ -27,14 +27,14 @@ def fit(config=None, *, report: Callable[[str], None] = print, **options):
   accuracy).
 
   Args:
-    config: A train.assembly.config.TrainConfig, or None to build one from
+    config: A train.startup.config.TrainConfig, or None to build one from
       `options`.
     report: Receives each progress line (default: print).
     **options: TrainConfig fields (the command line's flags), applied on top
       of `config`.
   """
   # pylint: disable-next=g-import-not-at-top
-  from train.assembly.config import TrainConfig
+  from train.startup.config import TrainConfig
   config = (TrainConfig(**options) if config is None
             else dataclasses.replace(config, **options))
   from train.startup import kernels  # pylint: disable=g-import-not-at-top

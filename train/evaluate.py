@@ -21,7 +21,7 @@ import json
 from typing import List, Optional
 
 from core.runtime.errors import InputError
-from train.assembly.config import option
+from train.startup.config import option
 from train.artefacts.report import Report, render, run_config
 from train.startup import cli
 
@@ -69,7 +69,7 @@ def evaluate_checkpoint(model_dir: str, *, step: Optional[int] = None,
   if config.strategy == "multi_worker":  # evaluated on this machine alone
     config = dataclasses.replace(config, strategy="one_device")
   cli.load_tensorflow(config.deterministic)  # the kernels the run used
-  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
+  from train.assembly import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_checkpoint(config, model_dir, step, split)
 
 
@@ -82,7 +82,7 @@ def evaluate_saved_model(path: str, model_dir: str, *, split: str = "test",
   """
   config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
   cli.load_tensorflow(config.deterministic)
-  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
+  from train.assembly import offline  # pylint: disable=g-import-not-at-top
   return offline.evaluate_saved_model(config, path, split)
 
 

@@ -1,12 +1,12 @@
 """Command line: `python -m train.main --strategy=mirrored ...`.
 
-Its option table is TrainConfig (train/assembly/config.py): the flags are
+Its option table is TrainConfig (train/startup/config.py): the flags are
 generated from it, parsed into one frozen config and handed to the one
 assembler, train.assembly.build.run. Every failure the user can act on ends
 in one line on stderr and its own exit code (core/runtime/errors.py).
 """
 
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 from train.startup import cli
 from train.startup import native_stderr
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 from core.runtime import files
 from core.runtime.errors import InputError
-from train.assembly.config import option
+from train.startup.config import option
 from train.startup import cli
 
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
@@ -36,7 +36,7 @@ def predict(saved_model: str, images: Sequence[str],
     InputError: A file is missing or cannot be decoded, or the SavedModel
       cannot be loaded (one line).
   """
-  from train.artefacts import offline  # pylint: disable=g-import-not-at-top
+  from train.assembly import offline  # pylint: disable=g-import-not-at-top
   loaded = offline.load_saved_model(saved_model)
   rows = []
   for path in images:

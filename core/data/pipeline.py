@@ -126,7 +126,7 @@ class Reading:
 
 
 BAD_IMAGE = images_lib.UNREADABLE
-# Marks the bad-input assertion's message, which train/loop/engine.py turns
+# Marks the bad-input assertion's message, which train/loop/feed.py turns
 # into one line: "<<bad input:", "<where>: <problem>", ">>".
 BAD_INPUT = "bad input"
 

@@ -9,7 +9,7 @@ one op per variable instead of about ten. `apply` runs in replica context on
 gradients that are already all-reduced (core/runtime/distribution.py).
 """
 
-from typing import Callable, Dict, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -72,6 +72,11 @@ class Optimizer(tf.Module):
             slot: variables_lib.weight(tf.zeros(var.shape, var.dtype),
                                        name=f"{key}/{slot}", trainable=False)
             for slot in self.SLOTS}
+
+  @property
+  def params(self) -> Tuple[tf.Variable, ...]:
+    """The variables it updates, in the order `apply` takes gradients."""
+    return self._params()
 
   def learning_rate(self) -> tf.Tensor:
     """The rate the next update will use."""

@@ -10,8 +10,8 @@ import numpy as np
 
 from core.runtime import files
 from core.runtime.errors import InputError
-from train.assembly.config import TrainConfig
-from train.loop import confusion
+from train.startup.config import TrainConfig
+from train.artefacts import confusion
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ export (core/runtime/cluster.py, BUILD.md "Several machines").
 import os
 import random
 import uuid
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -29,30 +29,51 @@ from core.runtime import distribution
 from core.runtime import files
 from core.data import pipeline
 from core.optim import averaging
-from core.optim import metrics
+from core.optim import choices as optim_choices
 from core.optim import optimizers
 from core.optim import schedules
-from core.optim.loss_scale import DynamicLossScale
 from core.runtime.errors import ClusterError, InputError
-from layers import variables as variables_lib
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
 from train.assembly import finetune
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
 from train.assembly import start_over
-from train.assembly.config import TrainConfig
-from train.loop.controller import Controller, Result, Schedule
-from train.loop import step as step_lib
-from train.loop.engine import Engine, Training
-from train.loop.state import TrainState
-from train.loop.preemption import PreemptionWatcher
-from train.loop.profiling import ProfileWindow
+from train.startup.config import TrainConfig
 from train.assembly.run_lock import RunLock
+from train.loop import step as step_lib
+from train.loop.controller import Controller, Outputs, Result, Schedule
+from train.loop.evaluator import Evaluator
+from train.loop.feed import Feed
+from train.loop.preemption import PreemptionWatcher, StopVote
+from train.loop.profiling import ProfileWindow
+from train.loop.state import TrainState
 from train.loop.summaries import Summaries
+from train.loop.trainer import Trainer
+from train.loop.weights import FINAL, WeightSets
 from train.startup import cli
 
 Report = Callable[[str], None]
+
+COMPUTE_DTYPES = {precision: tf.as_dtype(dtype) for precision, dtype
+                  in optim_choices.COMPUTE_DTYPES.items()}
+
+
+class Parts(NamedTuple):
+  """A run's loop: its variables (made in the strategy's scope) and the
+  nouns that run them."""
+  model: GoogLeNet
+  state: TrainState
+  weights: WeightSets
+  vote: StopVote
+  evaluator: Evaluator
+  trainer: Optional[Trainer] = None  # None: evaluation only (train.evaluate)
+
+  def checkpoint_objects(self) -> Dict[str, tf.Module]:
+    """What a checkpoint holds; the keys are checkpoint names (API)."""
+    return {"model": self.model, "state": self.state,
+            **(self.trainer.checkpoint_objects() if self.trainer else {}),
+            **self.weights.checkpoint_objects()}
 
 
 def run(config: TrainConfig, *, report: Report = print) -> Result:
@@ -122,9 +143,9 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   check_shards(data, distribution.input_pipelines(strategy))
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
-  engine, checkpointer, restored, initialised = _restored_engine(
+  parts, checkpointer, restored, initialised = _restored_parts(
       config, strategy, data, batch, (steps_per_epoch, total), chief, report)
-  watcher.attach(engine.request_stop)
+  watcher.attach(parts.vote.request)
   summaries = Summaries(config.model_dir, enabled=chief)
   if exports:  # a crash mid-export left a temporary folder
     export_lib.remove_stale_temporaries(export_dir)
@@ -132,27 +153,27 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
     manifest_lib.record(config, strategy, batch, data, restored, summaries,
                         report, initialised=initialised)
   controller = Controller(
-      engine=engine, data=data,
+      trainer=parts.trainer, evaluator=parts.evaluator, vote=parts.vote,
+      data=data,
       schedule=Schedule(total, config.steps_per_loop, config.checkpoint_every,
                         config.eval_every or steps_per_epoch,
-                        config.histogram_every),
-      summaries=summaries, checkpointer=checkpointer, watcher=watcher,
+                        config.histogram_every, config.max_bad_steps),
+      outputs=Outputs(summaries, checkpointer,
+                      _exporter(config, parts, data.info, export_dir,
+                                exports, report), config.model_dir),
+      watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
-      export=_exporter(config, engine, data.info, export_dir, exports,
-                       report),
-      global_batch_size=batch.global_batch_size,
-      steps_per_epoch=steps_per_epoch, max_bad_steps=config.max_bad_steps,
-      model_dir=config.model_dir, report=report)
+      report=report)
   controller.announce(restored, batch.num_replicas, config.image_size)
   return controller
 
 
-def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
-                     batch: distribution.BatchSplit, steps: Tuple[int, int],
-                     chief: bool, report: Report):
-  """The engine and its checkpointer, restored from `model_dir`'s newest
-  good checkpoint, and what --init_from loaded into a new run: (engine,
+def _restored_parts(config: TrainConfig, strategy, data: datasets.Splits,
+                    batch: distribution.BatchSplit, steps: Tuple[int, int],
+                    chief: bool, report: Report):
+  """The run's parts and its checkpointer, restored from `model_dir`'s
+  newest good checkpoint, and what --init_from loaded into a new run: (parts,
   checkpointer, step or None, finetune.Loaded or None). A run of other
   data, or checkpoints of which none restores, is refused or (with
   --start_over) moved aside: train/assembly/start_over.py."""
@@ -166,31 +187,32 @@ def _restored_engine(config: TrainConfig, strategy, data: datasets.Splits,
 
   def fresh():
     _seed_everything(config)
-    engine = training_engine(config, strategy, data.info, batch,
-                             steps_per_epoch=steps[0], total_steps=steps[1])
-    return engine, checkpointing.Checkpointer(
+    parts = training_parts(config, strategy, data.info, batch,
+                           steps_per_epoch=steps[0], total_steps=steps[1])
+    return parts, checkpointing.Checkpointer(
         config.model_dir, max_to_keep=config.keep_checkpoints,
         report=lambda line: report(f"warning: {line}"),
-        guard=engine.model.weights_and_statistics, writer=chief,
-        added=engine.added_checkpoint_keys(), **engine.checkpoint_objects())
+        guard=parts.model.weights_and_statistics, writer=chief,
+        added=parts.weights.added_checkpoint_keys(parts.state.global_step),
+        **parts.checkpoint_objects())
 
-  engine, checkpointer = fresh()
+  parts, checkpointer = fresh()
   try:
     restored = _restore_everywhere(checkpointer, strategy, config.model_dir)
   except checkpointing.UnusableRun as e:
     start_over.refuse_or_move(config.model_dir, str(e), config.start_over,
                               report)
-    # A failed restore may have assigned some variables: a new engine, as
-    # a run in a fresh folder would have built it.
-    engine, checkpointer = fresh()
+    # A failed restore may have assigned some variables: new parts, as a
+    # run in a fresh folder would have built them.
+    parts, checkpointer = fresh()
     restored = None
-  initialised = (_initialise(engine, config, data.info.class_names, strategy,
+  initialised = (_initialise(parts, config, data.info.class_names, strategy,
                              report)
                  if restored is None and config.init_from else None)
-  return engine, checkpointer, restored, initialised
+  return parts, checkpointer, restored, initialised
 
 
-def _initialise(engine: Engine, config: TrainConfig, class_names, strategy,
+def _initialise(parts: Parts, config: TrainConfig, class_names, strategy,
                 report: Report) -> finetune.Loaded:
   """A new run's weights from --init_from (train/assembly/finetune.py);
   the moving average and best weights start from them too.
@@ -199,7 +221,7 @@ def _initialise(engine: Engine, config: TrainConfig, class_names, strategy,
     ClusterError: If the workers of a multi-worker run loaded different
       weights (each reads its own copy of the source).
   """
-  loaded = finetune.initialise(engine.model, config.init_from,
+  loaded = finetune.initialise(parts.model, config.init_from,
                                config.init_exclude,
                                class_names=list(class_names))
   if distribution.is_multi_worker(strategy) and not (
@@ -209,27 +231,21 @@ def _initialise(engine: Engine, config: TrainConfig, class_names, strategy,
         f"{config.init_from!r} (this one: {loaded.kind}); every worker must "
         "read the same source: put it on storage they share, and not a run "
         "that is still training.")
-  for copy in (engine.ema, engine.best):
-    if copy is not None:
-      copy.copy_from_params()
+  parts.weights.start_from_params()
   for line in loaded.lines():
     report(line)
   return loaded
 
 
-COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16,
-                  "mixed_bfloat16": tf.bfloat16}
-
-
-def training_engine(config: TrainConfig, strategy: tf.distribute.Strategy,
-                    info: types.DatasetInfo, batch: distribution.BatchSplit,
-                    *, steps_per_epoch: int, total_steps: int) -> Engine:
-  """The engine of a training run: every variable made in `strategy`'s
+def training_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
+                   info: types.DatasetInfo, batch: distribution.BatchSplit,
+                   *, steps_per_epoch: int, total_steps: int) -> Parts:
+  """The parts of a training run: every variable made in `strategy`'s
   scope (the model sized by `info`), the step and its optimizer."""
+  options = step_options(config, batch)
+  parts = evaluation_parts(config, strategy, info, batch)
   with strategy.scope():
-    parts = _evaluation_parts(config, info)
-    model = parts["model"]
-    trains = finetune.plan(model, config.trainable,
+    trains = finetune.plan(parts.model, config.trainable,
                            config.pretrained_lr_multiplier)
     optimizer = optimizers.create(
         config.optimizer, trains.params,
@@ -237,63 +253,61 @@ def training_engine(config: TrainConfig, strategy: tf.distribute.Strategy,
         weight_decay=config.weight_decay, rate_scales=trains.rate_scales,
         **({"momentum": config.momentum, "nesterov": config.nesterov}
            if config.optimizer == "sgd" else {}))
-    loss_scale = (DynamicLossScale()
-                  if config.mixed_precision == "mixed_float16" else None)
-    sums = metrics.Sums(step_lib.TRAIN_SUMS, name="train_sums")
-    grad_norms = (variables_lib.weight(
-        tf.zeros([len(trains.params)]), name="grad_norms",
-        trainable=False) if config.histogram_every else None)
-  step = step_lib.TrainStep(
-      model, optimizer, parts["state"], sums, batch=batch,
-      aux_weights=config.aux_loss_weights,
+    step = step_lib.TrainStep(parts.model, optimizer, parts.state, options,
+                              weights=parts.weights)
+  return parts._replace(trainer=Trainer(step, parts.evaluator.feed,
+                                        parts.vote, steps_per_epoch))
+
+
+def step_options(config: TrainConfig,
+                 batch: distribution.BatchSplit) -> step_lib.StepOptions:
+  """How the config's training step computes its update."""
+  return step_lib.StepOptions(
+      batch=batch, aux_weights=tuple(config.aux_loss_weights),
       compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
-      loss_scale=loss_scale, jit_compile=config.jit_compile,
-      grad_norms=grad_norms, label_smoothing=config.label_smoothing,
-      clip_norm=config.clip_norm, ema=parts["ema"],
-      norm_group_size=_norm_groups(config, batch), params=trains.params)
-  return _engine(config, strategy, info, batch, parts, Training(
-      step, optimizer, sums, steps_per_epoch, loss_scale, grad_norms))
+      jit_compile=config.jit_compile,
+      label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
+      norm_group_size=_norm_groups(config, batch),
+      gradient_norms=bool(config.histogram_every))
 
 
-def evaluation_engine(config: TrainConfig, strategy: tf.distribute.Strategy,
-                      info: types.DatasetInfo,
-                      batch: distribution.BatchSplit) -> Engine:
-  """An engine that only evaluates (train.evaluate): the run's model and
-  weight sets, no optimizer and no step counts."""
+def evaluation_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
+                     info: types.DatasetInfo,
+                     batch: distribution.BatchSplit) -> Parts:
+  """The parts that only evaluate (train.evaluate): the run's model, its
+  counters and weight sets, no optimizer."""
   with strategy.scope():
-    parts = _evaluation_parts(config, info)
-  return _engine(config, strategy, info, batch, parts, None)
+    model = GoogLeNet(num_classes=info.num_classes,
+                      in_channels=info.channels,
+                      image_size=config.image_size, stem=config.stem,
+                      norm=config.norm, blocks=config.blocks,
+                      variant=config.variant)
+    state = TrainState(config.seed)
+    step = step_lib.EvalStep(
+        model, compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
+        mirror=config.test_mirror)
+    params = model.weights_and_statistics
+    weights = WeightSets(
+        ema=(averaging.ExponentialMovingAverage(params, config.ema_decay)
+             if config.ema_decay else None),
+        best=(averaging.BestWeights(params)
+              if config.export == "best" else None))
+  # Outside the scope: one copy per process.
+  vote = StopVote(strategy)
+  feed = Feed(strategy, batch, _reading(config, info), info.num_classes,
+              config.label_offset)
+  return Parts(model, state, weights, vote,
+               Evaluator(step, feed, vote, weights))
 
 
-def _evaluation_parts(config: TrainConfig, info: types.DatasetInfo) -> dict:
-  """The model, counters, evaluation sums and weight sets (in scope)."""
-  model = GoogLeNet(num_classes=info.num_classes, in_channels=info.channels,
-                    image_size=config.image_size, stem=config.stem,
-                    norm=config.norm, blocks=config.blocks,
-                    variant=config.variant)
-  params = model.weights_and_statistics
-  return {
-      "model": model, "state": TrainState(config.seed),
-      "eval_sums": metrics.Sums(step_lib.eval_sums(info.num_classes),
-                                name="eval_sums"),
-      "ema": (averaging.ExponentialMovingAverage(params, config.ema_decay)
-              if config.ema_decay else None),
-      "best": (averaging.BestWeights(params)
-               if config.export == "best" else None)}
-
-
-def _engine(config: TrainConfig, strategy, info: types.DatasetInfo, batch,
-            parts: dict, training: Optional[Training]) -> Engine:
-  reading = pipeline.Reading(
+def _reading(config: TrainConfig,
+             info: types.DatasetInfo) -> pipeline.Reading:
+  return pipeline.Reading(
       image_size=config.image_size, channels=info.channels,
       augment=tuple(config.augment), seed=config.seed,
       crop_padding=config.crop_padding,
       skip_bad_images=config.skip_bad_images,
       max_image_pixels=config.max_image_pixels)
-  return Engine(strategy, batch, reading=reading,
-                compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
-                mirror=config.test_mirror, label_offset=config.label_offset,
-                training=training, **parts)
 
 
 def make_schedule(config: TrainConfig, steps_per_epoch: int,
@@ -389,9 +403,9 @@ def check_shards(data: datasets.Splits, workers: int) -> None:
   Raises:
     InputError: Naming the counts and the two ways out.
   """
-  files = getattr(data.train, "files", None)
-  if files is not None and len(files) < workers:
-    raise InputError(f"{len(files)} train-* shard(s) for {workers} workers: "
+  shards = data.train.num_shards
+  if shards is not None and shards < workers:
+    raise InputError(f"{shards} train-* shard(s) for {workers} workers: "
                      "each worker reads its own shards, so one would have "
                      "none; write at least as many shards as workers "
                      "(tools.convert --shards=N) or run fewer workers.")
@@ -408,12 +422,7 @@ def load_data(config: TrainConfig) -> datasets.Splits:
                      f"{data.info.name} data here has no validation split; "
                      "set --validation_size or use --export=last.")
   if config.train_examples:
-    if config.dataset == "tfrecord":
-      raise InputError("`train_examples` cannot cut TFRecord shards (they "
-                       "are streamed, not indexed); write fewer shards "
-                       "instead.")
-    train, n = data.train, config.train_examples
-    data = data._replace(train=type(train)(*(field[:n] for field in train)))
+    data = data._replace(train=data.train.take(config.train_examples))
   return data
 
 
@@ -446,7 +455,7 @@ def _export_dir(config: TrainConfig, exports: bool) -> str:
   return export_dir
 
 
-def _exporter(config: TrainConfig, engine: Engine,
+def _exporter(config: TrainConfig, parts: Parts,
               info: datasets.DatasetInfo, export_dir: str, exports: bool,
               report: Report = print):
   """The controller's export action: the SavedModel of a step (nothing
@@ -456,12 +465,12 @@ def _exporter(config: TrainConfig, engine: Engine,
 
   def export(step: int):
     # The version is the last step (TF Serving serves the highest); the
-    # weights are the final ones (Engine.weights): with --export=best those
-    # validated at `weights_step`.
-    weights_step = engine.final_weights_step()
-    with engine.weights("final"):
+    # weights are the final ones (train/loop/weights.py): with --export=best
+    # those validated at `weights_step`.
+    weights_step = parts.weights.final_step()
+    with parts.weights(FINAL):
       return export_lib.export(
-          engine.model, export_dir, step, image_shape=info.image_shape,
+          parts.model, export_dir, step, image_shape=info.image_shape,
           class_names=info.class_names, mirror=config.test_mirror,
           max_image_pixels=config.max_image_pixels,
           report=lambda line: report(f"note: {line}"),

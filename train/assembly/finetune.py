@@ -42,7 +42,7 @@ from core.runtime import files
 from core.runtime.errors import InputError
 from layers.googlenet import GoogLeNet
 from train.assembly import manifest as manifest_lib
-from train.assembly.config import BLOCKS, layer_names
+from train.startup.config import BLOCKS, layer_names
 
 HEADS = ("classifier", "aux1", "aux2")
 # What tools/import_weights.py writes: a record of the import and the

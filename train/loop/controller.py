@@ -1,8 +1,9 @@
 """The outer loop as one object, in the spirit of Orbit's `Controller`.
 
-It holds the engine, the data, the summaries, the checkpointer, the
-preemption watcher and the profiler, and owns all I/O; the compiled loops it
-calls own none. Each method does one job. The schedule (when to stop a
+It drives a trainer and an evaluator (Orbit's split: train/loop/trainer.py,
+train/loop/evaluator.py) over the data, holds the summaries, the checkpointer,
+the preemption watcher and the profiler, and owns all I/O; the compiled loops
+it calls own none. Each method does one job. The schedule (when to stop a
 compiled chunk, evaluate, checkpoint) is a value of its own, `Schedule`, so it
 can be read and tested apart from everything else.
 """
@@ -10,13 +11,13 @@ can be read and tested apart from everything else.
 import dataclasses
 import signal
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 from core.data import datasets
 from core.runtime.errors import Preempted, TrainingError
 from train.artefacts import gallery
-from train.loop.engine import Evaluation
-from train.loop.preemption import PreemptionWatcher
+from train.loop.evaluator import Evaluation, Evaluator
+from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
 
 
@@ -28,6 +29,7 @@ class Schedule:
   checkpoint_every: int
   eval_every: int
   histogram_every: int = 0  # 0: never
+  max_bad_steps: int = 20  # consecutive skipped steps that end the run
 
   def _next_multiple(self, step: int, every: int) -> int:
     return (step // every + 1) * every
@@ -96,44 +98,48 @@ class Result:
   history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
 
 
+class Outputs(NamedTuple):
+  """Where a run writes."""
+  summaries: object  # TensorBoard writers (train/loop/summaries.py)
+  checkpointer: object  # saves `ckpt-<step>` (core/runtime/checkpointing.py)
+  export: Callable[[int], Optional[str]]  # a step's SavedModel: its path
+  model_dir: str  # named in messages
+
+
 class Controller:
   """Trains in compiled chunks, then evaluates, checkpoints and exports."""
 
-  def __init__(self, *, engine, data: datasets.Splits, schedule: Schedule,
-               summaries, checkpointer, watcher: PreemptionWatcher,
-               profiler: ProfileWindow, export: Callable[[int], Optional[str]],
-               global_batch_size: int, steps_per_epoch: int,
-               max_bad_steps: int, model_dir: str,
+  def __init__(self, *, trainer, evaluator: Evaluator, vote: StopVote,
+               data: datasets.Splits, schedule: Schedule, outputs: Outputs,
+               watcher: PreemptionWatcher, profiler: ProfileWindow,
                report: Callable[[str], None] = print,
                clock: Callable[[], float] = time.perf_counter):
     """Holds a run's parts; `build.py` assembles them from a config.
 
     Args:
-      engine: Model, optimizer and compiled loops (train/loop/engine.py).
+      trainer: Runs update steps (train/loop/trainer.py).
+      evaluator: Evaluates splits with a weight set
+        (train/loop/evaluator.py).
+      vote: The workers' agreement to stop, asked between compiled calls.
       data: The splits and their DatasetInfo.
       schedule: When to stop chunks, evaluate and checkpoint.
-      summaries: TensorBoard writers (train/loop/summaries.py).
-      checkpointer: Saves `ckpt-<step>` (core/runtime/checkpointing.py).
+      outputs: TensorBoard, the checkpointer, the export.
       watcher: Records SIGTERM/SIGINT/SIGHUP and other stop requests
         (train/loop/preemption.py).
       profiler: The profiler window (train/loop/profiling.py).
-      export: Writes the SavedModel for a step; returns its path or None.
-      global_batch_size: Images per step, for the images/s figure.
-      steps_per_epoch: For the epoch shown in progress lines.
-      max_bad_steps: Consecutive skipped steps that end the run.
-      model_dir: Named in messages.
       report: Receives each progress line.
       clock: Seconds, for throughput (a fake in tests).
     """
-    self.engine, self.data, self.schedule = engine, data, schedule
-    self.summaries, self.checkpointer = summaries, checkpointer
-    self.watcher, self.profiler, self.export = watcher, profiler, export
-    self.global_batch_size = global_batch_size
-    self.steps_per_epoch = steps_per_epoch
-    self.max_bad_steps, self.model_dir = max_bad_steps, model_dir
+    self.trainer, self.evaluator, self.vote = trainer, evaluator, vote
+    self.weights = evaluator.weights
+    self.data, self.schedule = data, schedule
+    self.summaries, self.checkpointer, self.export, self.model_dir = outputs
+    self.watcher, self.profiler = watcher, profiler
+    self.global_batch_size = trainer.feed.batch.global_batch_size
+    self.steps_per_epoch = trainer.steps_per_epoch
     self.report, self.clock = report, clock
     # Whether the workers agreed to stop (a signal reached any of them); set
-    # by `engine.agree_stop` at each boundary, identically on every worker.
+    # by `vote.agree` at each boundary, identically on every worker.
     self.stopping = False
     self.history: List[Dict[str, float]] = []
     self._trained = _Timing()  # training steps and seconds, for the ETA
@@ -151,7 +157,7 @@ class Controller:
     try:
       with self.watcher, self.profiler:
         self.validate_what_a_signal_interrupted()
-        self.train()
+        self.train_to_end()
         return self.finish()
     finally:
       self.summaries.close()
@@ -165,10 +171,10 @@ class Controller:
     Raises:
       Preempted: Another signal arrived meanwhile (the checkpoint is intact).
     """
-    step = self.engine.global_step
+    step = self.trainer.global_step
     if not (step and self.schedule.evaluates_at(step)
             and self.data.validation.num_examples
-            and self.engine.validation_missed(step)):
+            and self.weights.validation_missed(step)):
       return
     self.report(f"validating step {step} first: a signal interrupted its "
                 "validation before the checkpoint")
@@ -179,19 +185,19 @@ class Controller:
     self.checkpointer.save(step)
     self.summaries.flush()
 
-  def train(self) -> None:
+  def train_to_end(self) -> None:
     """Runs compiled chunks up to the last step, acting between them."""
-    step = self.engine.global_step
+    step = self.trainer.global_step
     if step >= self.schedule.total_steps:
       return
-    iterator = self.engine.train_iterator(self.data.train, step)
+    iterator = self.trainer.iterator(self.data.train, step)
     while step < self.schedule.total_steps:
       stop = self.schedule.next_stop(step,
                                      *self.profiler.boundaries(step))
       values = self.run_chunk(iterator, step, stop)
-      self.stopping = self.engine.agree_stop(self.watcher.requested)
-      if self.engine.global_step > step:  # a preemption may end it at once
-        step = self.engine.global_step
+      self.stopping = self.vote.agree(self.watcher.requested)
+      if self.trainer.global_step > step:  # a preemption may end it at once
+        step = self.trainer.global_step
         self.write_train_summaries(step, values)
         self.check_divergence()
         self.record_history(step, values, self.maybe_evaluate(step))
@@ -203,9 +209,9 @@ class Controller:
     profiler window says; returns their metrics and images/s."""
     self.profiler.before_chunk(step)
     started = self.clock()
-    values = self.engine.train(iterator, stop - step)
+    values = self.trainer.train(iterator, stop - step)
     elapsed = self.clock() - started
-    done = self.engine.global_step  # before `stop` if preempted
+    done = self.trainer.global_step  # before `stop` if preempted
     self.profiler.after_chunk(done)
     values["images_per_second"] = ((done - step) * self.global_batch_size
                                    / max(elapsed, 1e-9))
@@ -220,7 +226,7 @@ class Controller:
     """Writes the chunk's scalars and one progress line."""
     self.summaries.scalars("train", values, step)
     if self.schedule.histograms_at(step):
-      self.summaries.histograms("train", self.engine.histograms(), step)
+      self.summaries.histograms("train", self.trainer.histograms(), step)
     skipped = values.get("skipped_images", 0)
     self.report(
         f"step {step}/{self.schedule.total_steps} epoch "
@@ -238,8 +244,8 @@ class Controller:
     Raises:
       TrainingError: Naming the last bad step and the fix.
     """
-    bad, last = self.engine.divergence()
-    if bad >= self.max_bad_steps:
+    bad, last = self.trainer.divergence()
+    if bad >= self.schedule.max_bad_steps:
       self.summaries.flush()
       raise TrainingError(
           f"training diverged: {bad} consecutive steps up to step {last} "
@@ -255,7 +261,7 @@ class Controller:
       result = self.evaluate(self.data.validation, "eval", step)
       if not self.stopping:
         self.write_misclassified(step)
-        self.engine.offer_best(result.values["accuracy/main"], step)
+        self.weights.offer_best(result.values["accuracy/main"], step)
       return result
     return None
 
@@ -266,7 +272,7 @@ class Controller:
     other workers of a multi-worker run)."""
     if not self.summaries.enabled:
       return
-    images, labels, predicted = self.engine.misclassified(
+    images, labels, predicted = self.evaluator.misclassified(
         self.data.validation)
     if len(images):
       names = self.data.info.class_names
@@ -312,11 +318,11 @@ class Controller:
 
   def evaluate(self, split: datasets.Split, name: str, step: int, *,
                quiet: bool = False, purpose: str = "validation") -> Evaluation:
-    """Evaluates `split` with the weights `purpose` uses (Engine.weights),
+    """Evaluates `split` with the weights `purpose` uses (WeightSets),
     writes its scalars and confusion matrix under `name`, and reports one
     line unless `quiet`."""
-    result = self.engine.evaluate(split, purpose)
-    self.stopping = self.engine.agree_stop(self.watcher.requested)
+    result = self.evaluator.evaluate(split, purpose)
+    self.stopping = self.vote.agree(self.watcher.requested)
     if self.stopping:  # perhaps stopped part-way: not a result to show
       return result
     self.summaries.scalars(name, result.values, step)
@@ -337,7 +343,7 @@ class Controller:
   def finish(self) -> Result:
     """Tests the final weights (when there is a test split), exports them,
     and reports the last line."""
-    step = self.engine.global_step  # train() saved this step
+    step = self.trainer.global_step  # train_to_end() saved this step
     test = (self.evaluate(self.data.test, "test", step, quiet=True,
                           purpose="final")
             if self.data.test.num_examples else None)
@@ -349,8 +355,8 @@ class Controller:
     path = self.export(max(step, 1))
     # Every worker waits here for the chief's export, so none reaches TF's
     # exit barrier (which has a shorter timeout) long before the others.
-    self.engine.agree_stop(False)
-    chosen = self.engine.final_weights_step()  # -1: the last weights
+    self.vote.agree(False)
+    chosen = self.weights.final_step()  # -1: the last weights
     if path:
       self.report(f"exported SavedModel to {path}" + (
           f" (the weights of step {chosen}, the best on validation)"
@@ -382,7 +388,7 @@ class Controller:
                image_size: int) -> None:
     """The first progress line: where the run starts and how it is cut."""
     verb = "resuming at" if restored is not None else "starting at"
-    self.report(f"{verb} step {self.engine.global_step}/"
+    self.report(f"{verb} step {self.trainer.global_step}/"
                 f"{self.schedule.total_steps}: {replicas} replica(s), global "
                 f"batch {self.global_batch_size}, {self.steps_per_epoch} "
                 f"steps per epoch, image size {image_size}")

@@ -6,7 +6,7 @@ steps, a minute at 224x224 on 2 cores) inside one TensorFlow call. So the
 watcher also asks the C level to write each signal to a pipe
 (`signal.set_wakeup_fd`); a thread blocked on that pipe wakes at once and calls
 `on_signal`, which sets the stop flag the compiled loop reads before every step
-(train/loop/trainer.py). The chunk ends at the next step boundary; the
+(train/loop/compiled.py). The chunk ends at the next step boundary; the
 controller then checkpoints, flushes TensorBoard and exits with
 core.runtime.errors.EXIT_PREEMPTED. The delay is one step plus the save, well
 inside the 30 s grace period Kubernetes gives.
@@ -20,6 +20,10 @@ import signal
 import threading
 from typing import Callable, Optional
 
+import tensorflow as tf
+
+from core.runtime import distribution
+
 
 class PreemptionWatcher:
   """Context manager that records SIGTERM/SIGINT/SIGHUP instead of dying."""
@@ -32,7 +36,7 @@ class PreemptionWatcher:
     Args:
       on_signal: Called from the watcher's thread as soon as a signal
         arrives, while the main thread may be inside a compiled loop (the
-        engine's `request_stop`).
+        StopVote's `request`).
     """
     self.signal: Optional[int] = None
     self.reason: Optional[str] = None  # a stop asked for without a signal
@@ -73,7 +77,7 @@ class PreemptionWatcher:
       self._pipe = self._thread = None
 
   def attach(self, on_signal: Callable[[], None]) -> None:
-    """Sets the callback (the engine's `request_stop`, once it exists);
+    """Sets the callback (the StopVote's `request`, once it exists);
     calls it at once if a signal came before."""
     self._on_signal = on_signal
     if self.requested:
@@ -111,3 +115,37 @@ class PreemptionWatcher:
     about to expire, train/assembly/run_lock.py); from any thread."""
     self.reason = reason
     self._on_signal()
+
+
+class StopVote:
+  """The stop flags the compiled loops read, and the workers' vote on them.
+
+  `requested` is this process's request, set from any thread (the
+  watcher's, on a signal); `agreed` is what the workers agreed, written by
+  the loops only (train/loop/compiled.py): once True, a loop runs no
+  further step. Neither is checkpointed, and both live outside the
+  strategy: one copy per process.
+  """
+
+  def __init__(self, strategy: tf.distribute.Strategy):
+    self.requested = tf.Variable(False, trainable=False,
+                                 name="stop_requested")
+    self.agreed = tf.Variable(False, trainable=False, name="stop_agreed")
+    # No AutoGraph: no Python control flow on tensors here.
+    self._vote = tf.function(
+        lambda: distribution.agree_any(strategy, self.requested),
+        autograph=False)
+
+  def request(self) -> None:
+    """Ends the running compiled loop at its next step (any thread)."""
+    self.requested.assign(True)
+
+  def agree(self, requested: bool) -> bool:
+    """Whether any worker was asked to stop (this one if `requested`).
+
+    Every worker calls it at the same point between compiled calls: with
+    several workers it is a collective, and it doubles as a barrier.
+    """
+    if requested:
+      self.requested.assign(True)
+    return bool(self._vote())

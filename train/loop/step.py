@@ -4,20 +4,23 @@ They run inside `strategy.run`; the distribution convention they follow is
 written in core/runtime/distribution.py.
 """
 
-from typing import Dict, Optional, Sequence
+import dataclasses
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from core.runtime import distribution
+from core.data import preprocessing
 from core.optim import losses
 from core.optim import metrics
-from core.data import preprocessing
 from core.optim.loss_scale import DynamicLossScale
 from core.optim.optimizers import Optimizer
+from core.runtime import distribution
+from layers import variables as variables_lib
 from layers.dropout import DropoutNoise
 from layers.googlenet import GoogLeNet
 from layers.normalization import BatchStatistics
 from train.loop.state import TrainState
+from train.loop.weights import WeightSets
 
 # Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
 # is the HeadLosses field of the same name. Matched by name, never position.
@@ -27,7 +30,7 @@ TRAIN_SUMS = {"examples": [], "bad_images": [], "loss/total": [],
               **{f"accuracy/{h}": [] for h in HEADS}}
 
 
-def eval_sums(num_classes: int) -> Dict[str, list]:
+def _eval_sums(num_classes: int) -> Dict[str, list]:
   """Shapes of the evaluation sums."""
   return {"examples": [], "bad_images": [], "loss/main": [],
           "accuracy/main": [], "accuracy/top5": [],
@@ -47,6 +50,33 @@ def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
       [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tensors]))
 
 
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+  """How a training step computes its update: one value, built by the
+  assembler (train/assembly/build.py) from the config.
+
+  Attributes:
+    batch: The run's batch split (the loss is a mean over the global batch).
+    aux_weights: The auxiliary heads' loss weights.
+    compute_dtype: The forward pass's dtype (float32, or a mixed one; with
+      float16 the loss is scaled).
+    jit_compile: XLA-compile the forward and backward pass.
+    label_smoothing: Of every head's targets.
+    clip_norm: Clip the reduced gradients to this global norm; 0: off.
+    norm_group_size: Examples per batch normalisation group
+      (layers/normalization.py); None: a replica's whole slice.
+    gradient_norms: Keep each reduced gradient's norm for histograms.
+  """
+  batch: distribution.BatchSplit
+  aux_weights: Tuple[float, ...] = (0.3, 0.3)
+  compute_dtype: tf.DType = tf.float32
+  jit_compile: bool = False
+  label_smoothing: float = 0.0
+  clip_norm: float = 0.0
+  norm_group_size: Optional[int] = None
+  gradient_norms: bool = False
+
+
 class TrainStep:
   """One optimisation step on one replica's slice of a global batch.
 
@@ -61,47 +91,43 @@ class TrainStep:
   """
 
   def __init__(self, model: GoogLeNet, optimizer: Optimizer,
-               state: TrainState, sums: metrics.Sums, *,
-               batch: distribution.BatchSplit, aux_weights: Sequence[float],
-               compute_dtype: tf.DType = tf.float32,
-               loss_scale: Optional[DynamicLossScale] = None,
-               jit_compile: bool = False,
-               grad_norms: Optional[tf.Variable] = None,
-               label_smoothing: float = 0.0, clip_norm: float = 0.0,
-               ema=None, norm_group_size: Optional[int] = None,
-               params: Optional[Sequence[tf.Variable]] = None):
-    self.model, self.optimizer, self.state, self.sums = (
-        model, optimizer, state, sums)
-    self.batch = batch
-    self.aux_weights = tuple(aux_weights)
-    self.compute_dtype = compute_dtype
-    self.loss_scale = loss_scale
-    # What trains (all by default; fine-tuning may freeze a part: no
-    # gradient is computed for what is not here).
-    self.params = (tuple(params) if params is not None
-                   else model.trainable_variables)
-    # [len(params)]: each reduced gradient's norm, for histograms; None
-    # (--histogram_every=0): not computed at all.
-    self.grad_norms = grad_norms
-    self.label_smoothing, self.clip_norm = label_smoothing, clip_norm
-    # core/optim/averaging.ExponentialMovingAverage, updated after each applied
-    # step; None: off.
-    self.ema = ema
-    # Examples per batch normalisation group (layers/normalization.py);
-    # None: a replica's whole slice.
-    self.norm_group_size = norm_group_size
+               state: TrainState, options: "StepOptions", *,
+               weights: Optional[WeightSets] = None):
+    """Builds the step and the variables only it writes (the metric sums,
+    the loss scale, the gradient norms): call it in the strategy's scope.
+
+    Args:
+      model: The network.
+      optimizer: Updates the variables it was made for (all the trainable
+        ones, or fine-tuning's part: no gradient is computed for the rest).
+      state: The counters the step moves (the skipped steps).
+      options: How the update is computed.
+      weights: Their moving average follows each applied step; None: none.
+    """
+    self.model, self.optimizer, self.state = model, optimizer, state
+    self.options, self.weights = options, weights or WeightSets()
+    self.params = optimizer.params
+    self.sums = metrics.Sums(TRAIN_SUMS, name="train_sums")
+    self.loss_scale = (DynamicLossScale()
+                       if options.compute_dtype == tf.float16 else None)
+    # [len(params)]: each reduced gradient's norm, for histograms; None:
+    # not computed at all.
+    self.grad_norms = (variables_lib.weight(
+        tf.zeros([len(self.params)]), name="grad_norms", trainable=False)
+                       if options.gradient_norms else None)
     self._grads = tf.function(self._forward_backward, jit_compile=True,
-                              autograph=False) if jit_compile else (
+                              autograph=False) if options.jit_compile else (
                                   self._forward_backward)
 
   def _forward_backward(self, images, labels, weight, seed, row_offset):
-    global_batch = self.batch.global_batch_size
+    global_batch = self.options.batch.global_batch_size
     noise = DropoutNoise(seed, row_offset, global_batch)
-    stats = BatchStatistics(self.norm_group_size, weight)
+    stats = BatchStatistics(self.options.norm_group_size, weight)
     with tf.GradientTape() as tape:
       outputs = self.model(images, training=True, noise=noise, stats=stats)
-      head = losses.googlenet_loss(outputs, labels, self.aux_weights,
-                                   self.label_smoothing)
+      head = losses.googlenet_loss(outputs, labels,
+                                   self.options.aux_weights,
+                                   self.options.label_smoothing)
       # A skipped image (weight 0) adds nothing; the mean stays over B.
       loss = losses.global_batch_mean(head.total, global_batch, weight)
       scaled = self.loss_scale.scale_loss(loss) if self.loss_scale else loss
@@ -114,13 +140,13 @@ class TrainStep:
     labels, weight = batch["labels"], batch["weight"]
     images = preprocessing.preprocess(
         batch["images"], image_size=self.model.image_size,
-        channels=self.model.in_channels, dtype=self.compute_dtype)
+        channels=self.model.in_channels, dtype=self.options.compute_dtype)
     seed = tf.random.experimental.stateless_fold_in(
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
         self.state.global_step)
     loss, grads, head, outputs, stats = self._grads(
         images, labels, weight, seed,
-        distribution.replica_row_offset(self.batch.per_replica))
+        distribution.replica_row_offset(self.options.batch.per_replica))
     reduced = distribution.all_reduce_sum([loss] + list(stats) + list(grads))
     loss, stats, grads = (reduced[0], reduced[1:1 + len(stats)],
                           reduced[1 + len(stats):])
@@ -149,15 +175,14 @@ class TrainStep:
     norm (the same on every replica, since the gradients are), applied;
     the moving statistics follow the reduced batch statistics `stats`
     (sums, then their total weight); then all of it is averaged into the
-    moving average."""
-    if self.clip_norm:
-      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+    moving average (when there is one)."""
+    if self.options.clip_norm:
+      grads, _ = tf.clip_by_global_norm(grads, self.options.clip_norm)
     self.optimizer.apply(grads)
     if self.model.norm_layers:
       self.model.update_statistics(stats[:-1], stats[-1],
                                    self.optimizer.iterations)
-    if self.ema is not None:
-      self.ema.update(self.optimizer.iterations)
+    self.weights.update(self.optimizer.iterations)
 
   def _count(self, finite: tf.Tensor) -> None:
     bad = tf.logical_not(finite)
@@ -174,10 +199,12 @@ class EvalStep:
   """Main-head loss, accuracy and confusion counts on one replica's slice;
   padding rows (weight 0) count for nothing."""
 
-  def __init__(self, model: GoogLeNet, sums: metrics.Sums, *,
+  def __init__(self, model: GoogLeNet, *,
                compute_dtype: tf.DType = tf.float32, mirror: bool = False):
-    self.model, self.sums, self.compute_dtype = model, sums, compute_dtype
+    """Builds the step and its sums: call it in the strategy's scope."""
+    self.model, self.compute_dtype = model, compute_dtype
     self.mirror = mirror  # GoogLeNet.classify's test-time mirroring
+    self.sums = metrics.Sums(_eval_sums(model.num_classes), name="eval_sums")
 
   def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
     weight, labels = batch["weight"], batch["labels"]

@@ -7,7 +7,7 @@ import numpy as np
 from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
-from train.loop import confusion
+from train.artefacts import confusion
 
 
 class Summaries:

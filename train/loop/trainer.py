@@ -1,103 +1,86 @@
-"""Compiled inner loops: many steps per call over a tensor step count.
+"""The trainer: runs update steps in compiled chunks (Orbit's trainer).
 
-Orbit's split: a Python controller (train/loop/controller.py) owns all I/O and
-calls `run(iterator, n)`; the loops here run n steps inside one `tf.function`
-with `tf.range`, so the host is not involved between steps and the function is
-traced once for every n (the count is a tensor, not a Python int). `Trainer`
-advances the global step after each step; `Evaluator` does not. Both check a
-stop flag before every step (set from another thread when a preemption signal
-arrives, train/loop/preemption.py) and end the call there. With several workers
-the check is a vote (core/runtime/distribution.agree_any): a signal to any worker stops
-every worker before the same step.
+The controller (train/loop/controller.py) asks it for the training stream
+from a step, `train(iterator, n)` for the means of n steps, and the counters
+and histograms it writes between chunks. The step itself is a pure function
+of a batch and the variables (train/loop/step.py).
 """
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from core.runtime import distribution
-from core.optim import metrics
-from train.loop.state import TrainState
+from train.loop.compiled import CompiledLoop
+from train.loop.feed import Feed, naming_bad_images
+from train.loop.preemption import StopVote
+from train.loop.step import TrainStep
 
 
-class CompiledLoop:
-  """Runs a replica step function for a number of steps under a strategy."""
+class Trainer:
+  """The training side of a run.
 
-  def __init__(self, strategy: tf.distribute.Strategy, step_fn,
-               sums: metrics.Sums, stop: tf.Variable,
-               stopped: tf.Variable):
-    """Wraps `step_fn` (a per-replica callable taking a batch).
+  Args:
+    step: The training step (it holds the model, the optimizer, the state).
+    feed: How splits become batches.
+    vote: The stop flags the compiled loop checks before every step.
+    steps_per_epoch: Global batches per training epoch.
+  """
 
-    Args:
-      strategy: The strategy whose scope holds every variable.
-      step_fn: Called through `strategy.run` once per batch.
-      sums: Accumulators the step adds to; reset at each call.
-      stop: A bool variable, this process's request to stop (set from any
-        thread).
-      stopped: A bool variable only the loop writes: whether the workers
-        agreed to stop; once True, the loop runs no further step.
-    """
-    # The steps (train/loop/step.py), the model and the layers hold no
-    # Python control flow on tensors (tf.cond where a branch depends on
-    # one): AutoGraph need not transpile them. Without this it re-parses
-    # and converts the source of every function they call at each trace
-    # (about 5 s of a command's first step for the small network here).
-    step_fn = tf.autograph.experimental.do_not_convert(step_fn)
-    self.strategy, self.step_fn, self.sums = strategy, step_fn, sums
-    self.stop, self.stopped = stop, stopped
-    self.traces = 0
-    self._loop = tf.function(self._run_steps)
+  def __init__(self, step: TrainStep, feed: Feed, vote: StopVote,
+               steps_per_epoch: int):
+    self.step, self.feed, self.steps_per_epoch = step, feed, steps_per_epoch
+    self.loop = CompiledLoop(feed.strategy, step, step.sums, vote,
+                             global_step=step.state.global_step)
 
-  def _run_steps(self, iterator, num_steps: tf.Tensor) -> None:
-    self.traces += 1  # runs at trace time only: counts traces for tests
-    for _ in tf.range(num_steps):
-      if self._agree_to_stop():
-        break
-      self.strategy.run(self.step_fn, args=(next(iterator),))
-      self._after_step()
+  @property
+  def global_step(self) -> int:
+    return int(self.step.state.global_step.numpy())
 
-  # Hooks hold no Python control flow: AutoGraph need not convert them (and
-  # cannot convert a body that is only a docstring).
-  @tf.autograph.experimental.do_not_convert
-  def _agree_to_stop(self) -> tf.Tensor:
-    agreed = distribution.agree_any(self.strategy, self.stop)
-    self.stopped.assign(agreed)
-    return agreed
+  def iterator(self, split, start_step: int):
+    """A distributed iterator over the training stream from `start_step`."""
+    return iter(self.feed.distributed(split, training=True,
+                                      start_step=start_step,
+                                      steps_per_epoch=self.steps_per_epoch))
 
-  @tf.autograph.experimental.do_not_convert
-  def _after_step(self) -> None:
-    """Cross-replica work after each step, inside the compiled loop."""
-
-  def run(self, iterator, num_steps: int) -> Dict[str, np.ndarray]:
-    """Runs `num_steps` steps and returns the sums they accumulated.
+  def train(self, iterator, num_steps: int) -> Dict[str, float]:
+    """Runs `num_steps` steps; returns their mean metrics (skipped steps
+    count for nothing), the images skipped as unreadable, the next learning
+    rate and the counters.
 
     Raises:
-      TypeError: If `num_steps` is not an int (the loop needs a count it can
-        turn into one tensor type, so it is never retraced).
+      DataError: An image cannot be read or decoded (and skipping is off).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int,
-                                                                 np.integer)):
-      raise TypeError(f"`num_steps` must be an int; received "
-                      f"num_steps={num_steps!r}.")
-    self.sums.reset()
-    self._loop(iterator, tf.constant(num_steps, tf.int64))
-    return self.sums.read()
+    with naming_bad_images():
+      sums = self.loop.run(iterator, num_steps)
+    count = max(float(sums["examples"]), 1.0)
+    values = {k: float(v) / count for k, v in sums.items()
+              if k not in ("examples", "bad_images")}
+    values["skipped_images"] = float(sums["bad_images"])
+    values["learning_rate"] = float(self.step.optimizer.learning_rate())
+    values["skipped_steps"] = float(self.step.state.skipped_steps.numpy())
+    if self.step.loss_scale is not None:
+      values["loss_scale"] = float(self.step.loss_scale.scale.numpy())
+    return values
 
+  def divergence(self) -> Tuple[int, int]:
+    """(consecutive skipped steps, the last skipped step)."""
+    state = self.step.state
+    return (int(state.consecutive_bad.numpy()),
+            int(state.last_bad_step.numpy()))
 
-class Trainer(CompiledLoop):
-  """The training loop: each step is an update, counted in the state."""
+  def histograms(self) -> Dict[str, np.ndarray]:
+    """Every trainable weight by name, and the last step's per-variable
+    gradient norms (when --histogram_every is set)."""
+    out = {f"weights/{v.name.split(':')[0]}": v.numpy()
+           for v in self.step.model.trainable_variables}
+    if self.step.grad_norms is not None:
+      out["gradient_norms"] = self.step.grad_norms.numpy()
+    return out
 
-  def __init__(self, strategy: tf.distribute.Strategy, step_fn,
-               sums: metrics.Sums, stop: tf.Variable, stopped: tf.Variable,
-               state: TrainState):
-    super().__init__(strategy, step_fn, sums, stop, stopped)
-    self.state = state
-
-  @tf.autograph.experimental.do_not_convert
-  def _after_step(self) -> None:
-    self.state.global_step.assign_add(1)
-
-
-class Evaluator(CompiledLoop):
-  """The evaluation loop: steps only add to the sums; no state moves."""
+  def checkpoint_objects(self) -> Dict[str, tf.Module]:
+    """What only training adds to a checkpoint, by checkpoint name (API)."""
+    objects = {"optimizer": self.step.optimizer}
+    if self.step.loss_scale is not None:
+      objects["loss_scale"] = self.step.loss_scale
+    return objects

@@ -1,5 +1,5 @@
 """Command-line flags generated from an option table: a frozen dataclass
-whose fields carry their help and choices (train/assembly/config.option).
+whose fields carry their help and choices (train/startup/config.option).
 
 Every command has one: `train.main` TrainConfig, `train.evaluate`
 EvaluateOptions, `train.predict` PredictOptions. Each field becomes a flag of
@@ -15,7 +15,7 @@ from typing import Any, Dict, Type
 from absl import flags
 
 from core.runtime.errors import InputError
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 
 
 def _base(annotation) -> Any:

@@ -14,7 +14,7 @@ from core.data import images as images_lib
 from core.data import pipeline
 from core.runtime.errors import DataError
 from tests import helpers
-from train.loop import engine as engine_lib
+from train.loop import feed
 
 
 def ids(dataset, n):
@@ -242,7 +242,7 @@ class StreamedPipelineTest(tf.test.TestCase):
     with self.assertRaisesRegex(
         DataError, re.escape(f"{self.get_temp_dir()}/bro\\xffken.jpg: "
                              f"{pipeline.BAD_IMAGE}; fix or remove it")):
-      with engine_lib._naming_bad_images():  # pylint: disable=protected-access
+      with feed.naming_bad_images():
         self.rows(split, [2], reading)
 
   def test_bad_file_skipped_and_counted(self):

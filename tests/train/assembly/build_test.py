@@ -10,7 +10,7 @@ from absl.testing import parameterized
 from core.runtime import errors
 from tests.train.assembly import finetune_test
 from train.assembly import build
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 
 
 class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
@@ -77,10 +77,11 @@ class SeedTest(tf.test.TestCase):
                   augment=("crop", "flip", "erase"))
     build._seed_everything(  # pylint: disable=protected-access
         TrainConfig(model_dir="/unused", **config))
-    engine = helpers.engine(["/cpu:0"], steps_per_epoch=4, total_steps=4,
-                            **config)
-    batch = next(engine.train_iterator(datasets.synthetic(16), 0))
-    images = engine.strategy.experimental_local_results(batch["images"])[0]
+    engine = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=4,
+                           **config)
+    batch = next(engine.trainer.iterator(datasets.synthetic(16), 0))
+    images = engine.trainer.feed.strategy.experimental_local_results(
+        batch["images"])[0]
     return ([v.numpy() for v in engine.model.trainable_variables],
             np.asarray(images))
 
@@ -108,9 +109,9 @@ class InitFromEverywhereTest(tf.test.TestCase):
     config = types.SimpleNamespace(init_from=folder, init_exclude=None)
     votes = []
 
-    def engine():
-      return types.SimpleNamespace(model=finetune_test._model(10), ema=None,
-                                   best=None)
+    def parts():
+      return types.SimpleNamespace(model=finetune_test._model(10),
+                                   weights=build.WeightSets())
 
     def run(agree):
       def same_everywhere(strategy, value):
@@ -120,7 +121,7 @@ class InitFromEverywhereTest(tf.test.TestCase):
                              return_value=True), mock.patch.object(
                                  build.distribution, "same_everywhere",
                                  same_everywhere):
-        return build._initialise(engine(), config, [], None, lambda _: None)
+        return build._initialise(parts(), config, [], None, lambda _: None)
 
     loaded = run(agree=True)
     self.assertEqual(votes, [loaded.digest])

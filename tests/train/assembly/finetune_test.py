@@ -199,16 +199,16 @@ class TrainableTest(tf.test.TestCase):
     self.assertFalse(any(n.frozen for n in model.norm_layers))
 
   def test_frozen_variables_do_not_change_and_get_no_gradient(self):
-    engine = helpers.engine(["/cpu:0"], steps_per_epoch=4, total_steps=4,
-                            trainable="from:inception_4d", norm="batch",
-                            stem="medium", global_batch_size=8,
-                            norm_group_size=4)
-    model, step = engine.model, engine.training.step
+    parts = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=4,
+                          trainable="from:inception_4d", norm="batch",
+                          stem="medium", global_batch_size=8,
+                          norm_group_size=4)
+    model, step = parts.model, parts.trainer.step
     before = _values(model)
     frozen = {k for k in before if k.split("/")[0] in (
         "conv1", "conv2_reduce", "conv2", "inception_4a")}
     self.assertTrue(any("moving_mean" in k for k in frozen))
-    engine.train(engine.train_iterator(datasets.synthetic(32), 0), 3)
+    parts.trainer.train(parts.trainer.iterator(datasets.synthetic(32), 0), 3)
     after = _values(model)
     for key in frozen:
       self.assertAllEqual(after[key], before[key], msg=key)
@@ -217,7 +217,7 @@ class TrainableTest(tf.test.TestCase):
     self.assertLen(step.params, len([
         v for v in model.trainable_variables
         if finetune.layer_of(v) in ("inception_4d", *finetune.HEADS)]))
-    self.assertLen(engine.optimizer.slots, len(step.params))
+    self.assertLen(step.optimizer.slots, len(step.params))
 
 
 class FineTuneRunTest(tf.test.TestCase):

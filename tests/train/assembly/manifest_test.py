@@ -7,7 +7,7 @@ import tensorflow as tf
 from core.data import datasets
 from core.runtime.errors import InputError
 from train.assembly import manifest
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 
 
 class ManifestTest(tf.test.TestCase):

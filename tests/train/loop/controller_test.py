@@ -1,31 +1,39 @@
-"""The controller's schedule, in process, with a stub engine and a fake clock:
+"""The controller's schedule, in process, with a stub run and a fake clock:
 when it runs chunks, evaluates, checkpoints, and stops on divergence and on
 preemption. No model is built; each test runs in milliseconds."""
 
 import signal
+import types
 
 import numpy as np
 import tensorflow as tf
 
 from core.data import datasets
 from core.runtime.errors import Preempted, TrainingError
-from train.loop.controller import Controller, Schedule, duration
-from train.loop.engine import Evaluation
+from train.loop.controller import Controller, Outputs, Schedule, duration
+from train.loop.evaluator import Evaluation
 from train.loop.preemption import PreemptionWatcher
 from train.loop.profiling import ProfileWindow
 
 
 class StubEngine:
-  """Counts steps like the real engine; `on_chunk(step)` may inject faults."""
+  """Stands in for the trainer, the evaluator, their weight sets and the
+  stop vote at once (the controller asks each for its own methods); counts
+  steps like the real trainer; `on_chunk(step)` may inject faults."""
+
+  steps_per_epoch = 8
+  feed = types.SimpleNamespace(batch=types.SimpleNamespace(
+      global_batch_size=4))
 
   def __init__(self, start=0, on_chunk=None, missed=False):
+    self.weights = self
     self.global_step, self.chunks, self.evaluated = start, [], []
     self.missed = missed  # the restored step's validation was interrupted
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
     self.iterators, self.offered, self.purposes = [], [], []
 
-  def train_iterator(self, split, start_step):
+  def iterator(self, split, start_step):
     self.iterators.append(start_step)
     return f"iterator@{start_step}"
 
@@ -41,10 +49,10 @@ class StubEngine:
   def histograms(self):
     return {"gradient_norms": np.ones(3)}
 
-  def agree_stop(self, requested):
+  def agree(self, requested):
     return requested  # one process: its own request is the agreement
 
-  def final_weights_step(self):
+  def final_step(self):
     return -1
 
   def validation_missed(self, step):
@@ -104,13 +112,14 @@ def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
                            stop=lambda: traces.append(("stop",
                                                        engine.global_step)))
   controller = Controller(
-      engine=engine, data=data or make_data(),
-      schedule=Schedule(total, per_loop, checkpoint_every, eval_every),
-      summaries=summaries, checkpointer=checkpointer,
+      trainer=engine, evaluator=engine, vote=engine, data=data or make_data(),
+      schedule=Schedule(total, per_loop, checkpoint_every, eval_every,
+                        max_bad_steps=max_bad_steps),
+      outputs=Outputs(summaries, checkpointer,
+                      lambda step: exports.append(step) or f"/export/{step}",
+                      "/runs/x"),
       watcher=PreemptionWatcher(), profiler=profiler,
-      export=lambda step: exports.append(step) or f"/export/{step}",
-      global_batch_size=4, steps_per_epoch=8, max_bad_steps=max_bad_steps,
-      model_dir="/runs/x", report=lines.append, clock=FakeClock())
+      report=lines.append, clock=FakeClock())
   controller.record = dict(summaries=summaries, checkpointer=checkpointer,
                            lines=lines, exports=exports, traces=traces)
   return controller
@@ -162,7 +171,7 @@ class ControllerTest(tf.test.TestCase):
   def test_last_lines_name_the_step_of_the_best_weights(self):
     # --export=best chose the weights validated at step 16, not the last.
     engine = StubEngine()
-    engine.final_weights_step = lambda: 16
+    engine.final_step = lambda: 16
     controller = make_controller(engine)
     controller.run()
     lines = controller.record["lines"]
@@ -372,7 +381,7 @@ class ControllerTest(tf.test.TestCase):
 
   def test_a_signal_to_another_worker_stops_this_one_too(self):
     engine = StubEngine()
-    engine.agree_stop = lambda requested: engine.global_step >= 10
+    engine.agree = lambda requested: engine.global_step >= 10
     controller = make_controller(engine)
     with self.assertRaisesRegex(Preempted, "preempted by a signal to another "
                                 "worker at step 10: checkpoint saved"):

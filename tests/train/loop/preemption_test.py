@@ -55,7 +55,7 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
       os.kill(os.getpid(), signal.SIGTERM)
       self.assertTrue(watcher.requested)
 
-  def test_a_signal_before_the_engine_exists_reaches_it_when_attached(self):
+  def test_a_signal_before_the_vote_exists_reaches_it_when_attached(self):
     calls = []
     with PreemptionWatcher() as watcher:
       with watcher:  # the controller enters it again: nothing changes
@@ -64,7 +64,7 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
       os.kill(os.getpid(), signal.SIGTERM)
       watcher.attach(lambda: calls.append("stop"))
     # Called at once by attach (the watcher's thread may call it too: the
-    # engine's request_stop may be called any number of times).
+    # vote's request may be called any number of times).
     self.assertIn("stop", calls)
 
   def test_a_stop_asked_for_without_a_signal_is_a_request_with_its_reason(
@@ -83,15 +83,16 @@ class PreemptionWatcherTest(tf.test.TestCase, parameterized.TestCase):
   def test_stop_flag_ends_a_compiled_loop_before_its_next_step(self):
     from core.data import datasets  # pylint: disable=g-import-not-at-top
     from tests import helpers  # pylint: disable=g-import-not-at-top
-    engine = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
-                            total_steps=20, global_batch_size=8)
-    iterator = engine.train_iterator(datasets.synthetic(32), 0)
-    engine.request_stop()
-    engine.trainer.run(iterator, 5)
-    self.assertEqual(engine.global_step, 0)
-    engine.stop.assign(False)
-    engine.trainer.run(iterator, 3)
-    self.assertEqual(engine.global_step, 3)
-    engine.request_stop()
-    result = engine.evaluate(datasets.synthetic(16))
+    parts = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                          total_steps=20, global_batch_size=8)
+    trainer = parts.trainer
+    iterator = trainer.iterator(datasets.synthetic(32), 0)
+    parts.vote.request()
+    trainer.loop.run(iterator, 5)
+    self.assertEqual(trainer.global_step, 0)
+    parts.vote.requested.assign(False)
+    trainer.loop.run(iterator, 3)
+    self.assertEqual(trainer.global_step, 3)
+    parts.vote.request()
+    result = parts.evaluator.evaluate(datasets.synthetic(16))
     self.assertEqual(result.examples, 0)

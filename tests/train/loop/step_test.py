@@ -9,16 +9,16 @@ from tests import helpers
 
 def make_engine(**overrides):
   tf.random.set_seed(0)
-  return helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=8,
-                        total_steps=100, global_batch_size=16, **overrides)
+  return helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=8,
+                       total_steps=100, global_batch_size=16, **overrides)
 
 
 def losses_over(engine, loops, steps=4, examples=128):
   split = datasets.synthetic(examples)
-  it = engine.train_iterator(split, 0)
+  it = engine.trainer.iterator(split, 0)
   out = []
   for _ in range(loops):
-    sums = engine.trainer.run(it, steps)
+    sums = engine.trainer.loop.run(it, steps)
     out.append(float(sums["loss/total"] / max(float(sums["examples"]), 1)))
   return out
 
@@ -32,17 +32,17 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     engine.model.classifier.bias.assign(
         tf.fill(engine.model.classifier.bias.shape, np.inf))
     before = [v.numpy() for v in engine.model.variables]
-    slots_before = [v.numpy() for v in engine.optimizer.variables]
+    slots_before = [v.numpy() for v in engine.trainer.step.optimizer.variables]
     history = losses_over(engine, 1, steps=3)
     self.assertEqual(history, [0.0])  # no NaN leaks into the metrics
     for b, v in zip(before, engine.model.variables):
       np.testing.assert_array_equal(b, v.numpy(), err_msg=v.name)
-    for b, v in zip(slots_before, engine.optimizer.variables):
+    for b, v in zip(slots_before, engine.trainer.step.optimizer.variables):
       np.testing.assert_array_equal(b, v.numpy(), err_msg=v.name)
     self.assertEqual(int(engine.state.skipped_steps.numpy()), 3)
     self.assertEqual(int(engine.state.consecutive_bad.numpy()), 3)
     self.assertEqual(int(engine.state.last_bad_step.numpy()), 2)
-    self.assertEqual(int(engine.optimizer.iterations.numpy()), 0)
+    self.assertEqual(int(engine.trainer.step.optimizer.iterations.numpy()), 0)
 
   # float16 runs about 30x slower than float32 on CPUs (0.8 s a step here
   # against 0.025): its case, with batch normalisation and the loss scale,
@@ -64,12 +64,12 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(np.mean(history[-2:]), 0.75 * np.mean(history[:2]),
                     history)
     skipped = int(engine.state.skipped_steps.numpy())
-    if engine.loss_scale is None:
+    if engine.trainer.step.loss_scale is None:
       self.assertEqual(skipped, 0)
     else:
       # Only overflow skips a step, and each overflow halves the scale once
       # (no growth within 2000 steps): skipped == number of halvings.
-      halvings = np.log2(2.0 ** 15 / float(engine.loss_scale.scale.numpy()))
+      halvings = np.log2(2.0 ** 15 / float(engine.trainer.step.loss_scale.scale.numpy()))
       self.assertEqual(skipped, halvings)
 
   def test_clip_norm_bounds_the_reduced_update_and_ema_follows(self):
@@ -85,7 +85,7 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     norm = np.sqrt(sum(float(np.sum(np.square(c))) for c in change))
     self.assertAllClose(norm, 1e-3, rtol=1e-3)
     d = 2.0 / 11.0
-    for avg, b, v in zip(engine.ema.values, before, params):
+    for avg, b, v in zip(engine.weights.ema.values, before, params):
       self.assertAllClose(avg.numpy(), d * b + (1 - d) * v.numpy(),
                           atol=1e-7)
     self.assertEqual(set(engine.checkpoint_objects()),
@@ -93,16 +93,16 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_loss_scale_reacts_to_injected_overflow(self):
     engine = make_engine(mixed_precision="mixed_float16")
-    self.assertEqual(engine.training.step.compute_dtype, tf.float16)
-    engine.loss_scale.scale.assign(2.0 ** 40)  # overflows float16 at once
+    self.assertEqual(engine.trainer.step.options.compute_dtype, tf.float16)
+    engine.trainer.step.loss_scale.scale.assign(2.0 ** 40)  # overflows float16 at once
     losses_over(engine, 1, steps=3)
-    scale = float(engine.loss_scale.scale.numpy())
+    scale = float(engine.trainer.step.loss_scale.scale.numpy())
     self.assertEqual(scale, 2.0 ** 37)  # halved once per overflowing step
     self.assertEqual(int(engine.state.skipped_steps.numpy()), 3)
-    engine.loss_scale.scale.assign(2.0 ** 10)
+    engine.trainer.step.loss_scale.scale.assign(2.0 ** 10)
     losses_over(engine, 1, steps=2)
     self.assertEqual(int(engine.state.consecutive_bad.numpy()), 0)
-    self.assertEqual(int(engine.optimizer.iterations.numpy()), 2)
+    self.assertEqual(int(engine.trainer.step.optimizer.iterations.numpy()), 2)
 
 
 class AllFiniteTest(tf.test.TestCase, parameterized.TestCase):

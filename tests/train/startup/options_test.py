@@ -12,7 +12,7 @@ import tensorflow as tf
 from core.runtime.errors import InputError
 from tests import helpers
 from train.startup import options
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 from train.evaluate import EvaluateOptions
 from train.predict import PredictOptions
 

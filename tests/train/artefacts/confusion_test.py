@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tests.tensorboard_server import tensorboard
 from train.artefacts import report
-from train.loop import confusion
+from train.artefacts import confusion
 from train.loop.summaries import Summaries
 
 

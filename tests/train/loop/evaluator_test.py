@@ -1,11 +1,11 @@
-"""The engine: the gallery's mistakes, the weights each purpose uses, and
-an evaluation-only engine."""
+"""The evaluator: the gallery's mistakes, the weights each purpose uses, and
+the evaluation-only parts train.evaluate assembles."""
 
 import tensorflow as tf
 
 from train.assembly import build
-from train.loop import engine
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
+from train.loop import evaluator
 
 
 class MisclassifiedTest(tf.test.TestCase):
@@ -22,13 +22,15 @@ class MisclassifiedTest(tf.test.TestCase):
                                 tuple(str(i) for i in range(10)))
     config = TrainConfig(dataset="synthetic", image_size=28,
                          global_batch_size=8)
-    eng = build.evaluation_engine(config, strategy, info,
-                                  distribution.split_batch(8, strategy))
-    logits = eng.model(preprocessing.preprocess(
-        split.images[:engine.GALLERY_SAMPLE], image_size=28, channels=1),
-                       training=False).logits
+    parts = build.evaluation_parts(config, strategy, info,
+                                   distribution.split_batch(8, strategy))
+    eng = parts.evaluator
+    logits = parts.model(preprocessing.preprocess(
+        split.images[:evaluator.GALLERY_SAMPLE], image_size=28, channels=1),
+                         training=False).logits
     predicted = np.argmax(logits, axis=1)
-    wrong = np.flatnonzero(predicted != split.labels[:engine.GALLERY_SAMPLE])
+    wrong = np.flatnonzero(
+        predicted != split.labels[:evaluator.GALLERY_SAMPLE])
     self.assertGreater(len(wrong), 20)  # an untrained model
     images, labels, preds = eng.misclassified(split, limit=20)
     self.assertAllEqual(images, split.images[wrong[:20]])
@@ -58,9 +60,9 @@ class MisclassifiedTest(tf.test.TestCase):
         f.write(data)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     info = datasets.DatasetInfo("shards", (None, None, 3), ("a", "b", "c"))
-    eng = build.evaluation_engine(
+    eng = build.evaluation_parts(
         TrainConfig(dataset="tfrecord", image_size=16, global_batch_size=4),
-        strategy, info, distribution.split_batch(4, strategy))
+        strategy, info, distribution.split_batch(4, strategy)).evaluator
     shards = tfrecords.RecordSplit((os.path.join(root, "validation-0"),), 12)
     files = folders.FileSplit(np.array(paths), labels.astype(np.int32))
     for split in (shards, files):
@@ -80,29 +82,30 @@ class WeightsForTest(tf.test.TestCase):
     import numpy as np
     from core.data import datasets
     from tests import helpers
-    eng = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=10,
-                         total_steps=10, global_batch_size=8,
-                         ema_decay=0.9, export="best")
+    parts = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=10,
+                          total_steps=10, global_batch_size=8,
+                          ema_decay=0.9, export="best")
+    eng, weights = parts.evaluator, parts.weights
     split = datasets.synthetic(32, seed=5)
-    params = eng.model.trainable_variables
+    params = parts.model.trainable_variables
     trained = [v.numpy() for v in params]
     uniform = np.log(10.0)  # all-zero weights: equal logits for 10 classes
-    for avg in eng.ema.values:
+    for avg in weights.ema.values:
       avg.assign(tf.zeros_like(avg))
     self.assertAllClose(eng.evaluate(split).values["loss/main"], uniform)
-    self.assertEqual(eng.final_weights_step(), -1)  # no best yet: the average
+    self.assertEqual(weights.final_step(), -1)  # no best yet: the average
     self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
                         uniform)
-    self.assertTrue(eng.offer_best(0.5, 7))      # keeps the average (zeros)
-    for avg, value in zip(eng.ema.values, trained):
+    self.assertTrue(weights.offer_best(0.5, 7))  # keeps the average (zeros)
+    for avg, value in zip(weights.ema.values, trained):
       avg.assign(value)                          # the average moves on
     self.assertNotAllClose(eng.evaluate(split).values["loss/main"], uniform)
     self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
                         uniform)
-    self.assertEqual(eng.final_weights_step(), 7)
+    self.assertEqual(weights.final_step(), 7)
     for v, value in zip(params, trained):        # training's weights intact
       self.assertAllEqual(v.numpy(), value)
-    self.assertFalse(eng.offer_best(0.4, 9))
+    self.assertFalse(weights.offer_best(0.4, 9))
 
 
 class ReadingTest(tf.test.TestCase):
@@ -110,49 +113,49 @@ class ReadingTest(tf.test.TestCase):
   def test_the_flags_of_augmentation_reach_the_input_pipeline(self):
     from core.data import pipeline
     from tests import helpers
-    eng = helpers.engine(["/cpu:0"], steps_per_epoch=1, total_steps=1,
-                         augment=("crop", "flip"), crop_padding=2, seed=7)
-    self.assertEqual(eng.reading, pipeline.Reading(
+    parts = helpers.parts(["/cpu:0"], steps_per_epoch=1, total_steps=1,
+                          augment=("crop", "flip"), crop_padding=2, seed=7)
+    self.assertEqual(parts.trainer.feed.reading, pipeline.Reading(
         image_size=28, channels=1, augment=("crop", "flip"), seed=7,
         crop_padding=2))
+    self.assertIs(parts.evaluator.feed, parts.trainer.feed)
 
 
-class EvaluationEngineTest(tf.test.TestCase):
-  """train.evaluate's engine: the run's model and weight sets, nothing that
-  only training needs, and a checkpoint of a training run restores into it."""
+class EvaluationPartsTest(tf.test.TestCase):
+  """train.evaluate's parts: the run's model and weight sets, nothing that
+  only training needs, and a checkpoint of a training run restores into
+  them."""
 
   def test_it_holds_no_optimizer_and_restores_a_training_checkpoint(self):
     from core.data import datasets
     from core.runtime import checkpointing, distribution
     from tests import helpers
-    trained = helpers.engine(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
-                             total_steps=4, global_batch_size=8,
-                             ema_decay=0.9)
-    trained.train(trained.train_iterator(datasets.synthetic(32), 0), 2)
+    trained = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                            total_steps=4, global_batch_size=8,
+                            ema_decay=0.9)
+    trainer = trained.trainer
+    trainer.train(trainer.iterator(datasets.synthetic(32), 0), 2)
     directory = self.get_temp_dir()
     checkpointing.Checkpointer(directory,
                                **trained.checkpoint_objects()).save(2)
-    strategy = trained.strategy
+    strategy = trainer.feed.strategy
     config = TrainConfig(model_dir="/unused", image_size=28,
                          global_batch_size=8, ema_decay=0.9,
                          blocks=helpers.SMALL_BLOCKS)
-    evaluating = build.evaluation_engine(
+    evaluating = build.evaluation_parts(
         config, strategy, helpers.SYNTHETIC_INFO,
         distribution.split_batch(8, strategy))
-    self.assertIsNone(evaluating.optimizer)
     self.assertIsNone(evaluating.trainer)
-    self.assertNotIn("optimizer", evaluating.checkpoint_objects())
-    with self.assertRaisesRegex(ValueError, "an evaluation-only engine "
-                                "cannot train"):
-      evaluating.train(iter([]), 1)
-    with self.assertRaisesRegex(ValueError, "has no training stream"):
-      evaluating.train_iterator(datasets.synthetic(8), 0)
+    self.assertEqual(set(evaluating.checkpoint_objects()),
+                     {"model", "state", "ema"})
+    self.assertEqual(set(trained.checkpoint_objects()),
+                     {"model", "state", "ema", "optimizer"})
     restored = checkpointing.Checkpointer(
         directory, writer=False,
         **evaluating.checkpoint_objects()).restore_latest()
     self.assertEqual(restored, 2)
-    self.assertEqual(evaluating.global_step, 2)
+    self.assertEqual(int(evaluating.state.global_step.numpy()), 2)
     split = datasets.synthetic(16, seed=4)
-    self.assertEqual(evaluating.evaluate(split, "final").values,
-                     trained.evaluate(split, "final").values)
+    self.assertEqual(evaluating.evaluator.evaluate(split, "final").values,
+                     trained.evaluator.evaluate(split, "final").values)
 

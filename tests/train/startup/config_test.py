@@ -3,7 +3,7 @@ import dataclasses
 import tensorflow as tf
 
 from core.runtime.errors import InputError
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 
 
 class ConfigTest(tf.test.TestCase):

@@ -1,6 +1,6 @@
 """Evaluation and prediction outside training (the TensorFlow side of
 train/evaluate.py and train/predict.py): a checkpoint through an
-evaluation-only engine, a SavedModel through its serving signatures."""
+evaluation-only assembly, a SavedModel through its serving signatures."""
 
 import os
 from typing import Optional
@@ -15,8 +15,9 @@ from core.runtime import distribution
 from core.runtime import files
 from core.runtime.errors import InputError
 from train.assembly import build
-from train.assembly.config import TrainConfig
+from train.startup.config import TrainConfig
 from train.artefacts.report import Report
+from train.loop.weights import FINAL
 
 
 def _split(data: types.Splits, name: str):
@@ -37,11 +38,11 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
   strategy = distribution.make_strategy(config.strategy)
   data = build.load_data(config)
   split = _split(data, split_name)
-  engine = build.evaluation_engine(config, strategy, data.info,
-                                   distribution.split_batch(
-                                       config.global_batch_size, strategy))
+  parts = build.evaluation_parts(config, strategy, data.info,
+                                 distribution.split_batch(
+                                     config.global_batch_size, strategy))
   checkpointer = checkpointing.Checkpointer(model_dir, writer=False,
-                                            **engine.checkpoint_objects())
+                                            **parts.checkpoint_objects())
   try:
     restored = (checkpointer.restore(step) if step is not None
                 else checkpointer.restore_latest())
@@ -51,7 +52,7 @@ def evaluate_checkpoint(config: TrainConfig, model_dir: str,
   if restored is None:
     raise InputError(f"no checkpoint in {model_dir} to evaluate.")
   # The weights the run tested and exported (the average, or the best).
-  result = engine.evaluate(split, "final")
+  result = parts.evaluator.evaluate(split, FINAL)
   return Report(f"checkpoint {restored} of {model_dir}", restored, split_name,
                 result.examples, result.values["loss/main"],
                 result.values["accuracy/main"],
