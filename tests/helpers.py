@@ -95,11 +95,11 @@ def parts(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
           **config):
   """A training run's parts (train/assembly/build.Parts) for the synthetic
   set's facts over MirroredStrategy on `devices`; `config` holds
-  TrainConfig fields (model_dir is unused)."""
+  RunConfig fields (model_dir is unused)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from core.runtime import distribution  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
-  from train.startup.config import TrainConfig
+  from train.startup.config import RunConfig
   from train.assembly import build  # pylint: disable=g-import-not-at-top
   # One strategy per device list for the whole process, as in a real run:
   # two strategies over the same devices number their collectives from the
@@ -109,7 +109,7 @@ def parts(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   if key not in _STRATEGIES:
     _STRATEGIES[key] = tf.distribute.MirroredStrategy(list(devices))
   strategy = _STRATEGIES[key]
-  config = TrainConfig(**dict({"model_dir": "/unused", "image_size": 28,
+  config = RunConfig(**dict({"model_dir": "/unused", "image_size": 28,
                                "num_cpu_devices": len(devices),
                                "blocks": SMALL_BLOCKS}, **config))
   return build.training_parts(

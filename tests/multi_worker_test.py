@@ -125,7 +125,7 @@ REFERENCE = """
 import os, sys
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 from train.assembly import build
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 root = sys.argv[1]
 common = dict(dataset="synthetic", image_size=28, global_batch_size=16,
               validation_size=64, train_examples=160, optimizer="sgd",
@@ -136,8 +136,8 @@ common = dict(dataset="synthetic", image_size=28, global_batch_size=16,
 runs = {"one": dict(strategy="one_device", learning_rate=0.05),
         "two": dict(strategy="mirrored", learning_rate=0.05)}
 for name, extra in runs.items():
-  build.run(TrainConfig(model_dir=os.path.join(root, name),
-                        **dict(common, **extra, train_steps=1)),
+  build.run(RunConfig(model_dir=os.path.join(root, name),
+                      **dict(common, **extra, train_steps=1)),
             report=lambda line: None)
 """
 

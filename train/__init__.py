@@ -27,15 +27,15 @@ def fit(config=None, *, report: Callable[[str], None] = print, **options):
   accuracy).
 
   Args:
-    config: A train.startup.config.TrainConfig, or None to build one from
+    config: A train.startup.config.RunConfig, or None to build one from
       `options`.
     report: Receives each progress line (default: print).
-    **options: TrainConfig fields (the command line's flags), applied on top
+    **options: RunConfig fields (the command line's flags), applied on top
       of `config`.
   """
   # pylint: disable-next=g-import-not-at-top
-  from train.startup.config import TrainConfig
-  config = (TrainConfig(**options) if config is None
+  from train.startup.config import RunConfig
+  config = (RunConfig(**options) if config is None
             else dataclasses.replace(config, **options))
   from train.startup import kernels  # pylint: disable=g-import-not-at-top
   kernels.choose(config.deterministic)  # only effective before TF's import

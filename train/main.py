@@ -1,17 +1,17 @@
 """Command line: `python -m train.main --strategy=mirrored ...`.
 
-Its option table is TrainConfig (train/startup/config.py): the flags are
+Its option table is RunConfig (train/startup/config.py): the flags are
 generated from it, parsed into one frozen config and handed to the one
 assembler, train.assembly.build.run. Every failure the user can act on ends
 in one line on stderr and its own exit code (core/runtime/errors.py).
 """
 
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.startup import cli
 from train.startup import native_stderr
 
 
-def train(config: TrainConfig, args) -> int:
+def train(config: RunConfig, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   cli.load_tensorflow(config.deterministic)
   from train.assembly import build  # pylint: disable=g-import-not-at-top
@@ -27,7 +27,7 @@ def run() -> None:
   # wait for the dead peer, and with the peers stopping too (preemption)
   # its coordination agent's heartbeat would log C++ errors under the one
   # line once the chief is gone.
-  cli.run(TrainConfig, train,
+  cli.run(RunConfig, train,
           needs_teardown=lambda config: config.strategy == "multi_worker")
 
 

@@ -225,6 +225,14 @@ def read_bytes(path: str) -> bytes:
     return f.read()
 
 
+def read_system_text(path: str) -> str:
+  """A local pseudo-file of the kernel (/proc/cpuinfo) as text: read by the
+  OS, since such files report size 0 and TensorFlow's reader then returns
+  nothing."""
+  with open(path, "rb") as f:
+    return f.read().decode("utf-8", "replace")
+
+
 class Reader:
   """A file opened for reading: `read`, `seek`, `tell`, `size`, failures
   as OSError. From `open_read`."""

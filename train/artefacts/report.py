@@ -10,7 +10,7 @@ import numpy as np
 
 from core.runtime import files
 from core.runtime.errors import InputError
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.artefacts import confusion
 
 
@@ -39,8 +39,8 @@ class Report:
     return dict(dataclasses.asdict(self), per_class=self.per_class)
 
 
-def run_config(run_dir: str, **overrides) -> TrainConfig:
-  """The TrainConfig a run was trained with, from its manifest.
+def run_config(run_dir: str, **overrides) -> RunConfig:
+  """The RunConfig a run was trained with, from its manifest.
 
   Raises:
     InputError: If `model_dir` holds no readable manifest.
@@ -53,10 +53,10 @@ def run_config(run_dir: str, **overrides) -> TrainConfig:
                      "a training run's folder.") from None
   except (OSError, ValueError, KeyError) as e:
     raise InputError(f"{path} cannot be read ({e}).") from None
-  known = {f.name for f in dataclasses.fields(TrainConfig)}
+  known = {f.name for f in dataclasses.fields(RunConfig)}
   values = {k: tuple(v) if isinstance(v, list) else v
             for k, v in flags_used.items() if k in known}
-  return TrainConfig(**dict(values, **{k: v for k, v in overrides.items()
+  return RunConfig(**dict(values, **{k: v for k, v in overrides.items()
                                        if v is not None}))
 
 

@@ -13,6 +13,7 @@ writes: the lock, the manifest, TensorBoard, the kept checkpoints and the
 export (core/runtime/cluster.py, BUILD.md "Several machines").
 """
 
+import dataclasses
 import os
 import random
 import uuid
@@ -31,6 +32,7 @@ from core.data import pipeline
 from core.optim import averaging
 from core.optim import choices as optim_choices
 from core.optim import optimizers
+from core.optim import precision
 from core.optim import schedules
 from core.runtime.errors import ClusterError, InputError
 from layers.googlenet import GoogLeNet
@@ -39,7 +41,7 @@ from train.assembly import finetune
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
 from train.assembly import start_over
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.assembly.run_lock import RunLock
 from train.loop import step as step_lib
 from train.loop.controller import Controller, Outputs, Result, Schedule
@@ -47,11 +49,12 @@ from train.loop.evaluator import Evaluator
 from train.loop.feed import Feed
 from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
-from train.loop.state import TrainState
+from train.loop.state import RunState
 from train.loop.summaries import Summaries
 from train.loop.trainer import Trainer
 from train.loop.weights import FINAL, WeightSets
 from train.startup import cli
+from train.startup import kernels
 
 Report = Callable[[str], None]
 
@@ -63,7 +66,7 @@ class Parts(NamedTuple):
   """A run's loop: its variables (made in the strategy's scope) and the
   nouns that run them."""
   model: GoogLeNet
-  state: TrainState
+  state: RunState
   weights: WeightSets
   vote: StopVote
   evaluator: Evaluator
@@ -76,7 +79,7 @@ class Parts(NamedTuple):
             **self.weights.checkpoint_objects()}
 
 
-def run(config: TrainConfig, *, report: Report = print) -> Result:
+def run(config: RunConfig, *, report: Report = print) -> Result:
   """Trains, evaluates and exports as `config` says; resumes if it can.
 
   Raises:
@@ -102,12 +105,33 @@ def run(config: TrainConfig, *, report: Report = print) -> Result:
       RunLock(config.model_dir, enabled=chief, report=report) as lock, \
       lost_workers.naming_lost_workers(cluster):
     lock.attach(lambda message: _lease_lost(message, lock, watcher))
+    config, choice = _with_precision(config, report)
     other_model = manifest_lib.check_compatible(config.model_dir,
                                                 config.fingerprint)
     if other_model:
       start_over.refuse_or_move(config.model_dir, other_model,
                                 config.start_over, report)
-    return build(config, cluster, watcher, report=report).run()
+    return build(config, cluster, watcher, choice, report=report).run()
+
+
+def _with_precision(config: RunConfig, report: Report
+                    ) -> Tuple[RunConfig, precision.Choice]:
+  """The config with --mixed_precision=auto resolved: the precision the
+  run's manifest records when it resumes, else the fastest exact one on
+  its devices (core/optim/precision.py)."""
+  recorded = (manifest_lib.read(config.model_dir) or {}).get(
+      "fingerprint", {}).get("mixed_precision")
+  gpus = ([tf.config.experimental.get_device_details(gpu)
+           for gpu in tf.config.list_physical_devices("GPU")]
+          if config.device == "auto" else [])
+  choice = precision.resolve(
+      config.mixed_precision,
+      recorded if recorded in optim_choices.PRECISIONS else None, gpus,
+      precision.cpu_flags(), kernels.onednn_enabled())
+  if choice.requested != choice.chosen:
+    report(f"precision: {choice.chosen} (--mixed_precision=auto: "
+           f"{choice.why})")
+  return dataclasses.replace(config, mixed_precision=choice.chosen), choice
 
 
 def _lease_lost(message: str, lock: RunLock,
@@ -125,9 +149,9 @@ def _lease_lost(message: str, lock: RunLock,
   os._exit(cli.fail(message))  # pylint: disable=protected-access
 
 
-def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
-          watcher: PreemptionWatcher, *, report: Report = print
-          ) -> Controller:
+def build(config: RunConfig, cluster: Optional[cluster_lib.Cluster],
+          watcher: PreemptionWatcher, choice: precision.Choice, *,
+          report: Report = print) -> Controller:
   """Everything a run needs, restored from its newest good checkpoint. A
   signal while it is built stops the run before its first step."""
   chief = cluster is None or cluster.is_chief
@@ -138,6 +162,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)
+  _check_same_precision(config, strategy)
   watcher.reclaim()
   data = load_data(config)
   check_shards(data, distribution.input_pipelines(strategy))
@@ -151,7 +176,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
     export_lib.remove_stale_temporaries(export_dir)
   if chief:
     manifest_lib.record(config, strategy, batch, data, restored, summaries,
-                        report, initialised=initialised)
+                        report, initialised=initialised, precision=choice)
   controller = Controller(
       trainer=parts.trainer, evaluator=parts.evaluator, vote=parts.vote,
       data=data,
@@ -169,7 +194,7 @@ def build(config: TrainConfig, cluster: Optional[cluster_lib.Cluster],
   return controller
 
 
-def _restored_parts(config: TrainConfig, strategy, data: datasets.Splits,
+def _restored_parts(config: RunConfig, strategy, data: datasets.Splits,
                     batch: distribution.BatchSplit, steps: Tuple[int, int],
                     chief: bool, report: Report):
   """The run's parts and its checkpointer, restored from `model_dir`'s
@@ -212,7 +237,7 @@ def _restored_parts(config: TrainConfig, strategy, data: datasets.Splits,
   return parts, checkpointer, restored, initialised
 
 
-def _initialise(parts: Parts, config: TrainConfig, class_names, strategy,
+def _initialise(parts: Parts, config: RunConfig, class_names, strategy,
                 report: Report) -> finetune.Loaded:
   """A new run's weights from --init_from (train/assembly/finetune.py);
   the moving average and best weights start from them too.
@@ -237,7 +262,7 @@ def _initialise(parts: Parts, config: TrainConfig, class_names, strategy,
   return loaded
 
 
-def training_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
+def training_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                    info: types.DatasetInfo, batch: distribution.BatchSplit,
                    *, steps_per_epoch: int, total_steps: int) -> Parts:
   """The parts of a training run: every variable made in `strategy`'s
@@ -259,7 +284,7 @@ def training_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
                                         parts.vote, steps_per_epoch))
 
 
-def step_options(config: TrainConfig,
+def step_options(config: RunConfig,
                  batch: distribution.BatchSplit) -> step_lib.StepOptions:
   """How the config's training step computes its update."""
   return step_lib.StepOptions(
@@ -271,7 +296,7 @@ def step_options(config: TrainConfig,
       gradient_norms=bool(config.histogram_every))
 
 
-def evaluation_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
+def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                      info: types.DatasetInfo,
                      batch: distribution.BatchSplit) -> Parts:
   """The parts that only evaluate (train.evaluate): the run's model, its
@@ -282,7 +307,7 @@ def evaluation_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
                       image_size=config.image_size, stem=config.stem,
                       norm=config.norm, blocks=config.blocks,
                       variant=config.variant)
-    state = TrainState(config.seed)
+    state = RunState(config.seed)
     step = step_lib.EvalStep(
         model, compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
         mirror=config.test_mirror)
@@ -300,7 +325,7 @@ def evaluation_parts(config: TrainConfig, strategy: tf.distribute.Strategy,
                Evaluator(step, feed, vote, weights))
 
 
-def _reading(config: TrainConfig,
+def _reading(config: RunConfig,
              info: types.DatasetInfo) -> pipeline.Reading:
   return pipeline.Reading(
       image_size=config.image_size, channels=info.channels,
@@ -310,7 +335,7 @@ def _reading(config: TrainConfig,
       max_image_pixels=config.max_image_pixels)
 
 
-def make_schedule(config: TrainConfig, steps_per_epoch: int,
+def make_schedule(config: RunConfig, steps_per_epoch: int,
                   total_steps: int):
   """The learning-rate schedule the config names, with its warm-up."""
   warmup = min(config.warmup_steps, total_steps - 1)
@@ -327,7 +352,7 @@ def make_schedule(config: TrainConfig, steps_per_epoch: int,
   return schedules.Warmup(schedule, warmup) if warmup else schedule
 
 
-def _norm_groups(config: TrainConfig,
+def _norm_groups(config: RunConfig,
                  batch: distribution.BatchSplit) -> Optional[int]:
   """Examples per batch normalisation group (None without --norm=batch).
 
@@ -345,7 +370,7 @@ def _norm_groups(config: TrainConfig,
   return config.norm_group_size
 
 
-def _strategy(config: TrainConfig,
+def _strategy(config: RunConfig,
               cluster: Optional[cluster_lib.Cluster]):
   """The config's strategy; a cluster that does not form is one line."""
   with lost_workers.naming_missing_workers(cluster,
@@ -353,6 +378,22 @@ def _strategy(config: TrainConfig,
     return distribution.make_strategy(
         config.strategy, cluster=cluster,
         join_timeout=config.cluster_join_timeout)
+
+
+def _check_same_precision(config: RunConfig, strategy) -> None:
+  """The workers of a multi-worker run compute in one precision.
+
+  Raises:
+    ClusterError: If --mixed_precision=auto chose differently on unlike
+      machines (a new run; a resume reads the manifest everywhere).
+  """
+  if distribution.is_multi_worker(strategy) and not (
+      distribution.same_everywhere(strategy, optim_choices.PRECISIONS.index(
+          config.mixed_precision))):
+    raise ClusterError(
+        f"the workers chose different precisions (this one: "
+        f"{config.mixed_precision}, by --mixed_precision=auto on unlike "
+        "machines); pass --mixed_precision=float32 or mixed_bfloat16.")
 
 
 def _restore_everywhere(checkpointer: checkpointing.Checkpointer,
@@ -411,7 +452,7 @@ def check_shards(data: datasets.Splits, workers: int) -> None:
                      "(tools.convert --shards=N) or run fewer workers.")
 
 
-def load_data(config: TrainConfig) -> datasets.Splits:
+def load_data(config: RunConfig) -> datasets.Splits:
   """The config's data set, cut to `train_examples` when set."""
   data = datasets.load(config.dataset, data_dir=config.data_dir,
                        validation_size=config.validation_size,
@@ -426,7 +467,7 @@ def load_data(config: TrainConfig) -> datasets.Splits:
   return data
 
 
-def _steps(config: TrainConfig, train_examples: int) -> Tuple[int, int]:
+def _steps(config: RunConfig, train_examples: int) -> Tuple[int, int]:
   """(steps per epoch, total steps) of the run."""
   steps_per_epoch = pipeline.steps_per_epoch(train_examples,
                                              config.global_batch_size)
@@ -438,7 +479,7 @@ def _steps(config: TrainConfig, train_examples: int) -> Tuple[int, int]:
                            or config.epochs * steps_per_epoch)
 
 
-def _seed_everything(config: TrainConfig) -> None:
+def _seed_everything(config: RunConfig) -> None:
   random.seed(config.seed)
   np.random.seed(config.seed)
   tf.random.set_seed(config.seed)
@@ -446,7 +487,7 @@ def _seed_everything(config: TrainConfig) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _export_dir(config: TrainConfig, exports: bool) -> str:
+def _export_dir(config: RunConfig, exports: bool) -> str:
   """Where versions go, checked writable before any work when this process
   exports (run() has already checked and locked model_dir)."""
   export_dir = config.export_dir or os.path.join(config.model_dir, "export")
@@ -455,7 +496,7 @@ def _export_dir(config: TrainConfig, exports: bool) -> str:
   return export_dir
 
 
-def _exporter(config: TrainConfig, parts: Parts,
+def _exporter(config: RunConfig, parts: Parts,
               info: datasets.DatasetInfo, export_dir: str, exports: bool,
               report: Report = print):
   """The controller's export action: the SavedModel of a step (nothing

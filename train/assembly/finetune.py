@@ -73,7 +73,7 @@ class Plan:
 
 def plan(model: GoogLeNet, trainable: str,
          lr_multiplier: float = 1.0) -> Plan:
-  """The variables `trainable` (TrainConfig's) lets train; marks the frozen
+  """The variables `trainable` (RunConfig's) lets train; marks the frozen
   layers' batch normalisations frozen (call before the step is traced)."""
   order = layer_names(model.block_names)
   if trainable == "all":

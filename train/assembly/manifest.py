@@ -194,11 +194,13 @@ def pretty(manifest: dict) -> str:
 def record(config, strategy: tf.distribute.Strategy,
            batch: distribution.BatchSplit, data: datasets.Splits,
            restored: Optional[int], summaries, report, *,
-           initialised=None) -> None:
+           initialised=None, precision=None) -> None:
   """Writes manifest.json, and shows it in TensorBoard (`summaries`) on a
   fresh start; a resume with other flags than the run's says which, in one
   line to `report`. `initialised` (train/assembly/finetune.Loaded): what a
-  new run loaded with --init_from, kept by its resumes."""
+  new run loaded with --init_from, kept by its resumes. `precision`
+  (core/optim/precision.Choice): what --mixed_precision asked, what runs,
+  and why."""
   changed = (changed_flags(config.model_dir, dataclasses.asdict(config))
              if restored is not None else [])
   if changed:
@@ -207,6 +209,8 @@ def record(config, strategy: tf.distribute.Strategy,
   before = (read(config.model_dir) or {}) if restored is not None else {}
   manifest = build(config, strategy, batch, data)
   manifest["resumed_from_step"] = restored
+  if precision is not None:
+    manifest["precision"] = precision._asdict()
   init = (initialised.as_dict() if initialised is not None
           else before.get("initialised_from"))
   if init:

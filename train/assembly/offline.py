@@ -15,7 +15,7 @@ from core.runtime import distribution
 from core.runtime import files
 from core.runtime.errors import InputError
 from train.assembly import build
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.artefacts.report import Report
 from train.loop.weights import FINAL
 
@@ -28,7 +28,7 @@ def _split(data: types.Splits, name: str):
   return split
 
 
-def evaluate_checkpoint(config: TrainConfig, model_dir: str,
+def evaluate_checkpoint(config: RunConfig, model_dir: str,
                         step: Optional[int], split_name: str) -> Report:
   """The engine's own evaluation of a checkpoint (the run's strategy and
   replica split, so the numbers are the run's)."""
@@ -104,7 +104,7 @@ def logits_of(loaded, split, batch_size: int = 256) -> np.ndarray:
       for signature, images in batches.serving_inputs(split, batch_size)])
 
 
-def evaluate_saved_model(config: TrainConfig, path: str,
+def evaluate_saved_model(config: RunConfig, path: str,
                          split_name: str) -> Report:
   """The SavedModel, through its serving signature, on a split of the run's
   data."""

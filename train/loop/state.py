@@ -5,7 +5,7 @@ import tensorflow as tf
 from layers import variables as variables_lib
 
 
-class TrainState(tf.Module):
+class RunState(tf.Module):
   """Counters saved with the model so a resumed run continues exactly.
 
   `global_step` is advanced by the compiled training loop in cross-replica

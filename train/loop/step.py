@@ -19,7 +19,7 @@ from layers import variables as variables_lib
 from layers.dropout import DropoutNoise
 from layers.googlenet import GoogLeNet
 from layers.normalization import BatchStatistics
-from train.loop.state import TrainState
+from train.loop.state import RunState
 from train.loop.weights import WeightSets
 
 # Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
@@ -91,7 +91,7 @@ class TrainStep:
   """
 
   def __init__(self, model: GoogLeNet, optimizer: Optimizer,
-               state: TrainState, options: "StepOptions", *,
+               state: RunState, options: "StepOptions", *,
                weights: Optional[WeightSets] = None):
     """Builds the step and the variables only it writes (the metric sums,
     the loss scale, the gradient norms): call it in the strategy's scope.

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 
 from core.data import types
 from core.data.choices import AUGMENTATIONS
-from core.optim.choices import OPTIMIZERS, PRECISIONS
+from core.optim.choices import AUTO, OPTIMIZERS, PRECISIONS
 from core.runtime.choices import STRATEGIES
 from core.runtime.errors import InputError
 from layers.choices import BLOCKS, NORMS, STEMS, VARIANTS
@@ -48,7 +48,7 @@ def option(default, help: str, *,  # pylint: disable=redefined-builtin
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class RunConfig:
   """Everything a run depends on; each field is the flag of the same name.
 
   Raises (on creation):
@@ -235,8 +235,11 @@ class TrainConfig:
   jit_compile: bool = option(
       False, "XLA-compile the per-replica forward and backward pass.")
   mixed_precision: str = option(
-      "float32", "Compute dtype; float16 adds dynamic loss scaling.",
-      choices=PRECISIONS)
+      "float32", "Compute dtype; float16 adds dynamic loss scaling. auto: "
+      "mixed_bfloat16 where a matrix unit runs it (a CPU with AMX, GPUs "
+      "with bfloat16 tensor cores), else float32; a resume keeps the run's "
+      "own (the manifest records the choice).",
+      choices=PRECISIONS + (AUTO,))
   histogram_every: int = option(
       0, "Write histograms of the weights and of the per-variable gradient "
       "norms every N steps (0: never; the step then computes no norms).")
@@ -386,6 +389,6 @@ class TrainConfig:
     # runs written before these options existed still match.
     for k in ("stem", "ema_decay", "export", "norm", "blocks", "trainable",
               "variant"):
-      if getattr(self, k) != TrainConfig.__dataclass_fields__[k].default:
+      if getattr(self, k) != RunConfig.__dataclass_fields__[k].default:
         fields[k] = getattr(self, k)
     return fields

@@ -1,7 +1,7 @@
 """Command-line flags generated from an option table: a frozen dataclass
 whose fields carry their help and choices (train/startup/config.option).
 
-Every command has one: `train.main` TrainConfig, `train.evaluate`
+Every command has one: `train.main` RunConfig, `train.evaluate`
 EvaluateOptions, `train.predict` PredictOptions. Each field becomes a flag of
 the same name with the field's default, help and choices; its type
 annotation picks the absl flag kind. Tuples are list flags
@@ -15,7 +15,7 @@ from typing import Any, Dict, Type
 from absl import flags
 
 from core.runtime.errors import InputError
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 
 
 def _base(annotation) -> Any:
@@ -33,7 +33,7 @@ def _item_type(annotation) -> type:
 
 
 def define(flag_values: flags.FlagValues = flags.FLAGS,
-           table: Type[Any] = TrainConfig) -> None:
+           table: Type[Any] = RunConfig) -> None:
   """Defines one flag per field of the option table `table`."""
   hints = typing.get_type_hints(table)
   for field in dataclasses.fields(table):
@@ -60,7 +60,7 @@ def define(flag_values: flags.FlagValues = flags.FLAGS,
 
 
 def values(flag_values: flags.FlagValues = flags.FLAGS,
-           table: Type[Any] = TrainConfig) -> Dict[str, Any]:
+           table: Type[Any] = RunConfig) -> Dict[str, Any]:
   """The parsed flags as keyword arguments of `table`.
 
   Raises:
@@ -85,7 +85,7 @@ def values(flag_values: flags.FlagValues = flags.FLAGS,
 
 
 def config(flag_values: flags.FlagValues = flags.FLAGS,
-           table: Type[Any] = TrainConfig) -> Any:
+           table: Type[Any] = RunConfig) -> Any:
   """The frozen, validated `table` of the parsed flags.
 
   Raises:

@@ -10,15 +10,15 @@ from absl.testing import parameterized
 from core.runtime import errors
 from tests.train.assembly import finetune_test
 from train.assembly import build
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 
 
 class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters("constant", "step", "cosine")
   def test_warmup_applies_to_every_schedule(self, name):
-    config = TrainConfig(lr_schedule=name, learning_rate=0.1,
-                         warmup_steps=10)
+    config = RunConfig(lr_schedule=name, learning_rate=0.1,
+                       warmup_steps=10)
     s = build.make_schedule(config, steps_per_epoch=100, total_steps=1000)
     self.assertAllClose(s(tf.constant(0)), 0.01)
     self.assertAllClose(s(tf.constant(4)), 0.05)
@@ -26,13 +26,13 @@ class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters("constant", "step", "cosine")
   def test_no_warmup_starts_at_the_peak(self, name):
-    config = TrainConfig(lr_schedule=name, learning_rate=0.1)
+    config = RunConfig(lr_schedule=name, learning_rate=0.1)
     s = build.make_schedule(config, steps_per_epoch=100, total_steps=1000)
     self.assertAllClose(s(tf.constant(0)), 0.1)
 
   def test_warmup_longer_than_the_run_is_cut_to_fit(self):
-    config = TrainConfig(lr_schedule="constant", learning_rate=0.1,
-                         warmup_steps=50)
+    config = RunConfig(lr_schedule="constant", learning_rate=0.1,
+                       warmup_steps=50)
     s = build.make_schedule(config, steps_per_epoch=5, total_steps=10)
     self.assertAllClose(s(tf.constant(8)), 0.1)
 
@@ -76,7 +76,7 @@ class SeedTest(tf.test.TestCase):
     config = dict(seed=seed, global_batch_size=4,
                   augment=("crop", "flip", "erase"))
     build._seed_everything(  # pylint: disable=protected-access
-        TrainConfig(model_dir="/unused", **config))
+        RunConfig(model_dir="/unused", **config))
     engine = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=4,
                            **config)
     batch = next(engine.trainer.iterator(datasets.synthetic(16), 0))
@@ -134,6 +134,37 @@ class InitFromEverywhereTest(tf.test.TestCase):
     other = finetune_test._run_folder(finetune_test._model(10, seed=2))
     config.init_from = other
     self.assertNotEqual(run(agree=True).digest, loaded.digest)
+
+
+class PrecisionTest(tf.test.TestCase):
+  """--mixed_precision=auto: detected for a new run, the manifest's for a
+  resume, reported in one line; an explicit precision is kept."""
+
+  def test_auto_is_the_machines_for_a_new_run_and_the_runs_on_resume(self):
+    from core.optim import precision  # pylint: disable=g-import-not-at-top
+    from train.assembly import manifest  # pylint: disable=g-import-not-at-top
+    from train.startup import kernels  # pylint: disable=g-import-not-at-top
+    model_dir, lines = self.get_temp_dir(), []
+    auto = RunConfig(model_dir=model_dir, mixed_precision="auto")
+    config, choice = build._with_precision(auto, lines.append)
+    expected = precision.fastest([], precision.cpu_flags(),
+                                 kernels.onednn_enabled())
+    self.assertEqual(config.mixed_precision, expected.chosen)
+    self.assertEqual(choice, expected)
+    self.assertEqual(lines, [f"precision: {expected.chosen} "
+                             f"(--mixed_precision=auto: {expected.why})"])
+    # A run begun in the other precision resumes in it, wherever it runs.
+    other = ("float32" if expected.chosen == "mixed_bfloat16"
+             else "mixed_bfloat16")
+    manifest.write(model_dir, {"fingerprint": {"mixed_precision": other}})
+    config, choice = build._with_precision(auto, lines.append)
+    self.assertEqual((config.mixed_precision, choice.requested),
+                     (other, "auto"))
+    self.assertEqual(config.fingerprint["mixed_precision"], other)
+    explicit = RunConfig(model_dir=model_dir,
+                         mixed_precision="mixed_float16")
+    self.assertEqual(build._with_precision(explicit, lines.append)[0],
+                     explicit)
 
 
 class PrepareDirTest(tf.test.TestCase):

@@ -7,37 +7,37 @@ import tensorflow as tf
 from core.data import datasets
 from core.runtime.errors import InputError
 from train.assembly import manifest
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 
 
 class ManifestTest(tf.test.TestCase):
 
   def test_refuses_another_configuration_naming_the_difference(self):
     d = self.get_temp_dir()
-    manifest.write(d, {"fingerprint": TrainConfig(model_dir=d).fingerprint})
-    self.assertIsNone(manifest.check_compatible(d, TrainConfig(
+    manifest.write(d, {"fingerprint": RunConfig(model_dir=d).fingerprint})
+    self.assertIsNone(manifest.check_compatible(d, RunConfig(
         model_dir=d, epochs=3).fingerprint))  # training longer is fine
-    self.assertRegex(manifest.check_compatible(d, TrainConfig(
+    self.assertRegex(manifest.check_compatible(d, RunConfig(
         model_dir=d, image_size=28).fingerprint),
                      r"holds a run with another configuration \(image_size: "
                      r"224 there, 28 now\)$")
 
   def test_an_option_listed_on_one_side_only_differs_too(self):
     d = self.get_temp_dir()
-    manifest.write(d, {"fingerprint": TrainConfig(
+    manifest.write(d, {"fingerprint": RunConfig(
         model_dir=d, ema_decay=0.999).fingerprint})
     self.assertRegex(manifest.check_compatible(
-        d, TrainConfig(model_dir=d).fingerprint),
+        d, RunConfig(model_dir=d).fingerprint),
                      r"\(ema_decay: 0.999 there, None now\)")
-    manifest.write(d, {"fingerprint": TrainConfig(model_dir=d).fingerprint})
+    manifest.write(d, {"fingerprint": RunConfig(model_dir=d).fingerprint})
     self.assertRegex(manifest.check_compatible(
-        d, TrainConfig(model_dir=d, stem="small").fingerprint),
+        d, RunConfig(model_dir=d, stem="small").fingerprint),
                      r"\(stem: None there, 'small' now\)")
 
   def test_changed_flags_names_each_difference_but_the_folder(self):
     d = self.get_temp_dir()
     self.assertEqual(manifest.changed_flags(d, {"epochs": 1}), [])  # none
-    before = TrainConfig(model_dir=d, epochs=12, aux_loss_weights=(0.3, 0.3))
+    before = RunConfig(model_dir=d, epochs=12, aux_loss_weights=(0.3, 0.3))
     manifest.write(d, {"flags": dataclasses.asdict(before)})
     self.assertEqual(manifest.changed_flags(d, dataclasses.asdict(before)),
                      [])  # tuples read back as lists still match

@@ -4,7 +4,7 @@ the evaluation-only parts train.evaluate assembles."""
 import tensorflow as tf
 
 from train.assembly import build
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.loop import evaluator
 
 
@@ -20,8 +20,8 @@ class MisclassifiedTest(tf.test.TestCase):
     split = datasets.synthetic(300, seed=3)
     info = datasets.DatasetInfo("synthetic", (28, 28, 1),
                                 tuple(str(i) for i in range(10)))
-    config = TrainConfig(dataset="synthetic", image_size=28,
-                         global_batch_size=8)
+    config = RunConfig(dataset="synthetic", image_size=28,
+                       global_batch_size=8)
     parts = build.evaluation_parts(config, strategy, info,
                                    distribution.split_batch(8, strategy))
     eng = parts.evaluator
@@ -61,7 +61,7 @@ class MisclassifiedTest(tf.test.TestCase):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     info = datasets.DatasetInfo("shards", (None, None, 3), ("a", "b", "c"))
     eng = build.evaluation_parts(
-        TrainConfig(dataset="tfrecord", image_size=16, global_batch_size=4),
+        RunConfig(dataset="tfrecord", image_size=16, global_batch_size=4),
         strategy, info, distribution.split_batch(4, strategy)).evaluator
     shards = tfrecords.RecordSplit((os.path.join(root, "validation-0"),), 12)
     files = folders.FileSplit(np.array(paths), labels.astype(np.int32))
@@ -139,9 +139,9 @@ class EvaluationPartsTest(tf.test.TestCase):
     checkpointing.Checkpointer(directory,
                                **trained.checkpoint_objects()).save(2)
     strategy = trainer.feed.strategy
-    config = TrainConfig(model_dir="/unused", image_size=28,
-                         global_batch_size=8, ema_decay=0.9,
-                         blocks=helpers.SMALL_BLOCKS)
+    config = RunConfig(model_dir="/unused", image_size=28,
+                       global_batch_size=8, ema_decay=0.9,
+                       blocks=helpers.SMALL_BLOCKS)
     evaluating = build.evaluation_parts(
         config, strategy, helpers.SYNTHETIC_INFO,
         distribution.split_batch(8, strategy))

@@ -5,11 +5,11 @@ import os
 import tensorflow as tf
 
 from core.runtime import checkpointing
-from train.loop.state import TrainState
+from train.loop.state import RunState
 
 
-class OldTrainState(tf.Module):
-  """TrainState as checkpoints before 2026-11-27 hold it: with `epoch` and
+class OldRunState(tf.Module):
+  """RunState as checkpoints before 2026-11-27 hold it: with `epoch` and
   `step_in_epoch`, which nothing read."""
 
   def __init__(self, name="train_state"):
@@ -23,10 +23,10 @@ class OldTrainState(tf.Module):
                                        name=key))
 
 
-class TrainStateTest(tf.test.TestCase):
+class RunStateTest(tf.test.TestCase):
 
   def test_counters(self):
-    state = TrainState(seed=5)
+    state = RunState(seed=5)
     self.assertEqual({v.name for v in state.variables}, {
         "train_state/global_step:0", "train_state/seed:0",
         "train_state/skipped_steps:0", "train_state/consecutive_bad:0",
@@ -36,10 +36,10 @@ class TrainStateTest(tf.test.TestCase):
 
   def test_old_checkpoints_restore(self):
     directory = os.path.join(self.get_temp_dir(), "old")
-    old = checkpointing.Checkpointer(directory, state=OldTrainState())
+    old = checkpointing.Checkpointer(directory, state=OldRunState())
     old.save(120)
     lines = []
-    state = TrainState(seed=0)
+    state = RunState(seed=0)
     restored = checkpointing.Checkpointer(directory, report=lines.append,
                                           state=state).restore_latest()
     self.assertEqual(restored, 120)

@@ -3,91 +3,91 @@ import dataclasses
 import tensorflow as tf
 
 from core.runtime.errors import InputError
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 
 
 class ConfigTest(tf.test.TestCase):
 
   def test_defaults_follow_the_seed(self):
-    c = TrainConfig(model_dir="m")
+    c = RunConfig(model_dir="m")
     self.assertEqual((c.global_batch_size, c.epochs, c.image_size,
                       c.optimizer, c.aux_loss_weights),
                      (64, 40, 224, "adam", (0.3, 0.3)))
     self.assertEqual(c.rate, 1e-3)
-    self.assertEqual(TrainConfig(model_dir="m", optimizer="sgd").rate, 0.01)
+    self.assertEqual(RunConfig(model_dir="m", optimizer="sgd").rate, 0.01)
 
   def test_frozen(self):
     with self.assertRaisesRegex(dataclasses.FrozenInstanceError,
                                 "cannot assign to field 'epochs'"):
-      TrainConfig(model_dir="m").epochs = 3
+      RunConfig(model_dir="m").epochs = 3
 
   def test_recipe_options_in_the_fingerprint_only_when_set(self):
     # Runs from before these options existed resume; a run with them does
     # not resume another's checkpoints (its model or state differ).
-    plain = TrainConfig(model_dir="m").fingerprint
+    plain = RunConfig(model_dir="m").fingerprint
     self.assertNotIn("stem", plain)
-    recipe = TrainConfig(model_dir="m", stem="small", ema_decay=0.999,
-                         export="best", label_smoothing=0.1,
-                         norm="batch").fingerprint
+    recipe = RunConfig(model_dir="m", stem="small", ema_decay=0.999,
+                       export="best", label_smoothing=0.1,
+                       norm="batch").fingerprint
     self.assertEqual((recipe["stem"], recipe["ema_decay"], recipe["export"],
                       recipe["norm"]), ("small", 0.999, "best", "batch"))
     self.assertNotIn("label_smoothing", recipe)  # a training choice only
 
   def test_variant_implies_batch_norm_needs_the_paper_stem(self):
-    self.assertNotIn("variant", TrainConfig(model_dir="m").fingerprint)
-    torch = TrainConfig(model_dir="m", variant="torchvision")
+    self.assertNotIn("variant", RunConfig(model_dir="m").fingerprint)
+    torch = RunConfig(model_dir="m", variant="torchvision")
     self.assertEqual((torch.norm, torch.fingerprint["variant"],
                       torch.fingerprint["norm"]),
                      ("batch", "torchvision", "batch"))
     with self.assertRaisesRegex(InputError, r"`stem` must be paper with "
                                 r"--variant=slim .*received stem='small'"):
-      TrainConfig(model_dir="m", variant="slim", stem="small")
+      RunConfig(model_dir="m", variant="slim", stem="small")
     with self.assertRaisesRegex(InputError, "`variant` must be one of "
                                 "paper, torchvision, slim"):
-      TrainConfig(model_dir="m", variant="keras")
+      RunConfig(model_dir="m", variant="keras")
 
   def test_blocks_are_checked_as_the_model_checks_them(self):
     from layers import googlenet  # pylint: disable=g-import-not-at-top
-    self.assertNotIn("blocks", TrainConfig(model_dir="m").fingerprint)
-    small = TrainConfig(model_dir="m", blocks=("4a", "4d"))
+    self.assertNotIn("blocks", RunConfig(model_dir="m").fingerprint)
+    small = RunConfig(model_dir="m", blocks=("4a", "4d"))
     self.assertEqual(small.fingerprint["blocks"], ("4a", "4d"))
     for bad in (("4d", "4a"), ("3a", "4a"), ("4a", "4d", "6a"),
                 ("4a", "4a", "4d")):
       with self.assertRaisesRegex(InputError, r"`blocks` must be inception "
                                   r"blocks of 3a,3b,.*keeping 4a and 4d"):
-        TrainConfig(model_dir="m", blocks=bad)
+        RunConfig(model_dir="m", blocks=bad)
       with self.assertRaisesRegex(ValueError, "`blocks` must be inception"):
         googlenet.check_blocks(bad)
     self.assertEqual(googlenet.check_blocks(["4a", "4d", "5b"]),
                      ("4a", "4d", "5b"))
 
   def test_mirroring_without_flips_is_warned_about(self):
-    self.assertEqual(TrainConfig(model_dir="m").warnings, ())
-    self.assertEqual(TrainConfig(model_dir="m", test_mirror=True,
-                                 augment=("crop", "flip")).warnings, ())
+    self.assertEqual(RunConfig(model_dir="m").warnings, ())
+    self.assertEqual(RunConfig(model_dir="m", test_mirror=True,
+                               augment=("crop", "flip")).warnings, ())
     for augment in ((), ("crop", "erase")):
-      (line,) = TrainConfig(model_dir="m", test_mirror=True,
-                            augment=augment).warnings
+      (line,) = RunConfig(model_dir="m", test_mirror=True,
+                          augment=augment).warnings
       self.assertIn("--augment has no flip", line)
 
   def test_crop_padding_without_crop_is_warned_about(self):
-    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
-                                 augment=("crop",)).warnings, ())
-    (line,) = TrainConfig(model_dir="m", crop_padding=2,
-                          augment=("flip",)).warnings
+    self.assertEqual(RunConfig(model_dir="m", crop_padding=2,
+                               augment=("crop",)).warnings, ())
+    (line,) = RunConfig(model_dir="m", crop_padding=2,
+                        augment=("flip",)).warnings
     self.assertIn("--augment has no crop", line)
 
   def test_crop_padding_on_files_is_warned_about(self):
     for dataset in ("folder", "tfrecord"):
-      (line,) = TrainConfig(model_dir="m", crop_padding=2, augment=("crop",),
-                            dataset=dataset, data_dir="d").warnings
+      (line,) = RunConfig(model_dir="m", crop_padding=2, augment=("crop",),
+                          dataset=dataset, data_dir="d").warnings
       self.assertIn(f"--dataset={dataset} reads files", line)
-    self.assertEqual(TrainConfig(model_dir="m", crop_padding=2,
-                                 augment=("crop",), dataset="mnist").warnings,
+    self.assertEqual(RunConfig(model_dir="m", crop_padding=2,
+                               augment=("crop",), dataset="mnist").warnings,
                      ())
 
   def test_every_field_has_help(self):
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(RunConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
 
   def test_errors(self):
@@ -125,7 +125,7 @@ class ConfigTest(tf.test.TestCase):
     ]
     for kwargs, pattern in cases:
       with self.assertRaisesRegex(InputError, pattern):
-        TrainConfig(model_dir="m", **kwargs)
+        RunConfig(model_dir="m", **kwargs)
     with self.assertRaisesRegex(InputError, "`model_dir` must be a directory "
                                 "path; received model_dir=''"):
-      TrainConfig(model_dir="")
+      RunConfig(model_dir="")

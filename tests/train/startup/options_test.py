@@ -1,4 +1,4 @@
-"""The flags are generated from each command's option table (TrainConfig,
+"""The flags are generated from each command's option table (RunConfig,
 EvaluateOptions, PredictOptions): same names, defaults, choices and help,
 and parsed back into the table."""
 
@@ -12,15 +12,15 @@ import tensorflow as tf
 from core.runtime.errors import InputError
 from tests import helpers
 from train.startup import options
-from train.startup.config import TrainConfig
+from train.startup.config import RunConfig
 from train.evaluate import EvaluateOptions
 from train.predict import PredictOptions
 
 
-TABLES = (TrainConfig, EvaluateOptions, PredictOptions)
+TABLES = (RunConfig, EvaluateOptions, PredictOptions)
 
 
-def parsed(*argv, table=TrainConfig):
+def parsed(*argv, table=RunConfig):
   flag_values = flags.FlagValues()
   options.define(flag_values, table)
   flag_values(["prog", *argv])
@@ -58,7 +58,7 @@ class OptionsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_choices_come_from_the_config(self):
     flag_values = parsed()
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(RunConfig):
       if "choices" in field.metadata:
         self.assertEqual(tuple(flag_values[field.name].parser.enum_values),
                          field.metadata["choices"], field.name)
@@ -67,7 +67,7 @@ class OptionsTest(tf.test.TestCase, parameterized.TestCase):
       parsed("--optimizer=lbfgs")
 
   def test_defaults_make_the_default_config(self):
-    self.assertEqual(options.config(parsed()), TrainConfig())
+    self.assertEqual(options.config(parsed()), RunConfig())
 
   def test_shipped_flag_files_make_valid_configs(self):
     # make train's configuration and the longer recipe (BUILD.md).
