@@ -115,7 +115,9 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
   each):
 
   - a 1x1 kernel at stride 1, or a kernel cropped to 1x1 (`crop_to_map`),
-    is a matrix product over all pixels: [N H W, C] x [C, K];
+    is a matrix product over all pixels: [N H W, C] x [C, K] (in bfloat16
+    with a bias or activation, a 1x1 convolution forward and those
+    products backward: `_fuses_into_convolution` says why);
   - a stride-1 SAME convolution over a map with few pixels (2x2 under a 3x3
     kernel) is one matrix product over whole maps, [N, H W C] x [H W C, H W K],
     with the weight matrix assembled from the kernel's taps by a constant
@@ -146,6 +148,10 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
                 reference=reference)
   if path != "reference" and stride == 1 and padding == "SAME":
     kernel = crop_to_map(kernel, height, width)
+  if path == "pointwise" and _fuses_into_convolution(x.dtype, bias,
+                                                     activation):
+    return _bias_activation(_pointwise_convolution(x, kernel), bias,
+                            activation)
   if path == "pointwise":
     rows = tf.matmul(tf.reshape(x, [-1, kernel.shape[2]]),
                      tf.reshape(kernel, [kernel.shape[2], out_channels]))
@@ -160,6 +166,40 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
   # matrix product; then back to NHWC.
   return tf.reshape(_bias_activation(rows, bias, activation),
                     _out_shape(x, out_channels))
+
+
+def _fuses_into_convolution(dtype, bias, activation) -> bool:
+  """Whether a pointwise product runs forward as a 1x1 convolution.
+
+  In bfloat16 grappler fuses MatMul + BiasAdd + Relu into oneDNN's inner
+  product, which runs a gemm without AMX, 2-9x slower than the plain
+  matrix product or the 1x1 convolution with the same fused epilogue (on
+  AMX) at GoogLeNet's 224x224 shapes; measured in
+  docs/experiments/2026-12-amx-profile.md. Without a bias or activation to
+  fuse, and in float32, the matrix product is as fast.
+  """
+  return dtype == tf.bfloat16 and (bias is not None or activation is not None)
+
+
+def _pointwise_convolution(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+  """x * kernel for a [1, 1, C, K] kernel: a 1x1 convolution forward, whose
+  gradients are the matrix products of the pointwise path (oneDNN's 1x1
+  weight gradient is 2-4x slower than the product's)."""
+  in_channels, out_channels = kernel.shape[2], kernel.shape[3]
+
+  @tf.custom_gradient
+  def convolve(x, kernel):
+    rows = tf.reshape(x, [-1, in_channels])
+    weights = tf.reshape(kernel, [in_channels, out_channels])
+
+    def gradient(dy):
+      dy_rows = tf.reshape(dy, [-1, out_channels])
+      return (tf.reshape(tf.matmul(dy_rows, weights, transpose_b=True),
+                         tf.shape(x)),
+              tf.reshape(tf.matmul(rows, dy_rows, transpose_a=True),
+                         kernel.shape))
+    return tf.nn.conv2d(x, kernel, strides=1, padding="VALID"), gradient
+  return convolve(x, kernel)
 
 
 def _tf_padding(padding):

@@ -43,6 +43,61 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
     ).get_concrete_function(tf.TensorSpec([None, h, w, 5])).graph
                              .get_operations()})
 
+  @parameterized.named_parameters(
+      ("bias_relu", True, tf.nn.relu),
+      ("relu", False, tf.nn.relu),
+      ("bias", True, None),
+  )
+  def test_bfloat16_pointwise_runs_forward_as_a_convolution(self, use_bias,
+                                                           activation):
+    x = tf.cast(tf.random.normal([2, 4, 4, 8], seed=1), tf.bfloat16)
+    kernel = tf.random.normal([1, 1, 8, 6], seed=2)
+    bias = tf.random.normal([6], seed=3) if use_bias else None
+    weights = tf.range(6, dtype=tf.bfloat16)
+
+    def run(reference):
+      with tf.GradientTape() as tape:
+        tape.watch([x, kernel] + ([bias] if use_bias else []))
+        y = formulations.conv2d(x, kernel, bias, activation,
+                                reference=reference)
+        loss = tf.reduce_sum(tf.cast(y * weights, tf.float32))
+      return [y] + tape.gradient(loss, [x, kernel] + (
+          [bias] if use_bias else []))
+
+    for got, want in zip(run(False), run(True)):
+      self.assertEqual(got.dtype, want.dtype)
+      self.assertAllClose(tf.cast(got, tf.float32), tf.cast(want, tf.float32),
+                          rtol=2e-2, atol=2e-2)
+
+    def op_types(reference):
+      def loss(z):
+        with tf.GradientTape() as tape:
+          tape.watch(z)
+          y = formulations.conv2d(z, kernel, bias, activation,
+                                  reference=reference)
+        return tape.gradient(y, [z, kernel])
+      return {op.type for op in tf.function(loss).get_concrete_function(
+          tf.TensorSpec([None, 4, 4, 8], tf.bfloat16)).graph.get_operations()}
+    ops = op_types(False)
+    self.assertIn("Conv2D", ops)
+    self.assertIn("MatMul", ops)  # the gradients: matrix products
+    self.assertNotIn("Conv2DBackpropFilter", ops)
+    self.assertIn("Conv2DBackpropFilter", op_types(True))
+
+  @parameterized.parameters(tf.float32, tf.bfloat16)
+  def test_pointwise_without_epilogue_or_in_float32_is_a_product(self, dtype):
+    x = tf.TensorSpec([None, 4, 4, 8], dtype)
+    kernel = tf.random.normal([1, 1, 8, 6])
+    plain = tf.function(lambda z: formulations.conv2d(z, kernel))
+    relu = tf.function(lambda z: formulations.conv2d(z, kernel, None,
+                                                     tf.nn.relu))
+    graphs = [plain] + ([relu] if dtype == tf.float32 else [])
+    for fn in graphs:
+      ops = {op.type for op in fn.get_concrete_function(x).graph
+             .get_operations()}
+      self.assertIn("MatMul", ops)
+      self.assertNotIn("Conv2D", ops)
+
   @parameterized.parameters(
       # (kernel, map side, stride, padding, reference, formulation)
       (1, 7, 1, "SAME", False, "pointwise"),
