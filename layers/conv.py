@@ -1,6 +1,6 @@
 """2-D convolution layer over NHWC inputs with an explicitly shaped kernel."""
 
-from typing import Optional, Union
+from typing import List, Optional, Sequence, Union
 
 import tensorflow as tf
 
@@ -54,7 +54,7 @@ class Conv2D(tf.Module):
     self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
     self.stride = _checks.positive_int("stride", stride)
     self.padding = _checks.padding(padding, explicit=True)
-    self._activation = activation
+    self.activation = activation
     kernel_init = kernel_init or initializers.he_normal()
     bias_init = bias_init or initializers.zeros()
     with self.name_scope:
@@ -88,10 +88,36 @@ class Conv2D(tf.Module):
     """
     _checks.channels(self.name, self.in_channels, x.shape[-1])
     if self.norm is None:
-      return formulations.conv2d(x, self.kernel, self.bias, self._activation,
+      return formulations.conv2d(x, self.kernel, self.bias, self.activation,
                                  stride=self.stride, padding=self.padding,
                                  reference=reference)
     y = self.norm(formulations.conv2d(
         x, self.kernel, None, None, stride=self.stride, padding=self.padding,
         reference=reference), stats)
-    return y if self._activation is None else self._activation(y)
+    return y if self.activation is None else self.activation(y)
+
+
+def side_by_side(convs: Sequence[Conv2D], x: tf.Tensor) -> List[tf.Tensor]:
+  """`[c(x) for c in convs]` as one convolution with the kernels and biases
+  concatenated (every call; the variables stay each layer's own, so their
+  checkpoint keys do not change): one read of `x` and one product, whose
+  input gradient is one product instead of a sum of one per layer.
+
+  Raises:
+    ValueError: If the layers differ in input width, kernel size, stride,
+      padding or activation, or one has no bias or has batch normalisation.
+  """
+  first = convs[0]
+  shared = lambda c: (c.in_channels, c.kernel_size, c.stride, c.padding,
+                      c.activation)
+  if any(shared(c) != shared(first) or c.bias is None for c in convs):
+    raise ValueError(
+        "`convs` must share input width, kernel size, stride, padding and "
+        "activation and each have a bias and no batch normalisation; "
+        f"received convs={[c.name for c in convs]}.")
+  _checks.channels(first.name, first.in_channels, x.shape[-1])
+  y = formulations.conv2d(
+      x, tf.concat([c.kernel for c in convs], axis=-1),
+      tf.concat([c.bias for c in convs], axis=-1), first.activation,
+      stride=first.stride, padding=first.padding)
+  return tf.split(y, [c.out_channels for c in convs], axis=-1)

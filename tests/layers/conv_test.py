@@ -134,3 +134,44 @@ class Conv2DTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r"expects inputs with 3 channels"
                                 r".*received an input with 2"):
       conv.Conv2D(3, 1, 1)(tf.ones([1, 2, 2, 2]))
+
+
+class SideBySideTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.convs = [conv.Conv2D(5, width, 1, activation=tf.nn.relu,
+                              name=f"c{width}") for width in (2, 3, 4)]
+    for c in self.convs:
+      c.bias.assign(tf.random.normal(c.bias.shape, seed=4))
+
+  @parameterized.parameters(tf.float32, tf.bfloat16)
+  def test_equals_each_layer_and_its_gradients(self, dtype):
+    x = tf.cast(tf.random.normal([2, 3, 3, 5], seed=1), dtype)
+    variables = [v for c in self.convs for v in c.trainable_variables]
+
+    def run(fused):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        ys = (conv.side_by_side(self.convs, x) if fused
+              else [c(x) for c in self.convs])
+        loss = tf.add_n([tf.reduce_sum(tf.cast(y, tf.float32) * (i + 1.0))
+                         for i, y in enumerate(ys)])
+      return ys + tape.gradient(loss, [x] + variables)
+
+    tol = 1e-5 if dtype == tf.float32 else 2e-2
+    for got, want in zip(run(True), run(False)):
+      self.assertEqual(got.shape, want.shape)
+      self.assertAllClose(tf.cast(got, tf.float32), tf.cast(want, tf.float32),
+                          rtol=tol, atol=tol)
+
+  def test_refuses_layers_that_differ(self):
+    for odd in (conv.Conv2D(5, 2, 3, activation=tf.nn.relu, name="k3"),
+                conv.Conv2D(5, 2, 1, name="linear"),
+                conv.Conv2D(5, 2, 1, activation=tf.nn.relu, batch_norm=True,
+                            name="bn")):
+      with self.assertRaisesRegex(
+          ValueError, r"`convs` must share input width, kernel size, stride, "
+          r"padding and activation and each have a bias and no batch "
+          rf"normalisation; received convs=\['c2', '{odd.name}'\]"):
+        conv.side_by_side([self.convs[0], odd], tf.ones([1, 2, 2, 5]))

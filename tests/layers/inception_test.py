@@ -61,6 +61,27 @@ class InceptionTest(tf.test.TestCase, parameterized.TestCase):
                     tape.gradient(ref, variables + (x,))):
       self.assertAllClose(a, b, atol=1e-4, rtol=1e-4)
 
+  def test_bfloat16_matches_reference_with_one_pointwise_product(self):
+    # In bfloat16 the three 1x1 convolutions on the input run as one.
+    x = tf.cast(tf.random.normal([2, 7, 7, 6], seed=3), tf.bfloat16)
+    variables = self.block.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(x)
+      out = self.block(x)
+      want = self.block(x, reference=True)
+      loss = tf.reduce_sum(tf.cast(out, tf.float32) ** 2)
+      ref = tf.reduce_sum(tf.cast(want, tf.float32) ** 2)
+    self.assertEqual(out.dtype, tf.bfloat16)
+    for a, b in zip([out, *tape.gradient(loss, variables + (x,))],
+                    [want, *tape.gradient(ref, variables + (x,))]):
+      self.assertAllClose(tf.cast(a, tf.float32), tf.cast(b, tf.float32),
+                          atol=5e-2, rtol=5e-2)
+    graph = tf.function(self.block).get_concrete_function(
+        tf.TensorSpec([None, 7, 7, 6], tf.bfloat16)).graph
+    pointwise = [op for op in graph.get_operations()
+                 if op.type == "Conv2D" and op.inputs[1].shape[:2] == [1, 1]]
+    self.assertLen(pointwise, 2)  # the three on the input, branch_pool
+
   def test_function_equals_eager(self):
     x = tf.random.normal([1, 4, 4, 6])
     self.assertAllClose(tf.function(self.block)(x), self.block(x))
