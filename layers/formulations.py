@@ -116,8 +116,8 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
 
   - a 1x1 kernel at stride 1, or a kernel cropped to 1x1 (`crop_to_map`),
     is a matrix product over all pixels: [N H W, C] x [C, K] (in bfloat16
-    with a bias or activation, a 1x1 convolution forward and those
-    products backward: `_fuses_into_convolution` says why);
+    on maps of 7x7 or more, with a bias or activation: a 1x1 convolution
+    forward and those products backward; `large_bfloat16` says why);
   - a stride-1 SAME convolution over a map with few pixels (2x2 under a 3x3
     kernel) is one matrix product over whole maps, [N, H W C] x [H W C, H W K],
     with the weight matrix assembled from the kernel's taps by a constant
@@ -148,8 +148,8 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
                 reference=reference)
   if path != "reference" and stride == 1 and padding == "SAME":
     kernel = crop_to_map(kernel, height, width)
-  if path == "pointwise" and _fuses_into_convolution(x.dtype, bias,
-                                                     activation):
+  if path == "pointwise" and large_bfloat16(x) and (
+      bias is not None or activation is not None):
     return _bias_activation(_pointwise_convolution(x, kernel), bias,
                             activation)
   if path == "pointwise":
@@ -168,17 +168,23 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
                     _out_shape(x, out_channels))
 
 
-def _fuses_into_convolution(dtype, bias, activation) -> bool:
-  """Whether a pointwise product runs forward as a 1x1 convolution.
+def large_bfloat16(x: tf.Tensor) -> bool:
+  """Whether `x` is a bfloat16 map of at least 7x7 pixels (the smallest of
+  GoogLeNet at 224x224), where a pointwise product with a bias or activation
+  runs forward as a 1x1 convolution, and an inception block's three 1x1
+  convolutions on its input as one (layers/inception.py).
 
   In bfloat16 grappler fuses MatMul + BiasAdd + Relu into oneDNN's inner
-  product, which runs a gemm without AMX, 2-9x slower than the plain
-  matrix product or the 1x1 convolution with the same fused epilogue (on
-  AMX) at GoogLeNet's 224x224 shapes; measured in
-  docs/experiments/2026-12-amx-profile.md. Without a bias or activation to
-  fuse, and in float32, the matrix product is as fast.
+  product, which runs a gemm without AMX: 1.4-2x slower than the 1x1
+  convolution with the same fused epilogue (on AMX) at batch 64 on 7x7 and
+  14x14 maps, 5x on 56x56. On 4x4 maps and smaller (a 28x28 input's blocks)
+  the convolution's fixed cost per call makes it the slower one; in
+  float32, and without an epilogue to fuse, the matrix product is as fast.
+  Measured in docs/experiments/2026-12-amx-profile.md.
   """
-  return dtype == tf.bfloat16 and (bias is not None or activation is not None)
+  height, width = x.shape[1], x.shape[2]
+  return (x.dtype == tf.bfloat16 and height is not None and width is not None
+          and height * width >= 49)
 
 
 def _pointwise_convolution(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from layers import _checks
 from layers import conv
+from layers import formulations
 from layers import normalization
 from layers import pooling
 
@@ -27,12 +28,13 @@ class InceptionSpec(NamedTuple):
 class Inception(tf.Module):
   """1x1 | 1x1->3x3 | 1x1->5x5 | 3x3 max pool->1x1, each followed by ReLU.
 
-  The branches run as the paper draws them, except that in bfloat16
-  without batch normalisation the three 1x1 convolutions that read the
-  block's input run as one (conv.side_by_side): 6 % faster a training step
-  at 224x224 on AMX (docs/experiments/2026-12-amx-profile.md). In float32
-  the fusion was equal at 224x224 and 8 % slower at 28x28 (BUILD.md), and
-  it would change the rounding, so float32 keeps them apart.
+  The branches run as the paper draws them, except that on bfloat16 maps
+  of 7x7 or more (formulations.large_bfloat16) without batch normalisation
+  the three 1x1 convolutions that read the block's input run as one
+  (conv.side_by_side): 6 % faster a training step at 224x224 on AMX
+  (docs/experiments/2026-12-amx-profile.md). In float32 the fusion was equal
+  at 224x224 and 8 % slower at 28x28 (BUILD.md), and it would change the
+  rounding, so float32 keeps the branches apart.
   """
 
   def __init__(self, in_channels: int, spec: InceptionSpec, *,
@@ -87,7 +89,7 @@ class Inception(tf.Module):
     """
     _checks.channels(self.name, self.in_channels, x.shape[-1])
     kw = {"stats": stats, "reference": reference}
-    if (x.dtype == tf.bfloat16 and not reference
+    if (formulations.large_bfloat16(x) and not reference
         and self.branch1x1.norm is None):
       b1, r3, r5 = conv.side_by_side(
           [self.branch1x1, self.branch3x3_reduce, self.branch5x5_reduce], x)

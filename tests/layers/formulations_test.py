@@ -50,7 +50,7 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
   )
   def test_bfloat16_pointwise_runs_forward_as_a_convolution(self, use_bias,
                                                            activation):
-    x = tf.cast(tf.random.normal([2, 4, 4, 8], seed=1), tf.bfloat16)
+    x = tf.cast(tf.random.normal([2, 7, 7, 8], seed=1), tf.bfloat16)
     kernel = tf.random.normal([1, 1, 8, 6], seed=2)
     bias = tf.random.normal([6], seed=3) if use_bias else None
     weights = tf.range(6, dtype=tf.bfloat16)
@@ -77,22 +77,22 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
                                   reference=reference)
         return tape.gradient(y, [z, kernel])
       return {op.type for op in tf.function(loss).get_concrete_function(
-          tf.TensorSpec([None, 4, 4, 8], tf.bfloat16)).graph.get_operations()}
+          tf.TensorSpec([None, 7, 7, 8], tf.bfloat16)).graph.get_operations()}
     ops = op_types(False)
     self.assertIn("Conv2D", ops)
     self.assertIn("MatMul", ops)  # the gradients: matrix products
     self.assertNotIn("Conv2DBackpropFilter", ops)
     self.assertIn("Conv2DBackpropFilter", op_types(True))
 
-  @parameterized.parameters(tf.float32, tf.bfloat16)
-  def test_pointwise_without_epilogue_or_in_float32_is_a_product(self, dtype):
-    x = tf.TensorSpec([None, 4, 4, 8], dtype)
+  @parameterized.parameters((tf.float32, 7), (tf.bfloat16, 6))
+  def test_pointwise_in_float32_or_on_small_maps_is_a_product(self, dtype,
+                                                              side):
+    x = tf.TensorSpec([None, side, side, 8], dtype)
     kernel = tf.random.normal([1, 1, 8, 6])
     plain = tf.function(lambda z: formulations.conv2d(z, kernel))
     relu = tf.function(lambda z: formulations.conv2d(z, kernel, None,
                                                      tf.nn.relu))
-    graphs = [plain] + ([relu] if dtype == tf.float32 else [])
-    for fn in graphs:
+    for fn in (plain, relu):
       ops = {op.type for op in fn.get_concrete_function(x).graph
              .get_operations()}
       self.assertIn("MatMul", ops)
