@@ -1,7 +1,7 @@
 """`python -m bench.step_time [FLAGFILE [REPLICAS [WINDOWS STEPS]]]`: the
 engine's training step on a flag file's model and recipe, in images/s.
 
-Reads the flag file's TrainConfig fields (stem, normalisation, optimizer,
+Reads the flag file's RunConfig fields (stem, normalisation, optimizer,
 augmentation, moving average, image size, global batch, ...;
 `configs/fashion_mnist_cpu.cfg`, make train's, by default), builds the
 engine on synthetic 28x28 images (resized on the device to the flag file's
@@ -20,15 +20,21 @@ WARMUP = 3
 _OWN = ("model_dir", "image_size", "global_batch_size", "num_cpu_devices")
 
 
-def recipe(flagfile: str) -> Tuple[dict, int, int]:
-  """The flag file's TrainConfig fields without `_OWN`, its image size and
-  its global batch size."""
+def config_fields(flagfile: str) -> dict:
+  """Every RunConfig field as the flag file sets it (defaults elsewhere);
+  imports no TensorFlow."""
   from absl import flags
   from train.startup import options
   flag_values = flags.FlagValues()
   options.define(flag_values)
   flag_values(["step_time", f"--flagfile={flagfile}"])
-  fields = options.values(flag_values)
+  return options.values(flag_values)
+
+
+def recipe(flagfile: str) -> Tuple[dict, int, int]:
+  """The flag file's RunConfig fields without `_OWN`, its image size and
+  its global batch size."""
+  fields = config_fields(flagfile)
   return ({k: v for k, v in fields.items() if k not in _OWN},
           fields["image_size"], fields["global_batch_size"])
 
@@ -42,7 +48,7 @@ def main(flagfile: str, replicas: int, windows: int = 6,
   engine, iterator, _ = engine_on(datasets.synthetic(1024),
                                   image_size=image_size, replicas=replicas,
                                   batch=batch, **fields)
-  measure = timed_windows(lambda n: engine.trainer.run(iterator, n), batch)
+  measure = timed_windows(lambda n: engine.loop.run(iterator, n), batch)
   rate = statistics.median(measure(WARMUP, windows, steps))
   print(f"{flagfile}, {replicas} replica(s), global batch {batch}, image "
         f"{image_size}: {batch / rate * 1e3:.1f} ms per step, {rate:.1f} "

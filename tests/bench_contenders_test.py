@@ -1,12 +1,17 @@
 """The benchmark tools run end to end and report sanely."""
 
+import importlib.util
 import json
 import os
 import re
 import statistics
 
+from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 
+from bench import keras_googlenet
+from layers.googlenet import GoogLeNet
 from tests import helpers
 
 
@@ -24,6 +29,32 @@ class EngineContenderTest(tf.test.TestCase):
     self.assertAlmostEqual(report["images_per_second"],
                            statistics.median(report["windows"]))
     self.assertGreater(report["peak_rss_mib"], 100)
+
+
+class PeersTest(parameterized.TestCase):
+
+  @parameterized.parameters((224, "paper", "none", 10_327_758),
+                            (28, "medium", "batch", 6_400_574))
+  def test_peers_train_the_engines_network(self, size, stem, norm, params):
+    count = lambda weights: sum(int(np.prod(w.shape)) for w in weights)
+    engine = GoogLeNet(10, 1, size, stem=stem, norm=norm)
+    self.assertEqual(count(engine.trainable_variables), params)
+    keras = keras_googlenet.build(size, 10, stem=stem, norm=norm)
+    self.assertEqual(count(keras.trainable_weights), params)
+    if importlib.util.find_spec("torch") is not None:
+      from bench import torch_googlenet  # pylint: disable=g-import-not-at-top
+      torch = torch_googlenet.GoogLeNet(size, 10, stem, norm)
+      self.assertEqual(sum(p.numel() for p in torch.parameters()), params)
+
+  def test_keras_fit_at_make_trains_shape_in_bfloat16(self):
+    done = helpers.python("-m", "bench.contenders", "keras_fit", "28", "2",
+                          "1", "1", "1", "--precision=mixed_bfloat16",
+                          "--stem=medium", "--norm=batch", "--batch=16")
+    self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    self.assertEqual((report["params"], report["precision"], report["batch"]),
+                     (6_400_574, "mixed_bfloat16", 16))
+    self.assertGreater(report["images_per_second"], 0)
 
 
 class StepTimeTest(tf.test.TestCase):
