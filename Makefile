@@ -69,10 +69,16 @@ rehearsal: venv
 	    --top_k=3 $(REHEARSAL_DIR)/data/folder/train/n00000001/n00000001_0.JPEG \
 	    $(REHEARSAL_DIR)/data/folder/train/n00000250/n00000250_249.JPEG
 
+# bench.run: the engine's command as a user runs it, its compiled loop,
+# Keras `fit` and compiled PyTorch, float32 and mixed_bfloat16, at 224x224
+# and at make train's shape, with TF's matmul rates and oneDNN's profile:
+# about 20 minutes on 2 cores (PyTorch's first compile of each shape adds
+# a few). BENCH_FLAGS=--smoke times tiny sizes of one setting (about 3).
+BENCH_FLAGS ?=
 bench: venv data
 	$(PY) -m pip install -q -e '.[bench]'
 	-$(PY) -m pip install -q torch==2.13.0 || echo "note: PyTorch not installed; the benchmark runs without it."
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_FLAGS)
 	$(PY) -m bench.input_pipeline
 	$(PY) -m bench.photo_pipeline
 	$(PY) -m bench.rehearsal_memory
