@@ -3,6 +3,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from core.data import datasets
+from layers import dropout
 from train.loop import step
 from tests import helpers
 
@@ -69,8 +70,40 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     else:
       # Only overflow skips a step, and each overflow halves the scale once
       # (no growth within 2000 steps): skipped == number of halvings.
-      halvings = np.log2(2.0 ** 15 / float(engine.trainer.step.loss_scale.scale.numpy()))
+      scale = engine.trainer.step.loss_scale.scale.numpy()
+      halvings = np.log2(2.0 ** 15 / float(scale))
       self.assertEqual(skipped, halvings)
+
+  @parameterized.parameters(("float32", 1e-5, 1e-3),
+                            ("mixed_bfloat16", 1e-2, 5e-2))
+  def test_xla_step_takes_the_step_the_plain_one_takes(self, precision,
+                                                       loss_rtol, apart):
+    # --jit_compile: XLA compiles the per-replica forward and backward (the
+    # usual choice on GPUs; on this CPU 7x slower, docs/experiments/
+    # 2026-12-amx-profile.md). One SGD step from the same start: the same
+    # loss and update up to the rounding of other kernels (bfloat16's is
+    # 8 bits of mantissa). Without dropout: XLA draws its own Philox stream
+    # (layers/dropout.py), other masks from the same seed.
+    runs = []
+    for jit in (False, True):
+      parts = make_engine(mixed_precision=precision, jit_compile=jit,
+                          optimizer="sgd", momentum=0.0, learning_rate=0.1)
+      for layer in parts.model.submodules:
+        if isinstance(layer, dropout.Dropout):
+          layer.rate = 0.0
+      start = [v.numpy() for v in parts.model.trainable_variables]
+      loss = losses_over(parts, 1, steps=1, examples=16)[0]
+      runs.append((loss, start, [v.numpy() - s for v, s in zip(
+          parts.model.trainable_variables, start)]))
+    (plain, start, update), (xla, start_xla, update_xla) = runs
+    for a, b in zip(start, start_xla):
+      np.testing.assert_array_equal(a, b)
+    self.assertAllClose(plain, xla, rtol=loss_rtol)
+    norm = lambda ts: np.sqrt(sum(np.sum(t.astype(np.float64) ** 2)
+                                  for t in ts))
+    self.assertGreater(norm(update), 0)
+    self.assertLessEqual(norm([a - b for a, b in zip(update, update_xla)]),
+                         apart * norm(update))
 
   def test_clip_norm_bounds_the_reduced_update_and_ema_follows(self):
     # SGD without momentum at rate 1: the update is minus the (clipped)
