@@ -60,10 +60,10 @@ def _how(row: dict) -> str:
   if row["contender"] != "command":
     return ""
   (short, long), (t_short, t_long) = row["runs"], row["run_seconds"]
-  between = row.get("between_lines")
-  return (f"runs of {short} and {long} steps: {t_short:.1f} and "
-          f"{t_long:.1f} s" + (f"; {between * 1e3:.0f} ms/step between "
-                               "progress lines" if between else ""))
+  two_lengths = row.get("two_lengths", row["seconds_per_step"])
+  return (f"between progress lines; runs of {short} and {long} steps: "
+          f"{t_short:.1f} and {t_long:.1f} s, so "
+          f"{two_lengths * 1e3:.0f} ms/step by their difference")
 
 
 def line(row: dict, rows: List[dict], facts: dict, first: bool) -> str:
@@ -139,9 +139,10 @@ def header(facts: dict) -> List[str]:
       f"{facts['elapsed'] / 60:.0f} min on: {facts['cpu']}; {versions}; "
       f"1-minute load average {load_start:.1f} at the start, {load_end:.1f} "
       "at the end (a quiet machine starts near 0). Synthetic 28x28x1 uint8 "
-      "images resized on the device; ms/step of the command from whole runs "
-      "of two lengths, (T(2N) - T(N)) / N; of the others the median of "
-      "timed windows after warm-up.",
+      "images resized on the device; ms/step of the command: the wall time "
+      "between its progress lines in the longer of two whole runs (N and 2N "
+      "steps; their difference shown beside it); of the others the median "
+      "of timed windows after warm-up.",
       f"oneDNN ran AMX kernels: {amx}.",
       f"TF's 2048^3 matmul in this run: float32 {matmul['float32']:,.0f} "
       f"GFLOP/s, bfloat16 {matmul['mixed_bfloat16']:,.0f} GFLOP/s. "

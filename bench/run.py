@@ -5,8 +5,8 @@ For each setting (GoogLeNet at 224x224 on one replica, and `make train`'s
 flag file at 28x28 on its 2 replicas; synthetic images, so the final test
 is short) and precision (float32, mixed_bfloat16), one process each:
   * command: `python -m train.main` as a user runs it, whole runs of N and
-    2N steps at each --steps_per_loop timed; per step = (T(2N) - T(N)) / N
-    (bench/command.py);
+    2N steps at each --steps_per_loop; per step the wall time between its
+    progress lines, (T(2N) - T(N)) / N beside it (bench/command.py);
   * loop: the same configuration's compiled loop (bench/step_time.py);
   * keras_fit: Keras 3 `fit` with the matching policy (bench/contenders.py);
   * torch_compiled: PyTorch channels-last, `torch.compile`d, autocast to
@@ -136,12 +136,19 @@ def time_command(c: Case, sizes: Sizes) -> List[dict]:
   for steps_per_loop, n in pairs:
     short = command.run(c.flags, n, steps_per_loop)
     long = command.run(c.flags, 2 * n, steps_per_loop)
+    # The step as the user's clock sees it: the wall time between progress
+    # lines (each chunk's own cost included). The two whole runs' difference
+    # is shown beside it: on a shared host their start-up and tracing
+    # differed by up to 10 s, more than the extra steps cost at these sizes
+    # (2026-12-06: 20 more steps of 0.66 s "took" 7.4 s).
+    between = command.between_progress_lines(long.marks)
+    two_lengths = command.per_step(short, long)
     rows.append({"contender": "command", "steps_per_loop": steps_per_loop,
-                 "seconds_per_step": command.per_step(short, long),
+                 "seconds_per_step": between or two_lengths,
+                 "two_lengths": two_lengths,
                  "runs": [short.steps, long.steps],
                  "run_seconds": [short.seconds, long.seconds],
-                 "between_lines": command.between_progress_lines(
-                     long.marks)})
+                 "between_lines": between})
   return rows
 
 

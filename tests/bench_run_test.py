@@ -50,3 +50,24 @@ class SizesTest(parameterized.TestCase):
         for steps_per_loop, n in sizes.command[(setting, precision)]:
           # The longer run pays N / steps_per_loop more chunks.
           self.assertEqual(n % steps_per_loop, 0)
+
+
+class TimeCommandTest(tf.test.TestCase):
+
+  def test_the_step_is_the_steady_one_the_difference_beside_it(self):
+    # Two whole runs whose start-up differed by more than the extra steps
+    # cost: their difference says 0.25 s a step, the clock between the
+    # progress lines 0.66 s (seen on 2026-12-06's shared host).
+    from unittest import mock  # pylint: disable=g-import-not-at-top
+    from bench import command  # pylint: disable=g-import-not-at-top
+    lines = lambda n: tuple((step, 10.0 + 0.66 * step)
+                            for step in range(2, n + 1, 2))
+    runs = {20: command.Run(20, 40.0, lines(20)),
+            40: command.Run(40, 45.0, lines(40))}
+    sizes = run.FULL._replace(command={("224", "mixed_bfloat16"): ((2, 20),)})
+    case = run.Case("224", "mixed_bfloat16", ("--flagfile=unused",), {})
+    with mock.patch.object(command, "run",
+                           lambda flags, n, per_loop: runs[n]):
+      row, = run.time_command(case, sizes)
+    self.assertAlmostEqual(row["seconds_per_step"], 0.66)
+    self.assertAlmostEqual(row["two_lengths"], 0.25)
