@@ -24,9 +24,9 @@ def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
   info = datasets.DatasetInfo(
       "bench", tuple(split.images.shape[1:]),
       tuple(f"class {i}" for i in range(num_classes)))
-  config = RunConfig(model_dir="/unused", image_size=image_size,
-                     global_batch_size=batch, num_cpu_devices=replicas,
-                     **config)
+  config, _ = build.with_precision(RunConfig(
+      model_dir="/unused", image_size=image_size, global_batch_size=batch,
+      num_cpu_devices=replicas, **config))  # --mixed_precision=auto
   trainer = build.training_parts(
       config, strategy, info, distribution.split_batch(batch, strategy),
       steps_per_epoch=steps_per_epoch, total_steps=10**6).trainer

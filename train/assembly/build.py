@@ -105,7 +105,7 @@ def run(config: RunConfig, *, report: Report = print) -> Result:
       RunLock(config.model_dir, enabled=chief, report=report) as lock, \
       lost_workers.naming_lost_workers(cluster):
     lock.attach(lambda message: _lease_lost(message, lock, watcher))
-    config, choice = _with_precision(config, report)
+    config, choice = with_precision(config, report)
     other_model = manifest_lib.check_compatible(config.model_dir,
                                                 config.fingerprint)
     if other_model:
@@ -114,8 +114,8 @@ def run(config: RunConfig, *, report: Report = print) -> Result:
     return build(config, cluster, watcher, choice, report=report).run()
 
 
-def _with_precision(config: RunConfig, report: Report
-                    ) -> Tuple[RunConfig, precision.Choice]:
+def with_precision(config: RunConfig, report: Report = lambda _: None
+                   ) -> Tuple[RunConfig, precision.Choice]:
   """The config with --mixed_precision=auto resolved: the precision the
   run's manifest records when it resumes, else the fastest exact one on
   its devices (core/optim/precision.py)."""
@@ -289,11 +289,20 @@ def step_options(config: RunConfig,
   """How the config's training step computes its update."""
   return step_lib.StepOptions(
       batch=batch, aux_weights=tuple(config.aux_loss_weights),
-      compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
+      compute_dtype=_compute_dtype(config),
       jit_compile=config.jit_compile,
       label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
       norm_group_size=_norm_groups(config, batch),
       gradient_norms=bool(config.histogram_every))
+
+
+def _compute_dtype(config: RunConfig) -> tf.DType:
+  """The config's compute dtype (ValueError while it still says auto:
+  `with_precision` resolves it)."""
+  if config.mixed_precision not in COMPUTE_DTYPES:
+    raise ValueError(f"`mixed_precision` {config.mixed_precision!r} must be "
+                     "resolved first (build.with_precision).")
+  return COMPUTE_DTYPES[config.mixed_precision]
 
 
 def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
@@ -309,7 +318,7 @@ def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                       variant=config.variant)
     state = RunState(config.seed)
     step = step_lib.EvalStep(
-        model, compute_dtype=COMPUTE_DTYPES[config.mixed_precision],
+        model, compute_dtype=_compute_dtype(config),
         mirror=config.test_mirror)
     params = model.weights_and_statistics
     weights = WeightSets(

@@ -146,7 +146,7 @@ class PrecisionTest(tf.test.TestCase):
     from train.startup import kernels  # pylint: disable=g-import-not-at-top
     model_dir, lines = self.get_temp_dir(), []
     auto = RunConfig(model_dir=model_dir, mixed_precision="auto")
-    config, choice = build._with_precision(auto, lines.append)
+    config, choice = build.with_precision(auto, lines.append)
     expected = precision.fastest([], precision.cpu_flags(),
                                  kernels.onednn_enabled())
     self.assertEqual(config.mixed_precision, expected.chosen)
@@ -157,13 +157,13 @@ class PrecisionTest(tf.test.TestCase):
     other = ("float32" if expected.chosen == "mixed_bfloat16"
              else "mixed_bfloat16")
     manifest.write(model_dir, {"fingerprint": {"mixed_precision": other}})
-    config, choice = build._with_precision(auto, lines.append)
+    config, choice = build.with_precision(auto, lines.append)
     self.assertEqual((config.mixed_precision, choice.requested),
                      (other, "auto"))
     self.assertEqual(config.fingerprint["mixed_precision"], other)
     explicit = RunConfig(model_dir=model_dir,
                          mixed_precision="mixed_float16")
-    self.assertEqual(build._with_precision(explicit, lines.append)[0],
+    self.assertEqual(build.with_precision(explicit, lines.append)[0],
                      explicit)
 
 
