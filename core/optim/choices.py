@@ -8,6 +8,6 @@ OPTIMIZERS = ("adam", "sgd")
 COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16",
                   "mixed_bfloat16": "bfloat16"}
 PRECISIONS = tuple(COMPUTE_DTYPES)
-# The fastest exact one for the machine that starts the run
+# The fastest one the machine supports that starts the run
 # (core/optim/precision.py), kept by its resumes.
 AUTO = "auto"

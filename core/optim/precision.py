@@ -1,4 +1,4 @@
-"""`--mixed_precision=auto`: the fastest exact precision for the machine.
+"""`--mixed_precision=auto`: the fastest precision the machine supports.
 
 bfloat16 keeps float32's exponent range, so a bfloat16 step needs no loss
 scaling and skips no step float32 would not; its weights, optimizer slots,
@@ -44,7 +44,7 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> FrozenSet[str]:
 
 def fastest(gpus: Sequence[dict], cpu: FrozenSet[str],
             onednn: bool = True) -> Choice:
-  """The fastest exact precision on the devices a run uses: its GPUs
+  """The fastest supported precision on the devices a run uses: its GPUs
   (`tf.config.experimental.get_device_details` of each) when it has any,
   else the CPU whose `cpu` flags are given, whose matrix unit only oneDNN's
   kernels use (`onednn`: off under --deterministic, where TensorFlow's own

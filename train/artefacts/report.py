@@ -62,7 +62,7 @@ def run_config(run_dir: str, **overrides) -> RunConfig:
 
 def render(report: Report) -> str:
   """The report as a few lines and two tables, bounded at any class count
-  as TensorBoard's are (train/loop/confusion.py): every class and count up
+  as TensorBoard's are (train/artefacts/confusion.py): every class and count up
   to its limits, else the worst classes and the most confused pairs. The
   JSON report (`as_dict`) always has the whole matrix."""
   names = report.class_names

@@ -105,21 +105,26 @@ def run(config: RunConfig, *, report: Report = print) -> Result:
       RunLock(config.model_dir, enabled=chief, report=report) as lock, \
       lost_workers.naming_lost_workers(cluster):
     lock.attach(lambda message: _lease_lost(message, lock, watcher))
-    config, choice = with_precision(config, report)
+    resolved, choice = with_precision(config)
     other_model = manifest_lib.check_compatible(config.model_dir,
-                                                config.fingerprint)
+                                                resolved.fingerprint)
     if other_model:
       start_over.refuse_or_move(config.model_dir, other_model,
                                 config.start_over, report)
-    return build(config, cluster, watcher, choice, report=report).run()
+      # Moved aside: the new run in the empty folder chooses afresh.
+      resolved, choice = with_precision(config)
+    if choice.requested != choice.chosen:
+      report(f"precision: {choice.chosen} (--mixed_precision=auto: "
+             f"{choice.why})")
+    return build(resolved, cluster, watcher, choice, report=report).run()
 
 
-def with_precision(config: RunConfig, report: Report = lambda _: None
+def with_precision(config: RunConfig, model_dir: Optional[str] = None
                    ) -> Tuple[RunConfig, precision.Choice]:
   """The config with --mixed_precision=auto resolved: the precision the
-  run's manifest records when it resumes, else the fastest exact one on
-  its devices (core/optim/precision.py)."""
-  recorded = (manifest_lib.read(config.model_dir) or {}).get(
+  manifest of the run in `model_dir` (default: the config's) records,
+  else the fastest one on its devices (core/optim/precision.py)."""
+  recorded = (manifest_lib.read(model_dir or config.model_dir) or {}).get(
       "fingerprint", {}).get("mixed_precision")
   gpus = ([tf.config.experimental.get_device_details(gpu)
            for gpu in tf.config.list_physical_devices("GPU")]
@@ -128,9 +133,6 @@ def with_precision(config: RunConfig, report: Report = lambda _: None
       config.mixed_precision,
       recorded if recorded in optim_choices.PRECISIONS else None, gpus,
       precision.cpu_flags(), kernels.onednn_enabled())
-  if choice.requested != choice.chosen:
-    report(f"precision: {choice.chosen} (--mixed_precision=auto: "
-           f"{choice.why})")
   return dataclasses.replace(config, mixed_precision=choice.chosen), choice
 
 
@@ -162,8 +164,8 @@ def build(config: RunConfig, cluster: Optional[cluster_lib.Cluster],
   distribution.configure_cpu_devices(
       config.num_cpu_devices, warn=lambda line: report(f"warning: {line}"))
   strategy = _strategy(config, cluster)
-  _check_same_precision(config, strategy)
   watcher.reclaim()
+  _check_same_precision(config, strategy)
   data = load_data(config)
   check_shards(data, distribution.input_pipelines(strategy))
   batch = distribution.split_batch(config.global_batch_size, strategy)
@@ -400,9 +402,10 @@ def _check_same_precision(config: RunConfig, strategy) -> None:
       distribution.same_everywhere(strategy, optim_choices.PRECISIONS.index(
           config.mixed_precision))):
     raise ClusterError(
-        f"the workers chose different precisions (this one: "
-        f"{config.mixed_precision}, by --mixed_precision=auto on unlike "
-        "machines); pass --mixed_precision=float32 or mixed_bfloat16.")
+        f"the workers compute in different precisions (this one: "
+        f"{config.mixed_precision}; --mixed_precision=auto chooses by each "
+        "machine's hardware); pass the same --mixed_precision to every "
+        "worker.")
 
 
 def _restore_everywhere(checkpointer: checkpointing.Checkpointer,

@@ -209,8 +209,11 @@ def record(config, strategy: tf.distribute.Strategy,
   before = (read(config.model_dir) or {}) if restored is not None else {}
   manifest = build(config, strategy, batch, data)
   manifest["resumed_from_step"] = restored
-  if precision is not None:
-    manifest["precision"] = precision._asdict()
+  # What the run began with, and why, kept by its resumes.
+  chosen = before.get("precision") or (precision._asdict() if precision
+                                       else None)
+  if chosen:
+    manifest["precision"] = chosen
   init = (initialised.as_dict() if initialised is not None
           else before.get("initialised_from"))
   if init:

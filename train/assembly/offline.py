@@ -32,6 +32,7 @@ def evaluate_checkpoint(config: RunConfig, model_dir: str,
                         step: Optional[int], split_name: str) -> Report:
   """The engine's own evaluation of a checkpoint (the run's strategy and
   replica split, so the numbers are the run's)."""
+  config, _ = build.with_precision(config, model_dir)  # its flags say auto
   distribution.configure_gpus(use=config.device == "auto",
                               memory_growth=config.gpu_memory_growth)
   distribution.configure_cpu_devices(config.num_cpu_devices)

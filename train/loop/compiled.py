@@ -61,9 +61,7 @@ class CompiledLoop:
   # No Python control flow: AutoGraph need not convert it.
   @tf.autograph.experimental.do_not_convert
   def _agree_to_stop(self) -> tf.Tensor:
-    agreed = distribution.agree_any(self.strategy, self.vote.requested)
-    self.vote.agreed.assign(agreed)
-    return agreed
+    return distribution.agree_any(self.strategy, self.vote.requested)
 
   def run(self, iterator, num_steps: int) -> Dict[str, np.ndarray]:
     """Runs `num_steps` steps and returns the sums they accumulated.

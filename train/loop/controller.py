@@ -19,6 +19,7 @@ from train.artefacts import gallery
 from train.loop.evaluator import Evaluation, Evaluator
 from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
+from train.loop.weights import FINAL, VALIDATION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +318,7 @@ class Controller:
     return "a signal to another worker"
 
   def evaluate(self, split: datasets.Split, name: str, step: int, *,
-               quiet: bool = False, purpose: str = "validation") -> Evaluation:
+               quiet: bool = False, purpose: str = VALIDATION) -> Evaluation:
     """Evaluates `split` with the weights `purpose` uses (WeightSets),
     writes its scalars and confusion matrix under `name`, and reports one
     line unless `quiet`."""
@@ -345,7 +346,7 @@ class Controller:
     and reports the last line."""
     step = self.trainer.global_step  # train_to_end() saved this step
     test = (self.evaluate(self.data.test, "test", step, quiet=True,
-                          purpose="final")
+                          purpose=FINAL)
             if self.data.test.num_examples else None)
     if self.stopping:
       raise Preempted(f"preempted by {self._cause()} before the final test "

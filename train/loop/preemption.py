@@ -118,19 +118,18 @@ class PreemptionWatcher:
 
 
 class StopVote:
-  """The stop flags the compiled loops read, and the workers' vote on them.
+  """The stop flag the compiled loops read, and the workers' vote on it.
 
   `requested` is this process's request, set from any thread (the
-  watcher's, on a signal); `agreed` is what the workers agreed, written by
-  the loops only (train/loop/compiled.py): once True, a loop runs no
-  further step. Neither is checkpointed, and both live outside the
-  strategy: one copy per process.
+  watcher's, on a signal); before every step the loops
+  (train/loop/compiled.py) and between calls the controller ask whether
+  any worker requested a stop. Not checkpointed, and outside the strategy:
+  one copy per process.
   """
 
   def __init__(self, strategy: tf.distribute.Strategy):
     self.requested = tf.Variable(False, trainable=False,
                                  name="stop_requested")
-    self.agreed = tf.Variable(False, trainable=False, name="stop_agreed")
     # No AutoGraph: no Python control flow on tensors here.
     self._vote = tf.function(
         lambda: distribution.agree_any(strategy, self.requested),

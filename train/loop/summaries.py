@@ -40,7 +40,7 @@ class Summaries:
 
   def confusion(self, split: str, matrix: np.ndarray,
                 class_names: Sequence[str], step: int) -> None:
-    """Writes what train/loop/confusion.py draws of the counts, bounded at
+    """Writes what train/artefacts/confusion.py draws of the counts, bounded at
     any class count: the heat map `confusion_matrix` (an image drawn with
     NumPy, so no plotting library is needed; above FULL_MAP classes, only
     the classes the most confused pairs involve), the counts or the most

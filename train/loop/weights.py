@@ -35,7 +35,14 @@ class WeightSets:
     VALIDATION: the moving average when there is one, else the trained
     weights; FINAL (the last test and the export): the best validated
     weights once a validation chose some, else the same as VALIDATION.
-    Outside it the model holds the trained weights."""
+    Outside it the model holds the trained weights.
+
+    Raises:
+      ValueError: If `purpose` is neither.
+    """
+    if purpose not in (VALIDATION, FINAL):
+      raise ValueError(f"`purpose` must be {VALIDATION!r} or {FINAL!r}; "
+                       f"received purpose={purpose!r}.")
     if purpose == FINAL and self.best is not None and self.best.found:
       return self.best.swapped_in()
     if self.ema is not None:

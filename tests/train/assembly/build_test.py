@@ -138,33 +138,59 @@ class InitFromEverywhereTest(tf.test.TestCase):
 
 class PrecisionTest(tf.test.TestCase):
   """--mixed_precision=auto: detected for a new run, the manifest's for a
-  resume, reported in one line; an explicit precision is kept."""
+  resume; an explicit precision is kept."""
 
   def test_auto_is_the_machines_for_a_new_run_and_the_runs_on_resume(self):
     from core.optim import precision  # pylint: disable=g-import-not-at-top
     from train.assembly import manifest  # pylint: disable=g-import-not-at-top
     from train.startup import kernels  # pylint: disable=g-import-not-at-top
-    model_dir, lines = self.get_temp_dir(), []
+    model_dir = self.get_temp_dir()
     auto = RunConfig(model_dir=model_dir, mixed_precision="auto")
-    config, choice = build.with_precision(auto, lines.append)
+    config, choice = build.with_precision(auto)
     expected = precision.fastest([], precision.cpu_flags(),
                                  kernels.onednn_enabled())
     self.assertEqual(config.mixed_precision, expected.chosen)
     self.assertEqual(choice, expected)
-    self.assertEqual(lines, [f"precision: {expected.chosen} "
-                             f"(--mixed_precision=auto: {expected.why})"])
     # A run begun in the other precision resumes in it, wherever it runs.
     other = ("float32" if expected.chosen == "mixed_bfloat16"
              else "mixed_bfloat16")
     manifest.write(model_dir, {"fingerprint": {"mixed_precision": other}})
-    config, choice = build.with_precision(auto, lines.append)
+    config, choice = build.with_precision(auto)
     self.assertEqual((config.mixed_precision, choice.requested),
                      (other, "auto"))
     self.assertEqual(config.fingerprint["mixed_precision"], other)
     explicit = RunConfig(model_dir=model_dir,
                          mixed_precision="mixed_float16")
-    self.assertEqual(build.with_precision(explicit, lines.append)[0],
-                     explicit)
+    self.assertEqual(build.with_precision(explicit)[0], explicit)
+
+  def test_the_manifest_keeps_the_first_choice_and_a_fresh_start_chooses(
+      self):
+    # A run begun in float32, resumed with auto: float32 still, and the
+    # manifest keeps why it began so. Moved aside by --start_over (another
+    # image size): the new run chooses on this machine.
+    import json  # pylint: disable=g-import-not-at-top
+    import os  # pylint: disable=g-import-not-at-top
+    from core.optim import precision  # pylint: disable=g-import-not-at-top
+    from tests import helpers  # pylint: disable=g-import-not-at-top
+    model_dir = os.path.join(self.get_temp_dir(), "run")
+    def run(*flags):
+      done = helpers.cli(helpers.small_run_flags(
+          model_dir, "--validation_size=0", "--export=none", *flags))
+      self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+      with open(os.path.join(model_dir, "manifest.json")) as f:
+        return done.stdout, json.load(f)["precision"]
+    _, first = run("--mixed_precision=float32", "--train_steps=2")
+    self.assertEqual(first, {"requested": "float32", "chosen": "float32",
+                             "why": "as asked"})
+    out, resumed = run("--mixed_precision=auto", "--train_steps=4")
+    self.assertIn("precision: float32 (--mixed_precision=auto: the run's "
+                  "own, from its manifest)", out)
+    self.assertEqual(resumed, first)
+    out, fresh = run("--mixed_precision=auto", "--train_steps=2",
+                     "--image_size=32", "--start_over")
+    self.assertIn("starting at step 0", out)
+    machine = precision.fastest([], precision.cpu_flags())
+    self.assertEqual(fresh, machine._asdict())
 
 
 class PrepareDirTest(tf.test.TestCase):

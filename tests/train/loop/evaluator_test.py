@@ -108,6 +108,18 @@ class WeightsForTest(tf.test.TestCase):
     self.assertFalse(weights.offer_best(0.4, 9))
 
 
+class PurposeTest(tf.test.TestCase):
+
+  def test_an_unknown_purpose_is_refused_not_the_trained_weights(self):
+    from train.loop import weights  # pylint: disable=g-import-not-at-top
+    sets = weights.WeightSets()
+    for purpose in (weights.VALIDATION, weights.FINAL):
+      with sets(purpose):
+        pass
+    with self.assertRaisesRegex(ValueError, "received purpose='Final'"):
+      sets("Final")
+
+
 class ReadingTest(tf.test.TestCase):
 
   def test_the_flags_of_augmentation_reach_the_input_pipeline(self):
