@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from core.data import headers
 from core.runtime import files
-from core.runtime.errors import DataError, InputError
+from core.runtime.errors import DataError
 
 METADATA = "dataset.json"
 ENCODED, LABEL, TEXT = "image/encoded", "image/class/label", "image/class/text"
@@ -42,17 +42,6 @@ class RecordSplit(NamedTuple):
   @property
   def num_shards(self) -> int:
     return len(self.files)
-
-  def take(self, n: int) -> "RecordSplit":
-    """Refuses: shards are streamed, not indexed (the engine cuts the
-    training set to --train_examples with `take`).
-
-    Raises:
-      InputError: Always.
-    """
-    raise InputError("`train_examples` cannot cut TFRecord shards (they "
-                     "are streamed, not indexed); received "
-                     f"train_examples={n}; write fewer shards instead.")
 
 
 def shards(root: str, split: str) -> Tuple[str, ...]:

@@ -60,13 +60,16 @@ class AnySplit(Protocol):
     """The files its examples are dealt out in, whole, one worker reading
     each (shards); None where every worker indexes all the examples."""
 
-  def take(self, n: int) -> "AnySplit":
-    """Its first `n` examples (all, when it has fewer), as a split of the
-    same kind.
 
-    Raises:
-      InputError: If it is streamed, not indexed (shards), so cannot be cut.
-    """
+@runtime_checkable
+class IndexedSplit(AnySplit, Protocol):
+  """A split whose examples are indexed (rows in memory, image files), so
+  it can be cut; shards are streamed and cannot (RunConfig refuses
+  --train_examples for them)."""
+
+  def take(self, n: int) -> "IndexedSplit":
+    """Its first `n` examples (all, when it has fewer), as a split of the
+    same kind."""
 
 
 class Split(NamedTuple):

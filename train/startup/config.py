@@ -275,6 +275,9 @@ class RunConfig:
     need(self.train_steps is None or (is_int(self.train_steps)
                                       and self.train_steps > 0),
          "train_steps", "a positive integer when set")
+    need(not (self.train_examples and self.dataset == "tfrecord"),
+         "train_examples", "0 with --dataset=tfrecord (shards are streamed, "
+         "not indexed, so cannot be cut; write fewer shards instead)")
     need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
          "keep_checkpoints",
          "at least 2 (so a corrupt newest checkpoint has a fallback)")

@@ -29,7 +29,7 @@ class AnySplitTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsInstance(split, types.AnySplit)
     self.assertEqual(split.num_examples, 3)
 
-  def test_a_split_without_take_is_not_one(self):
+  def test_a_split_without_take_cannot_be_cut(self):
 
     class Uncut(NamedTuple):
       labels: np.ndarray
@@ -42,7 +42,9 @@ class AnySplitTest(tf.test.TestCase, parameterized.TestCase):
       def num_shards(self) -> Optional[int]:
         return None
 
-    self.assertNotIsInstance(Uncut(np.zeros([3])), types.AnySplit)
+    self.assertIsInstance(Uncut(np.zeros([3])), types.AnySplit)
+    self.assertNotIsInstance(Uncut(np.zeros([3])), types.IndexedSplit)
+    self.assertIsInstance(rows(3), types.IndexedSplit)
 
   def test_memory_take_keeps_the_first_rows(self):
     split = rows(5)
