@@ -17,16 +17,12 @@ from train.loop.profiling import ProfileWindow
 
 
 class StubEngine:
-  """Stands in for the trainer, the evaluator, their weight sets and the
-  stop vote at once (the controller asks each for its own methods); counts
+  """The state of a stub run and every method the controller may call;
+  `views` hands each to the noun that has it (a trainer, an evaluator with
+  its weight sets, a stop vote), so a call on the wrong noun fails. Counts
   steps like the real trainer; `on_chunk(step)` may inject faults."""
 
-  steps_per_epoch = 8
-  feed = types.SimpleNamespace(batch=types.SimpleNamespace(
-      global_batch_size=4))
-
   def __init__(self, start=0, on_chunk=None, missed=False):
-    self.weights = self
     self.global_step, self.chunks, self.evaluated = start, [], []
     self.missed = missed  # the restored step's validation was interrupted
     self.bad, self.last_bad = 0, -1
@@ -72,6 +68,42 @@ class StubEngine:
                        "accuracy/top5": 1.0}, np.eye(2), len(split.labels))
 
 
+NOUNS = {
+    "trainer": ("iterator", "train", "divergence", "histograms"),
+    "weights": ("final_step", "validation_missed", "offer_best"),
+    "evaluator": ("evaluate", "misclassified"),
+    "vote": ("agree",),
+}
+
+
+def views(engine):
+  """(trainer, evaluator, vote) over `engine`, each with only its own
+  methods (looked up on `engine` at each call, so tests may replace one)."""
+  def view(noun, **more):
+    methods = {name: (lambda name: lambda *a, **k: getattr(engine, name)(
+        *a, **k))(name) for name in NOUNS[noun]}
+    return types.SimpleNamespace(**methods, **more)
+  trainer = _Counting(view("trainer", steps_per_epoch=8,
+                           feed=types.SimpleNamespace(
+                               batch=types.SimpleNamespace(
+                                   global_batch_size=4))), engine)
+  return trainer, view("evaluator", weights=view("weights")), view("vote")
+
+
+class _Counting:
+  """A trainer view whose global_step is the stub run's."""
+
+  def __init__(self, view, engine):
+    self._view, self._engine = view, engine
+
+  def __getattr__(self, name):
+    return getattr(self._view, name)
+
+  @property
+  def global_step(self):
+    return self._engine.global_step
+
+
 class Recorder:
   """Stands in for Summaries and Checkpointer: records each call."""
 
@@ -111,8 +143,10 @@ def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
                                                           .global_step)),
                            stop=lambda: traces.append(("stop",
                                                        engine.global_step)))
+  trainer, evaluator, vote = views(engine)
   controller = Controller(
-      trainer=engine, evaluator=engine, vote=engine, data=data or make_data(),
+      trainer=trainer, evaluator=evaluator, vote=vote,
+      data=data or make_data(),
       schedule=Schedule(total, per_loop, checkpoint_every, eval_every,
                         max_bad_steps=max_bad_steps),
       outputs=Outputs(summaries, checkpointer,
