@@ -275,9 +275,6 @@ class RunConfig:
     need(self.train_steps is None or (is_int(self.train_steps)
                                       and self.train_steps > 0),
          "train_steps", "a positive integer when set")
-    need(not (self.train_examples and self.dataset == "tfrecord"),
-         "train_examples", "0 with --dataset=tfrecord (shards are streamed, "
-         "not indexed, so cannot be cut; write fewer shards instead)")
     need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
          "keep_checkpoints",
          "at least 2 (so a corrupt newest checkpoint has a fallback)")
@@ -288,13 +285,16 @@ class RunConfig:
     need(not (self.start_over and self.strategy == "multi_worker"),
          "start_over", "off with --strategy=multi_worker (every worker "
          "would decide alone what to move; move the old run aside by hand)")
-    need(self.learning_rate is None or (
-        self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-         "learning_rate", "a positive finite number")
     self._check_rates(need)
     self._check_lists(need)
     self._check_variant(need)
     self._check_fine_tuning(need)
+    self._check_data(need)
+
+  def _check_data(self, need) -> None:
+    need(not (self.train_examples and self.dataset == "tfrecord"),
+         "train_examples", "0 with --dataset=tfrecord (shards are streamed, "
+         "not indexed, so cannot be cut; write fewer shards instead)")
 
   def _check_variant(self, need) -> None:
     """A published network's variant implies its batch normalisation and
@@ -319,6 +319,9 @@ class RunConfig:
          "pretrained_lr_multiplier", "a positive finite number")
 
   def _check_rates(self, need) -> None:
+    need(self.learning_rate is None or (
+        self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+         "learning_rate", "a positive finite number")
     need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
     for field in ("label_smoothing", "ema_decay"):
       need(0 <= getattr(self, field) < 1, field, "in [0, 1)")
