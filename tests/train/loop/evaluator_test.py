@@ -3,9 +3,51 @@ the evaluation-only parts train.evaluate assembles."""
 
 import tensorflow as tf
 
+from core.data import datasets
+from core.data import preprocessing
+from core.optim import losses
+from tests import helpers
 from train.assembly import build
 from train.startup.config import RunConfig
 from train.loop import evaluator
+
+
+class EvaluatorTest(tf.test.TestCase):
+  """Evaluation over a whole split: padding counted out, the mirror, no
+  state moved."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.parts = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                              total_steps=20, global_batch_size=8)
+    cls.trainer, cls.evaluator = cls.parts.trainer, cls.parts.evaluator
+
+  def test_evaluate_counts_padding_out(self):
+    result = self.evaluator.evaluate(datasets.synthetic(13))
+    self.assertEqual(result.examples, 13)
+    self.assertEqual(float(result.confusion.sum()), 13)
+    self.assertBetween(result.values["accuracy/main"], 0, 1)
+
+  def test_test_mirror_scores_each_image_with_its_mirror_image(self):
+    parts = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=20,
+                          global_batch_size=8, test_mirror=True)
+    split = datasets.synthetic(16)
+    got = parts.evaluator.evaluate(split).values["loss/main"]
+    x = preprocessing.preprocess(tf.constant(split.images), image_size=28,
+                                 channels=1)
+    def mean_loss(logits):
+      return float(tf.reduce_mean(losses.cross_entropy(logits,
+                                                       split.labels)))
+    self.assertAllClose(got, mean_loss(parts.model.classify(x, mirror=True)),
+                        rtol=1e-5)
+    self.assertNotAllClose(got, mean_loss(parts.model.classify(x)),
+                           rtol=1e-3)
+
+  def test_evaluation_moves_no_state(self):
+    before = self.trainer.global_step
+    self.evaluator.evaluate(datasets.synthetic(16))
+    self.assertEqual(self.trainer.global_step, before)
 
 
 class MisclassifiedTest(tf.test.TestCase):
@@ -106,18 +148,6 @@ class WeightsForTest(tf.test.TestCase):
     for v, value in zip(params, trained):        # training's weights intact
       self.assertAllEqual(v.numpy(), value)
     self.assertFalse(weights.offer_best(0.4, 9))
-
-
-class PurposeTest(tf.test.TestCase):
-
-  def test_an_unknown_purpose_is_refused_not_the_trained_weights(self):
-    from train.loop import weights  # pylint: disable=g-import-not-at-top
-    sets = weights.WeightSets()
-    for purpose in (weights.VALIDATION, weights.FINAL):
-      with sets(purpose):
-        pass
-    with self.assertRaisesRegex(ValueError, "received purpose='Final'"):
-      sets("Final")
 
 
 class ReadingTest(tf.test.TestCase):

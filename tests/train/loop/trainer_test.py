@@ -1,8 +1,6 @@
 import tensorflow as tf
 
 from core.data import datasets
-from core.optim import losses
-from core.data import preprocessing
 from tests import helpers
 
 
@@ -13,7 +11,7 @@ class TrainerTest(tf.test.TestCase):
     super().setUpClass()
     cls.parts = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
                               total_steps=20, global_batch_size=8)
-    cls.trainer, cls.evaluator = cls.parts.trainer, cls.parts.evaluator
+    cls.trainer = cls.parts.trainer
     cls.split = datasets.synthetic(32)
 
   def test_traced_once_for_any_step_count(self):
@@ -32,32 +30,6 @@ class TrainerTest(tf.test.TestCase):
     sums = self.trainer.loop.run(it, 2)
     self.assertEqual(float(sums["examples"]), 16)
     self.assertBetween(float(sums["accuracy/main"]), 0, 16)
-
-  def test_evaluate_counts_padding_out(self):
-    result = self.evaluator.evaluate(datasets.synthetic(13))
-    self.assertEqual(result.examples, 13)
-    self.assertEqual(float(result.confusion.sum()), 13)
-    self.assertBetween(result.values["accuracy/main"], 0, 1)
-
-  def test_test_mirror_scores_each_image_with_its_mirror_image(self):
-    parts = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=20,
-                          global_batch_size=8, test_mirror=True)
-    split = datasets.synthetic(16)
-    got = parts.evaluator.evaluate(split).values["loss/main"]
-    x = preprocessing.preprocess(tf.constant(split.images), image_size=28,
-                                 channels=1)
-    def mean_loss(logits):
-      return float(tf.reduce_mean(losses.cross_entropy(logits,
-                                                       split.labels)))
-    self.assertAllClose(got, mean_loss(parts.model.classify(x, mirror=True)),
-                        rtol=1e-5)
-    self.assertNotAllClose(got, mean_loss(parts.model.classify(x)),
-                           rtol=1e-3)
-
-  def test_evaluation_moves_no_state(self):
-    before = self.trainer.global_step
-    self.evaluator.evaluate(datasets.synthetic(16))
-    self.assertEqual(self.trainer.global_step, before)
 
   def test_train_returns_means_by_name(self):
     values = self.trainer.train(self.trainer.iterator(self.split, 0), 2)
