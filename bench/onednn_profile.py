@@ -7,7 +7,7 @@ synthetic images; mixed_bfloat16 at 224x224, batch 8, 2 steps by default) in
 a child process with ONEDNN_VERBOSE=1: 2 warm-up steps, a marker line, N
 steps, a marker. Sums the times of oneDNN's `exec` lines between the markers
 by kind (convolution fwd / bwd_data / bwd_weights, reorder, pooling, matmul,
-other) and prints them in ms per step. `--log=FILE` summarises a verbose log
+inner_product, other) and prints them in ms per step. `--log=FILE` summarises a verbose log
 captured elsewhere instead (between its markers where it has them, else
 whole), per step with `--steps`.
 """
@@ -23,13 +23,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK = "onednn_profile_mark"
 WARMUP = 2
 KINDS = ("convolution fwd", "convolution bwd_data", "convolution bwd_weights",
-         "reorder", "pooling", "matmul", "other")
+         "reorder", "pooling", "matmul", "inner_product", "other")
 _DIRECTIONS = {"forward_training": "fwd", "forward_inference": "fwd",
                "backward_data": "bwd_data",
                "backward_weights": "bwd_weights"}
-# oneDNN's names for matrix products: TF's MatMul runs `matmul`, older
-# paths `inner_product` or the `gemm_api` entry point.
-_MATMULS = ("matmul", "inner_product", "gemm_api")
+# oneDNN's names for matrix products: TF's MatMul runs `matmul`, or the
+# `gemm_api` entry point. `inner_product` is a row of its own: TF's fused
+# MatMul + BiasAdd + Relu, whose bfloat16 gemm ran without AMX
+# (docs/experiments/2026-12-amx-profile.md).
+_MATMULS = ("matmul", "gemm_api")
 
 
 class Profile(NamedTuple):
@@ -53,7 +55,34 @@ def kind(primitive: str, direction: str) -> str:
     return f"convolution {_DIRECTIONS.get(direction, direction)}"
   if primitive in _MATMULS:
     return "matmul"
-  return primitive if primitive in ("reorder", "pooling") else "other"
+  return (primitive if primitive in ("reorder", "pooling", "inner_product")
+          else "other")
+
+
+class Execution(NamedTuple):
+  """One oneDNN `exec` line: what ran and its ms per step."""
+  primitive: str
+  implementation: str
+  direction: str
+  fields: List[str]  # the line's fields after `exec,<engine>`
+  ms: float
+
+
+def executions(lines: Iterable[str], steps: int = 1) -> List[Execution]:
+  """The `exec` lines of a verbose log, in ms per step (see `summarise`)."""
+  lines = list(lines)
+  marks = [i for i, line in enumerate(lines) if line.startswith(MARK)]
+  if len(marks) >= 2:
+    lines = lines[marks[0] + 1:marks[1]]
+  found = []
+  for line in lines:
+    parts = line.strip().split(",")
+    if parts[0] != "onednn_verbose" or "exec" not in parts:
+      continue
+    # exec, engine, primitive, implementation, direction, ..., time in ms
+    fields = parts[parts.index("exec") + 2:]
+    found.append(Execution(*fields[:3], fields, float(parts[-1]) / steps))
+  return found
 
 
 def summarise(lines: Iterable[str], steps: int = 1) -> Profile:
@@ -71,23 +100,13 @@ def summarise(lines: Iterable[str], steps: int = 1) -> Profile:
   Returns:
     The Profile, in ms per step.
   """
-  lines = list(lines)
-  marks = [i for i, line in enumerate(lines) if line.startswith(MARK)]
-  if len(marks) >= 2:
-    lines = lines[marks[0] + 1:marks[1]]
   ms, calls, kernels = (collections.Counter(), collections.Counter(),
                         collections.Counter())
-  for line in lines:
-    parts = line.strip().split(",")
-    if parts[0] != "onednn_verbose" or "exec" not in parts:
-      continue
-    # exec, engine, primitive, implementation, direction, ..., time in ms
-    at = parts.index("exec")
-    primitive, implementation, direction = parts[at + 2:at + 5]
-    row, time = kind(primitive, direction), float(parts[-1]) / steps
-    ms[row] += time
+  for run in executions(lines, steps):
+    row = kind(run.primitive, run.direction)
+    ms[row] += run.ms
     calls[row] += 1 / steps
-    kernels[f"{primitive} {implementation}"] += time
+    kernels[f"{run.primitive} {run.implementation}"] += run.ms
   return Profile(dict(ms), dict(calls), dict(kernels))
 
 

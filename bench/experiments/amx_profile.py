@@ -21,7 +21,10 @@ import statistics
 import sys
 import time
 
-MARK = "amx_profile_mark"
+from bench import onednn_profile
+
+# The markers bench.onednn_profile counts between.
+MARK = onednn_profile.MARK
 WARMUP = 2
 WINDOWS = 5
 
@@ -131,45 +134,31 @@ def ab(precision: str, batch: int, rounds: int, image: int,
           f"{statistics.median(cpu[variant][1:]) * 1e3:.0f} ms)")
 
 
-def _kind(fields: list) -> str:
-  """`conv fwd`, `conv bwd_data`, `pooling bwd`, ... from an exec line's
-  fields after `exec,cpu`."""
-  primitive, prop = fields[0], fields[2]
-  if primitive == "convolution":
-    return "conv " + {"forward_training": "fwd", "forward_inference": "fwd",
-                      "backward_data": "bwd_data",
-                      "backward_weights": "bwd_weights"}.get(prop, prop)
-  return primitive + (" bwd" if prop.startswith("backward") else "")
+def _kind(run) -> str:
+  """bench.onednn_profile's kind, pooling split by direction."""
+  kind = onednn_profile.kind(run.primitive, run.direction)
+  backward = run.direction.startswith("backward")
+  return kind + (" bwd" if backward and kind == "pooling" else "")
 
 
 def summarise(log: str, steps: int) -> None:
+  """bench.onednn_profile's table of the log between the markers, then the
+  time by kind, by implementation (reorders with their layouts) and by
+  shape."""
   with open(log, errors="replace") as f:
-    text = f.read()
-  body = text.split(MARK)[1].splitlines() if MARK in text else []
-  by_kind, calls, by_impl, by_shape = (collections.Counter(),
-                                       collections.Counter(),
-                                       collections.Counter(),
-                                       collections.Counter())
-  for line in body:
-    # onednn_verbose,v1,primitive,exec,cpu,<primitive>,<implementation>,
-    # <prop_kind>,<memory descriptors>,<attributes>,<aux>,<problem>,<ms>
-    parts = line.split(",")
-    if not line.startswith("onednn_verbose") or "exec" not in parts:
-      continue
-    fields = parts[parts.index("exec") + 2:]
-    ms = float(parts[-1]) / steps
-    kind = _kind(fields)
-    by_kind[kind] += ms
-    calls[kind] += 1 / steps
-    layouts = fields[3] if kind == "reorder" else ""
-    by_impl[f"{kind} | {fields[1]} {layouts}"] += ms
-    by_shape[f"{kind} {parts[-2]}"] += ms
-  total = sum(by_kind.values())
-  print(f"{total:.0f} ms of primitives per step")
-  for kind, ms in by_kind.most_common():
-    print(f"  {kind:24s} {ms:8.1f} ms {ms / total:6.1%} {calls[kind]:6.0f} "
-          "calls")
-  for title, counter in (("by implementation:", by_impl),
+    lines = f.read().splitlines()
+  runs = onednn_profile.executions(lines, steps)
+  print(onednn_profile.table(onednn_profile.summarise(lines, steps)))
+  by_kind, by_impl, by_shape = (collections.Counter(), collections.Counter(),
+                                collections.Counter())
+  for run in runs:
+    kind = _kind(run)
+    by_kind[kind] += run.ms
+    layouts = run.fields[3] if kind == "reorder" else ""
+    by_impl[f"{kind} | {run.implementation} {layouts}"] += run.ms
+    by_shape[f"{kind} {run.fields[-2]}"] += run.ms
+  for title, counter in (("by kind:", by_kind),
+                         ("by implementation:", by_impl),
                          ("by shape:", by_shape)):
     print(title)
     for key, ms in counter.most_common(40):
