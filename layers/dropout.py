@@ -17,12 +17,6 @@ import tensorflow as tf
 
 from layers import _checks
 
-# The generator, named: "auto_select" (the default) picks by device and
-# picked another under XLA (--jit_compile), so the masks, and the run,
-# depended on where the step was compiled. Philox is TF's generator on CPUs
-# and GPUs alike.
-ALGORITHM = "philox"
-
 
 class DropoutNoise(NamedTuple):
   """Where to draw dropout noise from.
@@ -39,7 +33,7 @@ class DropoutNoise(NamedTuple):
   def fold_in(self, salt: int) -> "DropoutNoise":
     """Returns the same rows with an independent seed derived from `salt`."""
     seed = tf.random.experimental.stateless_fold_in(
-        tf.cast(self.seed, tf.int64), salt, alg=ALGORITHM)
+        tf.cast(self.seed, tf.int64), salt)
     return self._replace(seed=seed)
 
 
@@ -84,8 +78,7 @@ class Dropout(tf.Module):
     else:
       total = rows if noise.total_rows is None else noise.total_rows
       shape = tf.concat([[total], tf.shape(x)[1:]], axis=0)
-      uniform = tf.random.stateless_uniform(shape, seed=noise.seed,
-                                            alg=ALGORITHM)
+      uniform = tf.random.stateless_uniform(shape, seed=noise.seed)
       uniform = uniform[noise.row_offset:noise.row_offset + rows]
     keep = tf.cast(uniform >= self.rate, x.dtype)
     return x * keep * tf.cast(1.0 / (1.0 - self.rate), x.dtype)

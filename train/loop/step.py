@@ -16,7 +16,6 @@ from core.optim.loss_scale import DynamicLossScale
 from core.optim.optimizers import Optimizer
 from core.runtime import distribution
 from layers import variables as variables_lib
-from layers import dropout
 from layers.dropout import DropoutNoise
 from layers.googlenet import GoogLeNet
 from layers.normalization import BatchStatistics
@@ -144,7 +143,7 @@ class TrainStep:
         channels=self.model.in_channels, dtype=self.options.compute_dtype)
     seed = tf.random.experimental.stateless_fold_in(
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
-        self.state.global_step, alg=dropout.ALGORITHM)
+        self.state.global_step)
     loss, grads, head, outputs, stats = self._grads(
         images, labels, weight, seed,
         distribution.replica_row_offset(self.options.batch.per_replica))

@@ -82,8 +82,8 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     # usual choice on GPUs; on this CPU 7x slower, docs/experiments/
     # 2026-12-amx-profile.md). One SGD step from the same start: the same
     # loss and update up to the rounding of other kernels (bfloat16's is
-    # 8 bits of mantissa). Without dropout: XLA draws its own Philox stream
-    # (layers/dropout.py), other masks from the same seed.
+    # 8 bits of mantissa). Without dropout: XLA draws other masks from the
+    # same seed as TF's kernels (even with alg="philox" named).
     runs = []
     for jit in (False, True):
       parts = make_engine(mixed_precision=precision, jit_compile=jit,
