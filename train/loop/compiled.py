@@ -12,7 +12,7 @@ workers the check is a vote (core/runtime/distribution.agree_any): a signal to
 any worker stops every worker before the same step.
 """
 
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +20,13 @@ import tensorflow as tf
 from core.optim import metrics
 from core.runtime import distribution
 from train.loop.preemption import StopVote
+
+
+def means(sums: Dict[str, np.ndarray], keys: Iterable[str]
+          ) -> Dict[str, float]:
+  """The sums of `keys` as means over the examples the loop counted."""
+  count = max(float(sums["examples"]), 1.0)
+  return {k: float(sums[k]) / count for k in keys}
 
 
 class CompiledLoop:

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from core.data import pipeline
 from core.data import preprocessing
-from train.loop.compiled import CompiledLoop
+from train.loop import compiled
 from train.loop.feed import Feed, naming_bad_images
 from train.loop.preemption import StopVote
 from train.loop.step import EvalStep
@@ -42,7 +42,7 @@ class Evaluator:
   def __init__(self, step: EvalStep, feed: Feed, vote: StopVote,
                weights: WeightSets):
     self.step, self.feed, self.weights = step, feed, weights
-    self.loop = CompiledLoop(feed.strategy, step, step.sums, vote)
+    self.loop = compiled.CompiledLoop(feed.strategy, step, step.sums, vote)
     model = step.model
     # Cross-replica, on this host's default device: no collective. No
     # AutoGraph: the model holds no Python control flow on tensors.
@@ -65,8 +65,7 @@ class Evaluator:
                                 self.feed.batch.global_batch_size)
     with naming_bad_images(), self.weights(purpose):
       sums = self.loop.run(iter(dataset), steps)
-    count = max(float(sums["examples"]), 1.0)
-    return Evaluation({k: float(sums[k]) / count for k in EVAL_METRICS},
+    return Evaluation(compiled.means(sums, EVAL_METRICS),
                       sums["confusion"], int(sums["examples"]),
                       int(sums["bad_images"]))
 

@@ -11,7 +11,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from train.loop.compiled import CompiledLoop
+from train.loop import compiled
 from train.loop.feed import Feed, naming_bad_images
 from train.loop.preemption import StopVote
 from train.loop.step import TrainStep
@@ -30,8 +30,8 @@ class Trainer:
   def __init__(self, step: TrainStep, feed: Feed, vote: StopVote,
                steps_per_epoch: int):
     self.step, self.feed, self.steps_per_epoch = step, feed, steps_per_epoch
-    self.loop = CompiledLoop(feed.strategy, step, step.sums, vote,
-                             global_step=step.state.global_step)
+    self.loop = compiled.CompiledLoop(feed.strategy, step, step.sums, vote,
+                                      global_step=step.state.global_step)
 
   @property
   def global_step(self) -> int:
@@ -53,9 +53,8 @@ class Trainer:
     """
     with naming_bad_images():
       sums = self.loop.run(iterator, num_steps)
-    count = max(float(sums["examples"]), 1.0)
-    values = {k: float(v) / count for k, v in sums.items()
-              if k not in ("examples", "bad_images")}
+    values = compiled.means(sums, [k for k in sums
+                                   if k not in ("examples", "bad_images")])
     values["skipped_images"] = float(sums["bad_images"])
     values["learning_rate"] = float(self.step.optimizer.learning_rate())
     values["skipped_steps"] = float(self.step.state.skipped_steps.numpy())
