@@ -23,10 +23,13 @@ from layers.choices import BLOCKS, NORMS, STEMS, VARIANTS
 # parses flags and sets TF's environment before TF loads), so the lists the
 # engine also reads come from the TensorFlow-free `choices` modules beside the
 # code that builds them; these four only this option table names.
-SCHEDULES = ("constant", "step", "cosine")
+SCHEDULES = ("constant", "step", "cosine", "plateau")
 EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
 TRAINABLE = ("all", "head")
+CLASS_WEIGHTS = ("none", "balanced")
+TEST_CROPS = ("1", "10", "144")
+TFDS_PREFIX = "tfds:"
 
 
 def layer_names(blocks: Sequence[str]) -> Tuple[str, ...]:
@@ -90,7 +93,8 @@ class RunConfig:
       "fashion_mnist", "Data set: MNIST or Fashion-MNIST from IDX files, a "
       "small synthetic set made in memory, an image folder "
       "(DIR/train/<class>/*.jpg, DIR/validation/, DIR/test/) or TFRecord "
-      "shards (DIR/train-*, validation-*, test-*).", choices=types.NAMES)
+      "shards (DIR/train-*, validation-*, test-*); tfds:NAME: a TensorFlow "
+      "Datasets set prepared under --data_dir (the tfds extra).")
   data_dir: Optional[str] = option(
       None, "The data set's folder. IDX sets: the four IDX files (raw or "
       ".gz); default: Debian's Fashion-MNIST folder, or the MNIST cache "
@@ -108,6 +112,23 @@ class RunConfig:
       "images, Inception's random-resized crop for files), flip "
       "(horizontal) and erase (random erasing). Off by default; evaluation "
       "never augments.")
+  randaugment_ops: int = option(
+      2, "With --augment=randaugment: operations applied to each image "
+      "(RandAugment's N).")
+  randaugment_magnitude: int = option(
+      9, "With --augment=randaugment: their strength, 0 to 30 "
+      "(RandAugment's M on torchvision's 31-step scale).")
+  mixup_alpha: float = option(
+      0.0, "Mixup: blend each training image with a partner's, the weight "
+      "drawn from Beta(alpha, alpha), and the targets alike (0: off; 0.2 "
+      "is common).")
+  cutmix_alpha: float = option(
+      0.0, "CutMix: paste a box of a partner's image, its area drawn from "
+      "Beta(alpha, alpha), the targets mixed by area (0: off; 1.0 is "
+      "common).")
+  mix_switch_prob: float = option(
+      0.5, "With both mixup and CutMix on: the chance that an example is "
+      "mixed by CutMix rather than mixup.")
   crop_padding: int = option(
       0, "Pixels of zeros --augment=crop pads IDX images by before cropping "
       "them back at a random offset (0: an eighth of the side, 4 at 28x28). "
@@ -138,6 +159,27 @@ class RunConfig:
   warmup_steps: int = option(
       0, "Linear warm-up from 0 over the first N steps, for every "
       "schedule.")
+  plateau_patience: int = option(
+      2, "--lr_schedule=plateau: validations without a higher validation "
+      "accuracy before the learning rate drops.")
+  plateau_factor: float = option(
+      0.1, "--lr_schedule=plateau: what the learning rate is multiplied by "
+      "at each drop.")
+  early_stopping: int = option(
+      0, "Stop training after this many validations without a higher "
+      "validation accuracy, then test and export as at the end (0: off).")
+  accumulate_steps: int = option(
+      1, "Split each step's batch into this many micro-batches run one after "
+      "another and add their gradients: the update of --global_batch_size "
+      "in 1/N of the memory (it must divide the batch).")
+  layer_decay: float = option(
+      1.0, "Layer-wise learning-rate decay: the classifier trains at the "
+      "learning rate, each layer below at this factor of the one above "
+      "(conv1 lowest); 1: off.")
+  class_weight: str = option(
+      "none", "balanced: weight each training example's loss by "
+      "examples / (classes x its class's examples), for imbalanced "
+      "folders; none: every example alike.", choices=CLASS_WEIGHTS)
   momentum: float = option(0.9, "SGD momentum.")
   nesterov: bool = option(False, "Nesterov momentum for SGD.")
   aux_loss_weights: Tuple[float, float] = option(
@@ -170,6 +212,11 @@ class RunConfig:
       "image's (the paper's test-time mirroring; twice the inference "
       "cost). For classes a mirror does not change, as --augment=flip "
       "assumes.")
+  test_crops: str = option(
+      "1", "Crops each image is scored by at the final test and in "
+      "train.evaluate, averaged in probability: 1; 10 (corners and centre, "
+      "mirrored); 144 (the paper's: 4 scales, 3 squares, 6 crops, "
+      "mirrored).", choices=TEST_CROPS)
   stem: str = option(
       "paper", "paper: 7x7 stride-2 convolution and a max-pool before "
       "conv2 (Table 1); for small images such as 28x28 (a deviation, "
@@ -265,11 +312,13 @@ class RunConfig:
     for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
                   "global_batch_size", "image_size", "steps_per_loop",
                   "checkpoint_every", "norm_group_size", "max_bad_steps",
-                  "max_image_pixels"):
+                  "max_image_pixels", "accumulate_steps", "plateau_patience",
+                  "randaugment_ops"):
       value = getattr(self, field)
       need(is_int(value) and value > 0, field, "a positive integer")
     for field in ("validation_size", "train_examples", "warmup_steps",
-                  "eval_every", "seed", "label_offset", "histogram_every"):
+                  "eval_every", "seed", "label_offset", "histogram_every",
+                  "early_stopping"):
       value = getattr(self, field)
       need(is_int(value) and value >= 0, field, "a non-negative integer")
     need(self.train_steps is None or (is_int(self.train_steps)
@@ -285,13 +334,47 @@ class RunConfig:
     need(not (self.start_over and self.strategy == "multi_worker"),
          "start_over", "off with --strategy=multi_worker (every worker "
          "would decide alone what to move; move the old run aside by hand)")
-    self._check_rates(need)
-    self._check_lists(need)
-    self._check_variant(need)
-    self._check_fine_tuning(need)
-    self._check_data(need)
+    for check in (self._check_rates, self._check_lists, self._check_variant,
+                  self._check_fine_tuning, self._check_data,
+                  self._check_recipe):
+      check(need)
+
+  def _check_recipe(self, need) -> None:
+    """The modern recipe's options: ranges, and combinations that cannot
+    work (each refused before anything loads)."""
+    for field in ("mixup_alpha", "cutmix_alpha"):
+      value = getattr(self, field)
+      need(value >= 0 and math.isfinite(value), field,
+           "a non-negative finite number (0: off)")
+    need(0 <= self.mix_switch_prob <= 1, "mix_switch_prob", "in [0, 1]")
+    need(0 < self.plateau_factor < 1, "plateau_factor", "in (0, 1)")
+    need(0 < self.layer_decay <= 1, "layer_decay", "in (0, 1] (1: off)")
+    need(0 <= self.randaugment_magnitude <= 30, "randaugment_magnitude",
+         "an integer from 0 to 30")
+    need(not {"randaugment", "trivialaugment"} <= set(self.augment),
+         "augment", "at most one of randaugment and trivialaugment (each is "
+         "a whole policy)")
+    need(self.global_batch_size % self.accumulate_steps == 0,
+         "accumulate_steps", f"a divisor of --global_batch_size="
+         f"{self.global_batch_size} (each micro-batch is an equal part)")
+    validates = (self.validation_size > 0
+                 or self.dataset not in ("mnist", "fashion_mnist",
+                                         "synthetic"))
+    need(validates or self.lr_schedule != "plateau", "lr_schedule",
+         "not plateau with --validation_size=0 (it drops the rate when "
+         "validation stalls, and there is no validation)")
+    need(validates or not self.early_stopping, "early_stopping",
+         "0 with --validation_size=0 (there is no validation to stop on)")
+    need(self.class_weight == "none" or self.dataset not in (
+        "tfrecord",) and not self.dataset.startswith(TFDS_PREFIX),
+         "class_weight", "none with streamed records (balanced weights need "
+         "every label before the first step; a folder or IDX set has them)")
 
   def _check_data(self, need) -> None:
+    need(self.dataset in types.NAMES or (
+        self.dataset.startswith(TFDS_PREFIX)
+        and len(self.dataset) > len(TFDS_PREFIX)), "dataset",
+         "one of " + ", ".join(types.NAMES) + ", or tfds:NAME")
     need(not (self.train_examples and self.dataset == "tfrecord"),
          "train_examples", "0 with --dataset=tfrecord (shards are streamed, "
          "not indexed, so cannot be cut; write fewer shards instead)")

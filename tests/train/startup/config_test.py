@@ -133,3 +133,62 @@ class ConfigTest(tf.test.TestCase):
     with self.assertRaisesRegex(InputError, "`model_dir` must be a directory "
                                 "path; received model_dir=''"):
       RunConfig(model_dir="")
+
+
+class RecipeOptionsTest(tf.test.TestCase):
+  """The modern recipe's options are refused in one line when out of range
+  or when their combination cannot work (issue 49, item 8)."""
+
+  def test_out_of_range(self):
+    cases = [
+        (dict(mixup_alpha=-0.2), r"`mixup_alpha` must be a non-negative"),
+        (dict(cutmix_alpha=float("nan")), r"`cutmix_alpha` must be a non-n"),
+        (dict(mix_switch_prob=1.5), r"`mix_switch_prob` must be in \[0, 1"),
+        (dict(plateau_factor=1.0), r"`plateau_factor` must be in \(0, 1\)"),
+        (dict(layer_decay=0.0), r"`layer_decay` must be in \(0, 1\]"),
+        (dict(randaugment_magnitude=31), r"`randaugment_magnitude` must be "
+         "an integer from 0 to 30"),
+        (dict(randaugment_ops=0), r"`randaugment_ops` must be a positive"),
+        (dict(accumulate_steps=0), r"`accumulate_steps` must be a positive"),
+        (dict(early_stopping=-1), r"`early_stopping` must be a non-negat"),
+        (dict(class_weight="inverse"), r"`class_weight` must be one of "
+         "none, balanced"),
+        (dict(test_crops="5"), r"`test_crops` must be one of 1, 10, 144"),
+        (dict(dataset="tfds:"), r"`dataset` must be one of .*, or tfds:NAME"),
+        (dict(dataset="imagenet"), r"`dataset` must be one of mnist"),
+    ]
+    for fields, pattern in cases:
+      with self.subTest(**fields), self.assertRaisesRegex(InputError,
+                                                          pattern):
+        RunConfig(model_dir="m", **fields)
+
+  def test_combinations_that_cannot_work(self):
+    cases = [
+        (dict(global_batch_size=64, accumulate_steps=3),
+         r"`accumulate_steps` must be a divisor of --global_batch_size=64"),
+        (dict(augment=("randaugment", "trivialaugment")),
+         r"`augment` must be at most one of randaugment and trivialaugment"),
+        (dict(lr_schedule="plateau", validation_size=0),
+         r"`lr_schedule` must be not plateau with --validation_size=0"),
+        (dict(early_stopping=3, validation_size=0),
+         r"`early_stopping` must be 0 with --validation_size=0"),
+        (dict(class_weight="balanced", dataset="tfrecord", data_dir="d"),
+         r"`class_weight` must be none with streamed records"),
+        (dict(class_weight="balanced", dataset="tfds:mnist"),
+         r"`class_weight` must be none with streamed records"),
+    ]
+    for fields, pattern in cases:
+      with self.subTest(**fields), self.assertRaisesRegex(InputError,
+                                                          pattern):
+        RunConfig(model_dir="m", **fields)
+
+  def test_what_can_work_is_accepted(self):
+    c = RunConfig(model_dir="m", dataset="tfds:cifar10", mixup_alpha=0.2,
+                  cutmix_alpha=1.0, accumulate_steps=4, layer_decay=0.8,
+                  lr_schedule="plateau", early_stopping=3, test_crops="144",
+                  augment=("crop", "randaugment"))
+    self.assertEqual((c.dataset, c.accumulate_steps), ("tfds:cifar10", 4))
+    # A folder has a validation split of its own whatever validation_size.
+    RunConfig(model_dir="m", dataset="folder", data_dir="d",
+              validation_size=0, lr_schedule="plateau",
+              class_weight="balanced")
