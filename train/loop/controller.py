@@ -16,9 +16,11 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 from core.data import datasets
 from core.runtime.errors import Preempted, TrainingError
 from train.artefacts import gallery
+from train.artefacts.progress import Point, Progress, duration
 from train.loop.evaluator import Evaluation, Evaluator
 from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
+from train.loop.state import Plateau
 from train.loop.weights import FINAL, VALIDATION
 
 
@@ -77,16 +79,6 @@ class _Timing:
     return self
 
 
-def duration(seconds: float) -> str:
-  """45s, 12m03s, 2h05m: a duration for progress lines."""
-  seconds = int(round(seconds))
-  if seconds < 60:
-    return f"{seconds}s"
-  if seconds < 3600:
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
 @dataclasses.dataclass
 class Result:
   """What a finished run reports."""
@@ -113,6 +105,7 @@ class Controller:
   def __init__(self, *, trainer, evaluator: Evaluator, vote: StopVote,
                data: datasets.Splits, schedule: Schedule, outputs: Outputs,
                watcher: PreemptionWatcher, profiler: ProfileWindow,
+               plateau: Optional[Plateau] = None,
                report: Callable[[str], None] = print,
                clock: Callable[[], float] = time.perf_counter):
     """Holds a run's parts; `build.py` assembles them from a config.
@@ -128,7 +121,10 @@ class Controller:
       watcher: Records SIGTERM/SIGINT/SIGHUP and other stop requests
         (train/loop/preemption.py).
       profiler: The profiler window (train/loop/profiling.py).
-      report: Receives each progress line.
+      plateau: The validations' record the plateau schedule and early
+        stopping decide by (train/loop/state.py); None: neither is on.
+      report: Receives each line; a Progress (train/artefacts/progress.py)
+        draws a bar on a terminal, `print` does when stdout is one.
       clock: Seconds, for throughput (a fake in tests).
     """
     self.trainer, self.evaluator, self.vote = trainer, evaluator, vote
@@ -138,7 +134,8 @@ class Controller:
     self.watcher, self.profiler = watcher, profiler
     self.global_batch_size = trainer.feed.batch.global_batch_size
     self.steps_per_epoch = trainer.steps_per_epoch
-    self.report, self.clock = report, clock
+    self.plateau = plateau
+    self.progress, self.clock = Progress.of(report), clock
     # Whether the workers agreed to stop (a signal reached any of them); set
     # by `vote.agree` at each boundary, identically on every worker.
     self.stopping = False
@@ -161,23 +158,26 @@ class Controller:
         self.train_to_end()
         return self.finish()
     finally:
+      self.progress.end_bar()
       self.summaries.close()
 
   def validate_what_a_signal_interrupted(self) -> None:
-    """With --export=best, a run resumed at a validation step whose
-    validation a signal interrupted (the checkpoint was written without it)
-    runs that validation first and saves the step again, so the best
-    weights, and the export, equal an uninterrupted run's.
+    """With --export=best, the plateau schedule or early stopping, a run
+    resumed at a validation step whose validation a signal interrupted (the
+    checkpoint was written without it) runs that validation first and
+    saves the step again, so the best weights, the export, the rate and
+    the stop equal an uninterrupted run's.
 
     Raises:
       Preempted: Another signal arrived meanwhile (the checkpoint is intact).
     """
     step = self.trainer.global_step
+    missed = self.weights.validation_missed(step) or (
+        self.plateau is not None and self.plateau.validation_missed(step))
     if not (step and self.schedule.evaluates_at(step)
-            and self.data.validation.num_examples
-            and self.weights.validation_missed(step)):
+            and self.data.validation.num_examples and missed):
       return
-    self.report(f"validating step {step} first: a signal interrupted its "
+    self.progress(f"validating step {step} first: a signal interrupted its "
                 "validation before the checkpoint")
     if self.maybe_evaluate(step) is None or self.stopping:
       raise Preempted(f"preempted by {self._cause()} at step {step}: "
@@ -187,12 +187,13 @@ class Controller:
     self.summaries.flush()
 
   def train_to_end(self) -> None:
-    """Runs compiled chunks up to the last step, acting between them."""
+    """Runs compiled chunks up to the last step, or until early stopping
+    ends training, acting between them."""
     step = self.trainer.global_step
-    if step >= self.schedule.total_steps:
+    if self.trained(step):
       return
     iterator = self.trainer.iterator(self.data.train, step)
-    while step < self.schedule.total_steps:
+    while not self.trained(step):
       stop = self.schedule.next_stop(step,
                                      *self.profiler.boundaries(step))
       values = self.run_chunk(iterator, step, stop)
@@ -204,6 +205,11 @@ class Controller:
         self.record_history(step, values, self.maybe_evaluate(step))
       self.maybe_checkpoint(step)
       self.check_preemption(step)
+
+  def trained(self, step: int) -> bool:
+    """Whether training is over: the last step, or early stopping."""
+    return step >= self.schedule.total_steps or (
+        self.plateau is not None and self.plateau.stopped)
 
   def run_chunk(self, iterator, step: int, stop: int) -> Dict[str, float]:
     """Runs the steps [step, stop) in one compiled call, profiled where the
@@ -224,20 +230,16 @@ class Controller:
     return values
 
   def write_train_summaries(self, step: int, values: Dict[str, float]):
-    """Writes the chunk's scalars and one progress line."""
+    """Writes the chunk's scalars and shows its progress."""
     self.summaries.scalars("train", values, step)
     if self.schedule.histograms_at(step):
       self.summaries.histograms("train", self.trainer.histograms(), step)
-    skipped = values.get("skipped_images", 0)
-    self.report(
-        f"step {step}/{self.schedule.total_steps} epoch "
-        f"{step / self.steps_per_epoch:.2f} loss {values['loss/total']:.4f} "
-        f"acc {values['accuracy/main']:.4f} lr {values['learning_rate']:.2e} "
-        f"{values['images_per_second']:.1f} img/s "
-        + (f"{duration(values['seconds_per_epoch'])}/epoch eta "
-           f"{duration(values['eta_seconds'])}" if "eta_seconds" in values
-           else "(tracing included; eta from the next line)")
-        + (f" ({skipped:.0f} unreadable images skipped)" if skipped else ""))
+    self.progress.show(Point(
+        step, self.schedule.total_steps, step / self.steps_per_epoch,
+        values["loss/total"], values["accuracy/main"],
+        values["learning_rate"], values["images_per_second"],
+        values.get("seconds_per_epoch"), values.get("eta_seconds"),
+        values.get("skipped_images", 0.0)))
 
   def check_divergence(self) -> None:
     """Ends the run once too many consecutive steps were skipped.
@@ -263,8 +265,26 @@ class Controller:
       if not self.stopping:
         self.write_misclassified(step)
         self.weights.offer_best(result.values["accuracy/main"], step)
+        self.judge_plateau(result.values["accuracy/main"], step)
       return result
     return None
+
+  def judge_plateau(self, accuracy: float, step: int) -> None:
+    """Counts the validation toward the plateau schedule and early
+    stopping (train/loop/state.Plateau) and says when the rate drops."""
+    if self.plateau is None:
+      return
+    if self.plateau.record(accuracy, step):
+      self.progress(
+          f"learning rate x{self.plateau.factor:g} at step {step} (now "
+          f"{float(self.plateau.rate_scale.numpy()):.3g} of the schedule's): "
+          f"{self._stalled()}")
+
+  def _stalled(self) -> str:
+    plateau = self.plateau
+    return (f"{int(plateau.stalls.numpy())} validations without an "
+            f"accuracy above {float(plateau.best_accuracy.numpy()):.4f} "
+            f"(step {int(plateau.best_step.numpy())})")
 
   def write_misclassified(self, step: int) -> None:
     """Writes the grid of misclassified validation images (true and
@@ -293,9 +313,10 @@ class Controller:
           "validation_accuracy": evaluation.values["accuracy/main"]})
 
   def maybe_checkpoint(self, step: int) -> None:
-    """Saves when the schedule says so, at the end, or before a preemption
-    exit, then flushes TensorBoard so logs and checkpoint agree."""
-    if self.schedule.checkpoints_at(step) or self.stopping:
+    """Saves when the schedule says so, at the end (early stopping's too),
+    or before a preemption exit, then flushes TensorBoard so logs and checkpoint agree."""
+    if (self.schedule.checkpoints_at(step) or self.stopping
+        or self.trained(step)):
       self.checkpointer.save(step)
       self.summaries.flush()
 
@@ -335,7 +356,7 @@ class Controller:
     if not quiet:
       skipped = (f", {result.skipped_images} unreadable skipped"
                  if result.skipped_images else "")
-      self.report(f"{name} at step {step}: loss "
+      self.progress(f"{name} at step {step}: loss "
                   f"{result.values['loss/main']:.4f} accuracy "
                   f"{result.values['accuracy/main']:.4f} ({result.examples} "
                   f"images{skipped})")
@@ -345,6 +366,8 @@ class Controller:
     """Tests the final weights (when there is a test split), exports them,
     and reports the last line."""
     step = self.trainer.global_step  # train_to_end() saved this step
+    if step < self.schedule.total_steps:  # the one way: early stopping
+      self.progress(f"early stopping at step {step}: {self._stalled()}")
     test = (self.evaluate(self.data.test, "test", step, quiet=True,
                           purpose=FINAL)
             if self.data.test.num_examples else None)
@@ -359,18 +382,18 @@ class Controller:
     self.vote.agree(False)
     chosen = self.weights.final_step()  # -1: the last weights
     if path:
-      self.report(f"exported SavedModel to {path}" + (
+      self.progress(f"exported SavedModel to {path}" + (
           f" (the weights of step {chosen}, the best on validation)"
           if chosen >= 0 else ""))
     self.summaries.flush()
-    self.report(self._summary(step))
+    self.progress(self._summary(step))
     if test is None:
-      self.report(f"no test split: final test evaluation skipped (step "
+      self.progress(f"no test split: final test evaluation skipped (step "
                   f"{step})")
       return Result(step, None, None, path, self.history)
     accuracy, loss = test.values["accuracy/main"], test.values["loss/main"]
     weights = f", the weights of step {chosen}" if 0 <= chosen != step else ""
-    self.report(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
+    self.progress(f"test accuracy {accuracy:.4f} (loss {loss:.4f}, "
                 f"{test.examples} images, step {step}{weights})")
     return Result(step, accuracy, loss, path, self.history)
 
@@ -389,7 +412,7 @@ class Controller:
                image_size: int) -> None:
     """The first progress line: where the run starts and how it is cut."""
     verb = "resuming at" if restored is not None else "starting at"
-    self.report(f"{verb} step {self.trainer.global_step}/"
+    self.progress(f"{verb} step {self.trainer.global_step}/"
                 f"{self.schedule.total_steps}: {replicas} replica(s), global "
                 f"batch {self.global_batch_size}, {self.steps_per_epoch} "
                 f"steps per epoch, image size {image_size}")

@@ -2,6 +2,7 @@
 when it runs chunks, evaluates, checkpoints, and stops on divergence and on
 preemption. No model is built; each test runs in milliseconds."""
 
+import io
 import signal
 import types
 
@@ -10,10 +11,12 @@ import tensorflow as tf
 
 from core.data import datasets
 from core.runtime.errors import Preempted, TrainingError
-from train.loop.controller import Controller, Outputs, Schedule, duration
+from train.artefacts.progress import Progress
+from train.loop.controller import Controller, Outputs, Schedule
 from train.loop.evaluator import Evaluation
 from train.loop.preemption import PreemptionWatcher
 from train.loop.profiling import ProfileWindow
+from train.loop.state import Plateau
 
 
 class StubEngine:
@@ -22,8 +25,10 @@ class StubEngine:
   its weight sets, a stop vote), so a call on the wrong noun fails. Counts
   steps like the real trainer; `on_chunk(step)` may inject faults."""
 
-  def __init__(self, start=0, on_chunk=None, missed=False):
+  def __init__(self, start=0, on_chunk=None, missed=False, accuracy=None):
     self.global_step, self.chunks, self.evaluated = start, [], []
+    # The validation accuracy at each step (default 0.75 everywhere).
+    self.accuracy = accuracy or (lambda step: 0.75)
     self.missed = missed  # the restored step's validation was interrupted
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
@@ -64,7 +69,9 @@ class StubEngine:
   def evaluate(self, split, purpose="validation"):
     self.purposes.append(purpose)
     self.evaluated.append((self.global_step, len(split.labels)))
-    return Evaluation({"loss/main": 0.5, "accuracy/main": 0.75,
+    accuracy = (0.75 if purpose == "final"
+                else self.accuracy(self.global_step))
+    return Evaluation({"loss/main": 0.5, "accuracy/main": accuracy,
                        "accuracy/top5": 1.0}, np.eye(2), len(split.labels))
 
 
@@ -135,7 +142,8 @@ class FakeClock:
 
 
 def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
-                    eval_every=8, profile=(), data=None, max_bad_steps=3):
+                    eval_every=8, profile=(), data=None, max_bad_steps=3,
+                    plateau=None, report=None):
   summaries, checkpointer, lines, exports = Recorder(), Recorder(), [], []
   traces = []
   profiler = ProfileWindow("/unused", profile,
@@ -152,8 +160,8 @@ def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
       outputs=Outputs(summaries, checkpointer,
                       lambda step: exports.append(step) or f"/export/{step}",
                       "/runs/x"),
-      watcher=PreemptionWatcher(), profiler=profiler,
-      report=lines.append, clock=FakeClock())
+      watcher=PreemptionWatcher(), profiler=profiler, plateau=plateau,
+      report=report or lines.append, clock=FakeClock())
   controller.record = dict(summaries=summaries, checkpointer=checkpointer,
                            lines=lines, exports=exports, traces=traces)
   return controller
@@ -271,10 +279,6 @@ class ControllerTest(tf.test.TestCase):
     off = make_controller(StubEngine())
     off.run()
     self.assertEqual(off.record["summaries"].named("histograms"), [])
-
-  def test_durations_read_as_people_write_them(self):
-    self.assertEqual([duration(s) for s in (4.4, 59.6, 723, 7500)],
-                     ["4s", "1m00s", "12m03s", "2h05m"])
 
   def test_no_validation_split_means_no_validation(self):
     engine = StubEngine()
@@ -465,6 +469,141 @@ class ControllerTest(tf.test.TestCase):
         "resuming at step 12/20: 2 replica(s), global batch 4, 8 steps per "
         "epoch, image size 28"])
 
+
+def rising_then_flat(step):
+  """Validation accuracy that improves up to step 8 and then stalls."""
+  return {4: 0.5}.get(step, 0.6)
+
+
+def drops(lines):
+  return [int(line.split()[5]) for line in lines
+          if line.startswith("learning rate x")]
+
+
+class PlateauTest(tf.test.TestCase):
+  """The plateau schedule's drops and early stopping, decided after each
+  validation from the checkpointed record (train/loop/state.Plateau)."""
+
+  def run_plateau(self, engine, plateau, total=40):
+    controller = make_controller(engine, total=total, eval_every=4,
+                                 plateau=plateau)
+    return controller, controller.run()
+
+  def test_the_rate_drops_after_each_patience_of_stalls(self):
+    plateau = Plateau(patience=2, factor=0.1)
+    controller, result = self.run_plateau(
+        StubEngine(accuracy=rising_then_flat), plateau)
+    lines = controller.record["lines"]
+    # Best at 8; stalls at 12, 16, ..., 40: a drop every second one.
+    self.assertEqual(drops(lines), [16, 24, 32, 40])
+    self.assertIn("learning rate x0.1 at step 16 (now 0.1 of the "
+                  "schedule's): 2 validations without an accuracy above "
+                  "0.6000 (step 8)", lines)
+    self.assertAllClose(plateau.rate_scale.numpy(), 1e-4)
+    self.assertEqual(result.global_step, 40)  # no early stopping
+
+  def test_a_tie_is_no_improvement(self):
+    plateau = Plateau(patience=1)
+    controller, _ = self.run_plateau(StubEngine(), plateau, total=12)
+    # 0.75 at 4, 8 and 12: only the first improves.
+    self.assertEqual(drops(controller.record["lines"]), [8, 12])
+    self.assertEqual(int(plateau.best_step.numpy()), 4)
+
+  def test_early_stopping_ends_as_a_run_ends(self):
+    engine = StubEngine(accuracy=rising_then_flat)
+    controller, result = self.run_plateau(engine, Plateau(stop_after=2))
+    record = controller.record
+    # Stalls at 12 and 16: training ends at 16 with a checkpoint, the test
+    # and the export, as at the last step.
+    self.assertEqual(engine.chunks[-1], (15, 1))
+    self.assertEqual(engine.evaluated[-2:], [(16, 4), (16, 6)])
+    self.assertEqual([a[0] for a in record["checkpointer"].named("save")],
+                     [10, 16])
+    self.assertEqual(record["exports"], [16])
+    self.assertEqual(result.global_step, 16)
+    self.assertEqual(result.test_accuracy, 0.75)
+    self.assertIn("early stopping at step 16: 2 validations without an "
+                  "accuracy above 0.6000 (step 8)", record["lines"])
+    self.assertEqual(drops(record["lines"]), [])  # patience 0: no drops
+
+  def test_a_run_resumed_after_early_stopping_only_tests_and_exports(self):
+    plateau = Plateau(stop_after=2)
+    self.run_plateau(StubEngine(accuracy=rising_then_flat), plateau)
+    engine = StubEngine(start=16)  # restored: the same record
+    controller, result = self.run_plateau(engine, plateau)
+    self.assertEqual(engine.chunks, [])
+    self.assertEqual(engine.evaluated, [(16, 6)])
+    self.assertEqual(controller.record["exports"], [16])
+    self.assertEqual(result.global_step, 16)
+    self.assertIn("early stopping at step 16", controller.record["lines"][0])
+
+  def test_no_early_stopping_line_when_the_last_step_stalls_too(self):
+    controller, result = self.run_plateau(
+        StubEngine(accuracy=rising_then_flat), Plateau(stop_after=2),
+        total=16)
+    self.assertEqual(result.global_step, 16)
+    self.assertFalse([line for line in controller.record["lines"]
+                      if line.startswith("early stopping")])
+
+  def test_a_validation_a_signal_interrupted_counts_once_after_resume(self):
+    def stop_during_validation_of_12(engine, step):
+      if step == 12:  # the signal lands while step 12 is validated
+        evaluate = engine.evaluate
+        engine.evaluate = lambda split, purpose="validation": (
+            setattr(interrupted.watcher, "signal", signal.SIGTERM)
+            or evaluate(split, purpose))
+
+    straight = Plateau(patience=1, stop_after=3)
+    _, uninterrupted = self.run_plateau(
+        StubEngine(accuracy=rising_then_flat), straight)
+    plateau = Plateau(patience=1, stop_after=3)
+    interrupted = make_controller(
+        StubEngine(accuracy=rising_then_flat,
+                   on_chunk=stop_during_validation_of_12),
+        total=40, eval_every=4, plateau=plateau)
+    with self.assertRaisesRegex(Preempted, "at step 12"):
+      interrupted.run()
+    self.assertEqual(int(plateau.validated.numpy()), 8)  # 12 not counted
+    # The same command: the record as the checkpoint at 12 holds it.
+    engine = StubEngine(start=12, accuracy=rising_then_flat)
+    controller, resumed = self.run_plateau(engine, plateau)
+    self.assertEqual(engine.evaluated[0], (12, 4))
+    self.assertEqual(resumed.global_step, uninterrupted.global_step)
+    self.assertEqual(resumed.global_step, 20)
+    self.assertEqual(float(plateau.rate_scale.numpy()),
+                     float(straight.rate_scale.numpy()))
+    self.assertEqual(drops(controller.record["lines"]), [12, 16, 20])
+
+
+class ProgressTest(tf.test.TestCase):
+  """The controller through a Progress that draws a bar on a terminal."""
+
+  def terminal_controller(self, engine):
+    terminal = io.StringIO()
+    display = Progress(lambda line: terminal.write(line + "\n"), terminal)
+    return make_controller(engine, report=display), terminal
+
+  def test_a_bar_per_chunk_and_messages_on_lines_of_their_own(self):
+    controller, terminal = self.terminal_controller(StubEngine())
+    controller.run()
+    text = terminal.getvalue()
+    self.assertEqual(text.count("\r"), 6)  # one draw per chunk
+    self.assertNotIn("step 5/20", text)  # no plain progress lines
+    self.assertIn("\r 5/20 [===>...........] 40 img/s", text)
+    # The bar's line ends before each message.
+    self.assertRegex(text, r"\r 8/20 \[[^\n]*\neval at step 8: ")
+    self.assertTrue(text.endswith("step 20)\n"))
+
+  def test_an_error_starts_on_a_line_of_its_own(self):
+    def preempt(engine, stop):
+      if stop == 5:
+        controller.watcher.signal = signal.SIGTERM
+
+    controller, terminal = self.terminal_controller(
+        StubEngine(on_chunk=preempt))
+    with self.assertRaises(Preempted):
+      controller.run()
+    self.assertRegex(terminal.getvalue(), r"^\r 5/20 \[.*\n$")
 
 if __name__ == "__main__":
   tf.test.main()
