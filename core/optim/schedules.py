@@ -100,3 +100,25 @@ class Warmup:
     rate = self.schedule(step)
     ramp = tf.minimum((step + 1.0) / float(self.warmup_steps), 1.0)
     return rate * ramp
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Scaled:
+  """`schedule(step) * scale`, with `scale` a variable the training loop
+  changes: the plateau schedule lowers it when validation stalls
+  (train/loop/state.Plateau). A variable, so the compiled step reads its
+  current value without a retrace and the checkpoint holds it. (eq=False:
+  a variable has no value equality.)"""
+  schedule: Callable[[tf.Tensor], tf.Tensor]
+  scale: tf.Variable
+
+  def __post_init__(self):
+    if not callable(self.schedule):
+      raise TypeError(f"`schedule` must be callable; received "
+                      f"schedule={self.schedule!r}.")
+    if not isinstance(self.scale, tf.Variable):
+      raise TypeError(f"`scale` must be a tf.Variable; received "
+                      f"scale={self.scale!r}.")
+
+  def __call__(self, step: tf.Tensor) -> tf.Tensor:
+    return self.schedule(step) * tf.cast(self.scale, tf.float32)

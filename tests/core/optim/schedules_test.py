@@ -53,3 +53,26 @@ class SchedulesTest(tf.test.TestCase):
       schedules.WarmupCosine(1.0, total_steps=5, warmup_steps=5)
     with self.assertRaisesRegex(ValueError, r"`decay` must be in \(0, 1\]"):
       schedules.StepDecay(1.0, 10, decay=math.inf)
+
+  def test_scaled_reads_its_variable_at_every_call(self):
+    scale = tf.Variable(1.0)
+    s = schedules.Scaled(schedules.StepDecay(1.0, decay_steps=2), scale)
+    rate = tf.function(s)
+    self.assertAllClose(rate(tf.constant(3)), 0.96)
+    scale.assign(0.1)  # the plateau schedule's drop
+    self.assertAllClose(rate(tf.constant(3)), 0.096)
+    self.assertEqual(rate.experimental_get_tracing_count(), 1)
+
+  def test_warmup_in_front_of_scaled(self):
+    s = schedules.Warmup(schedules.Scaled(schedules.Constant(0.5),
+                                          tf.Variable(0.1)), 2)
+    self.assertAllClose([float(s(tf.constant(k))) for k in range(3)],
+                        [0.025, 0.05, 0.05])
+
+  def test_scaled_errors(self):
+    with self.assertRaisesRegex(TypeError, "`scale` must be a tf.Variable; "
+                                "received scale=0.1"):
+      schedules.Scaled(schedules.Constant(1.0), 0.1)
+    with self.assertRaisesRegex(TypeError, "`schedule` must be callable; "
+                                "received schedule=1.0"):
+      schedules.Scaled(1.0, tf.Variable(1.0))
