@@ -34,6 +34,7 @@ import tensorflow as tf
 from layers import _checks
 from layers import aux_head
 from layers import conv
+from layers import crops as crops_lib
 from layers import dense
 from layers import dropout
 from layers import inception
@@ -237,23 +238,31 @@ class GoogLeNet(tf.Module):
     """The first built block after pool4 (None: no pool4 either)."""
     return next((k for k in self.block_names if k.startswith("5")), None)
 
-  def classify(self, images: tf.Tensor, *, mirror: bool = False,
-               reference: bool = False) -> tf.Tensor:
-    """Inference logits of the main head.
+  def classify(self, images: tf.Tensor, *, crops: str = "1",
+               mirror: bool = False, reference: bool = False) -> tf.Tensor:
+    """Inference answers of the main head, over test-time views.
 
-    With `mirror`, each image and its left-right mirror image are
-    classified in one batch and their class probabilities averaged (the
-    paper's test-time mirroring, part of its multi-crop evaluation); the
-    logits returned are the log of those mean probabilities, in float32.
+    Args:
+      images: [N, H, W, in_channels], float (preprocessed): H and W are
+        `image_size`, or, with crops "10" or "144", any static size the
+        crops are taken from (layers/crops.py).
+      crops: "1": each image as it is; "10": AlexNet's 10 crops, "144": the
+        paper's (sec. 7), mirror images included.
+      mirror: With crops="1", each image and its left-right mirror image
+        (the paper's test-time mirroring).
+      reference: As `__call__`'s.
+
+    Returns:
+      [N, num_classes]: the logits for one view per image; otherwise the
+      log of the mean class probability over the views (the paper averages
+      probabilities), in float32.
+
+    Raises:
+      ValueError: If `crops` is not "1", "10" or "144".
     """
-    if not mirror:
-      return self(images, training=False, reference=reference).logits
-    n = tf.shape(images)[0]
-    both = self(tf.concat([images, tf.reverse(images, axis=[2])], axis=0),
-                training=False, reference=reference).logits
-    log_p = tf.nn.log_softmax(tf.cast(both, tf.float32))
-    return tf.reduce_logsumexp(tf.stack([log_p[:n], log_p[n:]]),
-                               axis=0) - tf.math.log(2.0)
+    return crops_lib.classify(
+        lambda x: self(x, training=False, reference=reference).logits,
+        images, crops_lib.mode(crops, mirror), self.image_size)
 
   @property
   def norm_layers(self) -> Tuple[normalization.BatchNorm, ...]:

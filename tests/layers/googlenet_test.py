@@ -2,6 +2,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from layers import crops as crops_lib
 from layers import googlenet
 from layers import normalization
 from layers.dropout import DropoutNoise
@@ -222,6 +223,45 @@ class GoogLeNetTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(model.classify(symmetric, mirror=True),
                         tf.nn.log_softmax(model.classify(symmetric)),
                         atol=1e-5)
+
+  def test_classify_mirror_is_the_one_batch_of_both(self):
+    # What classify(mirror=True) computed before crops.py: bitwise the same.
+    model = googlenet.GoogLeNet(10, 1, 28, blocks=("4a", "4d"))
+    x = tf.random.uniform([3, 28, 28, 1], seed=5)
+    both = model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0),
+                 training=False).logits
+    log_p = tf.nn.log_softmax(both)
+    want = tf.reduce_logsumexp(tf.stack([log_p[:3], log_p[3:]]),
+                               axis=0) - tf.math.log(2.0)
+    self.assertAllEqual(model.classify(x, mirror=True), want)
+
+  @parameterized.parameters(("1", True), ("10", False), ("144", False),
+                            ("144", True))
+  def test_crops_of_an_image_whose_crops_are_all_alike_change_nothing(
+      self, crops, mirror):
+    # A constant image: every crop, scale and mirror image is the same
+    # 28x28 image, so every mode's mean is the single view's probability.
+    model = googlenet.GoogLeNet(10, 1, 28, blocks=("4a", "4d"))
+    images = tf.constant([0.3, -0.6])[:, None, None, None] * tf.ones(
+        [2, 28, 40, 1])
+    single = tf.nn.softmax(model.classify(images[:, :, :28]))
+    if crops == "1":
+      images = images[:, :, :28]
+    got = tf.exp(model.classify(images, crops=crops, mirror=mirror))
+    self.assertAllClose(got, single, atol=1e-6, rtol=0)
+    self.assertNotAllClose(single[0], single[1], atol=1e-3)
+
+  def test_classify_crops_average_the_probabilities_of_the_views(self):
+    model = googlenet.GoogLeNet(10, 1, 28, blocks=("4a", "4d"))
+    x = tf.random.uniform([2, 30, 40, 1], seed=6)
+    p = tf.nn.softmax(model(crops_lib.views(x, "10", 28),
+                            training=False).logits)
+    want = tf.reduce_mean(tf.reshape(p, [10, 2, 10]), axis=0)
+    got = tf.function(lambda x: model.classify(x, crops="10"))(x)
+    self.assertAllClose(tf.exp(got), want, atol=1e-6)
+    with self.assertRaisesRegex(ValueError, "`crops` must be one of 1, 10, "
+                                "144; received crops='5'"):
+      model.classify(x, crops="5")
 
   def test_fewer_blocks_build_the_same_layers_minus_the_blocks_left_out(self):
     full = googlenet.GoogLeNet(10, 1, 28, stem="medium", norm="batch")
