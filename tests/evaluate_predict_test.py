@@ -187,5 +187,19 @@ class AfterTrainingTest(unittest.TestCase):
                      "this model can decode.\n")
 
 
+class EvaluateOptionsTest(unittest.TestCase):
+
+  def test_test_crops_are_a_checkpoints_choice(self):
+    self.assertEqual(evaluate.EvaluateOptions(model_dir="m",
+                                              test_crops="144").test_crops,
+                     "144")
+    with self.assertRaisesRegex(InputError, r"^--test_crops applies to a "
+                                r"checkpoint; a SavedModel scores each image "
+                                r"as it was exported \(drop --test_crops or "
+                                r"--saved_model\)\.$"):
+      evaluate.EvaluateOptions(model_dir="m", saved_model="s",
+                               test_crops="10")
+
+
 if __name__ == "__main__":
   unittest.main()

@@ -4,6 +4,7 @@
   python -m train.evaluate --model_dir=runs/x --checkpoint_step=2000 --split=validation
   python -m train.evaluate --saved_model=runs/x/export/4000 --model_dir=runs/x
   python -m train.evaluate --model_dir=runs/x --data_dir=/other/data --output=json
+  python -m train.evaluate --model_dir=runs/x --test_crops=144 # the paper's 144 crops
 
 The run's data set and settings come from its manifest.json, so the split is
 exactly the one the run used (`--data_dir` points at another copy or another
@@ -21,7 +22,7 @@ import json
 from typing import List, Optional
 
 from core.runtime.errors import InputError
-from train.startup.config import option
+from train.startup.config import TEST_CROPS, option
 from train.artefacts.report import Report, render, run_config
 from train.startup import cli
 
@@ -50,22 +51,32 @@ class EvaluateOptions:
       "own).")
   output: str = option("text", "A table, or one JSON object for scripts.",
                        choices=OUTPUTS)
+  test_crops: Optional[str] = option(
+      None, "Score each image by this many crops, averaged in probability "
+      "(layers/crops.py; default: the run's --test_crops). A checkpoint "
+      "only: a SavedModel scores as it was exported.", choices=TEST_CROPS)
 
   def __post_init__(self):
     if not self.model_dir:
       raise InputError("--model_dir is required (the run whose data and "
                        "settings to use).")
+    if self.saved_model and self.test_crops:
+      raise InputError("--test_crops applies to a checkpoint; a SavedModel "
+                       "scores each image as it was exported (drop "
+                       "--test_crops or --saved_model).")
 
 
 def evaluate_checkpoint(model_dir: str, *, step: Optional[int] = None,
-                        split: str = "test",
-                        data_dir: Optional[str] = None) -> Report:
-  """Evaluates ckpt-`step` (default: newest) of a run on one of its splits.
+                        split: str = "test", data_dir: Optional[str] = None,
+                        test_crops: Optional[str] = None) -> Report:
+  """Evaluates ckpt-`step` (default: newest) of a run on one of its splits,
+  with `test_crops` crops per image (default: the run's).
 
   Raises:
     InputError: No such run, checkpoint or split (one line).
   """
-  config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir)
+  config = run_config(model_dir, data_dir=data_dir, model_dir=model_dir,
+                      test_crops=test_crops)
   if config.strategy == "multi_worker":  # evaluated on this machine alone
     config = dataclasses.replace(config, strategy="one_device")
   cli.load_tensorflow(config.deterministic)  # the kernels the run used
@@ -97,7 +108,8 @@ def evaluate(settings: EvaluateOptions, args: List[str]) -> int:
     report = evaluate_checkpoint(settings.model_dir,
                                  step=settings.checkpoint_step,
                                  split=settings.split,
-                                 data_dir=settings.data_dir)
+                                 data_dir=settings.data_dir,
+                                 test_crops=settings.test_crops)
   print(json.dumps(report.as_dict()) if settings.output == "json"
         else render(report))
   return 0
