@@ -1,6 +1,6 @@
 """Data set sources: MNIST, Fashion-MNIST (IDX files), a synthetic set,
-image folders (core/data/folders.py) and TFRecord shards
-(core/data/tfrecords.py).
+image folders (core/data/folders.py), TFRecord shards
+(core/data/tfrecords.py) and TensorFlow Datasets sets (core/data/tfds.py).
 
 `load` returns the splits together with the data set's facts (`DatasetInfo`:
 name, image shape, class names); the model, the export signature, the
@@ -18,8 +18,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from core.data import idx
-from core.data.types import (NAMES, STREAMED, DatasetInfo, Split, Splits,
-                             check_validation_size)
+from core.data.types import (NAMES, STREAMED, TFDS_PREFIX, DatasetInfo,
+                             Split, Splits, check_validation_size, is_known,
+                             is_streamed)
 from core.runtime import files
 from core.runtime.errors import DataError
 
@@ -63,14 +64,16 @@ def load(name: str, *, data_dir: Optional[str] = None,
   """Loads a data set; holds out validation images where it has none.
 
   Args:
-    name: One of NAMES.
+    name: One of NAMES, or tfds:NAME.
     data_dir: IDX sets: the folder with the four IDX files (raw or .gz);
       None searches the defaults (Debian's folder for Fashion-MNIST, a cache
-      folder for MNIST). Folders and shards: required.
+      folder for MNIST). Folders and shards: required. TFDS sets: the
+      folder they were prepared in; None: TFDS's own default.
     validation_size: Training images held out for validation when the data
       set has no validation split: the last ones of the IDX sets (as the
       tutorial does, 2,000), a fixed random choice of a folder's files.
-      Shards without validation-* shards have no validation split.
+      Shards without validation-* shards, and TFDS sets without a
+      validation split, have none.
     synthetic_size: Training images of the synthetic set (test: a quarter).
     download: For MNIST only: download and verify the files when missing.
     label_offset: Shards: subtracted from every label (1 for ImageNet).
@@ -86,11 +89,11 @@ def load(name: str, *, data_dir: Optional[str] = None,
       `validation_size` leaves no training images.
     ValueError: If `name` is unknown.
   """
-  if name not in NAMES:
-    raise ValueError(f"`dataset` must be one of {', '.join(NAMES)}; "
-                     f"received dataset={name!r}.")
-  if name in STREAMED:
-    if not data_dir:
+  if not is_known(name):
+    raise ValueError(f"`dataset` must be one of {', '.join(NAMES)}, or "
+                     f"{TFDS_PREFIX}NAME; received dataset={name!r}.")
+  if is_streamed(name):
+    if not data_dir and name in STREAMED:
       raise DataError(f"--dataset={name} needs --data_dir (the folder that "
                       "holds the data set).")
     # Imported here: they need TensorFlow, and this module must load without

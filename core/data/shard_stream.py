@@ -42,9 +42,11 @@ _NOT_AN_EXAMPLE = (f"is not a tf.train.Example holding an image in "
 
 
 def _shard_table(split) -> tf.Tensor:
-  """[shards, 2] strings: each shard's path and its size in bytes."""
+  """[shards, 4] strings: each shard's path, its size in bytes and the
+  features its records keep the image and the label in."""
   sizes = split.sizes or tuple(files.size(f) for f in split.files)
-  return tf.constant([[f, str(n)] for f, n in zip(split.files, sizes)])
+  return tf.constant([[f, str(n), *split.features]
+                      for f, n in zip(split.files, sizes)])
 
 
 def _epoch_records(table: tf.Tensor, seed: int, epoch: tf.Tensor,
@@ -77,9 +79,10 @@ def _epoch_records(table: tf.Tensor, seed: int, epoch: tf.Tensor,
 
 
 def _named_records(shard: tf.Tensor) -> tf.data.Dataset:
-  """{"where": "<shard> record <n>", "record": bytes, "damaged": bool} of
-  one shard ([path, size]): its records, then, if the shard is damaged,
-  one damaged element in place of the rest."""
+  """{"where": "<shard> record <n>", "record": bytes, "damaged": bool,
+  "features": [2] strings} of one shard ([path, size, image and label
+  feature]): its records, then, if the shard is damaged, one damaged
+  element in place of the rest."""
   path, size = shard[0], tf.strings.to_number(shard[1], tf.int64)
   records = tf.data.TFRecordDataset(path).map(
       lambda record: {"record": record, "end": tf.constant(False)})
@@ -99,7 +102,8 @@ def _named_records(shard: tf.Tensor) -> tf.data.Dataset:
   return (records.ignore_errors().concatenate(end)
           .scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), step)
           .filter(lambda e: e["keep"])
-          .map(lambda e: {k: e[k] for k in ("where", "record", "damaged")}))
+          .map(lambda e: {"where": e["where"], "record": e["record"],
+                          "damaged": e["damaged"], "features": shard[2:]}))
 
 
 def train_batches(split, batch: distribution.BatchSplit, seed: int,
@@ -139,7 +143,8 @@ def eval_batches(split, batch: distribution.BatchSplit,
   steps = eval_steps(split.num_examples, batch.global_batch_size)
   padding = tf.data.Dataset.from_tensors(
       {"where": tf.constant("padding"), "record": tf.constant(b""),
-       "damaged": tf.constant(False)}).repeat()
+       "damaged": tf.constant(False),
+       "features": tf.constant(tfrecords.FEATURES)}).repeat()
   stream = (tf.data.Dataset.from_tensor_slices(_shard_table(split))
             .flat_map(as_graph(_named_records))
             .enumerate().map(as_graph(lambda i, r: dict(r, position=i)))
@@ -163,16 +168,18 @@ def replica_batches(batches: tf.data.Dataset, batch, reading: Reading,
 
   def examples(element):
     rows = tf.data.Dataset.from_tensor_slices(
-        {k: element[k] for k in ("where", "record", "position", "damaged")})
+        {k: element[k] for k in ("where", "record", "features", "position",
+                                 "damaged")})
     return rows.map(lambda r: dict(r, step=element["step"]))
 
-  def load(record):
-    parsed = tfrecords.parse(record)
+  def load(row):
+    parsed = tfrecords.parse(row["record"], row["features"])
     return parsed["encoded"], {"label": parsed["label"]}
 
   def read(row):
     element = {"step": row["step"], "index": row["position"]}
-    decoded = read_image(load, row["record"], element, reading, augment,
+    decoded = read_image(load, {k: row[k] for k in ("record", "features")},
+                         element, reading, augment,
                          unreadable=_NOT_AN_EXAMPLE)
 
     def checked(d):

@@ -1,22 +1,30 @@
-"""Data sets read from disk as training goes: image folders and TFRecord
-shards. Loading lists their files (and, for shards without `dataset.json`,
-reads their labels once); images are decoded by the input pipeline."""
+"""Data sets read from disk as training goes: image folders, TFRecord
+shards and TensorFlow Datasets sets. Loading lists their files (and, for
+shards without `dataset.json`, reads their labels once); images are decoded
+by the input pipeline."""
+
+from typing import Optional
 
 import numpy as np
 
 from core.data import types
 from core.data import folders
 from core.data import headers
+from core.data import tfds
 from core.data import tfrecords
 
 
-def load(name: str, data_dir: str, validation_size: int,
+def load(name: str, data_dir: Optional[str], validation_size: int,
          label_offset: int, skip_bad: bool = False) -> types.Splits:
-  """The splits of a folder or shard set, and its facts.
+  """The splits of a folder, shard or TFDS set, and its facts.
 
   Raises:
-    DataError: As core/data/folders.py and core/data/tfrecords.py say.
+    DataError: As core/data/folders.py, core/data/tfrecords.py and
+      core/data/tfds.py say.
+    InputError: For a TFDS set, when TensorFlow Datasets is not installed.
   """
+  if name.startswith(types.TFDS_PREFIX):
+    return tfds.load(name[len(types.TFDS_PREFIX):], data_dir)
   if name == "folder":
     return _folder(data_dir, validation_size)
   return _shards(data_dir, label_offset, skip_bad)

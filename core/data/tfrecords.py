@@ -1,5 +1,6 @@
 """TFRecord shards of `tf.train.Example`: `DIR/train-*`, `DIR/validation-*`,
-`DIR/test-*`, ImageNet-style.
+`DIR/test-*`, ImageNet-style (and a TensorFlow Datasets set's files,
+core/data/tfds.py, whose features have other names).
 
 Each record holds `image/encoded` (JPEG or PNG bytes), `image/class/label`
 (int64; `label_offset` is subtracted, 1 for ImageNet's 1-based shards) and,
@@ -22,6 +23,7 @@ from core.runtime.errors import DataError
 
 METADATA = "dataset.json"
 ENCODED, LABEL, TEXT = "image/encoded", "image/class/label", "image/class/text"
+FEATURES = (ENCODED, LABEL)  # where a shard's records keep image and label
 SPLITS = ("train", "validation", "test")
 # Labels must be below this (after --label_offset): well above the largest
 # public label sets (Google Landmarks v2: 203,094 classes); a label past it
@@ -31,13 +33,14 @@ MAX_CLASSES = 1_000_000
 
 class RecordSplit(NamedTuple):
   """One split of a shard set (a types.AnySplit): its files, how many
-  records they hold, and each file's size in bytes (read once, when the set
+  records they hold, each file's size in bytes (read once, when the set
   is described; the streams check a shard's records add up to it:
   core/data/shard_stream.py; empty: stat the files when a stream is
-  built)."""
+  built), and the features its records keep the image and the label in."""
   files: Tuple[str, ...]
   num_examples: int
   sizes: Tuple[int, ...] = ()
+  features: Tuple[str, str] = FEATURES
 
   @property
   def num_shards(self) -> int:
@@ -51,15 +54,30 @@ def shards(root: str, split: str) -> Tuple[str, ...]:
                if name.startswith(f"{split}-"))
 
 
-def parse(record: tf.Tensor) -> Dict[str, tf.Tensor]:
-  """A serialized Example to {encoded, label (-1 if missing), text}."""
-  parsed = tf.io.parse_single_example(record, {
-      ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=""),
-      LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-      TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
-  })
-  return {"encoded": parsed[ENCODED], "label": parsed[LABEL],
-          "text": parsed[TEXT]}
+def parse(record: tf.Tensor, features=FEATURES) -> Dict[str, tf.Tensor]:
+  """A serialized Example to {encoded, label (-1 if missing), text}.
+
+  Args:
+    record: A serialized tf.train.Example.
+    features: The names of its image and label features: a pair of
+      strings, or a [2] string tensor that rides with the record through a
+      stream of several sets' records (`RecordSplit.features`).
+
+  Raises:
+    tf.errors.InvalidArgumentError: If `record` is not an Example, or a
+      feature has another type.
+  """
+  # tf.io.parse_single_example takes the names only as Python strings; the
+  # op under it takes them as a tensor.
+  names = tf.concat([tf.convert_to_tensor(features, tf.string), [TEXT]], 0)
+  encoded, label, text = (value[0] for value in tf.raw_ops.ParseExampleV2(
+      serialized=tf.reshape(record, [1]), names=[], sparse_keys=[],
+      dense_keys=names, ragged_keys=[],
+      dense_defaults=[tf.constant(""), tf.constant(-1, tf.int64),
+                      tf.constant("")],
+      num_sparse=0, sparse_types=[], ragged_value_types=[],
+      ragged_split_types=[], dense_shapes=[[], [], []]).dense_values)
+  return {"encoded": encoded, "label": label, "text": text}
 
 
 BAD_RECORD_HINT = ("fix or remove the shard, or pass --skip_bad_images to "

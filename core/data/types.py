@@ -13,6 +13,21 @@ from core.runtime.errors import DataError
 
 NAMES = ("mnist", "fashion_mnist", "synthetic", "folder", "tfrecord")
 STREAMED = ("folder", "tfrecord")  # read from disk as training goes
+# tfds:NAME: a TensorFlow Datasets set prepared on disk, streamed as shards
+# are (core/data/tfds.py); NAME as TFDS takes it (name[/config][:version]).
+TFDS_PREFIX = "tfds:"
+
+
+def is_known(name: str) -> bool:
+  """Whether `name` names a data set: one of NAMES, or tfds:NAME."""
+  return name in NAMES or (name.startswith(TFDS_PREFIX)
+                           and len(name) > len(TFDS_PREFIX))
+
+
+def is_streamed(name: str) -> bool:
+  """Whether the set `name` is read from disk as training goes (folders,
+  shards, TFDS sets) rather than held in memory."""
+  return name in STREAMED or name.startswith(TFDS_PREFIX)
 
 
 @dataclasses.dataclass(frozen=True)

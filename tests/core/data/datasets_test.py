@@ -86,7 +86,9 @@ class DatasetsTest(tf.test.TestCase):
       datasets.load("mnist", data_dir=self.get_temp_dir())
 
   def test_unknown_name(self):
-    with self.assertRaisesRegex(ValueError, "`dataset` must be one of"):
+    with self.assertRaisesRegex(
+        ValueError, r"`dataset` must be one of mnist, .*, tfrecord, or "
+        r"tfds:NAME; received dataset='cifar'\."):
       datasets.load("cifar")
 
   def test_validation_size_checked(self):

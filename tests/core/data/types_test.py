@@ -1,5 +1,6 @@
 """The data types: every kind of split offers what the engine asks of a
-split (types.AnySplit), and an in-memory split cuts to its first rows."""
+split (types.AnySplit), an in-memory split cuts to its first rows, and
+which names are data sets and which are streamed."""
 
 from typing import NamedTuple, Optional
 
@@ -56,6 +57,18 @@ class AnySplitTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_memory_is_not_sharded(self):
     self.assertIsNone(rows(5).num_shards)
+
+
+class NamesTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(
+      ("fashion_mnist", True, False), ("folder", True, True),
+      ("tfrecord", True, True), ("tfds:mnist", True, True),
+      ("tfds:imagenet2012/subset:5.1.0", True, True), ("tfds:", False, True),
+      ("cifar", False, False), ("mnist:tfds", False, False))
+  def test_names_and_what_is_streamed(self, name, known, streamed):
+    self.assertEqual(types.is_known(name), known)
+    self.assertEqual(types.is_streamed(name), streamed)
 
 
 if __name__ == "__main__":
