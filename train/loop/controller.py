@@ -281,8 +281,8 @@ class Controller:
           f"{self._stalled()}")
 
   def _stalled(self) -> str:
-    plateau = self.plateau
-    return (f"{int(plateau.stalls.numpy())} validations without an "
+    plateau, stalls = self.plateau, int(self.plateau.stalls.numpy())
+    return (f"{stalls} validation{'s' * (stalls != 1)} without an "
             f"accuracy above {float(plateau.best_accuracy.numpy()):.4f} "
             f"(step {int(plateau.best_step.numpy())})")
 

@@ -139,6 +139,18 @@ class PlateauTest(tf.test.TestCase):
     self.assertEqual([float(plateau.best_accuracy.numpy()),
                       float(plateau.rate_scale.numpy())], [-1.0, 1.0])
 
+  def test_a_run_with_it_resumes_without_it(self):
+    directory = os.path.join(self.get_temp_dir(), "with")
+    state, plateau = RunState(seed=0), Plateau(patience=1)
+    state.global_step.assign(12)
+    record(plateau, [0.5, 0.25])
+    checkpointing.Checkpointer(directory, state=state,
+                               plateau=plateau).save(12)
+    state, lines = RunState(seed=0), []
+    self.assertEqual(checkpointing.Checkpointer(
+        directory, report=lines.append, state=state).restore_latest(), 12)
+    self.assertEqual(lines, [])
+
   def test_replicas_read_the_lowered_rate(self):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
