@@ -1,4 +1,5 @@
-"""Training augmentation: random crop, horizontal flip, random erasing.
+"""Training augmentation: random crop, policies, horizontal flip, random
+erasing.
 
 Every draw is stateless and keyed on (the run's seed, the global step, the
 example's index in the data set), so an example is augmented the same way
@@ -12,11 +13,16 @@ uninterrupted run would (exact resume holds with augmentation on).
   files get Inception's random-resized crop instead (Szegedy et al. 2015: 8 %
   to 100 % of the area, aspect ratio 3/4 to 4/3; `crop_window`), which the
   decoder applies (core/data/images.read_or_flagged) before the resize.
+- "randaugment", "trivialaugment": RandAugment (N ops at magnitude bin M of
+  0..30) or TrivialAugment (wide), torchvision's policies; "colour":
+  Inception's photometric distortions (core/data/policies.py).
 - "flip": a horizontal flip with probability 1/2.
 - "erase": random erasing (Zhong et al. 2017) with probability 1/2: a
   rectangle of 2 % to 40 % of the area, aspect ratio 0.3 to 3.3, filled with
   uniform noise.
-Evaluation never augments (core/data/pipeline.py uses the deterministic path).
+They apply in that order: crop, randaugment or trivialaugment, colour, flip,
+erase. Evaluation never augments (core/data/pipeline.py uses the
+deterministic path).
 """
 
 import math
@@ -24,9 +30,13 @@ from typing import Sequence, Tuple
 
 import tensorflow as tf
 
+from core.data import policies
 from core.data.choices import AUGMENTATIONS
 
 _SALT = 0xA06  # separates these draws from dropout's, which use the same step
+# Separates the policies' draws from crop's, flip's and erase's (`seeds`,
+# left as they were, so those draw what they drew before policies came).
+_POLICY_SALT = 0x9011C7
 
 
 def check(ops: Sequence[str]) -> Tuple[str, ...]:
@@ -102,19 +112,30 @@ def seeds(seed: tf.Tensor):
   return tf.unstack(tf.random.experimental.stateless_split(seed, 3))
 
 
+def policy_seeds(seed: tf.Tensor):
+  """The (randaugment or trivialaugment, colour) seeds of one example's
+  draws, independent of `seeds`."""
+  salted = tf.random.experimental.stateless_fold_in(seed, _POLICY_SALT)
+  return tf.unstack(tf.random.experimental.stateless_split(salted, 2))
+
+
 def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
-            padding: int = 0, cropped: bool = False) -> tf.Tensor:
-  """Applies `ops` in the order crop, flip, erase.
+            padding: int = 0, cropped: bool = False, randaugment_ops: int = 2,
+            randaugment_magnitude: int = 9) -> tf.Tensor:
+  """Applies `ops` in the order crop, randaugment or trivialaugment, colour,
+  flip, erase.
 
   Args:
-    image: uint8 [H, W, C]; static H, W for the pad-and-crop of small sets.
+    image: uint8 [H, W, C], C 1 or 3 (static); static H, W for the
+      pad-and-crop of small sets.
     seed: This example's seed (`example_seed`).
     ops: Entries of AUGMENTATIONS.
     padding: Pixels pad-and-crop pads by (0: an eighth of the side).
     cropped: The image is a file's, already cropped (Inception's crop,
       `crop_window` with this seed's crop draw) and resized while it was
-      decoded (core/data/images.read_or_flagged): only flip and erase
-      remain.
+      decoded (core/data/images.read_or_flagged): the rest remains.
+    randaugment_ops: RandAugment's N, ops per image.
+    randaugment_magnitude: RandAugment's M, a magnitude bin of 0..30.
 
   Returns:
     uint8, the shape of `image`.
@@ -122,6 +143,15 @@ def augment(image: tf.Tensor, seed: tf.Tensor, ops: Sequence[str], *,
   crop, flip, erase = seeds(seed)
   if "crop" in ops and not cropped:
     image = pad_and_crop(image, crop, padding)
+  if {"randaugment", "trivialaugment", "colour"} & set(ops):
+    policy, colour = policy_seeds(seed)
+    if "randaugment" in ops:
+      image = policies.rand_augment(image, policy, randaugment_ops,
+                                    randaugment_magnitude)
+    if "trivialaugment" in ops:
+      image = policies.trivial_augment(image, policy)
+    if "colour" in ops:
+      image = policies.distort_colour(image, colour)
   if "flip" in ops:
     image = tf.image.stateless_random_flip_left_right(image, flip)
   if "erase" in ops:

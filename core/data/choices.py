@@ -2,4 +2,5 @@
 core/data/augment.py applies, which the command line offers as flags before
 TensorFlow loads."""
 
-AUGMENTATIONS = ("crop", "flip", "erase")
+AUGMENTATIONS = ("crop", "flip", "erase", "randaugment", "trivialaugment",
+                 "colour")

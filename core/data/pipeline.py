@@ -115,6 +115,8 @@ class Reading:
       or decoded, instead of stopping with a one-line error naming it.
     max_image_pixels: Images whose header declares more pixels are bad
       ones (never decoded): the bound on an image's bytes in flight.
+    randaugment_ops: "randaugment"'s N, ops per image.
+    randaugment_magnitude: "randaugment"'s M, a magnitude bin of 0..30.
   """
   image_size: int = 0
   channels: int = 1
@@ -123,6 +125,8 @@ class Reading:
   crop_padding: int = 0
   skip_bad_images: bool = False
   max_image_pixels: int = images_lib.DEFAULT_MAX_PIXELS
+  randaugment_ops: int = 2
+  randaugment_magnitude: int = 9
 
 
 BAD_IMAGE = images_lib.UNREADABLE
@@ -239,10 +243,8 @@ def _gather_rows(split, reading: Reading, augment: Tuple[str, ...] = ()):
 
   def augmented(row, batch):
     return tf.map_fn(
-        lambda args: augment_lib.augment(
-            args[0], augment_lib.example_seed(reading.seed, row["step"],
-                                              args[1]),
-            augment, padding=reading.crop_padding), (batch, row["index"]),
+        lambda args: _augmented(args[0], row["step"], args[1], reading,
+                                augment), (batch, row["index"]),
         fn_output_signature=tf.TensorSpec(batch.shape[1:], batch.dtype))
 
   def gather(row):
@@ -300,18 +302,30 @@ def read_image(load, key, element, reading: Reading, augment, *,
       max_pixels=reading.max_image_pixels, unreadable=unreadable)
 
 
+def _augmented(image, step, index, reading: Reading, augment, *,
+               cropped: bool = False):
+  """`image` (example `index` at global `step`) augmented as `reading`
+  says (core/data/augment.py)."""
+  return augment_lib.augment(
+      image, augment_lib.example_seed(reading.seed, step, index), augment,
+      padding=reading.crop_padding, cropped=cropped,
+      randaugment_ops=reading.randaugment_ops,
+      randaugment_magnitude=reading.randaugment_magnitude)
+
+
 def finish(decoded, element, label, reading: Reading, augment, where):
-  """Flips and erases (when training asks) one image read by `read_image`
-  and handles a bad one (in-memory rows: `_gather_rows`): it stops the run
-  naming `where` and the problem, or has weight 0 and is counted."""
+  """Augments (when training asks: what follows the crop) one image read
+  by `read_image`, in uint8 at its final size, and handles a bad one
+  (in-memory rows: `_gather_rows`): it stops the run naming `where` and the
+  problem, or has weight 0 and is counted."""
   index, ok = element["index"], decoded["ok"]
-  image = decoded["image"]
-  if augment:
-    seed = augment_lib.example_seed(reading.seed, element["step"], index)
-    image = augment_lib.augment(image, seed, augment, cropped=True)
   size = reading.image_size
-  # Crops and resizes with tensor sizes lose the static shape batching needs.
-  image = tf.ensure_shape(image, [size, size, reading.channels])
+  # Crops and resizes with tensor sizes lose the static shape batching (and
+  # the policies) need.
+  image = tf.ensure_shape(decoded["image"], [size, size, reading.channels])
+  if augment:
+    image = _augmented(image, element["step"], index, reading, augment,
+                       cropped=True)
   if not reading.skip_bad_images:
     with tf.control_dependencies([tf.debugging.Assert(
         ok | (index < 0), [f"<<{BAD_INPUT}:",

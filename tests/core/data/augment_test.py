@@ -1,5 +1,5 @@
-"""Augmentation: each draw keyed on (seed, step, index), shapes kept, and
-each operation does what it says."""
+"""Augmentation: each draw keyed on (seed, step, index), shapes kept, each
+operation does what it says, in the documented order."""
 
 import numpy as np
 import tensorflow as tf
@@ -7,6 +7,7 @@ from absl.testing import parameterized
 
 from core.data import augment
 from core.data import images
+from core.data import policies
 from core.data.choices import AUGMENTATIONS
 
 
@@ -72,6 +73,24 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertLessEqual(box, 0.45 * 28 * 28)
     self.assertBetween(erased, 3, 17)
 
+  @parameterized.parameters("randaugment", "trivialaugment")
+  def test_order_is_crop_policy_colour_flip_erase(self, policy):
+    # Each op draws from its own seed: a policy's draws leave crop's,
+    # flip's and erase's as they were without it.
+    x, seed = image(c=3), augment.example_seed(2, 7, 4)
+    crop, flip, erase = augment.seeds(seed)
+    drawn, colour = augment.policy_seeds(seed)
+    want = augment.pad_and_crop(x, crop)
+    want = (policies.rand_augment(want, drawn, 3, 12)
+            if policy == "randaugment" else
+            policies.trivial_augment(want, drawn))
+    want = policies.distort_colour(want, colour)
+    want = augment.random_erase(
+        tf.image.stateless_random_flip_left_right(want, flip), erase)
+    ops = ("erase", "flip", "colour", policy, "crop")
+    self.assertAllEqual(augment.augment(x, seed, ops, randaugment_ops=3,
+                                        randaugment_magnitude=12), want)
+
   @parameterized.parameters((60, 45), (224, 300), (20, 20))
   def test_files_come_out_at_the_training_size(self, h, w):
     # A file is cropped (Inception's window) and resized while decoded,
@@ -91,7 +110,8 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
   def test_check(self):
     self.assertEqual(augment.check(["flip", "crop"]), ("flip", "crop"))
     with self.assertRaisesRegex(ValueError, "`augment` must list distinct "
-                                "entries of crop, flip, erase; received "
+                                "entries of crop, flip, erase, randaugment, "
+                                "trivialaugment, colour; received "
                                 "augment='rotate'"):
       augment.check(["rotate"])
     with self.assertRaisesRegex(ValueError, "received augment='flip,flip'"):

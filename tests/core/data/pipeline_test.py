@@ -113,7 +113,7 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(first["index"], ids(stream(64, 8, seed=2), 1)[0][4:])
 
 
-class StreamedPipelineTest(tf.test.TestCase):
+class StreamedPipelineTest(tf.test.TestCase, parameterized.TestCase):
   """Image folders through the pipeline: decoded, resized, augmented by key,
   bad files named or skipped."""
 
@@ -151,6 +151,34 @@ class StreamedPipelineTest(tf.test.TestCase):
                         tf.concat([h["images"] for h in halves], 0))
     (later,) = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 1, 8)
     self.assertNotAllEqual(one["images"], later["images"])
+
+  @parameterized.parameters("randaugment", "trivialaugment", "colour")
+  def test_policies_batch_files_by_key_whatever_the_replicas(self, policy):
+    reading = pipeline.Reading(image_size=24, channels=3,
+                               augment=("crop", policy, "flip"), seed=5)
+    (one,) = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 1, 7)
+    self.assertEqual(one["images"].shape, [4, 24, 24, 3])
+    self.assertEqual(one["images"].dtype, tf.uint8)
+    halves = self.rows(self.data.train, [3, 4, 5, 6], reading, True, 2, 7)
+    self.assertAllEqual(one["images"],
+                        tf.concat([h["images"] for h in halves], 0))
+    plain = pipeline.Reading(image_size=24, channels=3,
+                             augment=("crop", "flip"), seed=5)
+    (without,) = self.rows(self.data.train, [3, 4, 5, 6], plain, True, 1, 7)
+    self.assertNotAllEqual(one["images"], without["images"])
+
+  def test_in_memory_rows_take_the_policies_reading_names(self):
+    split = datasets.synthetic(16)
+    ops = ("crop", "randaugment", "colour", "flip")
+    reading = pipeline.Reading(augment=ops, seed=4, randaugment_ops=3,
+                               randaugment_magnitude=20)
+    (row,) = self.rows(split, [7, 2, 11], reading, True, 1, 9,
+                       pipeline.memory_batches)
+    for i, index in enumerate([7, 2, 11]):
+      want = augment.augment(tf.constant(split.images[index]),
+                             augment.example_seed(4, 9, index), ops,
+                             randaugment_ops=3, randaugment_magnitude=20)
+      self.assertAllEqual(row["images"][i], want)
 
   def test_in_memory_augmentation_is_keyed_too(self):
     split = datasets.synthetic(16)
