@@ -23,7 +23,10 @@ def train_one_step(devices, optimizer="adam", recipe=False):
   key = (tuple(devices), optimizer, recipe)
   if key not in _RUNS:
     options = {False: {}, True: RECIPE, "norm": NORM, "full": FULL,
-               "bf16": BF16, "bf16_norm": dict(NORM, **BF16)}[recipe]
+               "bf16": BF16, "bf16_norm": dict(NORM, **BF16), "mix": MIX,
+               **{f"accumulate{k}": dict(MIX, norm_group_size=2,
+                                         accumulate_steps=k)
+                  for k in (1, 2, 4)}}[recipe]
     _RUNS[key] = _train(devices, optimizer, options)
   return _RUNS[key]
 
@@ -41,6 +44,11 @@ NORM = dict(norm="batch", norm_group_size=4, ema_decay=0.9)
 # one, 4a and 4d, otherwise): the convention holds for it, not only for the
 # two blocks the other cases run.
 FULL = dict(RECIPE, blocks=config_lib.BLOCKS)
+# Mixup and CutMix (each example's choice, lam and box drawn by its row of
+# the global batch; partners within groups of 4, the normalisation groups)
+# with smoothed targets, on batch normalisation.
+MIX = dict(NORM, mixup_alpha=0.4, cutmix_alpha=1.0, label_smoothing=0.1,
+           augment=("flip",))
 # bfloat16 compute (float32 weights, slots, sums and all-reduce).
 BF16 = dict(mixed_precision="mixed_bfloat16")
 
@@ -60,7 +68,7 @@ def _train(devices, optimizer, recipe):
 class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(("adam", False), ("sgd", False), ("adam", True),
-                            ("sgd", "norm"), ("adam", "full"))
+                            ("sgd", "norm"), ("adam", "full"), ("sgd", "mix"))
   def test_two_replicas_take_the_step_one_takes(self, optimizer, recipe):
     # One step: the same loss sums and the same update. The update is
     # compared as a whole per variable: ||two - one|| <= 1e-3 ||update||.
@@ -88,7 +96,7 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
                            1e-3 * update, a.name)
     for a, b in zip(one.trainer.step.optimizer.variables,
                     two.trainer.step.optimizer.variables):
-      if recipe == "norm":
+      if recipe in ("norm", "mix"):
         # Batch normalisation's backward pass subtracts two group means
         # from each gradient: its small entries keep less relative
         # precision (seen: 0.3 % on a few of conv1's after one step), so
@@ -97,13 +105,41 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
                              1e-3 * np.linalg.norm(a.numpy()), a.name)
       else:
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-6, msg=a.name)
-    if recipe == "norm":  # the moving statistics and the averaged copies
+    if recipe in ("norm", "mix"):  # the moving statistics and the averaged copies
       for a, b in zip(
           list(one.model.variables) + list(one.weights.ema.values),
           list(two.model.variables) + list(two.weights.ema.values)):
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)
       moved = one.model.conv1.norm.moving_mean.numpy()
       self.assertGreater(np.abs(moved).max(), 0)
+
+  def test_accumulated_micro_batches_take_the_step_one_batch_takes(self):
+    # --accumulate_steps: a batch of 8 in 4 micro-batches of 2 on one
+    # replica, and in 2 of 2 on each of two replicas, against the batch of
+    # 8 at once: the same sums and update (to float32's round-off in the
+    # order of the additions), with mixing, dropout and normalisation
+    # groups of 2 on: each micro-batch keeps its rows' draws and groups.
+    whole, _, sums, initial = train_one_step(["/cpu:0"], "sgd", "accumulate1")
+    for devices, recipe in ((["/cpu:0"], "accumulate4"),
+                            (["/cpu:0", "/cpu:1"], "accumulate2")):
+      cut, _, cut_sums, cut_initial = train_one_step(devices, "sgd", recipe)
+      for a, b in zip(initial, cut_initial):
+        np.testing.assert_array_equal(a, b)
+      for key in sums:
+        self.assertAllClose(sums[key], cut_sums[key], rtol=1e-5, atol=1e-5,
+                            msg=f"{recipe} {key}")
+      for a, b, start in zip(whole.model.trainable_variables,
+                             cut.model.trainable_variables, initial):
+        update = np.linalg.norm(a.numpy() - start)
+        self.assertGreater(update, 0, a.name)
+        # 1e-8: a variable whose gradient is round-off (a batch-normalised
+        # layer's beta before another normalisation moves by 1e-9) moves by
+        # round-off, which the order of the additions changes.
+        self.assertLessEqual(np.linalg.norm(a.numpy() - b.numpy()),
+                             1e-3 * update + 1e-8, f"{recipe} {a.name}")
+      for a, b in zip(whole.model.moving_statistics,
+                      cut.model.moving_statistics):
+        self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)
 
   @parameterized.parameters(False, "norm")
   def test_replicas_stay_identical(self, recipe):

@@ -8,6 +8,7 @@ the mean over the global batch (core/runtime/distribution.py).
 
 from typing import NamedTuple, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -40,16 +41,59 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor,
                                                  logits=logits)
 
 
-def googlenet_loss(outputs, labels: tf.Tensor,
-                   aux_weights: Sequence[float] = (0.3, 0.3),
+class Targets(NamedTuple):
+  """What a training batch's heads are scored against.
+
+  Attributes:
+    labels: int labels [N].
+    partner_labels: With mixup or CutMix (core/data/mixing.py), each
+      example's partner's label [N]; None: no mixing.
+    lam: The share [N] of an example's own label in its mixed target.
+    class_weights: [K] float32, each class's loss weight; None: all 1.
+  """
+  labels: tf.Tensor
+  partner_labels: Optional[tf.Tensor] = None
+  lam: Optional[tf.Tensor] = None
+  class_weights: Optional[tf.Tensor] = None
+
+
+def balanced_class_weights(labels: np.ndarray,
+                           num_classes: int) -> np.ndarray:
+  """Keras' and scikit-learn's "balanced" weights, examples / (classes x
+  the class's examples), so every class weighs as much in the loss; a class
+  without examples gets 1 (it never occurs)."""
+  counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)
+  weights = len(labels) / (num_classes * np.maximum(counts, 1))
+  return np.where(counts > 0, weights, 1.0).astype(np.float32)
+
+
+def target_loss(logits: tf.Tensor, targets: Targets,
+                label_smoothing: float = 0.0) -> tf.Tensor:
+  """Per-example cross-entropy against `targets`: the labels' (smoothed),
+  mixed with the partners' by lam, each label's term times its class
+  weight."""
+  def term(labels):
+    loss = cross_entropy(logits, labels, label_smoothing)
+    if targets.class_weights is None:
+      return loss
+    return loss * tf.gather(targets.class_weights, tf.cast(labels, tf.int32))
+
+  own = term(targets.labels)
+  if targets.partner_labels is None:
+    return own
+  lam = tf.cast(targets.lam, tf.float32)
+  return lam * own + (1.0 - lam) * term(targets.partner_labels)
+
+
+def googlenet_loss(outputs, labels, aux_weights: Sequence[float] = (0.3, 0.3),
                    label_smoothing: float = 0.0) -> HeadLosses:
   """Per-example weighted loss of the three heads.
 
   Args:
     outputs: GoogLeNetOutputs with all three heads (training mode).
-    labels: int labels [N].
+    labels: int labels [N], or Targets (mixed labels, class weights).
     aux_weights: Weights of aux1 and aux2.
-    label_smoothing: Applied to every head (cross_entropy).
+    label_smoothing: Applied to every head's targets (cross_entropy).
 
   Returns:
     HeadLosses of [N] float32 tensors.
@@ -63,9 +107,10 @@ def googlenet_loss(outputs, labels: tf.Tensor,
   if outputs.aux1 is None or outputs.aux2 is None:
     raise ValueError("googlenet_loss needs the aux heads' logits; call the "
                      "model with training=True.")
-  main = cross_entropy(outputs.logits, labels, label_smoothing)
-  aux1 = cross_entropy(outputs.aux1, labels, label_smoothing)
-  aux2 = cross_entropy(outputs.aux2, labels, label_smoothing)
+  targets = labels if isinstance(labels, Targets) else Targets(labels)
+  main = target_loss(outputs.logits, targets, label_smoothing)
+  aux1 = target_loss(outputs.aux1, targets, label_smoothing)
+  aux2 = target_loss(outputs.aux2, targets, label_smoothing)
   total = main + aux_weights[0] * aux1 + aux_weights[1] * aux2
   return HeadLosses(total, main, aux1, aux2)
 

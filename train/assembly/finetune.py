@@ -71,10 +71,17 @@ class Plan:
   rate_scales: Dict[str, float]         # slot key -> rate multiplier
 
 
-def plan(model: GoogLeNet, trainable: str,
-         lr_multiplier: float = 1.0) -> Plan:
-  """The variables `trainable` (RunConfig's) lets train; marks the frozen
-  layers' batch normalisations frozen (call before the step is traced)."""
+def plan(model: GoogLeNet, trainable: str, lr_multiplier: float = 1.0,
+         layer_decay: float = 1.0) -> Plan:
+  """The variables `trainable` (RunConfig's) lets train and their rates;
+  marks the frozen layers' batch normalisations frozen (call before the
+  step is traced).
+
+  A trunk layer's rate is the learning rate times `lr_multiplier` times
+  `layer_decay` to the power of its depth from the head: the last
+  inception block 1, the one before 2, ... conv1 the most. The heads (the
+  classifier and both auxiliary heads) train at the learning rate.
+  """
   order = layer_names(model.block_names)
   if trainable == "all":
     first = 0
@@ -87,9 +94,11 @@ def plan(model: GoogLeNet, trainable: str,
                  if layer_of(v) not in frozen)
   for norm in model.norm_layers:
     norm.frozen = layer_of(norm.gamma) in frozen
-  scales = ({slot_key(v): float(lr_multiplier) for v in params
-             if layer_of(v) not in HEADS} if lr_multiplier != 1 else {})
-  return Plan(params, tuple(frozen), scales)
+  depth = {layer: len(order) - i for i, layer in enumerate(order)}
+  scales = {slot_key(v): lr_multiplier * layer_decay ** depth[layer_of(v)]
+            for v in params if layer_of(v) not in HEADS}
+  return Plan(params, tuple(frozen),
+              {k: s for k, s in scales.items() if s != 1})
 
 
 @dataclasses.dataclass(frozen=True)

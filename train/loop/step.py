@@ -9,6 +9,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from core.data import mixing as mixing_lib
 from core.data import preprocessing
 from core.optim import losses
 from core.optim import metrics
@@ -66,6 +67,11 @@ class StepOptions:
     norm_group_size: Examples per batch normalisation group
       (layers/normalization.py); None: a replica's whole slice.
     gradient_norms: Keep each reduced gradient's norm for histograms.
+    accumulate_steps: Micro-batches a replica's slice is cut into, run one
+      after another, their gradients added: the same update in less
+      memory.
+    mixing: Mixup and CutMix (core/data/mixing.py); falsy: off.
+    class_weights: Each class's loss weight; None: all 1.
   """
   batch: distribution.BatchSplit
   aux_weights: Tuple[float, ...] = (0.3, 0.3)
@@ -75,6 +81,22 @@ class StepOptions:
   clip_norm: float = 0.0
   norm_group_size: Optional[int] = None
   gradient_norms: bool = False
+  accumulate_steps: int = 1
+  mixing: mixing_lib.Mixing = mixing_lib.Mixing()
+  class_weights: Optional[Tuple[float, ...]] = None
+
+  @property
+  def micro_batch(self) -> int:
+    """Rows of a replica's micro-batch.
+
+    Raises:
+      ValueError: If the micro-batches do not cut the slice evenly.
+    """
+    rows, parts = self.batch.per_replica, self.accumulate_steps
+    if rows % parts:
+      raise ValueError(f"`accumulate_steps` must divide the per-replica "
+                       f"batch ({rows}); received accumulate_steps={parts}.")
+    return rows // parts
 
 
 class TrainStep:
@@ -119,13 +141,13 @@ class TrainStep:
                               autograph=False) if options.jit_compile else (
                                   self._forward_backward)
 
-  def _forward_backward(self, images, labels, weight, seed, row_offset):
+  def _forward_backward(self, images, targets, weight, seed, row_offset):
     global_batch = self.options.batch.global_batch_size
     noise = DropoutNoise(seed, row_offset, global_batch)
     stats = BatchStatistics(self.options.norm_group_size, weight)
     with tf.GradientTape() as tape:
       outputs = self.model(images, training=True, noise=noise, stats=stats)
-      head = losses.googlenet_loss(outputs, labels,
+      head = losses.googlenet_loss(outputs, targets,
                                    self.options.aux_weights,
                                    self.options.label_smoothing)
       # A skipped image (weight 0) adds nothing; the mean stays over B.
@@ -136,17 +158,68 @@ class TrainStep:
              if self.model.norm_layers else [])
     return loss, grads, head, outputs, stats
 
-  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
+  def _micro_step(self, images, batch, seed, row_offset):
+    """Loss, gradients, metric sums and batch statistics of one
+    (micro-)batch of a replica, before any all-reduce."""
     labels, weight = batch["labels"], batch["weight"]
+    targets = losses.Targets(labels, class_weights=(
+        None if self.options.class_weights is None
+        else tf.constant(self.options.class_weights, tf.float32)))
+    if self.options.mixing:
+      mixed = mixing_lib.mix(images, labels, weight, self.options.mixing,
+                             seed, row_offset,
+                             self.options.batch.global_batch_size)
+      images = mixed.images
+      targets = targets._replace(partner_labels=mixed.partner_labels,
+                                 lam=mixed.lam)
+    loss, grads, head, outputs, stats = self._grads(
+        images, targets, weight, seed, row_offset)
+    values = {"examples": tf.reduce_sum(weight),
+              "bad_images": tf.reduce_sum(batch["bad"]),
+              "loss/total": tf.reduce_sum(head.total * weight)}
+    for name, field in HEADS.items():
+      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name) * weight)
+      values[f"accuracy/{name}"] = tf.reduce_sum(
+          metrics.top_k_correct(getattr(outputs, field), labels) * weight)
+    return loss, list(grads), values, list(stats)
+
+  def _accumulated(self, images, batch, seed, row_offset):
+    """`_micro_step` over the slice's micro-batches in turn (a while loop,
+    one micro-batch in memory at a time), everything added. Each keeps its
+    rows' place in the global batch, so dropout, mixing and normalisation
+    groups see what one pass over the slice would."""
+    parts, rows = self.options.accumulate_steps, self.options.micro_batch
+    cut = lambda t: tf.reshape(t, [parts, rows, *t.shape[1:]])
+    images, batch = cut(images), {k: cut(v) for k, v in batch.items()
+                                  if k in ("labels", "weight", "bad")}
+
+    def body(i, loss, grads, values, stats):
+      out = self._micro_step(images[i], {k: v[i] for k, v in batch.items()},
+                             seed, row_offset + i * rows)
+      added = tf.nest.map_structure(tf.add, (loss, grads, values, stats), out)
+      return (i + 1,) + added
+
+    zeros = (tf.constant(0.0), [tf.zeros(p.shape, p.dtype)
+                                for p in self.params],
+             {k: tf.constant(0.0) for k in TRAIN_SUMS},
+             [tf.zeros([layer.channels]) for layer in self.model.norm_layers
+              for _ in range(2)] + ([tf.constant(0.0)]
+                                    if self.model.norm_layers else []))
+    return tf.while_loop(lambda i, *_: i < parts, body,
+                         (tf.constant(0),) + zeros,
+                         parallel_iterations=1)[1:]
+
+  def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
     images = preprocessing.preprocess(
         batch["images"], image_size=self.model.image_size,
         channels=self.model.in_channels, dtype=self.options.compute_dtype)
     seed = tf.random.experimental.stateless_fold_in(
         tf.stack([self.state.seed, tf.constant(0x5EED, tf.int64)]),
         self.state.global_step)
-    loss, grads, head, outputs, stats = self._grads(
-        images, labels, weight, seed,
-        distribution.replica_row_offset(self.options.batch.per_replica))
+    offset = distribution.replica_row_offset(self.options.batch.per_replica)
+    run = (self._micro_step if self.options.accumulate_steps == 1
+           else self._accumulated)
+    loss, grads, values, stats = run(images, batch, seed, offset)
     reduced = distribution.all_reduce_sum([loss] + list(stats) + list(grads))
     loss, stats, grads = (reduced[0], reduced[1:1 + len(stats)],
                           reduced[1 + len(stats):])
@@ -160,13 +233,6 @@ class TrainStep:
     if self.loss_scale:
       self.loss_scale.update(finite)
     self._count(finite)
-    values = {"examples": tf.reduce_sum(weight),
-              "bad_images": tf.reduce_sum(batch["bad"]),
-              "loss/total": tf.reduce_sum(head.total * weight)}
-    for name, field in HEADS.items():
-      values[f"loss/{name}"] = tf.reduce_sum(getattr(head, name) * weight)
-      values[f"accuracy/{name}"] = tf.reduce_sum(
-          metrics.top_k_correct(getattr(outputs, field), labels) * weight)
     # A skipped step counts for nothing (its NaN sums would poison the mean).
     self.sums.add({k: tf.where(finite, v, 0.0) for k, v in values.items()})
 
@@ -200,18 +266,17 @@ class EvalStep:
   padding rows (weight 0) count for nothing."""
 
   def __init__(self, model: GoogLeNet, *,
-               compute_dtype: tf.DType = tf.float32, mirror: bool = False):
-    """Builds the step and its sums: call it in the strategy's scope."""
+               compute_dtype: tf.DType = tf.float32, mirror: bool = False,
+               crops: str = "1"):
+    """Builds the step and its sums: call it in the strategy's scope.
+    `mirror` and `crops` are GoogLeNet.classify's test-time views."""
     self.model, self.compute_dtype = model, compute_dtype
-    self.mirror = mirror  # GoogLeNet.classify's test-time mirroring
+    self.mirror, self.crops = mirror, crops
     self.sums = metrics.Sums(_eval_sums(model.num_classes), name="eval_sums")
 
   def __call__(self, batch: Dict[str, tf.Tensor]) -> None:
     weight, labels = batch["weight"], batch["labels"]
-    images = preprocessing.preprocess(
-        batch["images"], image_size=self.model.image_size,
-        channels=self.model.in_channels, dtype=self.compute_dtype)
-    logits = self.model.classify(images, mirror=self.mirror)
+    logits = self.logits(batch["images"])
     self.sums.add({
         "examples": tf.reduce_sum(weight),
         "bad_images": tf.reduce_sum(batch["bad"]),
@@ -224,3 +289,13 @@ class EvalStep:
         "confusion": metrics.confusion_matrix(
             labels, logits, self.model.num_classes, weight),
     })
+
+  def logits(self, images: tf.Tensor) -> tf.Tensor:
+    """The main head's logits of uint8 `images` with the step's views:
+    multi-crop takes its crops from the images as delivered, one crop is
+    the images resized to the model's side."""
+    multi = self.crops != "1"
+    return self.model.classify(preprocessing.preprocess(
+        images, image_size=None if multi else self.model.image_size,
+        channels=self.model.in_channels, dtype=self.compute_dtype),
+                               crops=self.crops, mirror=self.mirror)

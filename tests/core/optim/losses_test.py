@@ -1,3 +1,5 @@
+import collections
+
 import numpy as np
 import tensorflow as tf
 
@@ -71,3 +73,53 @@ class LossesTest(tf.test.TestCase):
     # Smoothing keeps the loss above zero even for a confident right answer.
     sure = np.array([[50.0, 0.0, 0.0]], np.float32)
     self.assertGreater(float(losses.cross_entropy(sure, [0], e)[0]), 0.5)
+
+
+class TargetsTest(tf.test.TestCase):
+  """Mixed targets and class weights (core/optim/losses.Targets)."""
+
+  def test_mixed_loss_is_the_cross_entropy_of_the_mixed_smoothed_target(self):
+    logits = tf.constant([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
+    targets = losses.Targets(tf.constant([0, 2]), tf.constant([1, 0]),
+                             tf.constant([0.7, 0.25]))
+    e, k = 0.1, 3
+    smooth = lambda y: tf.one_hot(y, k) * (1 - e) + e / k
+    mixed = (0.7 * smooth(0) + 0.3 * smooth(1),
+             0.25 * smooth(2) + 0.75 * smooth(0))
+    expected = tf.nn.softmax_cross_entropy_with_logits(
+        labels=tf.stack(mixed), logits=logits)
+    self.assertAllClose(losses.target_loss(logits, targets, e), expected,
+                        rtol=1e-6)
+
+  def test_class_weights_scale_each_label_term(self):
+    logits = tf.constant([[2.0, -1.0], [0.1, 0.2]])
+    plain = losses.cross_entropy(logits, tf.constant([0, 1]))
+    weights = tf.constant([0.5, 4.0])
+    weighted = losses.target_loss(logits, losses.Targets(
+        tf.constant([0, 1]), class_weights=weights))
+    self.assertAllClose(weighted, plain * weights)
+    mixed = losses.target_loss(logits, losses.Targets(
+        tf.constant([0, 1]), tf.constant([1, 0]), tf.constant([0.6, 0.6]),
+        weights))
+    cross = losses.cross_entropy(logits, tf.constant([1, 0]))
+    self.assertAllClose(mixed, 0.6 * plain * weights
+                        + 0.4 * cross * tf.constant([4.0, 0.5]))
+
+  def test_balanced_weights_on_a_ten_to_one_split(self):
+    labels = np.array([0] * 100 + [1] * 10)
+    weights = losses.balanced_class_weights(labels, 3)
+    # 110 / (3 * 100), 110 / (3 * 10); the absent class 1.
+    self.assertAllClose(weights, [110 / 300, 110 / 30, 1.0])
+    # Each present class then weighs the same in the loss.
+    self.assertAllClose(100 * weights[0], 10 * weights[1])
+
+  def test_the_heads_share_the_targets(self):
+    outputs = collections.namedtuple("O", "logits aux1 aux2")(
+        tf.constant([[1.0, 0.0]]), tf.constant([[0.0, 1.0]]),
+        tf.constant([[0.5, 0.5]]))
+    targets = losses.Targets(tf.constant([0]), tf.constant([1]),
+                             tf.constant([0.5]))
+    head = losses.googlenet_loss(outputs, targets)
+    self.assertAllClose(head.main, head.aux1)  # the mix is symmetric here
+    self.assertAllClose(head.total, head.main + 0.3 * head.aux1
+                        + 0.3 * head.aux2)

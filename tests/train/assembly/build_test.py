@@ -205,3 +205,49 @@ class PrepareDirTest(tf.test.TestCase):
     build.prepare_dir(folder, "model_dir")
     self.assertEqual(sorted(os.listdir(folder)),
                      [os.path.basename(theirs)])
+
+
+class RecipeWiringTest(tf.test.TestCase):
+  """The recipe's options reach the step as the config asks."""
+
+  def test_balanced_class_weights_on_a_ten_to_one_folder(self):
+    import glob  # pylint: disable=g-import-not-at-top
+    from tests import helpers  # pylint: disable=g-import-not-at-top
+    import tempfile  # pylint: disable=g-import-not-at-top
+    root = tempfile.mkdtemp()
+    helpers.write_image_folder(root, classes=("many", "few"), per_class=20)
+    for path in sorted(glob.glob(os.path.join(root, "train", "few", "*")))[2:]:
+      os.remove(path)  # 20 of "many", 2 of "few": 10 to 1
+    config = RunConfig(model_dir=root + "/run", dataset="folder",
+                       data_dir=root, validation_size=0, image_size=28,
+                       class_weight="balanced", global_batch_size=2,
+                       blocks=("4a", "4d"), num_cpu_devices=1)
+    data = build.load_data(config)
+    # Classes in name order: "few" is 0.
+    self.assertAllEqual(sorted(data.train.labels), [0] * 2 + [1] * 20)
+    weights = build._class_weights(config, data.train.labels,  # pylint: disable=protected-access
+                                   data.info.num_classes)
+    # 22 / (2 x 2) and 22 / (2 x 20): each class weighs the same in all.
+    self.assertAllClose(weights, (22 / 4, 22 / 40))
+    none = build._class_weights(  # pylint: disable=protected-access
+        RunConfig(model_dir="m"), data.train.labels, 2)
+    self.assertIsNone(none)
+    with self.assertRaisesRegex(errors.InputError, "`class_weight` must be "
+                                "none for a data set whose labels"):
+      build._class_weights(config, None, 2)  # pylint: disable=protected-access
+
+  def test_groups_must_divide_the_micro_batch(self):
+    batch = build.distribution.BatchSplit(32, 2)
+    with self.assertRaisesRegex(errors.InputError,
+                                r"`norm_group_size` must divide the "
+                                r"per-replica micro-batch \(4: global batch "
+                                r"32 over 2 replicas in 4 micro-batches; it "
+                                r"also sizes the mixing groups\)"):
+      build.step_options(RunConfig(model_dir="m", accumulate_steps=4,
+                                   mixup_alpha=0.2, norm_group_size=8),
+                         batch)
+    options = build.step_options(
+        RunConfig(model_dir="m", accumulate_steps=4, cutmix_alpha=1.0,
+                  norm_group_size=4), batch)
+    self.assertEqual((options.micro_batch, options.mixing.group_size,
+                      options.norm_group_size), (4, 4, None))

@@ -19,6 +19,7 @@ from layers.googlenet import GoogLeNet
 from tests import helpers
 from train.artefacts import export as export_lib
 from train.assembly import finetune
+from core.optim.optimizers import slot_key
 
 SMALL = dict(in_channels=1, image_size=28, stem="medium", norm="batch",
              blocks=helpers.SMALL_BLOCKS)
@@ -197,6 +198,48 @@ class TrainableTest(tf.test.TestCase):
     self.assertTrue(all("inception_4d" in k for k in later.rate_scales))
     self.assertFalse(finetune.plan(model, "all").rate_scales)
     self.assertFalse(any(n.frozen for n in model.norm_layers))
+
+  def test_layer_decay_scales_each_layer_by_its_depth(self):
+    model = _model()
+    order = ("conv1", "conv2_reduce", "conv2", "inception_4a",
+             "inception_4d")
+    plan = finetune.plan(model, "all", lr_multiplier=0.5, layer_decay=0.8)
+    for v in model.trainable_variables:
+      layer = finetune.layer_of(v)
+      expected = (1.0 if layer in finetune.HEADS
+                  else 0.5 * 0.8 ** (len(order) - order.index(layer)))
+      self.assertAlmostEqual(plan.rate_scales.get(slot_key(v), 1.0),
+                             expected, msg=v.name)
+
+  def test_rate_scales_act_on_the_update(self):
+    # One SGD step (no momentum) from the same start on the same batch: the
+    # gradient is the same, so each variable's update with the layer decay
+    # and the pre-trained multiplier is the plain update times its scale.
+    def one_step(**options):
+      tf.random.set_seed(5)  # the same initial weights
+      parts = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=4,
+                            optimizer="sgd", momentum=0.0, seed=5,
+                            global_batch_size=8, **options)
+      before = _values(parts.model)
+      parts.trainer.train(parts.trainer.iterator(datasets.synthetic(32), 0),
+                          1)
+      after = _values(parts.model)
+      return {k: after[k] - before[k] for k in before}, parts
+
+    plain, _ = one_step()
+    scaled, parts = one_step(layer_decay=0.7, pretrained_lr_multiplier=0.5)
+    scales = finetune.plan(parts.model, "all", 0.5, 0.7).rate_scales
+    seen = set()
+    for v in parts.model.trainable_variables:
+      key = finetune.key_of(v.name)
+      scale = scales.get(slot_key(v), 1.0)
+      seen.add(round(scale, 6))
+      self.assertGreater(np.abs(plain[key]).max(), 0, key)
+      # atol: an update read back as after - before keeps float32's
+      # rounding of the weight (|w| ~ 0.1: a few 1e-9).
+      self.assertAllClose(scaled[key], scale * plain[key], rtol=1e-3,
+                          atol=2e-8, msg=key)
+    self.assertGreater(len(seen), 4)  # heads 1, then every depth's own
 
   def test_frozen_variables_do_not_change_and_get_no_gradient(self):
     parts = helpers.parts(["/cpu:0"], steps_per_epoch=4, total_steps=4,
