@@ -14,6 +14,9 @@ NORMS = ("none", "batch")
 # The paper's network, and the two published ImageNet GoogLeNets'
 # (layers/googlenet.py's docstring).
 VARIANTS = ("paper", "torchvision", "slim")
+# Crops each test image is scored by (layers/crops.py): one, AlexNet's 10,
+# the paper's 144.
+TEST_CROPS = ("1", "10", "144")
 
 # Table 1 of the paper: each inception block's filter counts, in the forward
 # pass's order and layers/inception.InceptionSpec's fields (1x1, 3x3 reduce,

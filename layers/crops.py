@@ -22,8 +22,9 @@ from typing import Callable, List
 import numpy as np
 import tensorflow as tf
 
-# What classify's `crops` takes (the config's --test_crops).
-TEST_CROPS = ("1", "10", "144")
+# TEST_CROPS is what classify's `crops` takes (the config's --test_crops).
+from layers.choices import TEST_CROPS
+
 # Views of each image per mode: "mirror" is "1" with --test_mirror.
 VIEWS = {"1": 1, "mirror": 2, "10": 10, "144": 144}
 PAPER_SIZE = 224  # the crop side the scales below are given for

@@ -90,6 +90,20 @@ class AfterTrainingTest(unittest.TestCase):
     self.assertIn("confusion matrix (rows: true class", result.stdout)
     self.assertEqual(result.stderr, "")
 
+  def test_evaluate_with_ten_crops(self):
+    # --test_crops=10 scores each test image by its 10 crops (the run
+    # itself: one crop and the mirror): the same images, another loss.
+    result = command("train.evaluate", f"--model_dir={self.dir}",
+                     "--test_crops=10", "--output=json")
+    self.assertEqual(result.returncode, 0, result.stderr)
+    report = json.loads(result.stdout)
+    accuracy, loss, images = self.final
+    self.assertEqual(report["examples"], int(images))
+    self.assertNotAlmostEqual(report["loss"], float(loss), places=4)
+    # (Not more accurate here: the synthetic classes are pixel templates
+    # learnt at +-1 pixel of shift, and a corner crop shifts by 2.)
+    self.assertEqual(np.array(report["confusion"]).sum(), int(images))
+
   def test_saved_model_evaluation_as_json(self):
     result = command("train.evaluate", f"--model_dir={self.dir}",
                      f"--saved_model={self.export}", "--output=json")

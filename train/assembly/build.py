@@ -25,11 +25,13 @@ import tensorflow as tf
 from core.runtime import checkpointing
 from core.runtime import cluster as cluster_lib
 from core.data import datasets
+from core.data import mixing
 from core.data import types
 from core.runtime import distribution
 from core.runtime import files
 from core.data import pipeline
 from core.optim import averaging
+from core.optim import losses
 from core.optim import choices as optim_choices
 from core.optim import optimizers
 from core.optim import precision
@@ -37,6 +39,7 @@ from core.optim import schedules
 from core.runtime.errors import ClusterError, InputError
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
+from train.artefacts.progress import Progress
 from train.assembly import finetune
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
@@ -49,7 +52,7 @@ from train.loop.evaluator import Evaluator
 from train.loop.feed import Feed
 from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
-from train.loop.state import RunState
+from train.loop.state import Plateau, RunState
 from train.loop.summaries import Summaries
 from train.loop.trainer import Trainer
 from train.loop.weights import FINAL, WeightSets
@@ -71,11 +74,13 @@ class Parts(NamedTuple):
   vote: StopVote
   evaluator: Evaluator
   trainer: Optional[Trainer] = None  # None: evaluation only (train.evaluate)
+  plateau: Optional[Plateau] = None  # --lr_schedule=plateau, --early_stopping
 
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """What a checkpoint holds; the keys are checkpoint names (API)."""
     return {"model": self.model, "state": self.state,
             **(self.trainer.checkpoint_objects() if self.trainer else {}),
+            **({"plateau": self.plateau} if self.plateau else {}),
             **self.weights.checkpoint_objects()}
 
 
@@ -90,6 +95,7 @@ def run(config: RunConfig, *, report: Report = print) -> Result:
       renewed; a checkpoint was written.
     ClusterError: A worker of a multi-worker run was lost or never joined.
   """
+  report = Progress.of(report)  # one display: a message ends the bar's line
   cluster = (cluster_lib.from_environment()
              if config.strategy == "multi_worker" else None)
   chief = cluster is None or cluster.is_chief
@@ -191,7 +197,7 @@ def build(config: RunConfig, cluster: Optional[cluster_lib.Cluster],
       watcher=watcher,
       profiler=ProfileWindow(os.path.join(config.model_dir, "train"),
                              config.profile_steps if chief else ()),
-      report=report)
+      plateau=parts.plateau, report=report)
   controller.announce(restored, batch.num_replicas, config.image_size)
   return controller
 
@@ -215,12 +221,13 @@ def _restored_parts(config: RunConfig, strategy, data: datasets.Splits,
   def fresh():
     _seed_everything(config)
     parts = training_parts(config, strategy, data.info, batch,
-                           steps_per_epoch=steps[0], total_steps=steps[1])
+                           steps_per_epoch=steps[0], total_steps=steps[1],
+                           train_labels=getattr(data.train, "labels", None))
     return parts, checkpointing.Checkpointer(
         config.model_dir, max_to_keep=config.keep_checkpoints,
         report=lambda line: report(f"warning: {line}"),
         guard=parts.model.weights_and_statistics, writer=chief,
-        added=parts.weights.added_checkpoint_keys(parts.state.global_step),
+        added=added_checkpoint_keys(parts),
         **parts.checkpoint_objects())
 
   parts, checkpointer = fresh()
@@ -237,6 +244,15 @@ def _restored_parts(config: RunConfig, strategy, data: datasets.Splits,
                              report)
                  if restored is None and config.init_from else None)
   return parts, checkpointer, restored, initialised
+
+
+def added_checkpoint_keys(parts: Parts):
+  """Variables a checkpoint of an earlier version (or of a run with fewer
+  options) may lack, and their defaults."""
+  step = parts.state.global_step
+  return {**parts.weights.added_checkpoint_keys(step),
+          **(parts.plateau.added_checkpoint_keys(step)
+             if parts.plateau else {})}
 
 
 def _initialise(parts: Parts, config: RunConfig, class_names, strategy,
@@ -266,36 +282,81 @@ def _initialise(parts: Parts, config: RunConfig, class_names, strategy,
 
 def training_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                    info: types.DatasetInfo, batch: distribution.BatchSplit,
-                   *, steps_per_epoch: int, total_steps: int) -> Parts:
+                   *, steps_per_epoch: int, total_steps: int,
+                   train_labels: Optional[np.ndarray] = None) -> Parts:
   """The parts of a training run: every variable made in `strategy`'s
-  scope (the model sized by `info`), the step and its optimizer."""
-  options = step_options(config, batch)
+  scope (the model sized by `info`), the step and its optimizer
+  (`train_labels` for --class_weight=balanced)."""
+  options = step_options(config, batch, _class_weights(
+      config, train_labels, info.num_classes))
   parts = evaluation_parts(config, strategy, info, batch)
   with strategy.scope():
     trains = finetune.plan(parts.model, config.trainable,
-                           config.pretrained_lr_multiplier)
+                           config.pretrained_lr_multiplier,
+                           config.layer_decay)
+    plateau = _plateau(config)
     optimizer = optimizers.create(
         config.optimizer, trains.params,
-        make_schedule(config, steps_per_epoch, total_steps),
+        make_schedule(config, steps_per_epoch, total_steps, plateau),
         weight_decay=config.weight_decay, rate_scales=trains.rate_scales,
         **({"momentum": config.momentum, "nesterov": config.nesterov}
            if config.optimizer == "sgd" else {}))
     step = step_lib.TrainStep(parts.model, optimizer, parts.state, options,
                               weights=parts.weights)
   return parts._replace(trainer=Trainer(step, parts.evaluator.feed,
-                                        parts.vote, steps_per_epoch))
+                                        parts.vote, steps_per_epoch),
+                        plateau=plateau)
 
 
-def step_options(config: RunConfig,
-                 batch: distribution.BatchSplit) -> step_lib.StepOptions:
-  """How the config's training step computes its update."""
+def _plateau(config: RunConfig) -> Optional[Plateau]:
+  """The validations' record, when the plateau schedule or early stopping
+  reads it (only then: a run without either writes the checkpoint keys it
+  always wrote)."""
+  if config.lr_schedule != "plateau" and not config.early_stopping:
+    return None
+  return Plateau(patience=(config.plateau_patience
+                           if config.lr_schedule == "plateau" else 0),
+                 factor=config.plateau_factor,
+                 stop_after=config.early_stopping)
+
+
+def step_options(config: RunConfig, batch: distribution.BatchSplit,
+                 class_weights: Optional[Tuple[float, ...]] = None
+                 ) -> step_lib.StepOptions:
+  """How the config's training step computes its update.
+
+  Raises:
+    InputError: If the batch cannot be cut as the config asks.
+  """
+  groups = _groups(config, batch)
   return step_lib.StepOptions(
       batch=batch, aux_weights=tuple(config.aux_loss_weights),
       compute_dtype=_compute_dtype(config),
       jit_compile=config.jit_compile,
       label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
-      norm_group_size=_norm_groups(config, batch),
-      gradient_norms=bool(config.histogram_every))
+      norm_group_size=groups if config.norm == "batch" else None,
+      gradient_norms=bool(config.histogram_every),
+      accumulate_steps=config.accumulate_steps,
+      mixing=mixing.Mixing(config.mixup_alpha, config.cutmix_alpha,
+                           config.mix_switch_prob, groups),
+      class_weights=class_weights)
+
+
+def _class_weights(config: RunConfig, labels: Optional[np.ndarray],
+                   num_classes: int) -> Optional[Tuple[float, ...]]:
+  """--class_weight=balanced's weights from the training labels.
+
+  Raises:
+    InputError: If the split has no labels up front (streamed records).
+  """
+  if config.class_weight == "none":
+    return None
+  if labels is None:
+    raise InputError("`class_weight` must be none for a data set whose "
+                     "labels are not known before training (streamed "
+                     "records); received class_weight=balanced.")
+  return tuple(float(w) for w in losses.balanced_class_weights(
+      labels, num_classes))
 
 
 def _compute_dtype(config: RunConfig) -> tf.DType:
@@ -319,9 +380,11 @@ def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                       norm=config.norm, blocks=config.blocks,
                       variant=config.variant)
     state = RunState(config.seed)
-    step = step_lib.EvalStep(
+    scoring = lambda crops: step_lib.EvalStep(
         model, compute_dtype=_compute_dtype(config),
-        mirror=config.test_mirror)
+        mirror=config.test_mirror, crops=crops)
+    step = scoring("1")
+    final = scoring(config.test_crops) if config.test_crops != "1" else None
     params = model.weights_and_statistics
     weights = WeightSets(
         ema=(averaging.ExponentialMovingAverage(params, config.ema_decay)
@@ -332,8 +395,11 @@ def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
   vote = StopVote(strategy)
   feed = Feed(strategy, batch, _reading(config, info), info.num_classes,
               config.label_offset)
-  return Parts(model, state, weights, vote,
-               Evaluator(step, feed, vote, weights))
+  # Validation scores one crop (a multi-crop one at every validation would
+  # cost its views each time); the final test and train.evaluate the
+  # config's crops.
+  return Parts(model, state, weights, vote, Evaluator(
+      step, feed, vote, weights, final_step=final))
 
 
 def _reading(config: RunConfig,
@@ -342,13 +408,16 @@ def _reading(config: RunConfig,
       image_size=config.image_size, channels=info.channels,
       augment=tuple(config.augment), seed=config.seed,
       crop_padding=config.crop_padding,
+      randaugment_ops=config.randaugment_ops,
+      randaugment_magnitude=config.randaugment_magnitude,
       skip_bad_images=config.skip_bad_images,
       max_image_pixels=config.max_image_pixels)
 
 
 def make_schedule(config: RunConfig, steps_per_epoch: int,
-                  total_steps: int):
-  """The learning-rate schedule the config names, with its warm-up."""
+                  total_steps: int, plateau: Optional[Plateau] = None):
+  """The learning-rate schedule the config names, with its warm-up
+  (`plateau`: the record whose scale the plateau schedule reads)."""
   warmup = min(config.warmup_steps, total_steps - 1)
   if config.lr_schedule == "cosine":
     # Its warm-up is built in: the cosine starts where the warm-up ends.
@@ -358,26 +427,40 @@ def make_schedule(config: RunConfig, steps_per_epoch: int,
     # The paper: 4 % lower every 8 epochs.
     schedule = schedules.StepDecay(config.rate,
                                    decay_steps=8 * steps_per_epoch)
+  elif config.lr_schedule == "plateau":
+    # The rate, lowered by the controller when validation stalls.
+    schedule = schedules.Scaled(schedules.Constant(config.rate),
+                                plateau.rate_scale)
   else:
     schedule = schedules.Constant(config.rate)
   return schedules.Warmup(schedule, warmup) if warmup else schedule
 
 
-def _norm_groups(config: RunConfig,
-                 batch: distribution.BatchSplit) -> Optional[int]:
-  """Examples per batch normalisation group (None without --norm=batch).
+def _groups(config: RunConfig, batch: distribution.BatchSplit) -> int:
+  """Examples per batch normalisation group and per mixing group: the same
+  --norm_group_size, which must divide a replica's (micro-)batch.
 
   Raises:
-    InputError: If the group size does not divide the per-replica batch.
+    InputError: If it does not, where the config uses groups.
   """
-  if config.norm != "batch":
-    return None
-  if batch.per_replica % config.norm_group_size:
+  mixes = config.mixup_alpha or config.cutmix_alpha
+  rows = batch.per_replica // config.accumulate_steps
+  if batch.per_replica % config.accumulate_steps:
     raise InputError(
-        f"`norm_group_size` must divide the per-replica batch "
+        f"`accumulate_steps` must divide the per-replica batch "
         f"({batch.per_replica}: global batch {batch.global_batch_size} over "
         f"{batch.num_replicas} replicas); received "
-        f"norm_group_size={config.norm_group_size}.")
+        f"accumulate_steps={config.accumulate_steps}.")
+  if (config.norm == "batch" or mixes) and rows % config.norm_group_size:
+    raise InputError(
+        f"`norm_group_size` must divide the per-replica "
+        + ("micro-batch" if config.accumulate_steps > 1 else "batch")
+        + f" ({rows}: global batch {batch.global_batch_size} over "
+        f"{batch.num_replicas} replicas"
+        + (f" in {config.accumulate_steps} micro-batches"
+           if config.accumulate_steps > 1 else "")
+        + ("; it also sizes the mixing groups" if mixes else "")
+        + f"); received norm_group_size={config.norm_group_size}.")
   return config.norm_group_size
 
 

@@ -2,18 +2,17 @@
 (Orbit's evaluator), and the sample of misclassified images TensorBoard
 shows beside them."""
 
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from core.data import pipeline
-from core.data import preprocessing
 from train.loop import compiled
 from train.loop.feed import Feed, naming_bad_images
 from train.loop.preemption import StopVote
 from train.loop.step import EvalStep
-from train.loop.weights import VALIDATION, WeightSets
+from train.loop.weights import FINAL, VALIDATION, WeightSets
 
 EVAL_METRICS = ("loss/main", "accuracy/main", "accuracy/top5")
 # The misclassified-images grid looks at the first GALLERY_SAMPLE examples of
@@ -37,25 +36,26 @@ class Evaluator:
     feed: How splits become batches.
     vote: The stop flags the compiled loop checks before every step.
     weights: The weight sets swapped in for each purpose.
+    final_step: The final test's step where it scores other views than
+      validation (multi-crop testing: --test_crops); None: `step`.
   """
 
   def __init__(self, step: EvalStep, feed: Feed, vote: StopVote,
-               weights: WeightSets):
+               weights: WeightSets, final_step: Optional[EvalStep] = None):
     self.step, self.feed, self.weights = step, feed, weights
     self.loop = compiled.CompiledLoop(feed.strategy, step, step.sums, vote)
-    model = step.model
+    self._final_loop = (compiled.CompiledLoop(
+        feed.strategy, final_step, final_step.sums, vote)
+                        if final_step else self.loop)
     # Cross-replica, on this host's default device: no collective. No
     # AutoGraph: the model holds no Python control flow on tensors.
-    self._predict = tf.function(lambda images: tf.argmax(model.classify(
-        preprocessing.preprocess(images, image_size=model.image_size,
-                                 channels=model.in_channels,
-                                 dtype=step.compute_dtype),
-        mirror=step.mirror), axis=1, output_type=tf.int32), autograph=False)
+    self._predict = tf.function(lambda images: tf.argmax(
+        step.logits(images), axis=1, output_type=tf.int32), autograph=False)
 
   def evaluate(self, split, purpose: str = VALIDATION) -> Evaluation:
     """Main-head results over every example of `split` (padding and
     skipped images ignored), with the weights `purpose` uses
-    (train/loop/weights.py).
+    (train/loop/weights.py) and, for the final test, its views.
 
     Raises:
       DataError: An image cannot be read or decoded (and skipping is off).
@@ -63,8 +63,9 @@ class Evaluator:
     dataset = self.feed.distributed(split, training=False)
     steps = pipeline.eval_steps(split.num_examples,
                                 self.feed.batch.global_batch_size)
+    loop = self._final_loop if purpose == FINAL else self.loop
     with naming_bad_images(), self.weights(purpose):
-      sums = self.loop.run(iter(dataset), steps)
+      sums = loop.run(iter(dataset), steps)
     return Evaluation(compiled.means(sums, EVAL_METRICS),
                       sums["confusion"], int(sums["examples"]),
                       int(sums["bad_images"]))

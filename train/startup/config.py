@@ -17,7 +17,7 @@ from core.data.choices import AUGMENTATIONS
 from core.optim.choices import AUTO, OPTIMIZERS, PRECISIONS
 from core.runtime.choices import STRATEGIES
 from core.runtime.errors import InputError
-from layers.choices import BLOCKS, NORMS, STEMS, VARIANTS
+from layers.choices import BLOCKS, NORMS, STEMS, TEST_CROPS, VARIANTS
 
 # The choice lists. This module must not import TensorFlow (the command line
 # parses flags and sets TF's environment before TF loads), so the lists the
@@ -28,7 +28,6 @@ EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
 TRAINABLE = ("all", "head")
 CLASS_WEIGHTS = ("none", "balanced")
-TEST_CROPS = ("1", "10", "144")
 TFDS_PREFIX = "tfds:"
 
 
