@@ -54,7 +54,8 @@ LONG_FILES_FIRST = (
     "train/loop/step_test.py", "train/artefacts/export_test.py",
     "packaging_test.py", "train/main_test.py", "evaluate_predict_test.py",
     "import_weights_test.py",
-    "core/streaming_memory_test.py")
+    "core/streaming_memory_test.py", "object_storage_data_test.py",
+    "recipe_resume_test.py", "plateau_early_stop_test.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

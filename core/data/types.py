@@ -30,6 +30,13 @@ def is_streamed(name: str) -> bool:
   return name in STREAMED or name.startswith(TFDS_PREFIX)
 
 
+def is_records(name: str) -> bool:
+  """Whether the set `name` is a stream of records (shards, TFDS sets):
+  not indexed, so it cannot be cut, its labels are not known before
+  training, and each worker reads its own files."""
+  return name == "tfrecord" or name.startswith(TFDS_PREFIX)
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
   """What the rest of the engine needs to know about a data set.

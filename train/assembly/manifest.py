@@ -11,6 +11,7 @@ from typing import Optional
 import tensorflow as tf
 
 from core.data import datasets
+from core.data import types
 from core.runtime import distribution
 from core.runtime import files
 from core.runtime.errors import InputError, NoSpaceError, is_no_space
@@ -126,7 +127,7 @@ def check_same_data(model_dir: str, info: datasets.DatasetInfo,
   if old_offset != label_offset:
     diffs.append(f"label_offset: {old_offset!r} there, {label_offset!r} now")
   old_pipelines = manifest.get("input_pipelines", 1)
-  if new["name"] == "tfrecord" and old_pipelines != input_pipelines:
+  if types.is_records(new["name"]) and old_pipelines != input_pipelines:
     diffs.append(f"workers reading the shards: {old_pipelines!r} there, "
                  f"{input_pipelines!r} now, which reads them in another "
                  "order; run as many workers")

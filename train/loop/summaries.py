@@ -51,7 +51,7 @@ class Summaries:
     accuracy = confusion.per_class_accuracy(counts)
     with self._writer(split).as_default(step=step):
       tf.summary.image("confusion_matrix",
-                       confusion.heat_map(counts, classes)[None],
+                       confusion.heat_map(counts, classes, class_names)[None],
                        description=self._shown(class_names, classes))
       # Tags of their own: TensorBoard files a tag under one plugin only,
       # and a table sharing the image's tag hid the image from Images.

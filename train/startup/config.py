@@ -28,7 +28,6 @@ EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
 TRAINABLE = ("all", "head")
 CLASS_WEIGHTS = ("none", "balanced")
-TFDS_PREFIX = "tfds:"
 
 
 def layer_names(blocks: Sequence[str]) -> Tuple[str, ...]:
@@ -364,19 +363,17 @@ class RunConfig:
          "validation stalls, and there is no validation)")
     need(validates or not self.early_stopping, "early_stopping",
          "0 with --validation_size=0 (there is no validation to stop on)")
-    need(self.class_weight == "none" or self.dataset not in (
-        "tfrecord",) and not self.dataset.startswith(TFDS_PREFIX),
+    need(self.class_weight == "none" or not types.is_records(self.dataset),
          "class_weight", "none with streamed records (balanced weights need "
          "every label before the first step; a folder or IDX set has them)")
 
   def _check_data(self, need) -> None:
-    need(self.dataset in types.NAMES or (
-        self.dataset.startswith(TFDS_PREFIX)
-        and len(self.dataset) > len(TFDS_PREFIX)), "dataset",
+    need(types.is_known(self.dataset), "dataset",
          "one of " + ", ".join(types.NAMES) + ", or tfds:NAME")
-    need(not (self.train_examples and self.dataset == "tfrecord"),
-         "train_examples", "0 with --dataset=tfrecord (shards are streamed, "
-         "not indexed, so cannot be cut; write fewer shards instead)")
+    need(not (self.train_examples and types.is_records(self.dataset)),
+         "train_examples",
+         f"0 with --dataset={self.dataset} (records are streamed, not "
+         "indexed, so cannot be cut; write fewer shards instead)")
 
   def _check_variant(self, need) -> None:
     """A published network's variant implies its batch normalisation and
@@ -455,7 +452,7 @@ class RunConfig:
       lines.append("--crop_padding sets the padding of --augment=crop, but "
                    "--augment has no crop: it changes nothing (add crop to "
                    "--augment, or drop --crop_padding).")
-    elif self.crop_padding and self.dataset in types.STREAMED:
+    elif self.crop_padding and types.is_streamed(self.dataset):
       lines.append(f"--crop_padding pads images of one fixed size (the IDX "
                    f"sets), but --dataset={self.dataset} reads files, which "
                    "--augment=crop crops with Inception's random-resized "

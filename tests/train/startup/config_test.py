@@ -122,9 +122,11 @@ class ConfigTest(tf.test.TestCase):
         (dict(norm_group_size=0), "`norm_group_size` must be a positive "
          "integer"),
         (dict(dataset="tfrecord", train_examples=4), r"^`train_examples` "
-         r"must be 0 with --dataset=tfrecord \(shards are streamed, not "
+         r"must be 0 with --dataset=tfrecord \(records are streamed, not "
          r"indexed, so cannot be cut; write fewer shards instead\); "
          r"received train_examples=4\.$"),
+        (dict(dataset="tfds:mnist", train_examples=4), r"^`train_examples` "
+         r"must be 0 with --dataset=tfds:mnist \(records are streamed"),
 
     ]
     for kwargs, pattern in cases:
