@@ -1,10 +1,17 @@
 """SavedModel export for TF Serving: images in, main head only, atomic.
 
-Two signatures, both returning `logits`, `probabilities`, `classes` (int64)
-and `class_names` (string):
+Three signatures for TF Serving, each returning `logits`, `probabilities`,
+`classes` (int64) and `class_names` (string):
 - `serving_default`: uint8 images [N, H, W, C] of any size;
 - `serving_bytes`: encoded JPEG or PNG images, a string vector [N] (TF
-  Serving's REST API takes them as {"b64": ...}).
+  Serving's REST API takes them as {"b64": ...});
+- `serving_tf_example`: serialized tf.Examples [N], each holding an encoded
+  image under `image/encoded` (Model Garden's `tf_example` input, its input
+  named `inputs` as there; other features are ignored).
+And one for converters (train/convert.py: TFLite, ONNX), `conversion`: uint8
+images [N, H, W, C] at the fixed size the model reads, returning `logits`
+and `probabilities` only (no strings, no data-dependent branch), with the
+preprocessing inside.
 Images are brought to the size training read them at before the model's own
 preprocessing: data sets of one image size (the IDX sets) are trained at
 their native size, and other sizes are resized to it; images of any size
@@ -25,11 +32,13 @@ that exists is never overwritten: the same weights (their sha256 is in the
 metadata) are not exported twice, other weights take the next free version.
 Only the trunk's variables are saved; the aux heads and the optimizer are not.
 
-Before publishing, the copy on disk is loaded back and both signatures are
-run on a fixed batch (pixels, and the same pixels as PNG) and compared with
-the in-memory model on those pixels; a mismatch publishes nothing and says
-why (ExportError). `serving_bytes` calls `serving_default`'s function after
-decoding, so the SavedModel holds the network's graph once.
+Each signature calls the next one's function (tf.Example -> bytes -> any
+size -> conversion), so the SavedModel holds the network's graph once.
+Before publishing, the copy on disk is loaded back and two signatures are
+run on a fixed batch, pixels and the same pixels as PNGs in tf.Examples
+(which runs through all four functions), and compared with the in-memory
+model on those pixels; a mismatch publishes nothing and says why
+(ExportError).
 
 Each version carries TF Serving's warm-up file,
 `assets.extra/tf_serving_warmup_requests`: a TFRecord of `PredictionLog`
@@ -55,6 +64,13 @@ from core.data import preprocessing
 from core.runtime import files
 from core.runtime.errors import ExportError, NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
+
+# Model Garden's key for the encoded image of a tf.Example
+# (official/vision/serving/export_base.py), also TF-slim's and TFDS's.
+EXAMPLE_IMAGE_KEY = "image/encoded"
+# The signature converters read (train/artefacts/tflite_model.py and
+# onnx_model.py).
+CONVERSION = "conversion"
 
 
 class ServingModule(tf.Module):
@@ -99,6 +115,12 @@ class ServingModule(tf.Module):
     self.serve_bytes = tf.function(
         self._serve_bytes, autograph=False,
         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    self.serve_examples = tf.function(
+        self._serve_examples, autograph=False,
+        input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    self.serve_fixed = tf.function(
+        self._serve_fixed, autograph=False, input_signature=[tf.TensorSpec(
+            [None, *self._target, channels], tf.uint8, name="images")])
 
   @property
   def input_shape(self):
@@ -118,18 +140,34 @@ class ServingModule(tf.Module):
     # once, not once per signature (half the tracing, the file and the load).
     return self.serve(decoded)
 
+  def _serve_examples(self, serialized):
+    encoded = tf.io.parse_example(serialized, {
+        EXAMPLE_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
+    return self.serve_bytes(encoded[EXAMPLE_IMAGE_KEY])
+
+  def _serve_fixed(self, images):
+    images = tf.ensure_shape(images, [None, *self.input_shape])  # as _serve
+    x = preprocessing.preprocess(images, image_size=self._image_size,
+                                 channels=self._in_channels)
+    logits = self._classify(x)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
   def _outputs(self, images):
     target = self._target
     images = tf.cond(tf.reduce_all(tf.shape(images)[1:3] == target),
                      lambda: images,
                      lambda: images_lib.resize(images, *target))
     images = tf.ensure_shape(images, [None, *target, self._channels])
-    x = preprocessing.preprocess(images, image_size=self._image_size,
-                                 channels=self._in_channels)
-    logits = self._classify(x)
-    classes = tf.argmax(logits, axis=-1, output_type=tf.int64)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-            "classes": classes, "class_names": tf.gather(self._names, classes)}
+    outputs = self.serve_fixed(images)
+    classes = tf.argmax(outputs["logits"], axis=-1, output_type=tf.int64)
+    return dict(outputs, classes=classes,
+                class_names=tf.gather(self._names, classes))
+
+  def signatures(self) -> Dict[str, Callable]:
+    """The SavedModel's signatures by name."""
+    return {"serving_default": self.serve, "serving_bytes": self.serve_bytes,
+            "serving_tf_example": self.serve_examples,
+            CONVERSION: self.serve_fixed}
 
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
@@ -270,8 +308,7 @@ def _publish(tmp: str, export_dir: str, version: int, report) -> str:
 
 
 def _write(module: ServingModule, path: str, metadata: Optional[dict]):
-  tf.saved_model.save(module, path, signatures={
-      "serving_default": module.serve, "serving_bytes": module.serve_bytes})
+  tf.saved_model.save(module, path, signatures=module.signatures())
   extra = os.path.join(path, "assets.extra")
   files.makedirs(extra)
   files.write_atomic(os.path.join(extra, "metadata.json"), json.dumps(
@@ -285,20 +322,39 @@ def _write(module: ServingModule, path: str, metadata: Optional[dict]):
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-def check_inputs(module: ServingModule) -> Dict[str, tf.Tensor]:
-  """A fixed small batch for each signature: uint8 images at the training
-  size, and the same images PNG-encoded (lossless: both signatures must
-  give the same outputs)."""
+def check_inputs(module: ServingModule) -> Dict[str, Dict[str, tf.Tensor]]:
+  """A fixed small batch for each signature, {signature: {input: value}}:
+  uint8 images at the training size, the same images PNG-encoded
+  (lossless: every signature must give the same outputs), and those PNGs
+  in tf.Examples."""
   pixels = np.random.RandomState(0).randint(
       0, 256, [2, *module.input_shape]).astype(np.uint8)
-  encoded = tf.stack([tf.io.encode_png(p) for p in pixels])
-  return {"serving_default": tf.constant(pixels),
-          "serving_bytes": encoded}
+  encoded = [tf.io.encode_png(p).numpy() for p in pixels]
+  return {"serving_default": {"images": tf.constant(pixels)},
+          "serving_bytes": {"images": tf.constant(encoded)},
+          "serving_tf_example": {"inputs": tf.constant(
+              [example_of(e) for e in encoded])},
+          CONVERSION: {"images": tf.constant(pixels)}}
+
+
+def example_of(encoded: bytes) -> bytes:
+  """A serialized tf.Example holding `encoded` (an image file's bytes) as
+  `serving_tf_example` reads it."""
+  return tf.train.Example(features=tf.train.Features(feature={
+      EXAMPLE_IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[encoded]))})).SerializeToString()
+
+
+# serving_tf_example runs through every other signature's function (parse,
+# then serving_bytes's decoding, serving_default's resize, conversion's
+# network): these two cover all four. Each signature's first call optimises
+# its whole graph (measured: about 1 s for a decoding one, small network).
+CHECKED = ("serving_default", "serving_tf_example")
 
 
 def check_export(module: ServingModule, path: str) -> None:
-  """Loads the SavedModel at `path` and compares each signature's outputs
-  on `check_inputs` with the in-memory model's on the same pixels.
+  """Loads the SavedModel at `path` and compares the CHECKED signatures'
+  outputs on `check_inputs` with the in-memory model's on the same pixels.
 
   Raises:
     ExportError: Naming the signature and the difference.
@@ -306,10 +362,10 @@ def check_export(module: ServingModule, path: str) -> None:
   with files.literal(path) as readable:
     loaded = tf.saved_model.load(readable)
   inputs = check_inputs(module)
-  want = module.serve(inputs["serving_default"])
+  want = module.serve(**inputs["serving_default"])
   scale = 1.0 + float(tf.reduce_max(tf.abs(want["logits"])))
-  for signature, images in inputs.items():
-    got = loaded.signatures[signature](images=images)
+  for signature in CHECKED:
+    got = loaded.signatures[signature](**inputs[signature])
     gap = float(tf.reduce_max(tf.abs(got["logits"] - want["logits"])))
     same_classes = bool(tf.reduce_all(got["classes"] == want["classes"]))
     if not (gap <= 1e-5 * scale and same_classes):
@@ -333,15 +389,15 @@ def _varint(value: int) -> bytes:
       return bytes(out)
 
 
-def prediction_log(signature: str, images: tf.Tensor) -> bytes:
+def prediction_log(signature: str, inputs: Dict[str, tf.Tensor]) -> bytes:
   """A serialized tensorflow.serving.PredictionLog holding one PredictRequest
-  for `signature` with input `images`: PredictionLog.predict_log (6) ->
+  for `signature` with `inputs`: PredictionLog.predict_log (6) ->
   PredictLog.request (1) -> PredictRequest {model_spec (1) {signature_name
-  (3)}, inputs (2): map entry {key (1), value (2): TensorProto}}."""
-  tensor = tf.make_tensor_proto(images.numpy()).SerializeToString()
-  entry = _field(1, b"images") + _field(2, tensor)
-  request = (_field(1, _field(3, signature.encode()))  # model_spec
-             + _field(2, entry))
+  (3)}, inputs (2): one map entry {key (1), value (2): TensorProto} each}."""
+  request = _field(1, _field(3, signature.encode()))  # model_spec
+  for name, value in inputs.items():
+    tensor = tf.make_tensor_proto(value.numpy()).SerializeToString()
+    request += _field(2, _field(1, name.encode()) + _field(2, tensor))
   return _field(6, _field(1, request))
 
 

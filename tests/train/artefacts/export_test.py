@@ -1,3 +1,4 @@
+import base64
 import json
 import os
 import subprocess
@@ -63,6 +64,39 @@ def load_in_fresh_process(test, path, images):
   return np.load(out_file, allow_pickle=True)
 
 
+def rest_predict(signatures, body: str) -> dict:
+  """TF Serving's REST predict (POST /v1/models/<name>:predict) on a loaded
+  SavedModel's signatures, as TF Serving reads a body: the signature named
+  by `signature_name` (default serving_default); `instances` (rows: for a
+  one-input signature each row is the value) or `inputs` (columns, by input
+  name); a {"b64": ...} object stands for the bytes it encodes. Returns the
+  response: `predictions` (one object per row) or `outputs` (columns)."""
+  request = json.loads(body)
+  fn = signatures[request.get("signature_name", "serving_default")]
+  specs = fn.structured_input_signature[1]
+
+  def value(item):
+    if isinstance(item, dict) and list(item) == ["b64"]:
+      return base64.b64decode(item["b64"])
+    return [value(i) for i in item] if isinstance(item, list) else item
+
+  if "instances" in request:
+    (name,) = specs  # the one-input form, as this model's signatures are
+    columns = {name: value(request["instances"])}
+  else:
+    columns = {k: value(v) for k, v in request["inputs"].items()}
+  out = fn(**{k: tf.constant(v, specs[k].dtype) for k, v in columns.items()})
+  out = {k: v.numpy().tolist() if v.dtype != tf.string else
+         [s.decode() for s in v.numpy()] for k, v in out.items()}
+  if "instances" not in request:
+    return {"outputs": out}
+  return {"predictions": [dict(zip(out, row)) for row in zip(*out.values())]}
+
+
+def b64(data: bytes) -> dict:
+  return {"b64": base64.b64encode(data).decode()}
+
+
 def small_network(*args, **kwargs) -> GoogLeNet:
   return GoogLeNet(*args, blocks=helpers.SMALL_BLOCKS, **kwargs)
 
@@ -102,16 +136,72 @@ class ExportTest(tf.test.TestCase):
     spec = fn.structured_input_signature[1]["images"]
     self.assertEqual((spec.dtype, spec.shape.as_list()),
                      (tf.uint8, [None, None, None, 1]))
-    spec = signatures["serving_bytes"].structured_input_signature[1][
-        "images"]
-    self.assertEqual((spec.dtype, spec.shape.as_list()), (tf.string, [None]))
-    for name in ("serving_default", "serving_bytes"):
+    for name, key in (("serving_bytes", "images"),
+                      ("serving_tf_example", "inputs")):
+      self.assertEqual(list(signatures[name].structured_input_signature[1]),
+                       [key])
+      spec = signatures[name].structured_input_signature[1][key]
+      self.assertEqual((spec.dtype, spec.shape.as_list()),
+                       (tf.string, [None]))
+    for name in ("serving_default", "serving_bytes", "serving_tf_example"):
       outputs = signatures[name].structured_outputs
       self.assertEqual(sorted(outputs), ["class_names", "classes", "logits",
                                          "probabilities"])
       self.assertEqual(outputs["classes"].dtype, tf.int64)
       self.assertEqual(outputs["class_names"].dtype, tf.string)
       self.assertEqual(outputs["probabilities"].shape.as_list(), [None, 10])
+    self.assertLen(signatures, 4)
+
+  def test_the_conversion_signature_is_fixed_size_pixels_to_numbers(self):
+    fn = tf.saved_model.load(self.path).signatures[export.CONVERSION]
+    spec = fn.structured_input_signature[1]["images"]
+    self.assertEqual((spec.dtype, spec.shape.as_list()),
+                     (tf.uint8, [None, 28, 28, 1]))
+    self.assertEqual(sorted(fn.structured_outputs),
+                     ["logits", "probabilities"])
+    out = fn(images=tf.constant(self.images))
+    self.assertAllClose(out["logits"], self.expected_logits(), atol=1e-4,
+                        rtol=1e-4)
+    with self.assertRaises(tf.errors.InvalidArgumentError):
+      fn(images=tf.zeros([1, 32, 32, 1], tf.uint8))
+
+  def test_tf_examples_in_tf_servings_rest_format(self):
+    # Model Garden's tf_example input: each serialized Example holds the
+    # encoded image (and here a label, which serving ignores), sent as TF
+    # Serving's REST body carries bytes, {"b64": ...}.
+    signatures = tf.saved_model.load(self.path).signatures
+    examples = []
+    for label, image in enumerate(self.images):
+      example = tf.train.Example.FromString(export.example_of(
+          tf.io.encode_png(image).numpy()))
+      example.features.feature["image/class/label"].int64_list.value.append(
+          label)
+      examples.append(b64(example.SerializeToString()))
+    want = signatures["serving_default"](images=tf.constant(self.images))
+    rows = rest_predict(signatures, json.dumps(
+        {"signature_name": "serving_tf_example", "instances": examples}))
+    self.assertLen(rows["predictions"], len(self.images))
+    self.assertAllEqual([r["logits"] for r in rows["predictions"]],
+                        want["logits"])
+    self.assertEqual([r["class_names"] for r in rows["predictions"]],
+                     [n.decode() for n in want["class_names"].numpy()])
+    columns = rest_predict(signatures, json.dumps(
+        {"signature_name": "serving_tf_example",
+         "inputs": {"inputs": examples[:2]}}))
+    self.assertAllEqual(columns["outputs"]["classes"], want["classes"][:2])
+    self.assertAllClose(columns["outputs"]["logits"], self.expected_logits()[
+        :2], atol=1e-4, rtol=1e-4)
+
+  def test_an_example_without_an_encoded_image_is_refused(self):
+    fn = tf.saved_model.load(self.path).signatures["serving_tf_example"]
+    example = tf.train.Example()
+    example.features.feature["image/class/label"].int64_list.value.append(1)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "image/encoded"):
+      fn(inputs=tf.constant([example.SerializeToString()]))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "header cannot be sized"):
+      fn(inputs=tf.constant([export.example_of(b"not an image")]))
 
   def test_native_size_gives_the_training_numbers_other_sizes_are_resized(
       self):
@@ -275,7 +365,7 @@ class ExportTest(tf.test.TestCase):
                     for k, v in request.inputs.items()}
           out = signatures[request.model_spec.signature_name](**inputs)
           replayed.append((request.model_spec.signature_name,
-                           out["classes"].numpy().tolist()))
+                           out["logits"].numpy().argmax(-1).tolist()))
         print(replayed)
         """))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -285,8 +375,10 @@ class ExportTest(tf.test.TestCase):
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
     replayed = eval(done.stdout.strip().splitlines()[-1])  # pylint: disable=eval-used
     self.assertEqual([name for name, _ in replayed],
-                     ["serving_default", "serving_bytes"])
-    self.assertEqual(replayed[0][1], replayed[1][1])  # same pixels, PNG or not
+                     ["serving_default", "serving_bytes", "serving_tf_example",
+                      export.CONVERSION])
+    for _, classes in replayed[1:]:  # the same pixels, as PNG or not
+      self.assertEqual(classes, replayed[0][1])
     self.assertEqual(len(replayed[0][1]), 2)
 
   def test_saved_model_cli_runs_it(self):
