@@ -12,13 +12,16 @@ help:
 	@echo "make test | make train | make rehearsal | make bench | make tensorboard | make clean"
 
 # TensorFlow's extra: gpu where nvidia-smi lists a GPU, else cpu (the
-# script says which and why; TF_EXTRA=cpu|gpu chooses by hand).
+# script says which and why; TF_EXTRA=cpu|gpu chooses by hand). The
+# optional extras the suite tests: converted models run in LiteRT and
+# onnxruntime, and TensorFlow Datasets as a source.
+TEST_EXTRAS := litert,onnx,tfds
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@bash tools/ensure_venv.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	extra=$$(bash tools/tf_extra.sh) && \
-	    $(PY) -m pip install -q -e ".[$$extra,test]"
+	    $(PY) -m pip install -q -e ".[$$extra,test,$(TEST_EXTRAS)]"
 	# TF Serving's protos, for the warm-up file's test. Without --no-deps its
 	# declared dependency on `tensorflow` would install over tensorflow-cpu.
 	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==2.21.*'
