@@ -15,6 +15,7 @@ the fixed size the model reads and holds the preprocessing, so a device
 feeds pixels and reads logits; LiteRT resizes its batch dimension.
 """
 
+import os
 import warnings
 from typing import Iterator, Optional, Sequence
 
@@ -24,6 +25,7 @@ import tensorflow as tf
 from core.data import batches
 from core.data import images as images_lib
 from core.data import types
+from core.runtime import files
 from core.runtime.errors import InputError
 from train.artefacts import export
 
@@ -50,19 +52,21 @@ def convert(saved_model: str, kind: str,
                      f"kind={kind!r}.")
   if kind == "int8" and representative is None:
     raise ValueError("`representative` images are needed for kind='int8'.")
-  converter = tf.lite.TFLiteConverter.from_saved_model(
-      saved_model, signature_keys=[export.CONVERSION])
-  if kind != "float32":
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-  if kind == "float16":
-    converter.target_spec.supported_types = [tf.float16]
-  if kind == "int8":
-    converter.target_spec.supported_ops = [
-        tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.representative_dataset = lambda: _one_by_one(representative)
-  with warnings.catch_warnings():  # the calibration's own tf.lite.Interpreter
-    warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter is deprecated")
-    return converter.convert()
+  with files.literal(os.path.join(saved_model, "saved_model.pb")) as path:
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        os.path.dirname(path), signature_keys=[export.CONVERSION])
+    if kind != "float32":
+      converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == "float16":
+      converter.target_spec.supported_types = [tf.float16]
+    if kind == "int8":
+      converter.target_spec.supported_ops = [
+          tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+      converter.representative_dataset = lambda: _one_by_one(representative)
+    with warnings.catch_warnings():  # calibration's own tf.lite.Interpreter
+      warnings.filterwarnings("ignore",
+                              "(?s).*tf.lite.Interpreter is deprecated")
+      return converter.convert()
 
 
 def _one_by_one(images: np.ndarray) -> Iterator[dict]:

@@ -2,6 +2,7 @@
 TensorFlow or the project (train/artefacts/standalone.py)."""
 
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -121,6 +122,13 @@ class TFLiteTest(tf.test.TestCase):
       self.assertEqual(runner.get_input_details()[0]["dtype"], np.uint8)
       self.assertEqual(list(runner.get_input_details()[0]["shape"]),
                        [1, 28, 28, 1])
+
+  def test_a_folder_name_that_is_a_pattern_is_read_as_it_is(self):
+    # TensorFlow finds a SavedModel's variables by globbing: `[1]` would
+    # match `1`, never the folder itself (core/runtime/files.literal).
+    folder = os.path.join(self.get_temp_dir(), "lr[1]")
+    shutil.copytree(self.saved_model, folder)
+    self.assertEqual(tflite_model.convert(folder, "float32")[4:8], b"TFL3")
 
   def test_argument_errors(self):
     with self.assertRaisesRegex(ValueError, "`kind` must be one of float32, "
