@@ -47,8 +47,10 @@ test: venv data reference
 	    --no-loadscope-reorder --durations=30 tests
 
 # The configuration and its measured result are in BUILD.md ("make train").
+# The flag file suits the machine (tools/recipe.py): bfloat16 with more
+# steps where AMX runs it, else float32 (RECIPE=... chooses by hand).
 train: venv data
-	$(PY) -m train.main --flagfile=configs/fashion_mnist_cpu.cfg \
+	$(PY) -m train.main --flagfile=$${RECIPE:-$$($(PY) -m tools.recipe)} \
 	    --model_dir=$(RUN_DIR) --export_dir=$(RUN_DIR)/export
 
 # ImageNet's shape on this machine: 1,000 classes in TF-slim's shard layout
