@@ -57,14 +57,15 @@ class Mixed(NamedTuple):
 
 def partners(rows: int, group_size: int) -> tf.Tensor:
   """Each row's partner in groups of `group_size` consecutive rows: the
-  group reversed.
+  group reversed, which pairs every row with another (the size is even).
 
   Raises:
-    ValueError: If `group_size` does not divide `rows`.
+    ValueError: If `group_size` is odd (a middle row would be its own
+      partner) or does not divide `rows`.
   """
-  if rows % group_size:
-    raise ValueError(f"`group_size` must divide the rows mixed ({rows}); "
-                     f"received group_size={group_size}.")
+  if group_size % 2 or rows % group_size:
+    raise ValueError(f"`group_size` must be even and divide the rows mixed "
+                     f"({rows}); received group_size={group_size}.")
   return tf.reshape(tf.reverse(tf.reshape(tf.range(rows), [-1, group_size]),
                                axis=[1]), [-1])
 
@@ -102,7 +103,7 @@ def mix(images: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor,
 
   pair = partners(rows, mixing.group_size)
   other = tf.gather(images, pair)
-  blend = tf.cast(beta(mixing.mixup_alpha, keys[0], keys[1]), tf.float32)
+  blend = beta(mixing.mixup_alpha, keys[0], keys[1])
   uniform = tf.random.stateless_uniform(
       [3, total_rows], keys[2])[:, row_offset:row_offset + rows]
   if mixing.mixup_alpha and mixing.cutmix_alpha:
@@ -111,8 +112,12 @@ def mix(images: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor,
     use_cut = tf.fill([rows], bool(mixing.cutmix_alpha))
   inside, kept = _boxes(beta(mixing.cutmix_alpha, keys[3], keys[4]),
                         uniform[1], uniform[2], height, width)
-  mixed_up = (images * tf.cast(blend, images.dtype)[:, None, None, None]
-              + other * tf.cast(1 - blend, images.dtype)[:, None, None, None])
+  # Blended in float32 by the lam the target gets (in bfloat16 a rounded
+  # lam would mix the pixels by another share than the labels).
+  mixed_up = tf.cast(
+      tf.cast(images, tf.float32) * blend[:, None, None, None]
+      + tf.cast(other, tf.float32) * (1 - blend)[:, None, None, None],
+      images.dtype)
   cut = tf.where(inside[..., None], other, images)
   lam = tf.where(use_cut, kept, blend)
   out = tf.where(use_cut[:, None, None, None], cut, mixed_up)

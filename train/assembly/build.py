@@ -544,7 +544,8 @@ def check_shards(data: datasets.Splits, workers: int) -> None:
     raise InputError(f"{shards} train-* shard(s) for {workers} workers: "
                      "each worker reads its own shards, so one would have "
                      "none; write at least as many shards as workers "
-                     "(tools.convert --shards=N) or run fewer workers.")
+                     "(tools.convert --shards=N; a TFDS set: `tfds build` "
+                     "with more shards) or run fewer workers.")
 
 
 def load_data(config: RunConfig) -> datasets.Splits:
@@ -553,13 +554,33 @@ def load_data(config: RunConfig) -> datasets.Splits:
                        validation_size=config.validation_size,
                        label_offset=config.label_offset,
                        skip_bad=config.skip_bad_images)
-  if config.export == "best" and not data.validation.num_examples:
-    raise InputError("`export=best` chooses by validation accuracy, and the "
-                     f"{data.info.name} data here has no validation split; "
-                     "set --validation_size or use --export=last.")
+  _check_validation(config, data)
   if config.train_examples:
     data = data._replace(train=data.train.take(config.train_examples))
   return data
+
+
+def _check_validation(config: RunConfig, data: datasets.Splits) -> None:
+  """Options that decide by validation accuracy need a validation split.
+
+  Raises:
+    InputError: Naming the first such option and the way out.
+  """
+  if data.validation.num_examples:
+    return
+  where = (f"the {data.info.name} data here has no validation split; "
+           + ("write one (validation-* files)"
+              if types.is_records(config.dataset) else "set --validation_size"))
+  if config.export == "best":
+    raise InputError("`export=best` chooses by validation accuracy, and "
+                     f"{where} or use --export=last.")
+  if config.lr_schedule == "plateau":
+    raise InputError("`lr_schedule=plateau` lowers the rate when validation "
+                     f"accuracy stalls, and {where} or choose another "
+                     "--lr_schedule.")
+  if config.early_stopping:
+    raise InputError("`early_stopping` stops when validation accuracy "
+                     f"stalls, and {where} or set --early_stopping=0.")
 
 
 def _steps(config: RunConfig, train_examples: int) -> Tuple[int, int]:

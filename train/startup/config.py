@@ -239,9 +239,11 @@ class RunConfig:
       "(tools/import_weights.py) needs; they imply --norm=batch.",
       choices=VARIANTS)
   norm_group_size: int = option(
-      32, "With --norm=batch: examples per normalisation group; it must "
-      "divide the per-replica batch, and the result then does not depend "
-      "on the number of replicas or workers.")
+      32, "With --norm=batch: examples per normalisation group; with "
+      "--mixup_alpha or --cutmix_alpha: per mixing group (partners pair up "
+      "inside one; even). It must divide the per-replica (micro-)batch, and "
+      "the result then does not depend on the number of replicas or "
+      "workers.")
   image_size: int = option(
       224, "Side the images are resized to on the device (the seed's 224).")
   seed: int = option(0, "Seed of weights, data order and dropout.")
@@ -355,14 +357,20 @@ class RunConfig:
     need(self.global_batch_size % self.accumulate_steps == 0,
          "accumulate_steps", f"a divisor of --global_batch_size="
          f"{self.global_batch_size} (each micro-batch is an equal part)")
+    # IDX sets without held-out images have no validation split; files
+    # may (their own), which the assembler checks once they are listed.
     validates = (self.validation_size > 0
                  or self.dataset not in ("mnist", "fashion_mnist",
                                          "synthetic"))
     need(validates or self.lr_schedule != "plateau", "lr_schedule",
-         "not plateau with --validation_size=0 (it drops the rate when "
-         "validation stalls, and there is no validation)")
+         "constant, step or cosine with --validation_size=0 (plateau lowers "
+         "the rate when validation stalls, and there is no validation)")
     need(validates or not self.early_stopping, "early_stopping",
          "0 with --validation_size=0 (there is no validation to stop on)")
+    need(not (self.mixup_alpha or self.cutmix_alpha)
+         or self.norm_group_size % 2 == 0, "norm_group_size",
+         "even with --mixup_alpha or --cutmix_alpha (partners pair up inside "
+         "each group of that many rows)")
     need(self.class_weight == "none" or not types.is_records(self.dataset),
          "class_weight", "none with streamed records (balanced weights need "
          "every label before the first step; a folder or IDX set has them)")

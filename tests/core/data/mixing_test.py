@@ -19,9 +19,11 @@ class MixingTest(tf.test.TestCase):
 
   def test_partners_reverse_each_group(self):
     self.assertAllEqual(mixing.partners(8, 4), [3, 2, 1, 0, 7, 6, 5, 4])
-    self.assertAllEqual(mixing.partners(4, 1), [0, 1, 2, 3])
-    with self.assertRaisesRegex(ValueError, "`group_size` must divide"):
-      mixing.partners(6, 4)
+    self.assertAllEqual(mixing.partners(4, 2), [1, 0, 3, 2])
+    for rows, size in ((6, 4), (4, 1), (6, 3)):  # odd: a row alone
+      with self.assertRaisesRegex(ValueError, "`group_size` must be even "
+                                  "and divide"):
+        mixing.partners(rows, size)
 
   def test_off_is_falsy(self):
     self.assertFalse(mixing.Mixing())
@@ -74,6 +76,20 @@ class MixingTest(tf.test.TestCase):
     for field in ("images", "partner_labels", "lam"):
       self.assertAllEqual(getattr(whole, field),
                           tf.concat([getattr(p, field) for p in parts], 0))
+
+  def test_bfloat16_pixels_are_mixed_by_the_targets_lam(self):
+    images, labels, weight = _batch()
+    images = tf.cast(images, tf.bfloat16)
+    out = mixing.mix(images, labels, weight,
+                     mixing.Mixing(mixup_alpha=0.4, group_size=4), SEED, 0, 8)
+    lam = out.lam.numpy()[:, None, None, None]
+    pair = mixing.partners(8, 4).numpy()
+    pixels = tf.cast(images, tf.float32).numpy()
+    exact = lam * pixels + (1 - lam) * pixels[pair]
+    # One bfloat16 rounding of the float32 blend by the float32 lam.
+    self.assertEqual(out.images.dtype, tf.bfloat16)
+    self.assertAllClose(tf.cast(out.images, tf.float32), exact, rtol=2 ** -8,
+                        atol=0)
 
   def test_draws_follow_the_seed(self):
     images, labels, weight = _batch()

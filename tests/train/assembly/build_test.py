@@ -251,3 +251,32 @@ class RecipeWiringTest(tf.test.TestCase):
                   norm_group_size=4), batch)
     self.assertEqual((options.micro_batch, options.mixing.group_size,
                       options.norm_group_size), (4, 4, None))
+
+
+class ValidationNeededTest(tf.test.TestCase):
+  """Options deciding by validation accuracy refuse data without a
+  validation split in one line, once the files are listed (the config
+  cannot know whether a folder has one)."""
+
+  def test_plateau_and_early_stopping_without_validation(self):
+    import tempfile  # pylint: disable=g-import-not-at-top
+    from tests import helpers  # pylint: disable=g-import-not-at-top
+    root = tempfile.mkdtemp()
+    helpers.write_image_folder(root, per_class=2)  # train/ only
+    base = dict(model_dir=root + "/run", dataset="folder", data_dir=root,
+                validation_size=0, image_size=28)
+    self.assertEqual(build.load_data(RunConfig(**base)).validation
+                     .num_examples, 0)
+    for fields, pattern in (
+        (dict(lr_schedule="plateau"), r"^`lr_schedule=plateau` lowers the "
+         r"rate when validation accuracy stalls, and the folder data here "
+         r"has no validation split; set --validation_size or choose another "
+         r"--lr_schedule\.$"),
+        (dict(early_stopping=2), r"^`early_stopping` stops when validation "
+         r"accuracy stalls, and the folder data here has no validation "
+         r"split; set --validation_size or set --early_stopping=0\.$"),
+        (dict(export="best"), r"^`export=best` chooses by validation "
+         r"accuracy")):
+      with self.subTest(**fields), self.assertRaisesRegex(errors.InputError,
+                                                          pattern):
+        build.load_data(RunConfig(**base, **fields))

@@ -171,7 +171,11 @@ class RecipeOptionsTest(tf.test.TestCase):
         (dict(augment=("randaugment", "trivialaugment")),
          r"`augment` must be at most one of randaugment and trivialaugment"),
         (dict(lr_schedule="plateau", validation_size=0),
-         r"`lr_schedule` must be not plateau with --validation_size=0"),
+         r"`lr_schedule` must be constant, step or cosine with "
+         r"--validation_size=0"),
+        (dict(mixup_alpha=0.2, norm_group_size=3),
+         r"`norm_group_size` must be even with --mixup_alpha or "
+         r"--cutmix_alpha"),
         (dict(early_stopping=3, validation_size=0),
          r"`early_stopping` must be 0 with --validation_size=0"),
         (dict(class_weight="balanced", dataset="tfrecord", data_dir="d"),
@@ -190,7 +194,9 @@ class RecipeOptionsTest(tf.test.TestCase):
                   lr_schedule="plateau", early_stopping=3, test_crops="144",
                   augment=("crop", "randaugment"))
     self.assertEqual((c.dataset, c.accumulate_steps), ("tfds:cifar10", 4))
-    # A folder has a validation split of its own whatever validation_size.
+    # A folder may have a validation split of its own whatever
+    # validation_size: the assembler checks once it is listed
+    # (build_test's ValidationNeededTest).
     RunConfig(model_dir="m", dataset="folder", data_dir="d",
               validation_size=0, lr_schedule="plateau",
               class_weight="balanced")
