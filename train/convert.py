@@ -100,8 +100,6 @@ def convert(saved_model: str, formats: Sequence[str] = tuple(FORMATS), *,
   # pylint: disable=g-import-not-at-top
   from core.runtime import files
   from train.artefacts import export
-  from train.artefacts import onnx_model
-  from train.artefacts import tflite_model
   from train.assembly import offline
   # pylint: enable=g-import-not-at-top
   loaded = offline.load_saved_model(saved_model)
@@ -114,18 +112,58 @@ def convert(saved_model: str, formats: Sequence[str] = tuple(FORMATS), *,
   representative = (_representative(model_dir, data_dir, shape)
                     if CALIBRATED in formats else None)
   output_dir = output_dir or saved_model.rstrip("/") + "-converted"
-  files.makedirs(output_dir)
+  _writing(output_dir, lambda: files.makedirs(output_dir))
   written = {}
   for name in formats:
-    if name == "onnx":
-      data = onnx_model.convert(saved_model)
-    else:
-      data = tflite_model.convert(saved_model, name[len("tflite_"):],
-                                  representative)
+    data = _converted(name, saved_model, representative)
     written[name] = path = os.path.join(output_dir, FORMATS[name][0])
-    files.write_atomic(path, data)
+    _writing(output_dir, lambda: files.write_atomic(path, data))
     report(f"{name}: {path} ({errors.megabytes(len(data))})")
   return written
+
+
+def _converted(name: str, saved_model: str, representative) -> bytes:
+  """The file of format `name` (a key of FORMATS).
+
+  Raises:
+    ExportError: The converter failed (one line; no file for it).
+  """
+  # pylint: disable=g-import-not-at-top
+  from train.artefacts import onnx_model
+  from train.artefacts import tflite_model
+  # pylint: enable=g-import-not-at-top
+  try:
+    if name == "onnx":
+      return onnx_model.convert(saved_model)
+    return tflite_model.convert(saved_model, name[len("tflite_"):],
+                                representative)
+  except errors.EngineError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # The converters' own failures (tf.lite's ConverterError, tf2onnx's many
+    # kinds): one line.
+    why = (str(e).strip() or type(e).__name__).splitlines()[0]
+    raise errors.ExportError(f"{name}: the converter failed ({why}); no "
+                             f"{name} file was written.") from None
+
+
+def _writing(output_dir: str, write: Callable[[], None]) -> None:
+  """Runs `write` into `output_dir`, its failures as one line.
+
+  Raises:
+    NoSpaceError: The disk is full (what was written before is intact).
+    InputError: The folder cannot be made or written (a file in its way,
+      no permission).
+  """
+  try:
+    write()
+  except OSError as e:  # the file layer's errors are OSErrors
+    if errors.is_no_space(e):
+      raise errors.NoSpaceError(f"no space left writing into {output_dir}: "
+                                "free some and run the command again.") \
+          from None
+    raise InputError(f"`output_dir` {output_dir!r} cannot be written "
+                     f"({e}).") from None
 
 
 def _representative(model_dir: str, data_dir: Optional[str], shape):

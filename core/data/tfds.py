@@ -56,10 +56,12 @@ def load(name: str, data_dir: Optional[str]) -> types.Splits:
   if not splits["train"].num_examples:
     raise DataError(f"tfds:{name} has no train split (its splits: "
                     f"{', '.join(sorted(info.splits)) or 'none'}).")
+  count = info.features[label].num_classes
+  if not 2 <= count <= tfrecords.MAX_CLASSES:
+    raise DataError(f"tfds:{name}: its label {label!r} has {count} "
+                    "class(es); the engine trains a classifier of 2 to "
+                    f"{tfrecords.MAX_CLASSES:,}.")
   names = tuple(info.features[label].names)
-  if len(names) < 2:
-    raise DataError(f"tfds:{name}: its label {label!r} has {len(names)} "
-                    "class(es); training a classifier needs at least 2.")
   return types.Splits(**splits, info=types.DatasetInfo(
       types.TFDS_PREFIX + name, (None, None, info.features[image].shape[-1]),
       names))
@@ -78,7 +80,9 @@ def _builder(name: str, data_dir: Optional[str]):
           "the engine never downloads a set")
   try:
     builder = tensorflow_datasets.builder(name, data_dir=data_dir)
-  except ValueError as e:  # a bad name, or none found: TFDS's first line
+  # A bad name or none found (ValueError), a version not prepared
+  # (TFDS asserts): its first line.
+  except (ValueError, AssertionError) as e:
     raise DataError(f"tfds:{name}: no prepared set of that name in {where} "
                     f"({str(e).splitlines()[0]}); {hint}.") from None
   if not builder.is_prepared():

@@ -8,16 +8,20 @@ import sys
 import tempfile
 import textwrap
 import unittest
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 import train
+from core.runtime import errors
+from core.runtime.errors import InputError
 from layers.googlenet import GoogLeNet
 from tests import helpers
 from train import convert
 from train.artefacts import export
 from train.artefacts import standalone
+from train.artefacts import tflite_model
 from train.artefacts.report import run_config
 from train.assembly import build
 
@@ -111,6 +115,35 @@ class ConvertTest(unittest.TestCase):
       done = command(*args)
       self.assertEqual(done.returncode, 2, done.stderr)
       self.assertEqual(done.stderr.strip(), line)
+
+  def test_an_output_folder_that_cannot_be_made_is_one_line(self):
+    blocker = os.path.join(self.dir, "a-file")
+    with open(blocker, "w") as f:
+      f.write("in the way")
+    done = command(f"--saved_model={self.saved_model}",
+                   f"--output_dir={blocker}/out", "--formats=tflite_float32")
+    self.assertEqual(done.returncode, 2, done.stderr[-2000:])
+    self.assertRegex(done.stderr, rf"^error: `output_dir` '{blocker}/out' "
+                     r"cannot be written \([^\n]*\)\.\n$")
+
+  def test_a_converter_failure_is_one_line_and_writes_nothing(self):
+    out = os.path.join(self.dir, "failed")
+    with mock.patch.object(tflite_model, "convert", side_effect=ValueError(
+        "Some ops are not supported\nmany more lines")):
+      with self.assertRaisesRegex(errors.ExportError,
+                                  r"^tflite_float16: the converter failed "
+                                  r"\(Some ops are not supported\); no "
+                                  r"tflite_float16 file was written\.$"):
+        convert.convert(self.saved_model, ("tflite_float16",),
+                        output_dir=out)
+    self.assertEqual(os.listdir(out), [])
+
+  def test_a_run_of_another_image_size_cannot_calibrate(self):
+    with self.assertRaisesRegex(InputError, r"'s training images are "
+                                r"28x28x1, but the SavedModel reads "
+                                r"32x32x1: name the run it was exported "
+                                r"from\.$"):
+      convert._representative(self.dir, None, (32, 32, 1))  # pylint: disable=protected-access
 
   def test_an_export_without_the_conversion_signature_is_one_line(self):
     # As an engine before the signature wrote them: the serving pair only.

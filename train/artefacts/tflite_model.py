@@ -87,8 +87,8 @@ def representative_images(split: types.AnySplit,
   """
   if not isinstance(split, types.IndexedSplit):
     raise InputError("the int8 file's representative images are drawn from "
-                     "IDX or image-folder data; TFRecord shards are streamed "
-                     "and cannot be drawn from.")
+                     "IDX or image-folder data; records (TFRecord shards, "
+                     "TFDS sets) are streamed and cannot be drawn from.")
   picked = np.sort(np.random.RandomState(seed).choice(
       split.num_examples, min(count, split.num_examples), replace=False))
   # A split is a NamedTuple of per-example arrays (rows or paths, labels).

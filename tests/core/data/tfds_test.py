@@ -14,6 +14,7 @@ import tensorflow_datasets
 from core.data import batches
 from core.data import datasets
 from core.data import pipeline
+from core.data import tfds as tfds_lib
 from core.runtime import distribution
 from core.runtime.errors import DataError, InputError
 
@@ -91,6 +92,17 @@ class TinyTfdsCaptions(TinyTfdsShapes):
 
   def label_value(self, label: int):
     return f"a {SHAPES[label]}"
+
+
+class TinyTfdsOneClass(TinyTfdsShapes):
+  """A "classifier" of one class."""
+  SPLITS = ("train",)
+
+  def label_feature(self):
+    return tensorflow_datasets.features.ClassLabel(names=("only",))
+
+  def label_value(self, label: int):
+    return 0
 
 
 def prepare(builder_class, data_dir: str) -> str:
@@ -182,6 +194,39 @@ class TfdsTest(tf.test.TestCase):
         r".*tfds \(Dataset no_such_set not found\.\); prepare it there "
         r"first [^\n]*$"):
       datasets.load("tfds:no_such_set", data_dir=self.dir)
+
+  def test_a_version_not_prepared_in_one_line(self):
+    # TFDS asserts on it (an AssertionError, not its ValueError).
+    with self.assertRaisesRegex(
+        DataError, rf"^tfds:{self.name}:9\.9\.9: no prepared set of that "
+        r"name in [^\n]*; prepare it there first [^\n]*$"):
+      datasets.load(f"tfds:{self.name}:9.9.9", data_dir=self.dir)
+
+  def test_class_counts_out_of_bounds_in_one_line(self):
+    name = prepare(TinyTfdsOneClass, self.dir)
+    with self.assertRaisesRegex(
+        DataError, r"^tfds:tiny_tfds_one_class: its label 'label' has 1 "
+        r"class\(es\); the engine trains a classifier of 2 to 1,000,000\.$"):
+      datasets.load(f"tfds:{name}", data_dir=self.dir)
+
+  def test_a_set_stored_otherwise_or_of_other_images_in_one_line(self):
+    info = mock.MagicMock()
+    info.file_format.value = "array_record"
+    with mock.patch.object(tfds_lib, "_builder", return_value=mock.MagicMock(
+        info=info)), self.assertRaisesRegex(
+            DataError, r"^tfds:x is stored as array_record files; the engine "
+            r"reads TFRecord files: prepare it with `tfds build "
+            r"--file_format=tfrecord`\.$"):
+      tfds_lib.load("x", None)
+    floats = mock.MagicMock(supervised_keys=("image", "label"))
+    floats.features = {"image": tensorflow_datasets.features.Image(
+        shape=(4, 4, 1), dtype=np.uint16),
+                       "label": tensorflow_datasets.features.ClassLabel(
+                           num_classes=2)}
+    with self.assertRaisesRegex(DataError, r"^tfds:y: its images 'image' are "
+                                r"uint16 of shape \(4, 4, 1\); the engine "
+                                r"reads uint8 images of 1 or 3 channels\.$"):
+      tfds_lib._features("y", floats)  # pylint: disable=protected-access
 
   def test_a_set_without_a_class_label_is_refused(self):
     name = prepare(TinyTfdsCaptions, self.dir)

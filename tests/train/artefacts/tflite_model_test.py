@@ -171,5 +171,6 @@ class RepresentativeImagesTest(tf.test.TestCase):
       num_examples, num_shards = 10, 2
 
     with self.assertRaisesRegex(InputError, "drawn from IDX or image-folder "
-                                "data; TFRecord shards are streamed"):
+                                "data; records \(TFRecord shards, TFDS "
+                                "sets\) are streamed"):
       tflite_model.representative_images(Shards(), (28, 28, 1))
