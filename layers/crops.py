@@ -159,12 +159,19 @@ def classify(logits_of: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor,
   log_p = lambda x: tf.nn.log_softmax(tf.cast(logits_of(x), tf.float32))
   if crops == "mirror":
     return mean_probability(log_p(views(images, crops, size)), 2)
+  # Each distinct box once, weighted by how often the protocol takes it: on
+  # a square image (what the pipeline delivers) the three squares of a
+  # scale coincide and the whole square recurs at every scale, so "144"
+  # has 21 distinct boxes (42 views to compute), "10" all 5 (10 views).
+  table, counts = np.unique(boxes(crops, *_sides(images, crops), size),
+                            axis=0, return_counts=True)
   # One box at a time, its crop and mirror image of every image (2N, the
   # batch --test_mirror runs), in order: 144 views of a batch of 64 at 224
   # would be 9,216 images (5.5 GB) at once.
-  table = tf.constant(boxes(crops, *_sides(images, crops), size))
   per_box = tf.map_fn(lambda box: log_p(_box_views(images, box[None], size)),
-                      table, fn_output_signature=tf.float32,
+                      tf.constant(table), fn_output_signature=tf.float32,
                       parallel_iterations=1)  # [B, 2N, classes]
-  return mean_probability(tf.reshape(per_box, [-1, per_box.shape[-1]]),
-                          VIEWS[crops])
+  weighted = per_box + np.log(counts).astype(np.float32)[:, None, None]
+  per_view = tf.reshape(weighted, [2 * len(table), -1, per_box.shape[-1]])
+  return (tf.reduce_logsumexp(per_view, axis=0)
+          - tf.math.log(float(VIEWS[crops])))

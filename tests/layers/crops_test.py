@@ -85,15 +85,20 @@ class CropsTest(tf.test.TestCase, parameterized.TestCase):
                            tf.nn.softmax((logits[:2] + logits[2:]) / 2))
 
   def test_classify_averages_every_view_of_each_image(self):
-    images = tf.random.uniform([3, 28, 36, 1], seed=3)
+    # Landscape, and square: there "144" computes each of its 21 distinct
+    # boxes once, weighted by how often the protocol takes it.
     kernel = tf.random.normal([28 * 28, 5], seed=4)
     network = lambda x: tf.reshape(x, [-1, 28 * 28]) @ kernel
-    for mode in ("10", "144"):
+    for width, mode in ((36, "10"), (36, "144"), (28, "144")):
+      images = tf.random.uniform([3, 28, width, 1], seed=3)
       p = tf.nn.softmax(network(crops.views(images, mode, 28)))
       want = tf.reduce_mean(tf.reshape(p, [-1, 3, 5]), axis=0)
       got = tf.function(crops.classify, autograph=False)(network, images,
                                                           mode, 28)
       self.assertAllClose(tf.exp(got), want, atol=1e-6)
+    square = crops.boxes("144", 28, 28, 28)
+    self.assertLen(square, 72)
+    self.assertLen(np.unique(square, axis=0), 21)
 
   def test_errors(self):
     with self.assertRaisesRegex(ValueError, "`crops` must be one of 1, 10, "
