@@ -10,6 +10,7 @@ from tests import helpers
 from train.assembly import build
 from train.startup.config import RunConfig
 from train.loop import evaluator
+from train.loop import weights as weights_lib
 
 
 class EvaluatorTest(tf.test.TestCase):
@@ -43,6 +44,28 @@ class EvaluatorTest(tf.test.TestCase):
                         rtol=1e-5)
     self.assertNotAllClose(got, mean_loss(parts.model.classify(x)),
                            rtol=1e-3)
+
+  def test_the_final_test_scores_the_test_crops_and_validation_one(self):
+    # --test_crops=10: the final test (and train.evaluate) averages each
+    # image's 10 crops, taken from the image as delivered (28x28 here,
+    # scaled to 32 for the crops); validation scores the single crop.
+    parts = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=4,
+                          total_steps=20, global_batch_size=8,
+                          test_crops="10")
+    split = datasets.synthetic(16)
+    raw = preprocessing.preprocess(tf.constant(split.images),
+                                   image_size=None, channels=1)
+    def mean_loss(logits):
+      return float(tf.reduce_mean(losses.cross_entropy(logits,
+                                                       split.labels)))
+    final = parts.evaluator.evaluate(split, weights_lib.FINAL)
+    self.assertAllClose(final.values["loss/main"], mean_loss(
+        parts.model.classify(raw, crops="10")), rtol=1e-5)
+    validation = parts.evaluator.evaluate(split, weights_lib.VALIDATION)
+    self.assertAllClose(validation.values["loss/main"],
+                        mean_loss(parts.model.classify(raw)), rtol=1e-5)
+    self.assertNotAllClose(final.values["loss/main"],
+                           validation.values["loss/main"], rtol=1e-3)
 
   def test_evaluation_moves_no_state(self):
     before = self.trainer.global_step
