@@ -25,17 +25,14 @@ import tensorflow as tf
 from core.runtime import checkpointing
 from core.runtime import cluster as cluster_lib
 from core.data import datasets
-from core.data import mixing
 from core.data import types
 from core.runtime import distribution
 from core.runtime import files
 from core.data import pipeline
 from core.optim import averaging
-from core.optim import losses
 from core.optim import choices as optim_choices
 from core.optim import optimizers
 from core.optim import precision
-from core.optim import schedules
 from core.runtime.errors import ClusterError, InputError
 from layers.googlenet import GoogLeNet
 from train.artefacts import export as export_lib
@@ -44,6 +41,7 @@ from train.assembly import finetune
 from train.assembly import lost_workers
 from train.assembly import manifest as manifest_lib
 from train.assembly import start_over
+from train.assembly import update
 from train.startup.config import RunConfig
 from train.assembly.run_lock import RunLock
 from train.loop import step as step_lib
@@ -60,10 +58,6 @@ from train.startup import cli
 from train.startup import kernels
 
 Report = Callable[[str], None]
-
-COMPUTE_DTYPES = {precision: tf.as_dtype(dtype) for precision, dtype
-                  in optim_choices.COMPUTE_DTYPES.items()}
-
 
 class Parts(NamedTuple):
   """A run's loop: its variables (made in the strategy's scope) and the
@@ -287,17 +281,18 @@ def training_parts(config: RunConfig, strategy: tf.distribute.Strategy,
   """The parts of a training run: every variable made in `strategy`'s
   scope (the model sized by `info`), the step and its optimizer
   (`train_labels` for --class_weight=balanced)."""
-  options = step_options(config, batch, _class_weights(
+  options = update.step_options(config, batch, update.class_weights(
       config, train_labels, info.num_classes))
   parts = evaluation_parts(config, strategy, info, batch)
   with strategy.scope():
     trains = finetune.plan(parts.model, config.trainable,
                            config.pretrained_lr_multiplier,
                            config.layer_decay)
-    plateau = _plateau(config)
+    plateau = update.plateau_record(config)
     optimizer = optimizers.create(
         config.optimizer, trains.params,
-        make_schedule(config, steps_per_epoch, total_steps, plateau),
+        update.make_schedule(config, steps_per_epoch, total_steps,
+                             plateau),
         weight_decay=config.weight_decay, rate_scales=trains.rate_scales,
         **({"momentum": config.momentum, "nesterov": config.nesterov}
            if config.optimizer == "sgd" else {}))
@@ -306,66 +301,6 @@ def training_parts(config: RunConfig, strategy: tf.distribute.Strategy,
   return parts._replace(trainer=Trainer(step, parts.evaluator.feed,
                                         parts.vote, steps_per_epoch),
                         plateau=plateau)
-
-
-def _plateau(config: RunConfig) -> Optional[Plateau]:
-  """The validations' record, when the plateau schedule or early stopping
-  reads it (only then: a run without either writes the checkpoint keys it
-  always wrote)."""
-  if config.lr_schedule != "plateau" and not config.early_stopping:
-    return None
-  return Plateau(patience=(config.plateau_patience
-                           if config.lr_schedule == "plateau" else 0),
-                 factor=config.plateau_factor,
-                 stop_after=config.early_stopping)
-
-
-def step_options(config: RunConfig, batch: distribution.BatchSplit,
-                 class_weights: Optional[Tuple[float, ...]] = None
-                 ) -> step_lib.StepOptions:
-  """How the config's training step computes its update.
-
-  Raises:
-    InputError: If the batch cannot be cut as the config asks.
-  """
-  groups = _groups(config, batch)
-  return step_lib.StepOptions(
-      batch=batch, aux_weights=tuple(config.aux_loss_weights),
-      compute_dtype=_compute_dtype(config),
-      jit_compile=config.jit_compile,
-      label_smoothing=config.label_smoothing, clip_norm=config.clip_norm,
-      norm_group_size=groups if config.norm == "batch" else None,
-      gradient_norms=bool(config.histogram_every),
-      accumulate_steps=config.accumulate_steps,
-      mixing=mixing.Mixing(config.mixup_alpha, config.cutmix_alpha,
-                           config.mix_switch_prob, groups),
-      class_weights=class_weights)
-
-
-def _class_weights(config: RunConfig, labels: Optional[np.ndarray],
-                   num_classes: int) -> Optional[Tuple[float, ...]]:
-  """--class_weight=balanced's weights from the training labels.
-
-  Raises:
-    InputError: If the split has no labels up front (streamed records).
-  """
-  if config.class_weight == "none":
-    return None
-  if labels is None:
-    raise InputError("`class_weight` must be none for a data set whose "
-                     "labels are not known before training (streamed "
-                     "records); received class_weight=balanced.")
-  return tuple(float(w) for w in losses.balanced_class_weights(
-      labels, num_classes))
-
-
-def _compute_dtype(config: RunConfig) -> tf.DType:
-  """The config's compute dtype (ValueError while it still says auto:
-  `with_precision` resolves it)."""
-  if config.mixed_precision not in COMPUTE_DTYPES:
-    raise ValueError(f"`mixed_precision` {config.mixed_precision!r} must be "
-                     "resolved first (build.with_precision).")
-  return COMPUTE_DTYPES[config.mixed_precision]
 
 
 def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
@@ -381,7 +316,7 @@ def evaluation_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                       variant=config.variant)
     state = RunState(config.seed)
     scoring = lambda crops: step_lib.EvalStep(
-        model, compute_dtype=_compute_dtype(config),
+        model, compute_dtype=update.compute_dtype(config),
         mirror=config.test_mirror, crops=crops)
     step = scoring("1")
     final = scoring(config.test_crops) if config.test_crops != "1" else None
@@ -412,56 +347,6 @@ def _reading(config: RunConfig,
       randaugment_magnitude=config.randaugment_magnitude,
       skip_bad_images=config.skip_bad_images,
       max_image_pixels=config.max_image_pixels)
-
-
-def make_schedule(config: RunConfig, steps_per_epoch: int,
-                  total_steps: int, plateau: Optional[Plateau] = None):
-  """The learning-rate schedule the config names, with its warm-up
-  (`plateau`: the record whose scale the plateau schedule reads)."""
-  warmup = min(config.warmup_steps, total_steps - 1)
-  if config.lr_schedule == "cosine":
-    # Its warm-up is built in: the cosine starts where the warm-up ends.
-    return schedules.WarmupCosine(config.rate, total_steps=total_steps,
-                                  warmup_steps=warmup)
-  if config.lr_schedule == "step":
-    # The paper: 4 % lower every 8 epochs.
-    schedule = schedules.StepDecay(config.rate,
-                                   decay_steps=8 * steps_per_epoch)
-  elif config.lr_schedule == "plateau":
-    # The rate, lowered by the controller when validation stalls.
-    schedule = schedules.Scaled(schedules.Constant(config.rate),
-                                plateau.rate_scale)
-  else:
-    schedule = schedules.Constant(config.rate)
-  return schedules.Warmup(schedule, warmup) if warmup else schedule
-
-
-def _groups(config: RunConfig, batch: distribution.BatchSplit) -> int:
-  """Examples per batch normalisation group and per mixing group: the same
-  --norm_group_size, which must divide a replica's (micro-)batch.
-
-  Raises:
-    InputError: If it does not, where the config uses groups.
-  """
-  mixes = config.mixup_alpha or config.cutmix_alpha
-  rows = batch.per_replica // config.accumulate_steps
-  if batch.per_replica % config.accumulate_steps:
-    raise InputError(
-        f"`accumulate_steps` must divide the per-replica batch "
-        f"({batch.per_replica}: global batch {batch.global_batch_size} over "
-        f"{batch.num_replicas} replicas); received "
-        f"accumulate_steps={config.accumulate_steps}.")
-  if (config.norm == "batch" or mixes) and rows % config.norm_group_size:
-    raise InputError(
-        f"`norm_group_size` must divide the per-replica "
-        + ("micro-batch" if config.accumulate_steps > 1 else "batch")
-        + f" ({rows}: global batch {batch.global_batch_size} over "
-        f"{batch.num_replicas} replicas"
-        + (f" in {config.accumulate_steps} micro-batches"
-           if config.accumulate_steps > 1 else "")
-        + ("; it also sizes the mixing groups" if mixes else "")
-        + f"); received norm_group_size={config.norm_group_size}.")
-  return config.norm_group_size
 
 
 def _strategy(config: RunConfig,

@@ -10,6 +10,7 @@ from absl.testing import parameterized
 from core.runtime import errors
 from tests.train.assembly import finetune_test
 from train.assembly import build
+from train.assembly import update
 from train.startup.config import RunConfig
 
 
@@ -19,7 +20,7 @@ class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
   def test_warmup_applies_to_every_schedule(self, name):
     config = RunConfig(lr_schedule=name, learning_rate=0.1,
                        warmup_steps=10)
-    s = build.make_schedule(config, steps_per_epoch=100, total_steps=1000)
+    s = update.make_schedule(config, steps_per_epoch=100, total_steps=1000)
     self.assertAllClose(s(tf.constant(0)), 0.01)
     self.assertAllClose(s(tf.constant(4)), 0.05)
     self.assertAllClose(s(tf.constant(9)), 0.1)
@@ -27,13 +28,13 @@ class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters("constant", "step", "cosine")
   def test_no_warmup_starts_at_the_peak(self, name):
     config = RunConfig(lr_schedule=name, learning_rate=0.1)
-    s = build.make_schedule(config, steps_per_epoch=100, total_steps=1000)
+    s = update.make_schedule(config, steps_per_epoch=100, total_steps=1000)
     self.assertAllClose(s(tf.constant(0)), 0.1)
 
   def test_warmup_longer_than_the_run_is_cut_to_fit(self):
     config = RunConfig(lr_schedule="constant", learning_rate=0.1,
                        warmup_steps=50)
-    s = build.make_schedule(config, steps_per_epoch=5, total_steps=10)
+    s = update.make_schedule(config, steps_per_epoch=5, total_steps=10)
     self.assertAllClose(s(tf.constant(8)), 0.1)
 
 
@@ -51,8 +52,8 @@ class ShardsPerWorkerTest(tf.test.TestCase):
     with self.assertRaisesRegex(
         InputError, r"^1 train-\* shard\(s\) for 2 workers: each worker "
         r"reads its own shards, so one would have none; write at least as "
-        r"many shards as workers \(tools.convert --shards=N\) or run fewer "
-        r"workers\.$"):
+        r"many shards as workers \(tools.convert --shards=N; a TFDS set: "
+        r"`tfds build` with more shards\) or run fewer workers\.$"):
       build.check_shards(data, 2)
     # Indexed data (folders, IDX) is shared out by rows: any worker count.
     memory = types.Split(np.zeros([4, 2, 2, 1], np.uint8),
@@ -225,16 +226,16 @@ class RecipeWiringTest(tf.test.TestCase):
     data = build.load_data(config)
     # Classes in name order: "few" is 0.
     self.assertAllEqual(sorted(data.train.labels), [0] * 2 + [1] * 20)
-    weights = build._class_weights(config, data.train.labels,  # pylint: disable=protected-access
+    weights = update.class_weights(config, data.train.labels,
                                    data.info.num_classes)
     # 22 / (2 x 2) and 22 / (2 x 20): each class weighs the same in all.
     self.assertAllClose(weights, (22 / 4, 22 / 40))
-    none = build._class_weights(  # pylint: disable=protected-access
+    none = update.class_weights(
         RunConfig(model_dir="m"), data.train.labels, 2)
     self.assertIsNone(none)
     with self.assertRaisesRegex(errors.InputError, "`class_weight` must be "
                                 "none for a data set whose labels"):
-      build._class_weights(config, None, 2)  # pylint: disable=protected-access
+      update.class_weights(config, None, 2)
 
   def test_groups_must_divide_the_micro_batch(self):
     batch = build.distribution.BatchSplit(32, 2)
@@ -243,10 +244,10 @@ class RecipeWiringTest(tf.test.TestCase):
                                 r"per-replica micro-batch \(4: global batch "
                                 r"32 over 2 replicas in 4 micro-batches; it "
                                 r"also sizes the mixing groups\)"):
-      build.step_options(RunConfig(model_dir="m", accumulate_steps=4,
+      update.step_options(RunConfig(model_dir="m", accumulate_steps=4,
                                    mixup_alpha=0.2, norm_group_size=8),
                          batch)
-    options = build.step_options(
+    options = update.step_options(
         RunConfig(model_dir="m", accumulate_steps=4, cutmix_alpha=1.0,
                   norm_group_size=4), batch)
     self.assertEqual((options.micro_batch, options.mixing.group_size,
