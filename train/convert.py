@@ -99,15 +99,15 @@ def convert(saved_model: str, formats: Sequence[str] = tuple(FORMATS), *,
   require(formats)
   # pylint: disable=g-import-not-at-top
   from core.runtime import files
-  from train.artefacts import export
+  from train.artefacts import serving
   from train.assembly import offline
   # pylint: enable=g-import-not-at-top
   loaded = offline.load_saved_model(saved_model)
-  if export.CONVERSION not in loaded.signatures:
+  if serving.CONVERSION not in loaded.signatures:
     raise InputError(f"`saved_model` {saved_model!r} has no "
-                     f"`{export.CONVERSION}` signature (exported by an older "
+                     f"`{serving.CONVERSION}` signature (exported by an older "
                      "engine): export the run's weights again.")
-  shape = tuple(loaded.signatures[export.CONVERSION].structured_input_signature[
+  shape = tuple(loaded.signatures[serving.CONVERSION].structured_input_signature[
       1]["images"].shape[1:])
   representative = (_representative(model_dir, data_dir, shape)
                     if CALIBRATED in formats else None)

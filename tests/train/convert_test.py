@@ -19,7 +19,7 @@ from core.runtime.errors import InputError
 from layers.googlenet import GoogLeNet
 from tests import helpers
 from train import convert
-from train.artefacts import export
+from train.artefacts import serving
 from train.artefacts import standalone
 from train.artefacts import tflite_model
 from train.artefacts.report import run_config
@@ -147,7 +147,7 @@ class ConvertTest(unittest.TestCase):
 
   def test_an_export_without_the_conversion_signature_is_one_line(self):
     # As an engine before the signature wrote them: the serving pair only.
-    module = export.ServingModule(
+    module = serving.ServingModule(
         GoogLeNet(10, 1, 28, blocks=helpers.SMALL_BLOCKS), (28, 28, 1),
         [str(i) for i in range(10)])
     path = os.path.join(self.dir, "older")

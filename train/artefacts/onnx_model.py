@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from core.runtime import files
 from core.runtime.errors import ExportError
-from train.artefacts import export
+from train.artefacts import serving
 
 # The newest opset tf2onnx 1.17 writes (its constants.OPSET_TO_IR_VERSION).
 OPSET = 18
@@ -26,7 +26,7 @@ def convert(saved_model: str) -> bytes:
   import tf2onnx  # pylint: disable=g-import-not-at-top
   with files.literal(os.path.join(saved_model, "saved_model.pb")) as path:
     loaded = tf.saved_model.load(os.path.dirname(path))  # owns the weights
-  signature = loaded.signatures[export.CONVERSION]
+  signature = loaded.signatures[serving.CONVERSION]
   spec = signature.structured_input_signature[1]["images"]
   function = tf.function(lambda images: signature(images=images),
                          input_signature=[spec])

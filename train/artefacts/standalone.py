@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-# train/artefacts/export.CONVERSION, repeated: this file imports nothing of
+# train/artefacts/serving.CONVERSION, repeated: this file imports nothing of
 # the project (tests/train/artefacts/tflite_model_test.py checks they agree).
 SIGNATURE = "conversion"
 REFUSED = ("tensorflow", "tf_keras", "keras", "train", "core", "layers",

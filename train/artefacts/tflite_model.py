@@ -10,7 +10,7 @@ Four kinds, as the TFLite converter names its post-training options:
   calibrated on a representative set drawn from the training split; the
   input stays the uint8 pixels and the outputs float32.
 
-The `conversion` signature (train/artefacts/export.py) takes uint8 pixels at
+The `conversion` signature (train/artefacts/serving.py) takes uint8 pixels at
 the fixed size the model reads and holds the preprocessing, so a device
 feeds pixels and reads logits; LiteRT resizes its batch dimension.
 """
@@ -27,7 +27,7 @@ from core.data import images as images_lib
 from core.data import types
 from core.runtime import files
 from core.runtime.errors import InputError
-from train.artefacts import export
+from train.artefacts import serving
 
 KINDS = ("float32", "float16", "int8_dynamic", "int8")
 # Calibration images for `int8` (TFLite's guide: "around 100-500").
@@ -54,7 +54,7 @@ def convert(saved_model: str, kind: str,
     raise ValueError("`representative` images are needed for kind='int8'.")
   with files.literal(os.path.join(saved_model, "saved_model.pb")) as path:
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        os.path.dirname(path), signature_keys=[export.CONVERSION])
+        os.path.dirname(path), signature_keys=[serving.CONVERSION])
     if kind != "float32":
       converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "float16":

@@ -16,6 +16,7 @@ from core.data import preprocessing
 from layers.googlenet import GoogLeNet
 from tests import helpers
 from train.artefacts import export
+from train.artefacts import serving
 
 NAMES = tuple(f"class {i}" for i in range(10))
 
@@ -153,7 +154,7 @@ class ExportTest(tf.test.TestCase):
     self.assertLen(signatures, 4)
 
   def test_the_conversion_signature_is_fixed_size_pixels_to_numbers(self):
-    fn = tf.saved_model.load(self.path).signatures[export.CONVERSION]
+    fn = tf.saved_model.load(self.path).signatures[serving.CONVERSION]
     spec = fn.structured_input_signature[1]["images"]
     self.assertEqual((spec.dtype, spec.shape.as_list()),
                      (tf.uint8, [None, 28, 28, 1]))
@@ -376,7 +377,7 @@ class ExportTest(tf.test.TestCase):
     replayed = eval(done.stdout.strip().splitlines()[-1])  # pylint: disable=eval-used
     self.assertEqual([name for name, _ in replayed],
                      ["serving_default", "serving_bytes", "serving_tf_example",
-                      export.CONVERSION])
+                      serving.CONVERSION])
     for _, classes in replayed[1:]:  # the same pixels, as PNG or not
       self.assertEqual(classes, replayed[0][1])
     self.assertEqual(len(replayed[0][1]), 2)
@@ -415,7 +416,7 @@ class ExportTest(tf.test.TestCase):
     real = export._write  # pylint: disable=protected-access
 
     def write_other(module, path, metadata):
-      real(export.ServingModule(other, (28, 28, 1), NAMES), path, metadata)
+      real(serving.ServingModule(other, (28, 28, 1), NAMES), path, metadata)
 
     export._write = write_other  # pylint: disable=protected-access
     try:

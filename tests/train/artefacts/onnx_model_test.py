@@ -11,6 +11,7 @@ from layers.googlenet import GoogLeNet
 from tests import helpers
 from tests.train.artefacts.tflite_model_test import images_of
 from train.artefacts import export
+from train.artefacts import serving
 from train.artefacts import onnx_model
 from train.artefacts import standalone
 
@@ -72,7 +73,7 @@ class OnnxTest(tf.test.TestCase):
         input_signature=[tf.TensorSpec([None, 4], tf.uint8, name="images")])
     path = os.path.join(self.get_temp_dir(), "odd")
     tf.saved_model.save(module, path,
-                        signatures={export.CONVERSION: module.fn})
+                        signatures={serving.CONVERSION: module.fn})
     with self.assertRaisesRegex(
         ExportError, f"tf2onnx could not convert {path} .*BesselI0e.*; no "
         r"\.onnx file was written"):

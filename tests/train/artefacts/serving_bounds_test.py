@@ -9,7 +9,7 @@ from core.data import images
 from layers.googlenet import GoogLeNet
 from tests import helpers
 from tests.core.data import image_bytes as made
-from train.artefacts import export
+from train.artefacts import serving
 
 _SIDE = (13, 17)
 _LIMIT = _SIDE[0] * _SIDE[1]  # max_image_pixels: one 13 x 17 image
@@ -21,7 +21,7 @@ class ServingBoundsTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     model = GoogLeNet(3, 3, 32, blocks=helpers.SMALL_BLOCKS)
-    cls.serving = export.ServingModule(model, (None, None, 3), "abc",
+    cls.serving = serving.ServingModule(model, (None, None, 3), "abc",
                                        max_image_pixels=_LIMIT)
     cls.png = tf.io.encode_png(np.full([*_SIDE, 3], 90, np.uint8)).numpy()
 

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
-from train.artefacts import export
+from train.artefacts import serving
 from train.artefacts import standalone
 
 # Runs the runner as a script with one more package missing, as on a device
@@ -41,7 +41,7 @@ class StandaloneTest(tf.test.TestCase):
         capture_output=True, text=True, timeout=120)
 
   def test_its_signature_is_the_exports(self):
-    self.assertEqual(standalone.SIGNATURE, export.CONVERSION)
+    self.assertEqual(standalone.SIGNATURE, serving.CONVERSION)
 
   def test_a_missing_runtime_is_one_line_naming_the_extra(self):
     for missing, model, line in (

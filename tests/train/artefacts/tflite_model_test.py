@@ -13,6 +13,7 @@ from core.runtime.errors import InputError
 from layers.googlenet import GoogLeNet
 from tests import helpers
 from train.artefacts import export
+from train.artefacts import serving
 from train.artefacts import standalone
 from train.artefacts import tflite_model
 
@@ -115,7 +116,7 @@ class TFLiteTest(tf.test.TestCase):
     from ai_edge_litert import interpreter  # pylint: disable=g-import-not-at-top
     for kind, path in self.files.items():
       runner = interpreter.Interpreter(model_path=path)
-      details = runner.get_signature_list()[export.CONVERSION]
+      details = runner.get_signature_list()[serving.CONVERSION]
       self.assertEqual(details, {"inputs": ["images"],
                                  "outputs": ["logits", "probabilities"]},
                        kind)
