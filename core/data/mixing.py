@@ -55,15 +55,17 @@ class Mixed(NamedTuple):
   lam: tf.Tensor
 
 
-def partners(rows: int, group_size: int) -> tf.Tensor:
+def partners(rows, group_size: int) -> tf.Tensor:
   """Each row's partner in groups of `group_size` consecutive rows: the
   group reversed, which pairs every row with another (the size is even).
+  `rows` may be a tensor (a batch whose size the graph does not know; the
+  assembler has checked that the groups divide it).
 
   Raises:
     ValueError: If `group_size` is odd (a middle row would be its own
-      partner) or does not divide `rows`.
+      partner) or does not divide a known `rows`.
   """
-  if group_size % 2 or rows % group_size:
+  if group_size % 2 or (isinstance(rows, int) and rows % group_size):
     raise ValueError(f"`group_size` must be even and divide the rows mixed "
                      f"({rows}); received group_size={group_size}.")
   return tf.reshape(tf.reverse(tf.reshape(tf.range(rows), [-1, group_size]),
@@ -86,7 +88,9 @@ def mix(images: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor,
   Returns:
     Mixed.
   """
-  rows, height, width = images.shape[0], images.shape[1], images.shape[2]
+  # A file pipeline's batches have no static size; the sides are static.
+  rows = images.shape[0] or tf.shape(images)[0]
+  height, width = images.shape[1], images.shape[2]
   seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64),
                                                   _SALT)
   keys = tf.random.experimental.stateless_split(seed, 5)

@@ -91,6 +91,18 @@ class MixingTest(tf.test.TestCase):
     self.assertAllClose(tf.cast(out.images, tf.float32), exact, rtol=2 ** -8,
                         atol=0)
 
+  def test_a_batch_of_unknown_size_mixes_as_a_known_one(self):
+    # File pipelines' batches have no static size in the graph.
+    images, labels, weight = _batch()
+    config = mixing.Mixing(mixup_alpha=0.4, cutmix_alpha=1.0, group_size=4)
+    known = mixing.mix(images, labels, weight, config, SEED, 0, 8)
+    unknown = tf.function(lambda x, y, w: mixing.mix(x, y, w, config, SEED,
+                                                     0, 8), input_signature=[
+        tf.TensorSpec([None, 6, 6, 1]), tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None])])(images, labels, weight)
+    for field in ("images", "partner_labels", "lam"):
+      self.assertAllEqual(getattr(known, field), getattr(unknown, field))
+
   def test_draws_follow_the_seed(self):
     images, labels, weight = _batch()
     config = mixing.Mixing(mixup_alpha=0.4, cutmix_alpha=1.0, group_size=4)
