@@ -126,9 +126,9 @@ def main(argv: List[str]) -> int:
 
 
 def _newest_export(model_dir: str) -> str:
+  from train.artefacts import export  # pylint: disable=g-import-not-at-top
   folder = os.path.join(model_dir, "export")
-  versions = sorted(int(n) for n in (os.listdir(folder) if os.path.isdir(
-      folder) else []) if n.isascii() and n.isdigit())
+  versions = export.versions(folder)
   if not versions:
     sys.exit(cli.fail(f"{folder} holds no export version; name one with "
                       "--saved_model."))

@@ -123,7 +123,8 @@ def weights_digest(module: "ServingModule") -> str:
   return digest.hexdigest()
 
 
-def _versions(export_dir: str) -> list:
+def versions(export_dir: str) -> list:
+  """The version numbers under `export_dir`, ascending (none: [])."""
   if not files.isdir(export_dir):
     return []
   # ASCII digits only: int() takes '²' for a digit and then fails on it.
@@ -139,7 +140,7 @@ def _version_with(export_dir: str, digest: str, version: int):
   `digest`. A version cut short while it was copied to object storage
   (no `saved_model.pb`, which is copied last) holding these weights is
   removed, so these weights are published whole instead."""
-  for number in _versions(export_dir):
+  for number in versions(export_dir):
     if number < version:
       continue
     folder = os.path.join(export_dir, str(number))
@@ -173,7 +174,7 @@ def _publish(tmp: str, export_dir: str, version: int, report) -> str:
       files.rmtree(tmp)
       raise
   if version != wanted and report:
-    newer = [v for v in _versions(export_dir) if v > version]
+    newer = [v for v in versions(export_dir) if v > version]
     report(f"version {wanted} in {export_dir} exists with other weights; "
            f"published these as version {version} instead" + (
                f" (TF Serving serves the highest, {newer[-1]})"
