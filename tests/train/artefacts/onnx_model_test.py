@@ -2,6 +2,7 @@
 TensorFlow or the project (train/artefacts/standalone.py)."""
 
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +22,9 @@ class OnnxTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    tmp = tf.compat.v1.test.get_temp_dir()
+    # Its own folder: the process's temp dir is shared with the other test
+    # files a worker runs, and a version 1 exported there first is kept.
+    tmp = tempfile.mkdtemp()
     # Batch normalisation and test-time mirroring: every op the paper's
     # network and `make train`'s options put in the graph.
     model = GoogLeNet(10, 1, 28, blocks=helpers.SMALL_BLOCKS, stem="medium",

@@ -2,6 +2,7 @@
 TensorFlow or the project (train/artefacts/standalone.py)."""
 
 import os
+import tempfile
 import shutil
 
 import numpy as np
@@ -35,7 +36,9 @@ class TFLiteTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    tmp = tf.compat.v1.test.get_temp_dir()
+    # Its own folder: the process's temp dir is shared with the other test
+    # files a worker runs, and a version 1 exported there first is kept.
+    tmp = tempfile.mkdtemp()
     model = GoogLeNet(10, 1, 32, blocks=helpers.SMALL_BLOCKS)
     cls.saved_model = export.export(model, os.path.join(tmp, "export"), 1,
                                     image_shape=(28, 28, 1),
