@@ -126,6 +126,7 @@ def main(argv: List[str]) -> int:
 
 
 def _newest_export(model_dir: str) -> str:
+  cli.load_tensorflow(deterministic=False)  # the kernels, before TF loads
   from train.artefacts import export  # pylint: disable=g-import-not-at-top
   folder = os.path.join(model_dir, "export")
   versions = export.versions(folder)

@@ -167,6 +167,7 @@ def build(config: RunConfig, cluster: Optional[cluster_lib.Cluster],
   watcher.reclaim()
   _check_same_precision(config, strategy)
   data = load_data(config)
+  check_validation(config, data)
   check_shards(data, distribution.input_pipelines(strategy))
   batch = distribution.split_batch(config.global_batch_size, strategy)
   steps_per_epoch, total = _steps(config, data.train.num_examples)
@@ -439,14 +440,15 @@ def load_data(config: RunConfig) -> datasets.Splits:
                        validation_size=config.validation_size,
                        label_offset=config.label_offset,
                        skip_bad=config.skip_bad_images)
-  _check_validation(config, data)
   if config.train_examples:
     data = data._replace(train=data.train.take(config.train_examples))
   return data
 
 
-def _check_validation(config: RunConfig, data: datasets.Splits) -> None:
-  """Options that decide by validation accuracy need a validation split.
+def check_validation(config: RunConfig, data: datasets.Splits) -> None:
+  """Training options that decide by validation accuracy need a validation
+  split (train.evaluate and the converters, which also load the data, do
+  not ask).
 
   Raises:
     InputError: Naming the first such option and the way out.
@@ -454,18 +456,20 @@ def _check_validation(config: RunConfig, data: datasets.Splits) -> None:
   if data.validation.num_examples:
     return
   where = (f"the {data.info.name} data here has no validation split; "
-           + ("write one (validation-* files)"
-              if types.is_records(config.dataset) else "set --validation_size"))
+           + ("write validation-* shards or "
+              if config.dataset == "tfrecord" else
+              "" if types.is_records(config.dataset)  # TFDS: as built
+              else "set --validation_size or "))
   if config.export == "best":
     raise InputError("`export=best` chooses by validation accuracy, and "
-                     f"{where} or use --export=last.")
+                     f"{where}use --export=last.")
   if config.lr_schedule == "plateau":
     raise InputError("`lr_schedule=plateau` lowers the rate when validation "
-                     f"accuracy stalls, and {where} or choose another "
+                     f"accuracy stalls, and {where}choose another "
                      "--lr_schedule.")
   if config.early_stopping:
     raise InputError("`early_stopping` stops when validation accuracy "
-                     f"stalls, and {where} or set --early_stopping=0.")
+                     f"stalls, and {where}set --early_stopping=0.")
 
 
 def _steps(config: RunConfig, train_examples: int) -> Tuple[int, int]:
