@@ -17,7 +17,7 @@ building the scaled image; the square resized to the model's size is one
 more box.
 """
 
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -126,17 +126,24 @@ def _with_mirrors(x: tf.Tensor) -> tf.Tensor:
   return tf.reshape(both, [-1] + x.shape[2:].as_list())
 
 
-def mean_probability(log_p: tf.Tensor, count: int) -> tf.Tensor:
+def mean_probability(log_p: tf.Tensor, count: int,
+                     log_weights: Optional[np.ndarray] = None) -> tf.Tensor:
   """The log of each image's mean probability over its `count` views.
 
   Args:
-    log_p: float32 [count * N, classes] log-probabilities, view-major.
-    count: Views per image.
+    log_p: float32 [V * N, classes] log-probabilities, view-major.
+    count: Views per image the mean is over.
+    log_weights: [V] the log of how many of the `count` views each row
+      block stands for (distinct views computed once); None: V = count,
+      each once.
 
   Returns:
     float32 [N, classes].
   """
-  per_view = tf.reshape(log_p, [count, -1, log_p.shape[-1]])
+  blocks = count if log_weights is None else len(log_weights)
+  per_view = tf.reshape(log_p, [blocks, -1, log_p.shape[-1]])
+  if log_weights is not None:
+    per_view += tf.constant(log_weights, tf.float32)[:, None, None]
   return tf.reduce_logsumexp(per_view, axis=0) - tf.math.log(float(count))
 
 
@@ -171,7 +178,6 @@ def classify(logits_of: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor,
   per_box = tf.map_fn(lambda box: log_p(_box_views(images, box[None], size)),
                       tf.constant(table), fn_output_signature=tf.float32,
                       parallel_iterations=1)  # [B, 2N, classes]
-  weighted = per_box + np.log(counts).astype(np.float32)[:, None, None]
-  per_view = tf.reshape(weighted, [2 * len(table), -1, per_box.shape[-1]])
-  return (tf.reduce_logsumexp(per_view, axis=0)
-          - tf.math.log(float(VIEWS[crops])))
+  # [B, 2N, classes] -> [2B * N, classes]: each box's crop and mirror views.
+  return mean_probability(tf.reshape(per_box, [-1, per_box.shape[-1]]),
+                          VIEWS[crops], np.repeat(np.log(counts), 2))

@@ -27,16 +27,17 @@ class FolderRecipeTest(tf.test.TestCase):
 
   def test_the_modern_recipe_trains_on_photos(self):
     # A folder's batches have no static size in the graph (the in-memory
-    # sets' do): mixing, accumulation, the policies, balanced weights and
-    # 10-crop testing all on, through the command (mixup once failed here
-    # with a TypeError that the in-memory tests could not see).
+    # sets' do): mixing, the policies, balanced weights and 10-crop testing
+    # on, through the command (mixup once failed here with a TypeError that
+    # the in-memory tests could not see). No accumulation: its micro-batches
+    # have a static size, which would hide that.
     tmp = self.get_temp_dir()
     data = os.path.join(tmp, "recipe-photos")
     helpers.write_image_folder(data, per_class=10, splits=("train", "test"))
     done = helpers.cli(folder_flags(
         os.path.join(tmp, "recipe-run"), data, "--global_batch_size=8",
         "--norm=batch", "--norm_group_size=2", "--mixup_alpha=0.2",
-        "--cutmix_alpha=1.0", "--accumulate_steps=2",
+        "--cutmix_alpha=1.0",
         "--augment=crop,flip,randaugment,colour", "--class_weight=balanced",
         "--test_crops=10", "--train_steps=4"))
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])

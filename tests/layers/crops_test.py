@@ -100,6 +100,18 @@ class CropsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(square, 72)
     self.assertLen(np.unique(square, axis=0), 21)
 
+  def test_each_distinct_box_is_computed_once(self):
+    # A square image's 144 views hold 21 distinct boxes (42 views): the
+    # network sees 2 x 21 x N images, not 144 x N.
+    images = tf.random.uniform([3, 28, 28, 1], seed=3)
+    kernel = tf.random.normal([28 * 28, 5], seed=4)
+    seen = tf.Variable(0)
+    def network(x):
+      with tf.control_dependencies([seen.assign_add(tf.shape(x)[0])]):
+        return tf.reshape(x, [-1, 28 * 28]) @ kernel
+    tf.function(crops.classify, autograph=False)(network, images, "144", 28)
+    self.assertEqual(int(seen.numpy()), 2 * 21 * 3)
+
   def test_errors(self):
     with self.assertRaisesRegex(ValueError, "`crops` must be one of 1, 10, "
                                 "144; received crops='mirror'"):
