@@ -93,8 +93,11 @@ def convert(saved_model: str, formats: Sequence[str] = tuple(FORMATS), *,
 
   Raises:
     InputError: A missing converter, a SavedModel this engine did not export
-      (or exported before it had a `conversion` signature), or a run whose
-      data cannot calibrate tflite_int8 (one line each).
+      (or exported before it had a `conversion` signature), a run whose
+      data cannot calibrate tflite_int8, or an output folder that cannot be
+      written (one line each).
+    ExportError: A converter failed (no file for that format).
+    NoSpaceError: The disk filled up (files written before are intact).
   """
   require(formats)
   # pylint: disable=g-import-not-at-top
@@ -107,8 +110,8 @@ def convert(saved_model: str, formats: Sequence[str] = tuple(FORMATS), *,
     raise InputError(f"`saved_model` {saved_model!r} has no "
                      f"`{serving.CONVERSION}` signature (exported by an older "
                      "engine): export the run's weights again.")
-  shape = tuple(loaded.signatures[serving.CONVERSION].structured_input_signature[
-      1]["images"].shape[1:])
+  signature = loaded.signatures[serving.CONVERSION]
+  shape = tuple(signature.structured_input_signature[1]["images"].shape[1:])
   representative = (_representative(model_dir, data_dir, shape)
                     if CALIBRATED in formats else None)
   output_dir = output_dir or saved_model.rstrip("/") + "-converted"

@@ -42,7 +42,8 @@ def load(name: str, data_dir: Optional[str]) -> types.Splits:
   Raises:
     InputError: If TensorFlow Datasets is not installed.
     DataError: If the set is not prepared there, is not stored as TFRecord
-      files, has no train split or fewer than 2 classes, has no uint8
+      files, has no train split or a class count outside 2..MAX_CLASSES,
+      has no uint8
       image and ClassLabel features, or misses a file.
   """
   builder = _builder(name, data_dir)

@@ -2,6 +2,7 @@
 device would run it (LiteRT or onnxruntime, no TensorFlow, not the
 project), against the SavedModel; and its one-line errors."""
 
+import errno
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 import train
 from core.runtime import errors
+from core.runtime import files
 from core.runtime.errors import InputError
 from layers.googlenet import GoogLeNet
 from tests import helpers
@@ -137,6 +139,17 @@ class ConvertTest(unittest.TestCase):
         convert.convert(self.saved_model, ("tflite_float16",),
                         output_dir=out)
     self.assertEqual(os.listdir(out), [])
+
+  def test_a_full_disk_is_one_line(self):
+    out = os.path.join(self.dir, "full")
+    with mock.patch.object(files, "write_atomic", side_effect=OSError(
+        errno.ENOSPC, "No space left on device")):
+      with self.assertRaisesRegex(errors.NoSpaceError,
+                                  rf"^no space left writing into {out}: free "
+                                  r"some and run the command again\.$") as e:
+        convert.convert(self.saved_model, ("tflite_float32",),
+                        output_dir=out)
+    self.assertEqual(e.exception.exit_code, 74)
 
   def test_a_run_of_another_image_size_cannot_calibrate(self):
     with self.assertRaisesRegex(InputError, r"'s training images are "

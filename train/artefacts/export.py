@@ -8,8 +8,8 @@ integer) and published under its version (core/runtime/files.publish: one
 rename on local disk and NFS; on object storage, which cannot rename a
 folder, a copy with `saved_model.pb` last, which TF Serving and
 `tf.saved_model.load` look for first), so a reader never sees half an export
-and a crash leaves earlier versions intact; a later run removes only its own host's
-temporaries whose process is gone (runs may share `export_dir`). A version
+and a crash leaves earlier versions intact; a later run removes only its
+own host's temporaries whose process is gone (runs may share `export_dir`). A version
 that exists is never overwritten: the same weights (their sha256 is in the
 metadata) are not exported twice, other weights take the next free version.
 Only the trunk's variables are saved; the aux heads and the optimizer are not.
@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import socket
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -43,6 +43,7 @@ from core.runtime import files
 from core.runtime.errors import ExportError, NoSpaceError, is_no_space
 from layers.googlenet import GoogLeNet
 from train.artefacts.serving import CONVERSION, EXAMPLE_IMAGE_KEY, ServingModule
+
 
 def export(model: GoogLeNet, export_dir: str, version: int, *,
            image_shape: Sequence[Optional[int]], class_names: Sequence[str],
@@ -123,7 +124,7 @@ def weights_digest(module: "ServingModule") -> str:
   return digest.hexdigest()
 
 
-def versions(export_dir: str) -> list:
+def versions(export_dir: str) -> List[int]:
   """The version numbers under `export_dir`, ascending (none: [])."""
   if not files.isdir(export_dir):
     return []
