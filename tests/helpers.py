@@ -151,3 +151,13 @@ def write_image_folder(root: str, *, classes=("cat", "dog", "eel"),
 
 # What a user's mistake prints: one line on stderr, nothing else.
 ONE_LINE = r"^error: [^\n]*\n$"
+
+
+def checkpoint_variables(prefix: str) -> dict:
+  """Every tensor of the checkpoint at `prefix`, on any file system. Not
+  tf.train.load_checkpoint: given a ram:// prefix it answers "Couldn't find
+  'checkpoint' file or checkpoints" (TF 2.21)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()}

@@ -53,14 +53,6 @@ def _copy_tree(source: str, target: str) -> None:
       tf.io.gfile.copy(path, copy)
 
 
-def _variables(prefix: str) -> dict:
-  # Not tf.train.load_checkpoint: given a ram:// prefix it answers
-  # "Couldn't find 'checkpoint' file or checkpoints" (TF 2.21).
-  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()}
-
-
 class ObjectStorageDataTest(parameterized.TestCase):
 
   @classmethod
@@ -90,8 +82,9 @@ class ObjectStorageDataTest(parameterized.TestCase):
     train.fit(model_dir=reference_dir, dataset=source,
               data_dir=os.path.join(self.local, source), train_steps=8,
               report=lambda line: None, **FLAGS)
-    resumed = _variables(f"{model_dir}/ckpt-8")
-    reference = _variables(os.path.join(reference_dir, "ckpt-8"))
+    resumed = helpers.checkpoint_variables(f"{model_dir}/ckpt-8")
+    reference = helpers.checkpoint_variables(
+        os.path.join(reference_dir, "ckpt-8"))
     self.assertEqual(sorted(resumed), sorted(reference))
     for name, value in reference.items():
       np.testing.assert_array_equal(resumed[name], value, err_msg=name)

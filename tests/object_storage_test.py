@@ -40,14 +40,6 @@ def _local_entries():
   return entries
 
 
-def _variables(prefix: str) -> dict:
-  # Not tf.train.load_checkpoint: given a ram:// prefix it answers
-  # "Couldn't find 'checkpoint' file or checkpoints" (TF 2.21).
-  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()}
-
-
 class ObjectStorageTest(unittest.TestCase):
 
   @classmethod
@@ -74,8 +66,9 @@ class ObjectStorageTest(unittest.TestCase):
     self.assertTrue(any(line.startswith("resuming at step 4/8")
                         for line in self.resumed_lines), self.resumed_lines)
     self.assertEqual(self.second.global_step, 8)
-    resumed = _variables(f"{self.model_dir}/ckpt-8")
-    reference = _variables(os.path.join(self.reference_dir, "ckpt-8"))
+    resumed = helpers.checkpoint_variables(f"{self.model_dir}/ckpt-8")
+    reference = helpers.checkpoint_variables(
+        os.path.join(self.reference_dir, "ckpt-8"))
     self.assertEqual(sorted(resumed), sorted(reference))
     for name, value in reference.items():
       np.testing.assert_array_equal(resumed[name], value, err_msg=name)
