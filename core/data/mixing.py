@@ -95,8 +95,8 @@ def mix(images: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor,
                                                   _SALT)
   keys = tf.random.experimental.stateless_split(seed, 5)
 
-  def mine(draw):  # this replica's rows of a draw for every row
-    return draw[row_offset:row_offset + rows]
+  def mine(draw):  # this replica's rows of a draw for every row (last axis)
+    return draw[..., row_offset:row_offset + rows]
 
   def beta(alpha, key_a, key_b):
     if not alpha:
@@ -108,8 +108,7 @@ def mix(images: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor,
   pair = partners(rows, mixing.group_size)
   other = tf.gather(images, pair)
   blend = beta(mixing.mixup_alpha, keys[0], keys[1])
-  uniform = tf.random.stateless_uniform(
-      [3, total_rows], keys[2])[:, row_offset:row_offset + rows]
+  uniform = mine(tf.random.stateless_uniform([3, total_rows], keys[2]))
   if mixing.mixup_alpha and mixing.cutmix_alpha:
     use_cut = uniform[0] < mixing.switch_prob
   else:
