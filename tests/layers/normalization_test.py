@@ -78,6 +78,67 @@ class BatchNormTest(tf.test.TestCase):
     self.assertAllClose(got, layer(x, stats), atol=1e-6)
     self.assertAllClose(sums, stats.sums()[0], atol=1e-6)
 
+  def _ops(self, weight):
+    """The op types of a traced training pass (4 examples a group)."""
+    layer = BatchNorm(2)
+    fn = tf.function(lambda v, w: layer(v, BatchStatistics(4, w)))
+    spec = None if weight is None else tf.TensorSpec([8])
+    graph = fn.get_concrete_function(tf.TensorSpec([8, 3, 3, 2]),
+                                     spec).graph
+    names = set()
+    for op in graph.get_operations():
+      names.add(op.type)
+      for f in graph._functions.values():  # the cond's branches
+        names.update(o.type for o in f.graph.get_operations())
+    return names
+
+  def test_a_known_batch_of_full_weights_takes_the_fused_kernel(self):
+    # The fused path is what makes the step fast (2.5x per layer); the
+    # weighted formula stays for a batch holding a weight-0 example.
+    self.assertIn("FusedBatchNormV3", self._ops(None))
+    self.assertNotIn("Square", self._ops(None))
+    ops = self._ops(tf.ones([8]))
+    self.assertIn("FusedBatchNormV3", ops)
+    self.assertIn("Square", ops)  # the other branch: the weighted formula
+
+  def test_fused_and_weighted_paths_agree(self):
+    layer, x = BatchNorm(2), images()
+    layer.gamma.assign([1.5, 0.5])
+    layer.beta.assign([0.1, -0.2])
+    target = tf.random.stateless_normal(x.shape, [3, 4])
+    results = []
+    # None and all ones take the fused kernel; one weight a rounding step
+    # above 1 takes the weighted formula with (to 1e-7) the same weights.
+    for weight in (None, tf.ones([8]),
+                   tf.constant([1.0] * 7 + [1.0 + 2 ** -23])):
+      stats = BatchStatistics(4, weight)
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.square(layer(x, stats) - target))
+      results.append(tape.gradient(loss, [x, layer.gamma, layer.beta]) +
+                     stats.sums() + [stats.total_weight()])
+    for got in results[1:]:
+      for a, b in zip(got, results[0]):
+        self.assertAllClose(a, b, rtol=1e-5, atol=1e-5)
+
+  def test_a_group_gives_the_same_bits_alone_or_beside_others(self):
+    # What keeps one replica's two groups and two replicas' one group each
+    # in step: the fused kernel sees the same group either way.
+    layer, x = BatchNorm(2), images()
+    both = BatchStatistics(4, tf.ones([8]))
+    together = layer(x, both)
+    for half in (slice(0, 4), slice(4, 8)):
+      alone = BatchStatistics(4, tf.ones([4]))
+      self.assertAllEqual(together[half], layer(x[half], alone))
+    self.assertAllEqual(together[:4], layer(x[:4], BatchStatistics()))
+
+  def test_bfloat16_training_keeps_the_dtype_and_the_values(self):
+    layer, x = BatchNorm(2), images()
+    y = layer(tf.cast(x, tf.bfloat16), BatchStatistics(4))
+    self.assertEqual(y.dtype, tf.bfloat16)
+    self.assertAllClose(tf.cast(y, tf.float32), layer(x, BatchStatistics(4)),
+                        atol=0.05)
+
   def test_inference_uses_the_moving_statistics(self):
     layer, x = BatchNorm(2), images()
     layer.moving_mean.assign([1.0, -2.0])
