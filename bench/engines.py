@@ -29,5 +29,6 @@ def engine_on(split: datasets.Split, *, image_size: int, replicas: int,
       num_cpu_devices=replicas, **config))  # --mixed_precision=auto
   trainer = build.training_parts(
       config, strategy, info, distribution.split_batch(batch, strategy),
-      steps_per_epoch=steps_per_epoch, total_steps=10**6).trainer
+      steps_per_epoch=steps_per_epoch, total_steps=10**6,
+      in_memory=True).trainer
   return trainer, trainer.iterator(split, 0), strategy

@@ -13,15 +13,17 @@ applied (train/loop/step.py), so every replica keeps the same values and a
 skipped step moves nothing.
 
 Each group is normalised by one fused kernel (FusedBatchNormV3 forward and
-its gradient: oneDNN's on CPU, cuDNN's on GPU) whenever every example of
-the slice counts (weight 1, what training batches hold but for a skipped
-image) and the batch's size is known when the step is traced: at
-make train's shape that is 2.5x faster than the same arithmetic in separate
-ops, which were half of the step's kernel time. Otherwise (a weight-0
-example, a batch of unknown size) the weighted formula in separate ops.
-Both give a group the same values (to rounding) and the fused path calls
-the same kernel on the same group whatever the replica count, so 1 and 2
-replicas still agree bitwise.
+its gradient: oneDNN's or Eigen's on CPU, cuDNN's on GPU) over the group's
+counted examples whenever the batch's size is known when the step is
+traced and it computes in float32: 2.5x faster per layer than the same
+arithmetic in separate ops, which were half of the step's kernel time.
+With weights the counted rows are partitioned out and stitched back (15 %
+of make train's step); the step passes no weights for data in memory,
+whose training rows all count. A batch of unknown size, and XLA, take the
+weighted formula in separate ops. Both give a group the same values to
+rounding; the fused kernel sees the same rows of a group whatever the
+replica count, but its blocking follows the intra-op threads, so runs on
+other thread counts agree to rounding, not bitwise.
 """
 
 from typing import List, Optional, Tuple
@@ -47,15 +49,20 @@ class BatchStatistics:
   """
 
   def __init__(self, group_size: Optional[int] = None,
-               weight: Optional[tf.Tensor] = None):
+               weight: Optional[tf.Tensor] = None, fused: bool = True):
     """Args:
       group_size: Examples per group; None: the whole slice is one group.
-      weight: [N] per-example weights; an example of weight 0 (padding, an
-        undecodable image) does not count in its group's statistics.
+      weight: [N] per-example weights, 1 or 0: an example of weight 0
+        (padding, an undecodable image) does not count in its group's
+        statistics.
+      fused: Whether a batch of known size may take the fused kernel;
+        False under XLA (`--jit_compile`), whose lowering of it computes
+        the variance as E[x^2] - E[x]^2 (cancellation: a negative variance
+        for maps whose mean is hundreds of times their spread).
     """
     if group_size is not None:
       _checks.positive_int("group_size", group_size)
-    self.group_size, self.weight = group_size, weight
+    self.group_size, self.weight, self.fused = group_size, weight, fused
     self._total: Optional[tf.Tensor] = None
     self._sums: List[tf.Tensor] = []
     self.layers: List[tf.Module] = []  # who recorded, in call order
@@ -71,15 +78,13 @@ class BatchStatistics:
           f"batch normalisation groups of {size} examples need a batch that "
           f"is a multiple of {size}; received a batch of {n} (choose "
           "--norm_group_size to divide the per-replica batch).")
-    args = (x, gamma, beta)
-    if n is None:
-      y, mean_sum, var_sum = self._weighted(*args)
-    elif self.weight is None:
-      y, mean_sum, var_sum = self._fused(*args)
-    else:  # the fused kernel counts every example: only when all do
-      y, mean_sum, var_sum = tf.cond(
-          tf.reduce_all(tf.equal(self.weight, 1.0)),
-          lambda: self._fused(*args), lambda: self._weighted(*args))
+    # bfloat16 keeps the weighted formula: through the fused kernel one
+    # replica's and two replicas' steps parted by 40 % of an update
+    # (float32: round-off), a cause not found yet.
+    if n is None or not self.fused or x.dtype != tf.float32:
+      y, mean_sum, var_sum = self._weighted(x, gamma, beta)
+    else:
+      y, mean_sum, var_sum = self._fused(x, gamma, beta)
     if self._total is None:
       self._total = (tf.cast(tf.shape(x)[0], tf.float32) if self.weight is None
                      else tf.reduce_sum(tf.cast(self.weight, tf.float32)))
@@ -88,26 +93,52 @@ class BatchStatistics:
     return y
 
   def _fused(self, x, gamma, beta):
-    """`normalise` with every example counting: one fused kernel per
-    group (the groups cut apart when there are several)."""
-    n = x.shape[0]
+    """`normalise` by one fused kernel per group (the groups cut apart when
+    there are several) over the group's counted examples: with weights,
+    they are partitioned out and the results stitched back beside the
+    weight-0 rows'."""
+    n, height, width = x.shape[0], x.shape[1], x.shape[2]
     size = self.group_size or n
-    pixels = size * x.shape[1] * x.shape[2]
+    xs = tf.split(x, n // size) if n > size else [x]
+    ws = ([None] * len(xs) if self.weight is None else
+          tf.split(self.weight, n // size) if n > size else [self.weight])
     outs, means, variances = [], [], []
-    for group in (tf.split(x, n // size) if n > size else [x]):
+    for group, weight in zip(xs, ws):
+      rows = group
+      if weight is not None:
+        counted = tf.cast(weight > 0, tf.int32)
+        index = tf.dynamic_partition(tf.range(size), counted, 2)
+        skipped, rows = tf.dynamic_partition(group, counted, 2)
       y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-          x=group, scale=gamma, offset=beta, mean=tf.zeros([0]),
+          x=rows, scale=gamma, offset=beta, mean=tf.zeros([0]),
           variance=tf.zeros([0]), epsilon=EPSILON, data_format="NHWC",
           is_training=True)
+      # The group's weight, and its pixels per channel; the kernel reports
+      # the unbiased variance, it normalised by the biased one, which the
+      # moving statistics follow. An empty group's NaNs count nowhere.
+      count = tf.cast(tf.shape(rows)[0], tf.float32)
+      pixels = count * float(height * width)
+      variance *= (pixels - 1) / tf.maximum(pixels, 1.0)
+      if weight is not None:
+        y = tf.dynamic_stitch(index, [self._skipped(
+            skipped, mean, variance, gamma, beta), y])
       outs.append(y)
-      means.append(mean)
-      # The kernel reports the unbiased variance; it normalised by the
-      # biased one, which the moving statistics follow here.
-      variances.append(variance * ((pixels - 1) / pixels))
+      means.append(tf.where(count > 0, mean * count, 0.0))
+      variances.append(tf.where(count > 0, variance * count, 0.0))
     y = outs[0] if len(outs) == 1 else tf.concat(outs, axis=0)
-    weight = float(size)  # each group's examples, all of weight 1
-    return (y, tf.reduce_sum(tf.stack(means) * weight, axis=0),
-            tf.reduce_sum(tf.stack(variances) * weight, axis=0))
+    return (y, tf.reduce_sum(tf.stack(means), axis=0),
+            tf.reduce_sum(tf.stack(variances), axis=0))
+
+  @staticmethod
+  def _skipped(rows, mean, variance, gamma, beta):
+    """Weight-0 rows normalised by their group's statistics, as the
+    weighted formula does (they count nowhere, so no gradient flows back
+    to the statistics through them; an empty group's are 0)."""
+    mean, variance = (tf.stop_gradient(tf.where(tf.math.is_finite(v), v, 0.0))
+                      for v in (mean, variance))
+    scale = gamma * tf.math.rsqrt(variance + EPSILON)
+    shift = beta - mean * scale
+    return rows * tf.cast(scale, rows.dtype) + tf.cast(shift, rows.dtype)
 
   def _weighted(self, x, gamma, beta):
     """`normalise` in separate ops, an example counting by its weight."""

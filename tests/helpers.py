@@ -92,7 +92,7 @@ _STRATEGIES = {}
 
 
 def parts(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
-          **config):
+          in_memory: bool = False, **config):
   """A training run's parts (train/assembly/build.Parts) for the synthetic
   set's facts over MirroredStrategy on `devices`; `config` holds
   RunConfig fields (model_dir is unused)."""
@@ -115,7 +115,8 @@ def parts(devices: Sequence[str], *, steps_per_epoch: int, total_steps: int,
   return build.training_parts(
       config, strategy, SYNTHETIC_INFO,
       distribution.split_batch(config.global_batch_size, strategy),
-      steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+      steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+      in_memory=in_memory)
 
 
 def write_image_folder(root: str, *, classes=("cat", "dog", "eel"),

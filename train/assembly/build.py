@@ -217,7 +217,8 @@ def _restored_parts(config: RunConfig, strategy, data: datasets.Splits,
     _seed_everything(config)
     parts = training_parts(config, strategy, data.info, batch,
                            steps_per_epoch=steps[0], total_steps=steps[1],
-                           train_labels=getattr(data.train, "labels", None))
+                           train_labels=getattr(data.train, "labels", None),
+                           in_memory=isinstance(data.train, types.Split))
     return parts, checkpointing.Checkpointer(
         config.model_dir, max_to_keep=config.keep_checkpoints,
         report=lambda line: report(f"warning: {line}"),
@@ -278,12 +279,14 @@ def _initialise(parts: Parts, config: RunConfig, class_names, strategy,
 def training_parts(config: RunConfig, strategy: tf.distribute.Strategy,
                    info: types.DatasetInfo, batch: distribution.BatchSplit,
                    *, steps_per_epoch: int, total_steps: int,
-                   train_labels: Optional[np.ndarray] = None) -> Parts:
+                   train_labels: Optional[np.ndarray] = None,
+                   in_memory: bool = False) -> Parts:
   """The parts of a training run: every variable made in `strategy`'s
   scope (the model sized by `info`), the step and its optimizer
-  (`train_labels` for --class_weight=balanced)."""
+  (`train_labels` for --class_weight=balanced; `in_memory`: the training
+  split is decoded arrays, whose rows all count)."""
   options = update.step_options(config, batch, update.class_weights(
-      config, train_labels, info.num_classes))
+      config, train_labels, info.num_classes), every_example_counts=in_memory)
   parts = evaluation_parts(config, strategy, info, batch)
   with strategy.scope():
     trains = finetune.plan(parts.model, config.trainable,

@@ -23,7 +23,8 @@ COMPUTE_DTYPES = {precision: tf.as_dtype(dtype) for precision, dtype
 
 
 def step_options(config: RunConfig, batch: distribution.BatchSplit,
-                 class_weights: Optional[Tuple[float, ...]] = None
+                 class_weights: Optional[Tuple[float, ...]] = None,
+                 every_example_counts: bool = False
                  ) -> step_lib.StepOptions:
   """How the config's training step computes its update.
 
@@ -41,7 +42,8 @@ def step_options(config: RunConfig, batch: distribution.BatchSplit,
       accumulate_steps=config.accumulate_steps,
       mixing=mixing.Mixing(config.mixup_alpha, config.cutmix_alpha,
                            config.mix_switch_prob, rows),
-      class_weights=class_weights)
+      class_weights=class_weights,
+      every_example_counts=every_example_counts)
 
 
 def class_weights(config: RunConfig, labels: Optional[np.ndarray],

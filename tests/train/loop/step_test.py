@@ -74,6 +74,31 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
       halvings = np.log2(2.0 ** 15 / float(scale))
       self.assertEqual(skipped, halvings)
 
+  def test_data_in_memory_normalises_without_partitioning(self):
+    # Data in memory has no weight-0 training row, so its step normalises
+    # whole groups (no DynamicPartition: 15 % of make train's step) and
+    # takes the update the partitioning step takes, to rounding (SGD:
+    # Adam's first step, lr * sign(g), flips where g is round-off).
+    updates = []
+    for in_memory in (False, True):
+      tf.random.set_seed(0)
+      engine = helpers.parts(["/cpu:0", "/cpu:1"], steps_per_epoch=8,
+                             total_steps=100, global_batch_size=16,
+                             norm="batch", norm_group_size=4,
+                             optimizer="sgd", in_memory=in_memory)
+      self.assertEqual(engine.trainer.step.options.every_example_counts,
+                       in_memory)
+      start = [v.numpy() for v in engine.model.trainable_variables]
+      losses_over(engine, 1, steps=1, examples=16)
+      updates.append([v.numpy() - s for v, s in
+                      zip(engine.model.trainable_variables, start)])
+    # As a whole: a beta before another normalisation has a round-off
+    # gradient (its update 1e-12) that no relative bound holds.
+    whole = lambda ts: np.sqrt(sum(np.sum(np.square(t)) for t in ts))
+    self.assertGreater(whole(updates[0]), 0)
+    self.assertLessEqual(whole([a - b for a, b in zip(*updates)]),
+                         1e-4 * whole(updates[0]))
+
   @parameterized.parameters(("float32", 1e-5, 1e-3),
                             ("mixed_bfloat16", 1e-2, 5e-2))
   def test_xla_step_takes_the_step_the_plain_one_takes(self, precision,
