@@ -169,6 +169,14 @@ class TrainStep:
   def _micro_step(self, images, batch, seed, row_offset):
     """Loss, gradients, metric sums and batch statistics of one
     (micro-)batch of a replica, before any all-reduce."""
+    # Training batches are always full (the stream never ends), but file
+    # pipelines do not say so: with the size stated, batch normalisation
+    # takes its fused kernel whatever the source and however the slice is
+    # accumulated (layers/normalization.py).
+    rows = self.options.micro_batch
+    images = tf.ensure_shape(images, [rows, *images.shape[1:]])
+    batch = {k: tf.ensure_shape(v, [rows, *v.shape[1:]])
+             for k, v in batch.items() if k in ("labels", "weight", "bad")}
     labels, weight = batch["labels"], batch["weight"]
     targets = losses.Targets(labels, class_weights=(
         None if self.options.class_weights is None

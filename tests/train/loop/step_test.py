@@ -1,9 +1,12 @@
+from unittest import mock
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
 from core.data import datasets
 from layers import dropout
+from layers import normalization
 from train.loop import step
 from tests import helpers
 
@@ -89,7 +92,17 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(engine.trainer.step.options.every_example_counts,
                        in_memory)
       start = [v.numpy() for v in engine.model.trainable_variables]
-      losses_over(engine, 1, steps=1, examples=16)
+      given = []  # the weights each traced BatchStatistics received
+      real = normalization.BatchStatistics.__init__
+
+      def spy(stats, group_size=None, weight=None, fused=True):
+        given.append(weight)
+        real(stats, group_size, weight, fused)
+      with mock.patch.object(normalization.BatchStatistics, "__init__",
+                             spy):
+        losses_over(engine, 1, steps=1, examples=16)
+      self.assertNotEmpty(given)
+      self.assertEqual({w is None for w in given}, {in_memory})
       updates.append([v.numpy() - s for v, s in
                       zip(engine.model.trainable_variables, start)])
     # As a whole: a beta before another normalisation has a round-off
@@ -98,6 +111,35 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(whole(updates[0]), 0)
     self.assertLessEqual(whole([a - b for a, b in zip(*updates)]),
                          1e-4 * whole(updates[0]))
+
+  def test_a_batch_of_unstated_size_takes_the_fused_kernel(self):
+    # File pipelines batch without fixing the size: the step states it, so
+    # their batch normalisation takes the fused kernel as data in memory
+    # does, with or without accumulation (not the weighted formula in one
+    # case and the fused kernel in the other).
+    engine = make_engine(norm="batch", norm_group_size=4)
+    step_ = engine.trainer.step
+    sizes = []
+    real = normalization.BatchStatistics._fused
+
+    def spy(stats, x, gamma, beta):
+      sizes.append(x.shape[0])
+      return real(stats, x, gamma, beta)
+    spec = {"labels": tf.TensorSpec([None], tf.int32),
+            "weight": tf.TensorSpec([None]), "bad": tf.TensorSpec([None])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1]), spec])
+    def micro(images, batch):
+      return step_._micro_step(images, batch, tf.constant([1, 2], tf.int64),
+                               0)[0]
+    with mock.patch.object(normalization.BatchStatistics, "_fused", spy):
+      rows = step_.options.micro_batch
+      loss = micro(tf.zeros([rows, 28, 28, 1]),
+                   {"labels": tf.zeros([rows], tf.int32),
+                    "weight": tf.ones([rows]), "bad": tf.zeros([rows])})
+    self.assertTrue(np.isfinite(loss.numpy()))
+    self.assertEqual(len(sizes), len(engine.model.norm_layers))
+    self.assertEqual(set(sizes), {rows})
 
   @parameterized.parameters(("float32", 1e-5, 1e-3),
                             ("mixed_bfloat16", 1e-2, 5e-2))
