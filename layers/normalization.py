@@ -38,6 +38,15 @@ MOMENTUM = 0.99
 EPSILON = 1e-3
 
 
+def _affine(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor,
+            gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+  """x * scale + shift in `x`'s dtype, the scale and shift of the float32
+  statistics computed in float32 (broadcast against `x`)."""
+  scale = gamma * tf.math.rsqrt(variance + EPSILON)
+  shift = beta - mean * scale
+  return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+
+
 class BatchStatistics:
   """One training forward pass's normalisation context.
 
@@ -137,9 +146,7 @@ class BatchStatistics:
     to the statistics through them; an empty group's are 0)."""
     mean, variance = (tf.stop_gradient(tf.where(tf.math.is_finite(v), v, 0.0))
                       for v in (mean, variance))
-    scale = gamma * tf.math.rsqrt(variance + EPSILON)
-    shift = beta - mean * scale
-    return rows * tf.cast(scale, rows.dtype) + tf.cast(shift, rows.dtype)
+    return _affine(rows, mean, variance, gamma, beta)
 
   def _weighted(self, x, gamma, beta):
     """`normalise` in separate ops, an example counting by its weight."""
@@ -156,9 +163,7 @@ class BatchStatistics:
     mean = tf.reduce_sum(xf * w, axis=[1, 2, 3], keepdims=True) / count
     var = tf.reduce_sum(tf.square(xf - mean) * w, axis=[1, 2, 3],
                         keepdims=True) / count
-    scale = gamma * tf.math.rsqrt(var + EPSILON)  # [G, 1, 1, 1, C]
-    shift = beta - mean * scale
-    y = grouped * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+    y = _affine(grouped, mean, var, gamma, beta)  # per group [G, 1, 1, 1, C]
     return (tf.reshape(y, tf.shape(x)),
             tf.reshape(tf.reduce_sum(mean * group_weight, axis=0), [c]),
             tf.reshape(tf.reduce_sum(var * group_weight, axis=0), [c]))
@@ -213,9 +218,8 @@ class BatchNorm(tf.Module):
       stats.record_frozen(self)
       stats = None
     if stats is None:
-      scale = self.gamma * tf.math.rsqrt(self.moving_variance + EPSILON)
-      shift = self.beta - self.moving_mean * scale
-      return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+      return _affine(x, self.moving_mean, self.moving_variance, self.gamma,
+                     self.beta)
     return stats.normalise(x, self.gamma, self.beta, self)
 
   def update(self, mean: tf.Tensor, variance: tf.Tensor,
