@@ -1,5 +1,6 @@
-"""`python -m bench.op_profile [IMAGE_SIZE [REPLICAS]]`: kernel time per op
-type in the engine's training step, from a TensorFlow profiler trace.
+"""`python -m bench.op_profile [IMAGE_SIZE [REPLICAS [PRECISION]]]`: kernel
+time per op type in the engine's training step, from a TensorFlow profiler
+trace (PRECISION: float32 by default, or mixed_bfloat16 ...).
 
 Runs the real compiled loop (28x28 by default, global batch 64), traces 10
 steps with `tf.profiler`, and sums each kernel's duration by op type (per
@@ -18,12 +19,12 @@ BATCH = 64
 STEPS = 10
 
 
-def main(image_size: int, replicas: int) -> None:
+def main(image_size: int, replicas: int, precision: str) -> None:
   from bench.engines import engine_on
   from core.data import datasets
   engine, iterator, _ = engine_on(datasets.synthetic(1024),
                                   image_size=image_size, replicas=replicas,
-                                  batch=BATCH)
+                                  batch=BATCH, mixed_precision=precision)
   import tensorflow as tf
   from tensorflow.tsl.profiler.protobuf import xplane_pb2
   engine.loop.run(iterator, 3)
@@ -55,4 +56,5 @@ def main(image_size: int, replicas: int) -> None:
 
 if __name__ == "__main__":
   main(int(sys.argv[1]) if len(sys.argv) > 1 else 28,
-       int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+       int(sys.argv[2]) if len(sys.argv) > 2 else 1,
+       sys.argv[3] if len(sys.argv) > 3 else "float32")

@@ -398,15 +398,24 @@ class Controller:
     return Result(step, accuracy, loss, path, self.history)
 
   def _summary(self, step: int) -> str:
-    """The run in one line: its best validation and its wall time."""
-    best = max(self.history, key=lambda h: h["validation_accuracy"],
-               default=None)
+    """The run in one line: its best validation (the checkpointed records
+    count the validations before a resume too) and this process's wall
+    time."""
+    best = [(h["validation_accuracy"], h["step"]) for h in self.history]
+    best += [self.weights.best_validation()]
+    if self.plateau is not None and int(self.plateau.best_step.numpy()) >= 0:
+      best.append((float(self.plateau.best_accuracy.numpy()),
+                   int(self.plateau.best_step.numpy())))
+    # The highest accuracy; of equals, the earliest step, as the records
+    # keep the first.
+    best = max((b for b in best if b is not None),
+               key=lambda b: (b[0], -b[1]), default=None)
     wall = duration(self.clock() - (self._started or self.clock()))
     if best is None:
       return f"run ended at step {step} after {wall}"
     return (f"run ended at step {step} after {wall}; best validation "
-            f"accuracy {best['validation_accuracy']:.4f} at step "
-            f"{best['step']} (epoch {best['epoch']:.2f})")
+            f"accuracy {best[0]:.4f} at step {best[1]} (epoch "
+            f"{best[1] / self.steps_per_epoch:.2f})")
 
   def announce(self, restored: Optional[int], replicas: int,
                image_size: int) -> None:

@@ -80,6 +80,14 @@ class WeightSets:
     return (int(self.best.step.numpy()) if self.best is not None
             and self.best.found else -1)
 
+  def best_validation(self) -> Optional[Tuple[float, int]]:
+    """(accuracy, step) of the best validation the checkpointed record
+    holds, this process's and any before a resume; None without
+    --export=best or before one."""
+    if self.best is None or not self.best.found:
+      return None
+    return float(self.best.accuracy.numpy()), int(self.best.step.numpy())
+
   def checkpoint_objects(self) -> Dict[str, tf.Module]:
     """The sets a checkpoint holds, by checkpoint name (API)."""
     return {name: copy for name, copy in (("ema", self.ema),

@@ -33,6 +33,7 @@ class StubEngine:
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
     self.iterators, self.offered, self.purposes = [], [], []
+    self.restored_best = None  # (accuracy, step) before a resume
 
   def iterator(self, split, start_step):
     self.iterators.append(start_step)
@@ -62,6 +63,13 @@ class StubEngine:
   def offer_best(self, accuracy, step):
     self.offered.append((accuracy, step))
 
+  def best_validation(self):
+    # The checkpointed record: before a resume, `restored_best`; the
+    # offers of this process count too, as in train/loop/weights.py.
+    best = [self.restored_best] if self.restored_best else []
+    return max(best + self.offered, key=lambda b: (b[0], -b[1]),
+               default=None)
+
   def misclassified(self, split):
     return (np.zeros([1, 4, 4, 1], np.uint8), np.array([0]),
             np.array([1]))
@@ -77,7 +85,8 @@ class StubEngine:
 
 NOUNS = {
     "trainer": ("iterator", "train", "divergence", "histograms"),
-    "weights": ("final_step", "validation_missed", "offer_best"),
+    "weights": ("final_step", "validation_missed", "offer_best",
+                "best_validation"),
     "evaluator": ("evaluate", "misclassified"),
     "vote": ("agree",),
 }
@@ -246,6 +255,25 @@ class ControllerTest(tf.test.TestCase):
                      r"after \d+s; best validation accuracy 0\.7500 at step "
                      r"8 \(epoch 1\.00\)$")
     self.assertTrue(controller.record["summaries"].named("close"))
+
+  def test_summary_counts_the_validations_before_a_resume(self):
+    # Resumed at step 10: this process validates at 16 and 20 (0.75); the
+    # checkpointed record has 0.9 from step 8, before the resume.
+    engine = StubEngine(start=10)
+    engine.restored_best = (0.9, 8)
+    controller = make_controller(engine)
+    controller.run()
+    self.assertRegex(controller.record["lines"][-2], r"^run ended at step "
+                     r"20 after \d+s; best validation accuracy 0\.9000 at "
+                     r"step 8 \(epoch 1\.00\)$")
+    # The plateau's record counts too (runs without --export=best).
+    engine = StubEngine(start=10)
+    plateau = Plateau(patience=2)
+    plateau.record(0.95, 4)
+    controller = make_controller(engine, plateau=plateau)
+    controller.run()
+    self.assertIn("best validation accuracy 0.9500 at step 4 (epoch 0.50)",
+                  controller.record["lines"][-2])
 
   def test_misclassified_grid_at_each_validation_only(self):
     controller = make_controller(StubEngine())

@@ -159,6 +159,7 @@ class WeightsForTest(tf.test.TestCase):
       avg.assign(tf.zeros_like(avg))
     self.assertAllClose(eng.evaluate(split).values["loss/main"], uniform)
     self.assertEqual(weights.final_step(), -1)  # no best yet: the average
+    self.assertIsNone(weights.best_validation())
     self.assertAllClose(eng.evaluate(split, "final").values["loss/main"],
                         uniform)
     self.assertTrue(weights.offer_best(0.5, 7))  # keeps the average (zeros)
@@ -171,6 +172,9 @@ class WeightsForTest(tf.test.TestCase):
     for v, value in zip(params, trained):        # training's weights intact
       self.assertAllEqual(v.numpy(), value)
     self.assertFalse(weights.offer_best(0.4, 9))
+    # The record the run's last line reports (checkpointed: a resume keeps
+    # it).
+    self.assertEqual(weights.best_validation(), (0.5, 7))
 
 
 class ReadingTest(tf.test.TestCase):
