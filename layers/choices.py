@@ -3,7 +3,7 @@ normalisations and variants, and Table 1's inception blocks with their
 filter counts. The command line offers them as flags before TensorFlow loads
 (train/startup/config.py); layers/googlenet.py builds from them."""
 
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 # The stem before conv2: Table 1's ("paper", 1/4 of the image side), or one
 # for small images: "medium" keeps 1/2 of the side, "small" all of it.
@@ -33,3 +33,11 @@ TABLE_1: Dict[str, Tuple[int, ...]] = {
     "5b": (384, 192, 384, 48, 128, 128),                # 1024
 }
 BLOCKS = tuple(TABLE_1)
+
+
+def layer_names(blocks: Sequence[str]) -> Tuple[str, ...]:
+  """The trunk's layers in the order the forward pass runs them, as their
+  variables are named (`googlenet/<layer>/...`); --trainable=from: takes
+  one."""
+  return ("conv1", "conv2_reduce", "conv2",
+          *(f"inception_{b}" for b in blocks))

@@ -40,9 +40,9 @@ from core.optim.optimizers import slot_key
 from core.runtime import checkpointing
 from core.runtime import files
 from core.runtime.errors import InputError
+from layers.choices import BLOCKS, layer_names
 from layers.googlenet import GoogLeNet
 from train.assembly import manifest as manifest_lib
-from train.startup.config import BLOCKS, layer_names
 
 HEADS = ("classifier", "aux1", "aux2")
 # What tools/import_weights.py writes: a record of the import and the

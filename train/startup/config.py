@@ -7,35 +7,21 @@ default, choices and help cannot drift from the config.
 """
 
 import dataclasses
-import math
-import os
-import re
 from typing import Optional, Sequence, Tuple
 
-from core.data import types
-from core.data.choices import AUGMENTATIONS
 from core.optim.choices import AUTO, OPTIMIZERS, PRECISIONS
 from core.runtime.choices import STRATEGIES
-from core.runtime.errors import InputError
 from layers.choices import BLOCKS, NORMS, STEMS, TEST_CROPS, VARIANTS
+from train.startup import rules
 
 # The choice lists. This module must not import TensorFlow (the command line
 # parses flags and sets TF's environment before TF loads), so the lists the
 # engine also reads come from the TensorFlow-free `choices` modules beside the
-# code that builds them; these four only this option table names.
+# code that builds them; these only this option table names.
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 EXPORTS = ("last", "best", "none")
 DEVICES = ("auto", "cpu")
-TRAINABLE = ("all", "head")
 CLASS_WEIGHTS = ("none", "balanced")
-
-
-def layer_names(blocks: Sequence[str]) -> Tuple[str, ...]:
-  """The trunk's layers in the order the forward pass runs them, as their
-  variables are named (`googlenet/<layer>/...`); --trainable=from: takes
-  one."""
-  return ("conv1", "conv2_reduce", "conv2",
-          *(f"inception_{b}" for b in blocks))
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.01}
 
 
@@ -295,177 +281,12 @@ class RunConfig:
       "<model_dir>/train.")
 
   def __post_init__(self):
-    def need(ok, field, rule):
-      if not ok:
-        raise InputError(f"`{field}` must be {rule}; received "
-                         f"{field}={getattr(self, field)!r}.")
-
-    def is_int(value):
-      return isinstance(value, int) and not isinstance(value, bool)
-
-    need(bool(self.model_dir), "model_dir", "a directory path")
-    for field in dataclasses.fields(self):
-      choices = field.metadata.get("choices")
-      if choices is not None:
-        need(getattr(self, field.name) in choices, field.name,
-             "one of " + ", ".join(choices))
-    for field in ("num_cpu_devices", "cluster_join_timeout", "epochs",
-                  "global_batch_size", "image_size", "steps_per_loop",
-                  "checkpoint_every", "norm_group_size", "max_bad_steps",
-                  "max_image_pixels", "accumulate_steps", "plateau_patience",
-                  "randaugment_ops"):
-      value = getattr(self, field)
-      need(is_int(value) and value > 0, field, "a positive integer")
-    for field in ("validation_size", "train_examples", "warmup_steps",
-                  "eval_every", "seed", "label_offset", "histogram_every",
-                  "early_stopping"):
-      value = getattr(self, field)
-      need(is_int(value) and value >= 0, field, "a non-negative integer")
-    need(self.train_steps is None or (is_int(self.train_steps)
-                                      and self.train_steps > 0),
-         "train_steps", "a positive integer when set")
-    need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 2,
-         "keep_checkpoints",
-         "at least 2 (so a corrupt newest checkpoint has a fallback)")
-    need(self.strategy != "multi_worker" or self.num_cpu_devices == 1,
-         "num_cpu_devices", "1 with --strategy=multi_worker (TF's "
-         "multi-worker strategy uses one CPU device per worker; run more "
-         "workers instead)")
-    need(not (self.start_over and self.strategy == "multi_worker"),
-         "start_over", "off with --strategy=multi_worker (every worker "
-         "would decide alone what to move; move the old run aside by hand)")
-    for check in (self._check_rates, self._check_lists, self._check_variant,
-                  self._check_fine_tuning, self._check_data,
-                  self._check_recipe):
-      check(need)
-
-  def _check_recipe(self, need) -> None:
-    """The modern recipe's options: ranges, and combinations that cannot
-    work (each refused before anything loads)."""
-    for field in ("mixup_alpha", "cutmix_alpha"):
-      value = getattr(self, field)
-      need(value >= 0 and math.isfinite(value), field,
-           "a non-negative finite number (0: off)")
-    need(0 <= self.mix_switch_prob <= 1, "mix_switch_prob", "in [0, 1]")
-    need(0 < self.plateau_factor < 1, "plateau_factor", "in (0, 1)")
-    need(0 < self.layer_decay <= 1, "layer_decay", "in (0, 1] (1: off)")
-    need(0 <= self.randaugment_magnitude <= 30, "randaugment_magnitude",
-         "an integer from 0 to 30")
-    need(not {"randaugment", "trivialaugment"} <= set(self.augment),
-         "augment", "at most one of randaugment and trivialaugment (each is "
-         "a whole policy)")
-    need(self.global_batch_size % self.accumulate_steps == 0,
-         "accumulate_steps", f"a divisor of --global_batch_size="
-         f"{self.global_batch_size} (each micro-batch is an equal part)")
-    # IDX sets without held-out images have no validation split; files
-    # may (their own), which the assembler checks once they are listed.
-    validates = (self.validation_size > 0
-                 or self.dataset not in ("mnist", "fashion_mnist",
-                                         "synthetic"))
-    need(validates or self.lr_schedule != "plateau", "lr_schedule",
-         "constant, step or cosine with --validation_size=0 (plateau lowers "
-         "the rate when validation stalls, and there is no validation)")
-    need(validates or not self.early_stopping, "early_stopping",
-         "0 with --validation_size=0 (there is no validation to stop on)")
-    need(not (self.mixup_alpha or self.cutmix_alpha)
-         or self.norm_group_size % 2 == 0, "norm_group_size",
-         "even with --mixup_alpha or --cutmix_alpha (partners pair up inside "
-         "each group of that many rows)")
-    need(self.class_weight == "none" or not types.is_records(self.dataset),
-         "class_weight", "none with streamed records (balanced weights need "
-         "every label before the first step; a folder or IDX set has them)")
-
-  def _check_data(self, need) -> None:
-    need(types.is_known(self.dataset), "dataset",
-         "one of " + ", ".join(types.NAMES) + ", or tfds:NAME")
-    need(not (self.train_examples and types.is_records(self.dataset)),
-         "train_examples",
-         f"0 with --dataset={self.dataset} (records are streamed, not "
-         "indexed, so cannot be cut; write fewer shards instead)")
-
-  def _check_variant(self, need) -> None:
-    """A published network's variant implies its batch normalisation and
-    needs the paper's stem (layers/googlenet.check_variant)."""
-    if self.variant != "paper" and self.norm == "none":
-      object.__setattr__(self, "norm", "batch")  # the variants' own
-    need(self.variant == "paper" or self.stem == "paper", "stem",
-         f"paper with --variant={self.variant} (its network's stem)")
-
-  def _check_fine_tuning(self, need) -> None:
-    need(self.trainable in TRAINABLE or (
-        self.trainable.startswith("from:")
-        and self.trainable[len("from:"):] in layer_names(self.blocks)),
-         "trainable", "all, head or from:<layer> with a layer of "
-         + ", ".join(layer_names(self.blocks)))
-    try:
-      re.compile(self.init_exclude or "")
-    except re.error as e:
-      need(False, "init_exclude", f"a regular expression ({e})")
-    need(self.pretrained_lr_multiplier > 0
-         and math.isfinite(self.pretrained_lr_multiplier),
-         "pretrained_lr_multiplier", "a positive finite number")
-
-  def _check_rates(self, need) -> None:
-    need(self.learning_rate is None or (
-        self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-         "learning_rate", "a positive finite number")
-    need(0 <= self.momentum < 1, "momentum", "in [0, 1)")
-    for field in ("label_smoothing", "ema_decay"):
-      need(0 <= getattr(self, field) < 1, field, "in [0, 1)")
-    for field in ("weight_decay", "clip_norm"):
-      value = getattr(self, field)
-      need(value >= 0 and math.isfinite(value), field,
-           "a non-negative finite number")
-
-  def _check_lists(self, need) -> None:
-    need(len(self.aux_loss_weights) == 2 and all(
-        w >= 0 and math.isfinite(w) for w in self.aux_loss_weights),
-         "aux_loss_weights", "two non-negative numbers such as 0.3,0.3")
-    need(self.crop_padding >= 0, "crop_padding", "a non-negative number")
-    need(all(op in AUGMENTATIONS for op in self.augment)
-         and len(set(self.augment)) == len(self.augment), "augment",
-         "distinct entries of " + ", ".join(AUGMENTATIONS))
-    order = [BLOCKS.index(b) if b in BLOCKS else -1 for b in self.blocks]
-    need(-1 not in order and order == sorted(set(order))
-         and {"4a", "4d"} <= set(self.blocks), "blocks",
-         "inception blocks of " + ",".join(BLOCKS) + " in that order, "
-         "keeping 4a and 4d (the auxiliary heads' places), such as 4a,4d")
-    need(len(self.profile_steps) in (0, 2) and (
-        not self.profile_steps or 0 < self.profile_steps[0]
-        < self.profile_steps[1]), "profile_steps",
-         "empty or two increasing positive steps such as 20,25")
+    rules.check(self)
 
   @property
   def warnings(self) -> Tuple[str, ...]:
     """Settings that are allowed but likely not meant, one line each."""
-    lines = []
-    if not self.init_from and self.trainable != "all":
-      lines.append(f"--trainable={self.trainable} without --init_from "
-                   "freezes randomly initialised layers.")
-    if not self.init_from and self.pretrained_lr_multiplier != 1:
-      lines.append("--pretrained_lr_multiplier applies to pre-trained "
-                   "layers, and without --init_from there are none.")
-    exports = self.export_dir or os.path.join(self.model_dir, "export")
-    if self.export != "none" and re.search(r"\[.*\]", exports):
-      lines.append(f"the export folder {exports!r} has a [...] in its path, "
-                   "which tf.saved_model.load and TF Serving read as a "
-                   "pattern: load the exports through a path without one "
-                   "(a symbolic link), or set --export_dir.")
-    if self.test_mirror and "flip" not in self.augment:
-      lines.append("--test_mirror scores each image with its mirror image "
-                   "too, but --augment has no flip: training never shows "
-                   "the network a mirrored image (add flip to --augment, "
-                   "or drop --test_mirror).")
-    if self.crop_padding and "crop" not in self.augment:
-      lines.append("--crop_padding sets the padding of --augment=crop, but "
-                   "--augment has no crop: it changes nothing (add crop to "
-                   "--augment, or drop --crop_padding).")
-    elif self.crop_padding and types.is_streamed(self.dataset):
-      lines.append(f"--crop_padding pads images of one fixed size (the IDX "
-                   f"sets), but --dataset={self.dataset} reads files, which "
-                   "--augment=crop crops with Inception's random-resized "
-                   "crop: it changes nothing (drop --crop_padding).")
-    return tuple(lines)
+    return rules.warnings(self)
 
   @property
   def rate(self) -> float:
