@@ -45,11 +45,12 @@ from train.assembly import update
 from train.startup.config import RunConfig
 from train.assembly.run_lock import RunLock
 from train.loop import step as step_lib
-from train.loop.controller import Controller, Outputs, Result, Schedule
+from train.loop.controller import Controller, Outputs, Result
 from train.loop.evaluator import Evaluator
 from train.loop.feed import Feed
 from train.loop.preemption import PreemptionWatcher, StopVote
 from train.loop.profiling import ProfileWindow
+from train.loop.schedule import Schedule
 from train.loop.state import Plateau, RunState
 from train.loop.summaries import Summaries
 from train.loop.trainer import Trainer

@@ -12,10 +12,11 @@ import tensorflow as tf
 from core.data import datasets
 from core.runtime.errors import Preempted, TrainingError
 from train.artefacts.progress import Progress
-from train.loop.controller import Controller, Outputs, Schedule
+from train.loop.controller import Controller, Outputs
 from train.loop.evaluator import Evaluation
 from train.loop.preemption import PreemptionWatcher
 from train.loop.profiling import ProfileWindow
+from train.loop.schedule import Schedule
 from train.loop.state import Plateau
 
 
@@ -174,28 +175,6 @@ def make_controller(engine, *, total=20, per_loop=5, checkpoint_every=10,
   controller.record = dict(summaries=summaries, checkpointer=checkpointer,
                            lines=lines, exports=exports, traces=traces)
   return controller
-
-
-class ScheduleTest(tf.test.TestCase):
-
-  def test_next_stop_is_the_nearest_event(self):
-    s = Schedule(total_steps=23, steps_per_loop=5, checkpoint_every=10,
-                 eval_every=8)
-    stops, step = [], 0
-    while step < 23:
-      step = s.next_stop(step)
-      stops.append(step)
-    self.assertEqual(stops, [5, 8, 10, 15, 16, 20, 23])
-    self.assertEqual(s.next_stop(0, 3, 30), 3)  # extra boundaries count
-    self.assertEqual(s.next_stop(4, 3), 5)      # ... only when ahead
-
-  def test_events(self):
-    s = Schedule(23, 5, 10, 8)
-    # The last step too: the final weights are always validated.
-    self.assertEqual([k for k in range(1, 24) if s.evaluates_at(k)],
-                     [8, 16, 23])
-    self.assertEqual([k for k in range(1, 24) if s.checkpoints_at(k)],
-                     [10, 20, 23])
 
 
 class ControllerTest(tf.test.TestCase):
