@@ -47,7 +47,8 @@ def main(image_size: int, replicas: int, precision: str) -> None:
           op_type = name.rsplit(":", 1)[1]
           per_type[op_type] += event.duration_ps / 1e9 / STEPS
           count[op_type] += 1 / STEPS
-  print(f"image {image_size}, batch {BATCH}, {replicas} replica(s): "
+  print(f"image {image_size}, batch {BATCH}, {replicas} replica(s), "
+        f"{precision}: "
         f"{wall * 1e3:.1f} ms per step under the profiler")
   print(f"  {'op type':40s} {'ms/step':>8s} {'calls':>6s}")
   for op_type, ms in per_type.most_common(20):

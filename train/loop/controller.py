@@ -345,9 +345,10 @@ class Controller:
     return Result(step, accuracy, loss, path, self.history)
 
   def _summary(self, step: int) -> str:
-    """The run in one line: its best validation (the checkpointed records
-    count the validations before a resume too) and this process's wall
-    time."""
+    """The run in one line: its best validation and this process's wall
+    time. The records a run keeps in its checkpoints (--export=best's, and
+    the plateau schedule's or early stopping's) count the validations
+    before a resume too; without one, only this process's count."""
     best = [(h["validation_accuracy"], h["step"]) for h in self.history]
     best += [self.weights.best_validation()]
     if self.plateau is not None and int(self.plateau.best_step.numpy()) >= 0:

@@ -34,6 +34,7 @@ class StubEngine:
     self.bad, self.last_bad = 0, -1
     self.on_chunk = on_chunk or (lambda engine, stop: None)
     self.iterators, self.offered, self.purposes = [], [], []
+    self.keeps_best = False  # --export=best's record (best_validation)
     self.restored_best = None  # (accuracy, step) before a resume
 
   def iterator(self, split, start_step):
@@ -65,8 +66,12 @@ class StubEngine:
     self.offered.append((accuracy, step))
 
   def best_validation(self):
-    # The checkpointed record: before a resume, `restored_best`; the
-    # offers of this process count too, as in train/loop/weights.py.
+    # The record --export=best keeps (train/loop/weights.py): None without
+    # one (`keeps_best` False, as with --export=last); else the best of the
+    # record restored at a resume (`restored_best`) and this process's
+    # offers.
+    if not self.keeps_best:
+      return None
     best = [self.restored_best] if self.restored_best else []
     return max(best + self.offered, key=lambda b: (b[0], -b[1]),
                default=None)
@@ -239,7 +244,7 @@ class ControllerTest(tf.test.TestCase):
     # Resumed at step 10: this process validates at 16 and 20 (0.75); the
     # checkpointed record has 0.9 from step 8, before the resume.
     engine = StubEngine(start=10)
-    engine.restored_best = (0.9, 8)
+    engine.keeps_best, engine.restored_best = True, (0.9, 8)
     controller = make_controller(engine)
     controller.run()
     self.assertRegex(controller.record["lines"][-2], r"^run ended at step "
@@ -253,6 +258,23 @@ class ControllerTest(tf.test.TestCase):
     controller.run()
     self.assertIn("best validation accuracy 0.9500 at step 4 (epoch 0.50)",
                   controller.record["lines"][-2])
+
+  def test_summary_without_a_record_counts_this_process(self):
+    # --export=last, no plateau: this process's validations (0.75 at 16
+    # and 20, the first kept), whatever came before the resume.
+    accuracy = {16: 0.75, 20: 0.75}
+    controller = make_controller(StubEngine(
+        start=10, accuracy=lambda step: accuracy.get(step, 0.5)))
+    controller.run()
+    self.assertRegex(controller.record["lines"][-2], r"best validation "
+                     r"accuracy 0\.7500 at step 16 \(epoch 2\.00\)$")
+    # A plateau that has not yet recorded a validation (best step -1) adds
+    # nothing: without validations the line names none.
+    controller = make_controller(StubEngine(start=10), plateau=Plateau(),
+                                 data=make_data(validation=0))
+    controller.run()
+    self.assertRegex(controller.record["lines"][-2],
+                     r"^run ended at step 20 after \d+s$")
 
   def test_misclassified_grid_at_each_validation_only(self):
     controller = make_controller(StubEngine())
