@@ -5,6 +5,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from layers import _checks
+from layers import formulations
 from layers import initializers
 from layers import variables
 
@@ -52,5 +53,5 @@ class Dense(tf.Module):
     _checks.channels(self.name, self.in_features, x.shape[-1])
     y = tf.matmul(x, tf.cast(self.kernel, x.dtype))
     if self.bias is not None:
-      y = tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
+      y = formulations.bias_add(y, self.bias)
     return self._activation(y) if self._activation else y

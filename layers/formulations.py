@@ -230,7 +230,31 @@ def _whole_map_product(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
       [-1, out_channels])
 
 
+def bias_add(y: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+  """y + bias on the last axis, `bias` cast to y's dtype.
+
+  In bfloat16 and float16 the bias's gradient is summed in float32 and
+  returned in the bias's dtype. TensorFlow's own gradient sums in the
+  16-bit type on the CPU (BiasAddGrad, and oneDNN's convolution backward
+  with the bias fused): a bfloat16 sum of ones stops at 256, and on a
+  224x224 network's maps the bias gradients came out 20-40 % off
+  (docs/experiments/2026-12-amx-limits.md). Grappler still fuses the
+  forward BiasAdd into the product or convolution before it.
+  """
+  if y.dtype not in (tf.bfloat16, tf.float16):
+    return tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+  rows = list(range(y.shape.rank - 1))
+
+  @tf.custom_gradient
+  def add(y, bias):
+    def gradient(dy):
+      return dy, tf.cast(tf.reduce_sum(tf.cast(dy, tf.float32), rows),
+                         bias.dtype)
+    return tf.nn.bias_add(y, tf.cast(bias, y.dtype)), gradient
+  return add(y, tf.convert_to_tensor(bias))
+
+
 def _bias_activation(y, bias, activation):
   if bias is not None:
-    y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+    y = bias_add(y, bias)
   return activation(y) if activation is not None else y

@@ -111,6 +111,14 @@ def elementwise(batch: int) -> None:
     print(dtype.name + ": " + ", ".join(
         f"{way} {milliseconds(tf.function(f), dy, y):.2f} ms"
         for way, f in ways.items()), flush=True)
+    # The product must give the bias gradient BiasAddGrad gives.
+    exact = tf.reduce_sum(tf.cast(tf.reshape(dy, [rows, shape[3]]),
+                                  tf.float64), 0)
+    for way in ("BiasAddGrad", "ones @ dy"):
+      got = tf.cast(tf.reshape(ways[way](dy, y), [-1]), tf.float64)
+      print(f"  {way}: largest error against a float64 sum "
+            f"{float(tf.reduce_max(tf.abs(got - exact))):.3g} (sums of "
+            f"about {float(tf.reduce_mean(tf.abs(exact))):.3g})")
 
 
 if __name__ == "__main__":

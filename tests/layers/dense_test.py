@@ -24,6 +24,16 @@ class DenseTest(tf.test.TestCase):
     x = tf.random.normal([2, 4])
     self.assertAllClose(tf.function(layer)(x), layer(x))
 
+  def test_bfloat16_bias_gradient_is_the_float32_sum(self):
+    # TF's BiasAddGrad sums bfloat16 in bfloat16 on the CPU: 4,096 ones
+    # would sum to 256 (layers/formulations.bias_add).
+    layer = dense.Dense(4, 3)
+    x = tf.ones([4096, 4], tf.bfloat16)
+    with tf.GradientTape() as tape:
+      y = layer(x)
+    self.assertEqual(y.dtype, tf.bfloat16)
+    self.assertAllEqual(tape.gradient(y, layer.bias), [4096.0] * 3)
+
   def test_no_bias(self):
     self.assertLen(dense.Dense(2, 2, use_bias=False).trainable_variables, 1)
 

@@ -117,6 +117,44 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
         [k, k, 4, 4], side, side, stride=stride, padding=padding,
         reference=reference), expected)
 
+  @parameterized.named_parameters(
+      # (map side, kernel side, dtype): each path a bias goes through.
+      ("convolution_3x3", 16, 3, tf.bfloat16),
+      ("pointwise_as_convolution", 16, 1, tf.bfloat16),   # large_bfloat16
+      ("pointwise_product", 4, 1, tf.bfloat16),
+      ("whole_map_product", 2, 3, tf.bfloat16),
+      ("float16_convolution", 16, 3, tf.float16),
+  )
+  def test_16_bit_bias_gradient_is_summed_in_float32(self, side, k, dtype):
+    # TF's CPU BiasAddGrad (and oneDNN's backward with the bias fused) sum
+    # in the 16-bit type: over 50,176 rows its bias gradients came out
+    # 20-40 % off. The gradient must be the float64 sum of the
+    # 16-bit upstream gradient under the forward's own ReLU mask.
+    images = 4096 // (side * side)  # 4,096 rows of pixels
+    x = tf.cast(tf.random.stateless_normal([images, side, side, 8], [1, 2]),
+                dtype)
+    kernel = tf.random.stateless_normal([k, k, 8, 16], [3, 4]) * 0.3
+    bias = tf.Variable(tf.fill([16], 0.1))
+    up = tf.cast(tf.random.stateless_normal([images, side, side, 16],
+                                            [5, 6]),
+                 dtype)
+
+    @tf.function
+    def gradient_and_exact():
+      with tf.GradientTape() as tape:
+        y = formulations.conv2d(x, kernel, bias, tf.nn.relu)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.cast(up,
+                                                              tf.float32))
+      mask = formulations.conv2d(x, kernel, bias) > 0
+      exact = tf.reduce_sum(tf.cast(tf.where(mask, up, tf.zeros_like(up)),
+                                    tf.float64), [0, 1, 2])
+      return tape.gradient(loss, bias), exact
+
+    got, exact = gradient_and_exact()
+    self.assertEqual(got.dtype, tf.float32)
+    self.assertAllClose(got, tf.cast(exact, tf.float32), rtol=1e-4,
+                        atol=1e-2)
+
   def test_crop_keeps_even_kernels(self):
     kernel = tf.ones([4, 4, 1, 1])
     self.assertIs(formulations.crop_to_map(kernel, 1, 1), kernel)
