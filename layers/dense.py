@@ -53,5 +53,5 @@ class Dense(tf.Module):
     _checks.channels(self.name, self.in_features, x.shape[-1])
     y = tf.matmul(x, tf.cast(self.kernel, x.dtype))
     if self.bias is not None:
-      y = formulations.bias_add(y, self.bias)
+      return formulations.bias_add(y, self.bias, self._activation)
     return self._activation(y) if self._activation else y

@@ -230,31 +230,48 @@ def _whole_map_product(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
       [-1, out_channels])
 
 
-def bias_add(y: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
-  """y + bias on the last axis, `bias` cast to y's dtype.
+def bias_add(y: tf.Tensor, bias: tf.Tensor,
+             activation: Optional[Activation] = None) -> tf.Tensor:
+  """activation(y + bias) on the last axis, `bias` cast to y's dtype.
 
-  In bfloat16 and float16 the bias's gradient is summed in float32 and
-  returned in the bias's dtype. TensorFlow's own gradient sums in the
+  In bfloat16 and float16 the bias's gradient is accumulated in float32 and
+  returned in the bias's dtype. TensorFlow's own gradient accumulates in the
   16-bit type on the CPU (BiasAddGrad, and oneDNN's convolution backward
   with the bias fused): a bfloat16 sum of ones stops at 256, and on a
   224x224 network's maps the bias gradients came out 20-40 % off
-  (docs/experiments/2026-12-amx-limits.md). Grappler still fuses the
-  forward BiasAdd into the product or convolution before it.
+  (docs/experiments/2026-12-amx-limits.md). bfloat16 sums as a product
+  with a row of ones (oneDNN and cuBLAS accumulate products in float32;
+  the sum is rounded once to bfloat16, as every bfloat16 gradient is);
+  float16 is cast to float32 first. A ReLU runs inside the same gradient,
+  so grappler still fuses product or convolution, BiasAdd and Relu into
+  one kernel.
   """
   if y.dtype not in (tf.bfloat16, tf.float16):
-    return tf.nn.bias_add(y, tf.cast(bias, y.dtype))
-  rows = list(range(y.shape.rank - 1))
+    y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+    return activation(y) if activation is not None else y
+  relu = activation is tf.nn.relu
+  channels = y.shape[-1]
 
   @tf.custom_gradient
   def add(y, bias):
+    out = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+    out = tf.nn.relu(out) if relu else out
+
     def gradient(dy):
-      return dy, tf.cast(tf.reduce_sum(tf.cast(dy, tf.float32), rows),
-                         bias.dtype)
-    return tf.nn.bias_add(y, tf.cast(bias, y.dtype)), gradient
-  return add(y, tf.convert_to_tensor(bias))
+      if relu:
+        dy = tf.raw_ops.ReluGrad(gradients=dy, features=out)
+      rows = tf.reshape(dy, [-1, channels])
+      if dy.dtype == tf.bfloat16:
+        total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], dy.dtype), rows)
+      else:
+        total = tf.reduce_sum(tf.cast(rows, tf.float32), 0)
+      return dy, tf.cast(tf.reshape(total, [channels]), bias.dtype)
+    return out, gradient
+  out = add(y, tf.convert_to_tensor(bias))
+  return activation(out) if activation is not None and not relu else out
 
 
 def _bias_activation(y, bias, activation):
   if bias is not None:
-    y = bias_add(y, bias)
+    return bias_add(y, bias, activation)
   return activation(y) if activation is not None else y

@@ -123,13 +123,15 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
       ("pointwise_as_convolution", 16, 1, tf.bfloat16),   # large_bfloat16
       ("pointwise_product", 4, 1, tf.bfloat16),
       ("whole_map_product", 2, 3, tf.bfloat16),
+      # float16: this path's own sum (TF's is within tolerance here).
       ("float16_convolution", 16, 3, tf.float16),
   )
   def test_16_bit_bias_gradient_is_summed_in_float32(self, side, k, dtype):
     # TF's CPU BiasAddGrad (and oneDNN's backward with the bias fused) sum
     # in the 16-bit type: over 50,176 rows its bias gradients came out
     # 20-40 % off. The gradient must be the float64 sum of the
-    # 16-bit upstream gradient under the forward's own ReLU mask.
+    # 16-bit upstream gradient under the forward's own ReLU mask, rounded
+    # once.
     images = 4096 // (side * side)  # 4,096 rows of pixels
     x = tf.cast(tf.random.stateless_normal([images, side, side, 8], [1, 2]),
                 dtype)
@@ -152,7 +154,8 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
 
     got, exact = gradient_and_exact()
     self.assertEqual(got.dtype, tf.float32)
-    self.assertAllClose(got, tf.cast(exact, tf.float32), rtol=1e-4,
+    # bfloat16 rounds the float32-accumulated sum once (2^-8 relative).
+    self.assertAllClose(got, tf.cast(exact, tf.float32), rtol=4e-3,
                         atol=1e-2)
 
   def test_crop_keeps_even_kernels(self):
