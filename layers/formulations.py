@@ -234,23 +234,23 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
              activation: Optional[Activation] = None) -> tf.Tensor:
   """activation(y + bias) on the last axis, `bias` cast to y's dtype.
 
-  In bfloat16 and float16 the bias's gradient is accumulated in float32 and
-  returned in the bias's dtype. TensorFlow's own gradient accumulates in the
-  16-bit type on the CPU (BiasAddGrad, and oneDNN's convolution backward
-  with the bias fused): a bfloat16 sum of ones stops at 256, and on a
-  224x224 network's maps the bias gradients came out 20-40 % off
-  (docs/experiments/2026-12-amx-limits.md). bfloat16 sums as a product
-  with a row of ones (oneDNN and cuBLAS accumulate products in float32;
-  the sum is rounded once to bfloat16, as every bfloat16 gradient is);
-  float16 is cast to float32 first. A ReLU runs inside the same gradient,
-  so grappler still fuses product or convolution, BiasAdd and Relu into
-  one kernel.
+  In bfloat16 the bias's gradient is accumulated in float32 and returned
+  in the bias's dtype. TensorFlow's own gradient accumulates bfloat16 in
+  bfloat16 on the CPU (BiasAddGrad, and oneDNN's convolution backward with
+  the bias fused): a sum of ones stops at 256, and on a 224x224 network's
+  maps the bias gradients came out 20-40 % off
+  (docs/experiments/2026-12-amx-limits.md). Here the sum is a product with
+  a row of ones, which oneDNN, cuBLAS and XLA accumulate in float32 and
+  round once (Eigen's product, with oneDNN off, truncates instead: 0.3 %
+  low on average, still a hundred times closer than BiasAddGrad). A ReLU
+  runs inside the same gradient, so grappler still fuses the product or
+  convolution, BiasAdd and Relu into one kernel. float16 keeps TF's
+  gradient, which sums in float32.
   """
-  if y.dtype not in (tf.bfloat16, tf.float16):
+  if y.dtype != tf.bfloat16:
     y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
     return activation(y) if activation is not None else y
   relu = activation is tf.nn.relu
-  channels = y.shape[-1]
 
   @tf.custom_gradient
   def add(y, bias):
@@ -260,12 +260,10 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
     def gradient(dy):
       if relu:
         dy = tf.raw_ops.ReluGrad(gradients=dy, features=out)
+      channels = tf.shape(dy)[-1] if dy.shape[-1] is None else dy.shape[-1]
       rows = tf.reshape(dy, [-1, channels])
-      if dy.dtype == tf.bfloat16:
-        total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], dy.dtype), rows)
-      else:
-        total = tf.reduce_sum(tf.cast(rows, tf.float32), 0)
-      return dy, tf.cast(tf.reshape(total, [channels]), bias.dtype)
+      total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], dy.dtype), rows)
+      return dy, tf.cast(tf.reshape(total, [-1]), bias.dtype)
     return out, gradient
   out = add(y, tf.convert_to_tensor(bias))
   return activation(out) if activation is not None and not relu else out

@@ -123,12 +123,12 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
       ("pointwise_as_convolution", 16, 1, tf.bfloat16),   # large_bfloat16
       ("pointwise_product", 4, 1, tf.bfloat16),
       ("whole_map_product", 2, 3, tf.bfloat16),
-      # float16: this path's own sum (TF's is within tolerance here).
+      # float16 keeps TF's gradient, which sums in float32.
       ("float16_convolution", 16, 3, tf.float16),
   )
   def test_16_bit_bias_gradient_is_summed_in_float32(self, side, k, dtype):
     # TF's CPU BiasAddGrad (and oneDNN's backward with the bias fused) sum
-    # in the 16-bit type: over 50,176 rows its bias gradients came out
+    # bfloat16 in bfloat16: over 50,176 rows its bias gradients came out
     # 20-40 % off. The gradient must be the float64 sum of the
     # 16-bit upstream gradient under the forward's own ReLU mask, rounded
     # once.
@@ -157,6 +157,34 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
     # bfloat16 rounds the float32-accumulated sum once (2^-8 relative).
     self.assertAllClose(got, tf.cast(exact, tf.float32), rtol=4e-3,
                         atol=1e-2)
+
+  @parameterized.named_parameters(
+      ("relu", tf.nn.relu), ("none", None), ("relu6", tf.nn.relu6))
+  def test_bias_add_gradients_are_tfs_but_the_bias_sum(self, activation):
+    # The input's gradient is TF's to the bit (ReLU's at exactly 0
+    # included); the bias's is TF's summed in float32: on a few rows, where
+    # bfloat16 sums are exact, the same.
+    y = tf.constant([[-1.0, 2.0, 0.0], [3.0, -0.5, 7.0]], tf.bfloat16)
+    bias = tf.constant([0.0, 0.5, 0.0])
+    up = tf.constant([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], tf.bfloat16)
+
+    def gradients(f):
+      with tf.GradientTape() as tape:
+        tape.watch([y, bias])
+        out = f(y, bias)
+      return tape.gradient(out, [y, bias], output_gradients=up), out
+
+    def tfs(y, bias):
+      out = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
+      return activation(out) if activation else out
+
+    (dy, db), out = gradients(
+        lambda y, b: formulations.bias_add(y, b, activation))
+    (want_dy, want_db), want = gradients(tfs)
+    self.assertAllEqual(out, want)
+    self.assertEqual((dy.dtype, db.dtype), (tf.bfloat16, tf.float32))
+    self.assertAllEqual(dy, want_dy)
+    self.assertAllEqual(db, want_db)
 
   def test_crop_keeps_even_kernels(self):
     kernel = tf.ones([4, 4, 1, 1])
