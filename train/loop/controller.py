@@ -228,10 +228,10 @@ class Controller:
           f"{self._stalled()}")
 
   def _stalled(self) -> str:
-    plateau, stalls = self.plateau, int(self.plateau.stalls.numpy())
+    stalls = int(self.plateau.stalls.numpy())
+    accuracy, step = self.plateau.best_validation()  # one was recorded
     return (f"{stalls} validation{'s' * (stalls != 1)} without an "
-            f"accuracy above {float(plateau.best_accuracy.numpy()):.4f} "
-            f"(step {int(plateau.best_step.numpy())})")
+            f"accuracy above {accuracy:.4f} (step {step})")
 
   def write_misclassified(self, step: int) -> None:
     """Writes the grid of misclassified validation images (true and
@@ -350,10 +350,8 @@ class Controller:
     the plateau schedule's or early stopping's) count the validations
     before a resume too; without one, only this process's count."""
     best = [(h["validation_accuracy"], h["step"]) for h in self.history]
-    best += [self.weights.best_validation()]
-    if self.plateau is not None and int(self.plateau.best_step.numpy()) >= 0:
-      best.append((float(self.plateau.best_accuracy.numpy()),
-                   int(self.plateau.best_step.numpy())))
+    best += [self.weights.best_validation(),
+             self.plateau and self.plateau.best_validation()]
     # The highest accuracy; of equals, the earliest step, as the records
     # keep the first.
     best = max((b for b in best if b is not None),

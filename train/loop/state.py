@@ -1,7 +1,7 @@
 """The loop's checkpointed counters: the step, the RNG seed, the bad steps;
 and the validations' record the plateau schedule and early stopping read."""
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -108,6 +108,13 @@ class Plateau(tf.Module):
       return False
     self.rate_scale.assign(self.rate_scale * self.factor)
     return True
+
+  def best_validation(self) -> Optional[Tuple[float, int]]:
+    """(accuracy, step) of the best validation recorded, before a resume
+    too; None before the first."""
+    if int(self.best_step.numpy()) < 0:
+      return None
+    return float(self.best_accuracy.numpy()), int(self.best_step.numpy())
 
   @property
   def stopped(self) -> bool:

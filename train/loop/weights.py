@@ -77,8 +77,8 @@ class WeightSets:
   def final_step(self) -> int:
     """The step the final weights were validated at, or -1 for the last
     ones."""
-    return (int(self.best.step.numpy()) if self.best is not None
-            and self.best.found else -1)
+    best = self.best_validation()
+    return -1 if best is None else best[1]
 
   def best_validation(self) -> Optional[Tuple[float, int]]:
     """(accuracy, step) of the best validation the checkpointed record
