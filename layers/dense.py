@@ -51,7 +51,6 @@ class Dense(tf.Module):
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
     """Applies the layer to `x` of shape [N, in_features]."""
     _checks.channels(self.name, self.in_features, x.shape[-1])
-    y = tf.matmul(x, tf.cast(self.kernel, x.dtype))
-    if self.bias is not None:
-      return formulations.bias_add(y, self.bias, self._activation)
-    return self._activation(y) if self._activation else y
+    return formulations.bias_activation(
+        tf.matmul(x, tf.cast(self.kernel, x.dtype)), self.bias,
+        self._activation)

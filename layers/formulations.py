@@ -150,7 +150,7 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
     kernel = crop_to_map(kernel, height, width)
   if path == "pointwise" and large_bfloat16(x) and (
       bias is not None or activation is not None):
-    return _bias_activation(_pointwise_convolution(x, kernel), bias,
+    return bias_activation(_pointwise_convolution(x, kernel), bias,
                             activation)
   if path == "pointwise":
     rows = tf.matmul(tf.reshape(x, [-1, kernel.shape[2]]),
@@ -158,13 +158,13 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: Optional[tf.Tensor] = None,
   elif path == "whole_map":
     rows = _whole_map_product(x, kernel)
   else:
-    return _bias_activation(
+    return bias_activation(
         tf.nn.conv2d(x, kernel, strides=stride, padding=_tf_padding(padding)),
         bias,
         activation)
   # Bias and activation on [rows, K], where grappler fuses them into the
   # matrix product; then back to NHWC.
-  return tf.reshape(_bias_activation(rows, bias, activation),
+  return tf.reshape(bias_activation(rows, bias, activation),
                     _out_shape(x, out_channels))
 
 
@@ -269,7 +269,10 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
   return activation(out) if activation is not None and not relu else out
 
 
-def _bias_activation(y, bias, activation):
+def bias_activation(y: tf.Tensor, bias: Optional[tf.Tensor],
+                    activation: Optional[Activation]) -> tf.Tensor:
+  """activation(y + bias), either optional (`bias_add` when there is a
+  bias)."""
   if bias is not None:
     return bias_add(y, bias, activation)
   return activation(y) if activation is not None else y

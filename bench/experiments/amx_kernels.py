@@ -12,10 +12,11 @@ GoogLeNet's bfloat16 step at 224x224, alone, against alternatives
 
 import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
+
+from bench.contenders import timed_windows
 
 # (name, map side, input channels, output channels, kernel side): Table 1's.
 LAYERS = (("conv2", 56, 64, 192, 3), ("3a_3x3", 28, 96, 128, 3),
@@ -28,14 +29,10 @@ LAYERS = (("conv2", 56, 64, 192, 3), ("3a_3x3", 28, 96, 128, 3),
 
 def milliseconds(f, *args, rounds: int = 7) -> float:
   """The median wall time of `f(*args)` after one warm-up call."""
-  f(*args)
-  times = []
-  for _ in range(rounds):
-    start = time.perf_counter()
-    result = f(*args)
-    tf.nest.map_structure(lambda t: t.numpy(), result)
-    times.append(time.perf_counter() - start)
-  return statistics.median(times) * 1e3
+  def run(n):
+    for _ in range(n):
+      tf.nest.map_structure(lambda t: t.numpy(), f(*args))
+  return 1e3 / statistics.median(timed_windows(run, 1)(1, rounds, 1))
 
 
 def _windows(x, k):

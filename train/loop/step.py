@@ -26,6 +26,9 @@ from train.loop.weights import WeightSets
 # Each head's name in the metrics -> its field in GoogLeNetOutputs; its loss
 # is the HeadLosses field of the same name. Matched by name, never position.
 HEADS = {"main": "logits", "aux1": "aux1", "aux2": "aux2"}
+# A training batch's fields besides the images, one row per example
+# (core/data/pipeline.py).
+ROW_FIELDS = ("labels", "weight", "bad")
 TRAIN_SUMS = {"examples": [], "bad_images": [], "loss/total": [],
               **{f"loss/{h}": [] for h in HEADS},
               **{f"accuracy/{h}": [] for h in HEADS}}
@@ -175,8 +178,8 @@ class TrainStep:
     # accumulated (layers/normalization.py).
     rows = self.options.micro_batch
     images = tf.ensure_shape(images, [rows, *images.shape[1:]])
-    batch = {k: tf.ensure_shape(v, [rows, *v.shape[1:]])
-             for k, v in batch.items() if k in ("labels", "weight", "bad")}
+    batch = {k: tf.ensure_shape(batch[k], [rows, *batch[k].shape[1:]])
+             for k in ROW_FIELDS}
     labels, weight = batch["labels"], batch["weight"]
     targets = losses.Targets(labels, class_weights=(
         None if self.options.class_weights is None
@@ -206,8 +209,7 @@ class TrainStep:
     groups see what one pass over the slice would."""
     parts, rows = self.options.accumulate_steps, self.options.micro_batch
     cut = lambda t: tf.reshape(t, [parts, rows, *t.shape[1:]])
-    images, batch = cut(images), {k: cut(v) for k, v in batch.items()
-                                  if k in ("labels", "weight", "bad")}
+    images, batch = cut(images), {k: cut(batch[k]) for k in ROW_FIELDS}
 
     def body(i, loss, grads, values, stats):
       out = self._micro_step(images[i], {k: v[i] for k, v in batch.items()},
