@@ -93,9 +93,11 @@ class RunConfig:
       "ImageNet's 1-based shards).")
   augment: Tuple[str, ...] = option(
       (), "Training augmentation, a list of crop (pad-and-crop for IDX "
-      "images, Inception's random-resized crop for files), flip "
-      "(horizontal) and erase (random erasing). Off by default; evaluation "
-      "never augments.")
+      "images, Inception's random-resized crop for files), randaugment or "
+      "trivialaugment (torchvision's policies), colour (Inception's "
+      "photometric distortions), flip (horizontal) and erase (random "
+      "erasing), applied in that order. Off by default; evaluation never "
+      "augments.")
   randaugment_ops: int = option(
       2, "With --augment=randaugment: operations applied to each image "
       "(RandAugment's N).")

@@ -6,6 +6,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from core.data import choices
 from train.startup.config import RunConfig
 
 
@@ -39,6 +40,14 @@ class ConfigTest(tf.test.TestCase):
   def test_every_field_has_help(self):
     for field in dataclasses.fields(RunConfig):
       self.assertGreater(len(field.metadata.get("help", "")), 10, field.name)
+
+  def test_the_augment_help_names_every_augmentation(self):
+    # The help once offered crop, flip and erase only, though the policies
+    # and colour were accepted.
+    fields = {field.name: field for field in dataclasses.fields(RunConfig)}
+    text = fields["augment"].metadata["help"]
+    for name in choices.AUGMENTATIONS:
+      self.assertIn(name, text)
 
 
 if __name__ == "__main__":
