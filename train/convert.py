@@ -26,6 +26,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 from core.runtime import errors
 from core.runtime.errors import InputError
 from train.startup import cli
+from train.startup import native_stderr
 from train.startup.config import option
 
 # Format -> (file name, the module it needs and the extra that brings it).
@@ -192,9 +193,10 @@ def command(settings: ConvertOptions, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   require(settings.formats)  # before TensorFlow's seconds of loading
   cli.load_tensorflow(deterministic=False)
-  convert(settings.saved_model, settings.formats,
-          output_dir=settings.output_dir, model_dir=settings.model_dir,
-          data_dir=settings.data_dir)
+  with native_stderr.NativeChatterFilter():  # the int8 calibrator's line
+    convert(settings.saved_model, settings.formats,
+            output_dir=settings.output_dir, model_dir=settings.model_dir,
+            data_dir=settings.data_dir)
   return 0
 
 

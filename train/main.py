@@ -15,7 +15,7 @@ def train(config: RunConfig, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   cli.load_tensorflow(config.deterministic)
   from train.assembly import build  # pylint: disable=g-import-not-at-top
-  with native_stderr.DecoderChatterFilter():
+  with native_stderr.NativeChatterFilter():
     build.run(config)
   return 0
 

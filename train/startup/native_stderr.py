@@ -1,10 +1,12 @@
-"""Keeps image decoders' chatter off the terminal.
+"""Keeps native libraries' chatter off the terminal.
 
 libjpeg and libpng print their complaints about a damaged file ("Corrupt JPEG
 data ...", "Improper call to JPEG library ...", "libpng error ...") straight to
 file descriptor 2, beneath TensorFlow and Python. The input pipeline already
 names a damaged file in one line (or skips and counts it), so these lines would
-only bury that line. The same holds for the multi-line reports TF's collectives
+only bury that line. TensorFlow Lite's int8 calibrator prints its settings
+("fully_quantize: 0, inference_type: 6, ...") the same way on every
+conversion, under train.convert's one line per file. The same holds for the multi-line reports TF's collectives
 and coordination service log when a peer worker is lost: the run ends with one
 line naming the lost worker (train/assembly/build.py). While the `with` block
 runs, fd 2 goes through a pipe; a thread drops those lines and passes every
@@ -23,7 +25,8 @@ from core.runtime import errors
 NOISE = re.compile(rb"^(Corrupt JPEG data|Improper call to JPEG library|"
                    rb"Premature end of JPEG file|Invalid JPEG file structure|"
                    rb"Not a JPEG file|Unsupported marker type|"
-                   rb"Bogus marker length|libpng (error|warning))")
+                   rb"Bogus marker length|libpng (error|warning)|"
+                   rb"fully_quantize: \d+, inference_type: )")
 # A lost peer's report: a C++ log line from the collectives or the
 # coordination service, and its continuation lines up to TF's status payload.
 LOST_PEER = re.compile(rb"^(E\d{4} [\d:. ]+\d+ (base_collective_executor|"
@@ -33,10 +36,11 @@ LOST_PEER = re.compile(rb"^(E\d{4} [\d:. ]+\d+ (base_collective_executor|"
 LOG_HEADER = re.compile(rb"^[EWIF]\d{4} [\d:. ]+\d+ \w+\.cc:\d+\]")
 
 
-class DecoderChatterFilter:
-  """Context manager: fd 2 without the image decoders' lines."""
+class NativeChatterFilter:
+  """Context manager: fd 2 without the decoders', the calibrator's and a
+  lost peer's lines."""
 
-  def __enter__(self) -> "DecoderChatterFilter":
+  def __enter__(self) -> "NativeChatterFilter":
     self._real = os.dup(2)
     read, write = os.pipe()
     os.dup2(write, 2)

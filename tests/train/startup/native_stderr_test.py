@@ -1,5 +1,6 @@
-"""The stderr filter drops decoder chatter and a lost peer's multi-line
-reports (as TF 2.21 logged them in probes here), and nothing else."""
+"""The stderr filter drops decoder chatter, TF Lite's calibrator line and a
+lost peer's multi-line reports (as TF 2.21 logged them in probes here), and
+nothing else."""
 
 import unittest
 
@@ -13,6 +14,9 @@ The tasks have crashed. Check the task logs for an earlier error. [type.googleap
 E0000 00:00:1795797766.476839   20545 ring_alg.cc:291] Aborting RingReduce with UNAVAILABLE: Collective ops is aborted by: heartbeats
 The error could be from a previous operation. Restart your program to reset. [type.googleapis.com/tensorflow.DerivedStatus='']
 """
+# TF Lite's int8 calibrator, as TF 2.21 prints it under train.convert.
+CALIBRATOR = ("fully_quantize: 0, inference_type: 6, input_inference_type: "
+              "FLOAT32, output_inference_type: FLOAT32\n")
 KEPT = """\
 E0000 00:00:1795797766.5   20545 other_module.cc:1] a real error
 Traceback (most recent call last):
@@ -21,8 +25,8 @@ error: lost worker 1 (h1:2222): its connection closed
 """
 CODE = """
 import os, sys
-from train.startup.native_stderr import DecoderChatterFilter
-with DecoderChatterFilter():
+from train.startup.native_stderr import NativeChatterFilter
+with NativeChatterFilter():
   os.write(2, sys.stdin.buffer.read())
 """
 
@@ -31,7 +35,7 @@ class FilterTest(unittest.TestCase):
 
   def test_lost_peer_reports_go_and_everything_else_stays(self):
     text = (LOST_PEER_REPORT + "Corrupt JPEG data: 3 extraneous bytes\n"
-            + KEPT)
+            + CALIBRATOR + KEPT)
     result = helpers.python_with_input(text, "-c", CODE)
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stderr, KEPT)
