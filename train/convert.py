@@ -193,7 +193,8 @@ def command(settings: ConvertOptions, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   require(settings.formats)  # before TensorFlow's seconds of loading
   cli.load_tensorflow(deterministic=False)
-  with native_stderr.NativeChatterFilter():  # the int8 calibrator's line
+  # The int8 calibrator's line goes; a failure's own lines stay.
+  with native_stderr.NativeChatterFilter(writers_outlive_errors=False):
     convert(settings.saved_model, settings.formats,
             output_dir=settings.output_dir, model_dir=settings.model_dir,
             data_dir=settings.data_dir)

@@ -6,9 +6,10 @@ file descriptor 2, beneath TensorFlow and Python. The input pipeline already
 names a damaged file in one line (or skips and counts it), so these lines would
 only bury that line. TensorFlow Lite's int8 calibrator prints its settings
 ("fully_quantize: 0, inference_type: 6, ...") the same way on every
-conversion, under train.convert's one line per file. The same holds for the multi-line reports TF's collectives
-and coordination service log when a peer worker is lost: the run ends with one
-line naming the lost worker (train/assembly/build.py). While the `with` block
+conversion, under train.convert's one line per file. The same holds for the
+multi-line reports TF's collectives and coordination service log when a peer
+worker is lost: the run ends with one line naming the lost worker
+(train/assembly/build.py). While the `with` block
 runs, fd 2 goes through a pipe; a thread drops those lines and passes every
 other byte on to the real stderr, so tracebacks and TensorFlow's other errors
 still show.
@@ -40,6 +41,17 @@ class NativeChatterFilter:
   """Context manager: fd 2 without the decoders', the calibrator's and a
   lost peer's lines."""
 
+  def __init__(self, writers_outlive_errors: bool = True):
+    """Args:
+      writers_outlive_errors: Whether threads may still write to fd 2 after
+        the block ends on an error (the input pipeline's decoders): then fd 2
+        stays filtered until the process exits, and what the pump has not
+        passed on when it exits is lost. False (a command without such
+        threads, train.convert): every exit restores fd 2 after the pump
+        has passed on all that was written.
+    """
+    self._filter_past_errors = writers_outlive_errors
+
   def __enter__(self) -> "NativeChatterFilter":
     self._real = os.dup(2)
     read, write = os.pipe()
@@ -67,7 +79,7 @@ class NativeChatterFilter:
           os.write(self._real, line)
 
   def __exit__(self, exc_type, *exc) -> None:
-    if exc_type is not None:
+    if exc_type is not None and self._filter_past_errors:
       # The run is ending on an error, while the input pipeline's threads
       # may still be decoding (a prefetched copy of the bad file chatters
       # after the one line). Native fd 2 stays filtered until the process

@@ -30,6 +30,20 @@ with NativeChatterFilter():
   os.write(2, sys.stdin.buffer.read())
 """
 
+# train.convert's use: a failure inside the block, then the command's exit
+# without the interpreter's teardown (train/startup/cli.leave).
+FAILING = """
+import os, sys
+from train.startup.native_stderr import NativeChatterFilter
+try:
+  with NativeChatterFilter(writers_outlive_errors=False):
+    os.write(2, sys.stdin.buffer.read())
+    raise ValueError
+except ValueError:
+  print("error: the one line", file=sys.stderr, flush=True)
+os._exit(3)
+"""
+
 
 class FilterTest(unittest.TestCase):
 
@@ -39,6 +53,14 @@ class FilterTest(unittest.TestCase):
     result = helpers.python_with_input(text, "-c", CODE)
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stderr, KEPT)
+
+  def test_a_failure_keeps_what_was_written_before_it(self):
+    # With the filter left in place past the error (train.main's choice),
+    # the pump's unsent lines died with os._exit.
+    text = CALIBRATOR + KEPT * 20
+    result = helpers.python_with_input(text, "-c", FAILING)
+    self.assertEqual(result.returncode, 3, result.stderr)
+    self.assertEqual(result.stderr, KEPT * 20 + "error: the one line\n")
 
 
 if __name__ == "__main__":
