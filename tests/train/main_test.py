@@ -140,6 +140,15 @@ class MainErrorsTest(tf.test.TestCase):
         f"flag file {flagfile} is not UTF-8 text \\(byte 0xe9 at offset "
         r"21\); save it as UTF-8\.$")
 
+  def test_only_check_args_checks_the_rules_too(self):
+    # absl's flag exited 0 for any parsable value, a negative alpha too.
+    self.assert_one_line_error(
+        helpers.cli(["--mixup_alpha=-1", "--only_check_args"]),
+        r"`mixup_alpha` must be a non-negative")
+    done = helpers.cli([f"--flagfile={helpers.ROOT}/configs/"
+                        "fashion_mnist_amx.cfg", "--only_check_args"])
+    self.assertEqual((done.returncode, done.stderr), (0, ""))
+
   def test_flagfile_and_helpfull(self):
     flagfile = os.path.join(self.get_temp_dir(), "f.cfg")
     open(flagfile, "w").write("--optimizer=nope\n")

@@ -5,6 +5,7 @@ quietly with the chosen kernels, and every EngineError one line with its
 exit code (core/runtime/errors.py)."""
 
 import atexit
+import functools
 import os
 import sys
 from typing import Any, Callable, List, Optional, Type
@@ -101,7 +102,7 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
       code = fail(str(e), e.exit_code)
     leave(code, teardown=code == 0 and needs_teardown(settings))
 
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=functools.partial(parse_flags, table=table))
 
 
 def leave(code: int, *, teardown: bool = False) -> None:
@@ -148,9 +149,12 @@ def _undecodable_flagfile(argv: List[str]) -> str:
   return "a flag file "
 
 
-def parse_flags(argv: List[str]) -> List[str]:
+def parse_flags(argv: List[str], table: Optional[Type[Any]] = None
+                ) -> List[str]:
   """absl's parser, but a bad flag is one line on stderr and exit 2, and
-  so is a missing TensorFlow (it comes from an extra, setup.cfg)."""
+  so is a missing TensorFlow (it comes from an extra, setup.cfg). With
+  --only_check_args (absl's "validate args and exit", which exits 0 before
+  the command runs) `table`'s rules are checked too, the same way."""
   try:
     rest = flags.FLAGS(argv)
   except flags.Error as e:
@@ -160,4 +164,9 @@ def parse_flags(argv: List[str]) -> List[str]:
                   f"(byte {e.object[e.start]:#04x} at offset {e.start}); "
                   "save it as UTF-8."))
   native_stderr.require_tensorflow()
+  if table is not None and flags.FLAGS.only_check_args:
+    try:
+      options.config(flags.FLAGS, table)
+    except errors.EngineError as e:
+      sys.exit(fail(str(e), e.exit_code))
   return rest
