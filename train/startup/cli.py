@@ -154,7 +154,8 @@ def parse_flags(argv: List[str], table: Optional[Type[Any]] = None
   """absl's parser, but a bad flag is one line on stderr and exit 2, and
   so is a missing TensorFlow (it comes from an extra, setup.cfg). With
   --only_check_args (absl's "validate args and exit", which exits 0 before
-  the command runs) `table`'s rules are checked too, the same way."""
+  the command runs) `table`'s rules are checked too, the same way; those
+  that need the devices or the data wait for the run."""
   try:
     rest = flags.FLAGS(argv)
   except flags.Error as e:
