@@ -148,6 +148,15 @@ class MainErrorsTest(tf.test.TestCase):
     done = helpers.cli([f"--flagfile={helpers.ROOT}/configs/"
                         "fashion_mnist_amx.cfg", "--only_check_args"])
     self.assertEqual((done.returncode, done.stderr), (0, ""))
+    self.assert_one_line_error(helpers.cli(["--only_check_args", "stray"]),
+                               "unexpected arguments stray")
+    # Another command's table and arguments: train.predict needs files.
+    done = helpers.python("-m", "train.predict", "--saved_model=x",
+                          "--only_check_args")
+    self.assert_one_line_error(done, "name at least one")
+    done = helpers.python("-m", "train.predict", "--saved_model=x",
+                          "--top_k=0", "--only_check_args", "a.png")
+    self.assert_one_line_error(done, "`top_k`")
 
   def test_flagfile_and_helpfull(self):
     flagfile = os.path.join(self.get_temp_dir(), "f.cfg")

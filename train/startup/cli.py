@@ -89,11 +89,9 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
 
   def main(argv: List[str]) -> int:
     args = argv[1:]
-    if args and arguments is None:
-      return fail(f"unexpected arguments {' '.join(args)}; every option is "
-                  "a --flag (see --helpfull).")
-    if not args and arguments is not None:
-      return fail(f"name at least one {arguments}.")
+    wrong = _wrong_arguments(args, arguments)
+    if wrong:
+      return fail(wrong)
     settings = None
     try:
       settings = options.config(flags.FLAGS, table)
@@ -102,7 +100,20 @@ def run(table: Type[Any], body: Body, *, arguments: Optional[str] = None,
       code = fail(str(e), e.exit_code)
     leave(code, teardown=code == 0 and needs_teardown(settings))
 
-  app.run(main, flags_parser=functools.partial(parse_flags, table=table))
+  app.run(main, flags_parser=functools.partial(parse_flags, table=table,
+                                               arguments=arguments))
+
+
+def _wrong_arguments(args: List[str], arguments: Optional[str]
+                     ) -> Optional[str]:
+  """What is wrong with the positional `args` of a command that takes
+  `arguments` (run's), or None."""
+  if args and arguments is None:
+    return (f"unexpected arguments {' '.join(args)}; every option is a "
+            "--flag (see --helpfull).")
+  if not args and arguments is not None:
+    return f"name at least one {arguments}."
+  return None
 
 
 def leave(code: int, *, teardown: bool = False) -> None:
@@ -149,13 +160,14 @@ def _undecodable_flagfile(argv: List[str]) -> str:
   return "a flag file "
 
 
-def parse_flags(argv: List[str], table: Optional[Type[Any]] = None
-                ) -> List[str]:
+def parse_flags(argv: List[str], table: Optional[Type[Any]] = None,
+                arguments: Optional[str] = None) -> List[str]:
   """absl's parser, but a bad flag is one line on stderr and exit 2, and
   so is a missing TensorFlow (it comes from an extra, setup.cfg). With
   --only_check_args (absl's "validate args and exit", which exits 0 before
-  the command runs) `table`'s rules are checked too, the same way; those
-  that need the devices or the data wait for the run."""
+  the command runs) the positional arguments (`arguments`, as run takes
+  it) and `table`'s rules are checked too, the same way; the rules that
+  need the devices or the data wait for the run."""
   try:
     rest = flags.FLAGS(argv)
   except flags.Error as e:
@@ -166,6 +178,9 @@ def parse_flags(argv: List[str], table: Optional[Type[Any]] = None
                   "save it as UTF-8."))
   native_stderr.require_tensorflow()
   if table is not None and flags.FLAGS.only_check_args:
+    wrong = _wrong_arguments(rest[1:], arguments)
+    if wrong:
+      sys.exit(fail(wrong))
     try:
       options.config(flags.FLAGS, table)
     except errors.EngineError as e:
