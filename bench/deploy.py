@@ -29,7 +29,6 @@ from core.runtime.errors import InputError
 from train import convert
 from train.artefacts import standalone
 from train.startup import cli
-from train.startup import native_stderr
 
 RUNTIMES = (("ai_edge_litert", "litert"), ("onnxruntime", "onnx"))
 
@@ -69,10 +68,9 @@ def measure(model_dir: str, saved_model: str, latency_runs: int
                standalone.run(saved, images, 256), labels,
                standalone.latency(saved, images[:1], latency_runs))]
   with tempfile.TemporaryDirectory() as tmp:
-    with native_stderr.NativeChatterFilter(writers_outlive_errors=False):
-      written = convert.convert(saved_model, tuple(convert.FORMATS),
-                                output_dir=tmp, model_dir=model_dir,
-                                report=lambda line: None)
+    written = convert.convert(saved_model, tuple(convert.FORMATS),
+                              output_dir=tmp, model_dir=model_dir,
+                              report=lambda line: None)
     for name, path in written.items():
       run = standalone.run_apart(path, images, batch=256,
                                  latency_runs=latency_runs,

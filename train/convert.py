@@ -26,7 +26,6 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 from core.runtime import errors
 from core.runtime.errors import InputError
 from train.startup import cli
-from train.startup import native_stderr
 from train.startup.config import option
 
 # Format -> (file name, the module it needs and the extra that brings it).
@@ -193,11 +192,9 @@ def command(settings: ConvertOptions, args) -> int:
   del args  # the command takes none (cli.run refuses them)
   require(settings.formats)  # before TensorFlow's seconds of loading
   cli.load_tensorflow(deterministic=False)
-  # The int8 calibrator's line goes; a failure's own lines stay.
-  with native_stderr.NativeChatterFilter(writers_outlive_errors=False):
-    convert(settings.saved_model, settings.formats,
-            output_dir=settings.output_dir, model_dir=settings.model_dir,
-            data_dir=settings.data_dir)
+  convert(settings.saved_model, settings.formats,
+          output_dir=settings.output_dir, model_dir=settings.model_dir,
+          data_dir=settings.data_dir)
   return 0
 
 

@@ -28,6 +28,7 @@ from core.data import types
 from core.runtime import files
 from core.runtime.errors import InputError
 from train.artefacts import serving
+from train.startup import native_stderr
 
 KINDS = ("float32", "float16", "int8_dynamic", "int8")
 # Calibration images for `int8` (TFLite's guide: "around 100-500").
@@ -63,7 +64,10 @@ def convert(saved_model: str, kind: str,
       converter.target_spec.supported_ops = [
           tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
       converter.representative_dataset = lambda: _one_by_one(representative)
-    with warnings.catch_warnings():  # calibration's own tf.lite.Interpreter
+    # Calibration's own tf.lite.Interpreter warns, and its C++ prints its
+    # settings to fd 2 ("fully_quantize: 0, ..."): neither reaches the user.
+    with warnings.catch_warnings(), native_stderr.NativeChatterFilter(
+        writers_outlive_errors=False):
       warnings.filterwarnings("ignore",
                               "(?s).*tf.lite.Interpreter is deprecated")
       return converter.convert()

@@ -6,7 +6,8 @@ file descriptor 2, beneath TensorFlow and Python. The input pipeline already
 names a damaged file in one line (or skips and counts it), so these lines would
 only bury that line. TensorFlow Lite's int8 calibrator prints its settings
 ("fully_quantize: 0, inference_type: 6, ...") the same way on every
-conversion, under train.convert's one line per file. The same holds for the
+conversion, under train.convert's one line per file
+(train/artefacts/tflite_model.py filters it there). The same holds for the
 multi-line reports TF's collectives and coordination service log when a peer
 worker is lost: the run ends with one line naming the lost worker
 (train/assembly/build.py). While the `with` block
@@ -46,9 +47,9 @@ class NativeChatterFilter:
       writers_outlive_errors: Whether threads may still write to fd 2 after
         the block ends on an error (the input pipeline's decoders): then fd 2
         stays filtered until the process exits, and what the pump has not
-        passed on when it exits is lost. False (a command without such
-        threads, train.convert): every exit restores fd 2 after the pump
-        has passed on all that was written.
+        passed on when it exits is lost. False (a block without such
+        threads, TF Lite's conversion): every exit restores fd 2 after the
+        pump has passed on all that was written.
     """
     self._filter_past_errors = writers_outlive_errors
 
