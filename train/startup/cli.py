@@ -160,8 +160,8 @@ def _undecodable_flagfile(argv: List[str]) -> str:
   return "a flag file "
 
 
-def parse_flags(argv: List[str], table: Optional[Type[Any]] = None,
-                arguments: Optional[str] = None) -> List[str]:
+def parse_flags(argv: List[str], table: Type[Any],
+                arguments: Optional[str]) -> List[str]:
   """absl's parser, but a bad flag is one line on stderr and exit 2, and
   so is a missing TensorFlow (it comes from an extra, setup.cfg). With
   --only_check_args (absl's "validate args and exit", which exits 0 before
@@ -177,7 +177,7 @@ def parse_flags(argv: List[str], table: Optional[Type[Any]] = None,
                   f"(byte {e.object[e.start]:#04x} at offset {e.start}); "
                   "save it as UTF-8."))
   native_stderr.require_tensorflow()
-  if table is not None and flags.FLAGS.only_check_args:
+  if flags.FLAGS.only_check_args:
     wrong = _wrong_arguments(rest[1:], arguments)
     if wrong:
       sys.exit(fail(wrong))
