@@ -13,11 +13,13 @@ images [N, H, W, C] at the fixed size the model reads, returning `logits`
 and `probabilities` only (no strings, no data-dependent branch), with the
 preprocessing inside.
 Images are brought to the size training read them at before the model's own
-preprocessing: data sets of one image size (the IDX sets) are trained at
-their native size, and other sizes are resized to it; images of any size
+preprocessing: data sets of one image size (the IDX sets) are fed at their
+native size, and other sizes are resized to it (`--image_size` upsamples
+them inside the model's preprocessing, as in training); images of any size
 (folders, shards) are resized to the training side as the input pipeline
-does (core/data/images.resize). So `[N, 28, 28, 1]` calls give exactly what the
-training run's evaluation computed.
+does (core/data/images.resize). So `[N, 28, 28, 1]` calls give what the
+training run's evaluation computed, in float32 (a bfloat16 run's own
+evaluation rounds differently: a few images in 10,000).
 
 Each signature calls the next one's function (tf.Example -> bytes -> any
 size -> conversion), so the SavedModel holds the network's graph once.
