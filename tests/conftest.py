@@ -12,8 +12,14 @@ here, where there is none) sees the machine's GPUs.
 
 import os
 
+from tests import temp_root
 from train.startup import kernels
 from train.startup import native_stderr
+
+# Every temporary folder of this process and of the commands it starts goes
+# into one folder of its own, removed when the session ends
+# (tests/temp_root.py), TensorFlow's included: made before TF's import.
+TEMP_ROOT = temp_root.enter()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,6 +62,11 @@ LONG_FILES_FIRST = (
     "import_weights_test.py",
     "core/streaming_memory_test.py", "object_storage_data_test.py",
     "recipe_resume_test.py", "plateau_early_stop_test.py")
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  temp_root.leave(TEMP_ROOT)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -1,0 +1,61 @@
+"""The suite leaves no temporary folders behind (tests/temp_root.py)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from tests import helpers
+from tests import temp_root
+
+# A process that enters a root, makes folders and files in it as fixtures
+# and TensorFlow do, starts a child that makes its own, then leaves.
+_SESSION = """
+import os, subprocess, sys, tempfile
+from tests import temp_root
+root = temp_root.enter()
+tempfile.mkdtemp()
+with open(os.path.join(tempfile.mkdtemp(prefix="reference-"), "w.pth"),
+          "wb") as f:
+  f.write(b"x" * 1000)
+tempfile.NamedTemporaryFile(delete=False).close()
+child = subprocess.run([sys.executable, "-c",
+                        "import tempfile; print(tempfile.mkdtemp())"],
+                       stdout=subprocess.PIPE, text=True, check=True)
+print(root.path)
+print(child.stdout.strip())
+temp_root.leave(root)
+print(tempfile.gettempdir())
+print(os.environ.get("TMPDIR"))
+"""
+
+
+class TempRootTest(unittest.TestCase):
+
+  def test_a_session_and_its_children_leave_nothing(self):
+    outer = tempfile.mkdtemp()
+    self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
+    env = dict(os.environ, TMPDIR=outer,
+               PYTHONPATH=helpers.ROOT + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", _SESSION], env=env,
+                         cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
+                         check=True).stdout.split("\n")
+    root, child, after, variable = out[:4]
+    self.assertEqual(os.path.dirname(root), outer)
+    self.assertTrue(os.path.basename(root).startswith(temp_root.PREFIX))
+    self.assertEqual(os.path.dirname(child), root)  # the child's went in
+    self.assertEqual((after, variable), (outer, outer))  # restored
+    self.assertEqual(os.listdir(outer), [])  # and all of it removed
+
+  def test_this_session_runs_inside_a_root(self):
+    here = tempfile.gettempdir()
+    self.assertTrue(os.path.basename(here).startswith(temp_root.PREFIX),
+                    here)
+    self.assertEqual(os.environ.get("TMPDIR"), here)
+
+
+if __name__ == "__main__":
+  unittest.main()
