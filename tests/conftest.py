@@ -17,9 +17,9 @@ from train.startup import kernels
 from train.startup import native_stderr
 
 # Every temporary folder of this process and of the commands it starts goes
-# into one folder of its own, removed when the session ends
+# into one folder of its own, removed at the process's exit
 # (tests/temp_root.py), TensorFlow's included: made before TF's import.
-TEMP_ROOT = temp_root.enter()
+temp_root.enter(leave_at_exit=True)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -62,11 +62,6 @@ LONG_FILES_FIRST = (
     "import_weights_test.py",
     "core/streaming_memory_test.py", "object_storage_data_test.py",
     "recipe_resume_test.py", "plateau_early_stop_test.py")
-
-
-def pytest_sessionfinish(session, exitstatus):
-  del session, exitstatus
-  temp_root.leave(TEMP_ROOT)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -6,9 +6,12 @@ write their own temporaries. Left in the machine's temporary folder, one
 `make test` leaked 82 folders (1.2 GB) there. `enter()` makes a folder of
 its own and points `tempfile` and `TMPDIR` (which child processes inherit)
 at it; `leave()` restores both and removes the folder with everything in
-it. tests/conftest.py calls them around each pytest process's session.
+it. tests/conftest.py enters one as each pytest process starts; the root
+is left at the process's exit, after the exit handlers registered later
+(TensorFlow's test folder removes itself then, and complains if it is gone).
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -25,11 +28,13 @@ class Root:
     self.tmpdir_variable = tmpdir_variable
 
 
-def enter() -> Root:
+def enter(leave_at_exit: bool = False) -> Root:
   path = tempfile.mkdtemp(prefix=PREFIX)
   root = Root(path, tempfile.tempdir, os.environ.get("TMPDIR"))
   tempfile.tempdir = path
   os.environ["TMPDIR"] = path
+  if leave_at_exit:
+    atexit.register(leave, root)
   return root
 
 

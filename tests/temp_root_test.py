@@ -29,6 +29,13 @@ print(child.stdout.strip())
 temp_root.leave(root)
 print(tempfile.gettempdir())
 print(os.environ.get("TMPDIR"))
+# As the suite's processes: left by the exit handler, after one registered
+# later that expects its folder to be there (TensorFlow's test folder).
+import atexit, shutil
+root = temp_root.enter(leave_at_exit=True)
+late = tempfile.mkdtemp()
+atexit.register(lambda: shutil.rmtree(late) or print("late removed"))
+print(root.path)
 """
 
 
@@ -43,11 +50,13 @@ class TempRootTest(unittest.TestCase):
     out = subprocess.run([sys.executable, "-c", _SESSION], env=env,
                          cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
                          check=True).stdout.split("\n")
-    root, child, after, variable = out[:4]
+    root, child, after, variable, at_exit, late = out[:6]
     self.assertEqual(os.path.dirname(root), outer)
     self.assertTrue(os.path.basename(root).startswith(temp_root.PREFIX))
     self.assertEqual(os.path.dirname(child), root)  # the child's went in
     self.assertEqual((after, variable), (outer, outer))  # restored
+    self.assertEqual(os.path.dirname(at_exit), outer)
+    self.assertEqual(late, "late removed")  # before the root went
     self.assertEqual(os.listdir(outer), [])  # and all of it removed
 
   def test_this_session_runs_inside_a_root(self):
