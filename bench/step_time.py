@@ -6,8 +6,10 @@ augmentation, moving average, image size, global batch, ...;
 `configs/fashion_mnist_cpu.cfg`, make train's, by default), builds the
 engine on synthetic 28x28 images (resized on the device to the flag file's
 image size) over REPLICAS logical CPU devices (2 by default), and times 6
-windows of 10 steps of the compiled loop after 3 warm-up steps. Prints the
-median window's milliseconds per step and images/s. Compare two commits by
+windows of 10 steps of the compiled loop after 3 warm-up steps, on the CPU
+kernels the command would run (oneDNN's unless the file says
+--deterministic; train/startup/kernels.py). Prints the median window's
+milliseconds per step, images/s and the kernels. Compare two commits by
 running it in a clone of each, alternately (the machines here are shared).
 """
 
@@ -41,10 +43,14 @@ def recipe(flagfile: str) -> Tuple[dict, int, int]:
 
 def main(flagfile: str, replicas: int, windows: int = 6,
          steps: int = 10) -> None:
+  fields, image_size, batch = recipe(flagfile)
+  # Before TensorFlow's import, as train.main: on a CPU where TF would not
+  # pick oneDNN itself (an AVX2 EPYC) its own kernels run at half the speed.
+  from train.startup import kernels
+  kernels.choose(fields["deterministic"])
   from bench.contenders import timed_windows
   from bench.engines import engine_on
   from core.data import datasets
-  fields, image_size, batch = recipe(flagfile)
   engine, iterator, _ = engine_on(datasets.synthetic(1024),
                                   image_size=image_size, replicas=replicas,
                                   batch=batch, **fields)
@@ -52,7 +58,9 @@ def main(flagfile: str, replicas: int, windows: int = 6,
   rate = statistics.median(measure(WARMUP, windows, steps))
   print(f"{flagfile}, {replicas} replica(s), global batch {batch}, image "
         f"{image_size}: {batch / rate * 1e3:.1f} ms per step, {rate:.1f} "
-        "images/s")
+        "images/s, "
+        + ("oneDNN's kernels" if kernels.onednn_enabled() else
+           "TensorFlow's kernels"))
 
 
 if __name__ == "__main__":

@@ -76,9 +76,14 @@ class StepTimeTest(tf.test.TestCase):
               f"--image_size=32\n{helpers.SMALL_NETWORK}\n")
     done = helpers.python("-m", "bench.step_time", flagfile, "2", "2", "1")
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    # On the command's kernels: oneDNN's unless the user's variable says
+    # not (an AVX2 EPYC's TensorFlow would pick its own, at half the speed).
+    kernels = ("TensorFlow's" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+               else "oneDNN's")
     self.assertRegex(done.stdout.strip().splitlines()[-1], re.escape(
         f"{flagfile}, 2 replica(s), global batch 8, image 32: ") +
-                     r"\d+\.\d ms per step, \d+\.\d images/s$")
+                     r"\d+\.\d ms per step, \d+\.\d images/s, "
+                     + kernels + " kernels$")
 
 
 class OpProfileTest(tf.test.TestCase):
