@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from bench import onednn_profile
+from core.optim import precision
 from tests import helpers
 
 _CONV = ("onednn_verbose,v1,primitive,exec,cpu,convolution,{impl},{prop},"
@@ -104,4 +105,9 @@ class MeasureTest(tf.test.TestCase):
             for line in done.stdout.splitlines() if line.startswith("| ")}
     for kind in ("convolution fwd", "convolution bwd_weights", "all"):
       self.assertGreater(float(rows[kind][0]), 0, kind)
+    # In the precision oneDNN runs here: bfloat16 only on a matrix unit (a
+    # CPU without one ran its bfloat16 convolutions elsewhere: none above).
+    self.assertEqual(done.stdout.splitlines()[0], "precision: " + (
+        "mixed_bfloat16" if "amx_bf16" in precision.cpu_flags()
+        else "float32"))
     self.assertStartsWith(done.stdout.splitlines()[-1], "AMX kernels: ")
