@@ -8,6 +8,7 @@ what the tests compare every fast path against. The `Conv2D` layer
 (layers/conv.py) owns the variables; this module owns the arithmetic.
 """
 
+import functools
 from typing import Callable, Optional
 
 import numpy as np
@@ -239,13 +240,10 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
   bfloat16 on the CPU (BiasAddGrad, and oneDNN's convolution backward with
   the bias fused): a sum of ones stops at 256, and on a 224x224 network's
   maps the bias gradients came out 20-40 % off
-  (docs/experiments/2026-12-amx-limits.md). Here the sum is a product with
-  a row of ones, which oneDNN, cuBLAS and XLA accumulate in float32 and
-  round once (Eigen's product, with oneDNN off, truncates instead: 0.3 %
-  low on average, still a hundred times closer than BiasAddGrad). A ReLU
-  runs inside the same gradient, so grappler still fuses the product or
-  convolution, BiasAdd and Relu into one kernel. float16 keeps TF's
-  gradient, which sums in float32.
+  (docs/experiments/2026-12-amx-limits.md). Here `_column_sums` sums it in
+  float32. A ReLU runs inside the same gradient, so grappler still fuses
+  the product or convolution, BiasAdd and Relu into one kernel. float16
+  keeps TF's gradient, which sums in float32.
   """
   if y.dtype != tf.bfloat16:
     y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))
@@ -262,11 +260,40 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
         dy = tf.raw_ops.ReluGrad(gradients=dy, features=out)
       channels = tf.shape(dy)[-1] if dy.shape[-1] is None else dy.shape[-1]
       rows = tf.reshape(dy, [-1, channels])
-      total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], dy.dtype), rows)
-      return dy, tf.cast(tf.reshape(total, [-1]), bias.dtype)
+      return dy, tf.cast(_column_sums(rows), bias.dtype)
     return out, gradient
   out = add(y, tf.convert_to_tensor(bias))
   return activation(out) if activation is not None and not relu else out
+
+
+def _column_sums(rows: tf.Tensor) -> tf.Tensor:
+  """[K] sums of bfloat16 [R, K] `rows`, accumulated in float32.
+
+  Where TensorFlow's bfloat16 product rounds its float32 sum once
+  (oneDNN's with native bfloat16, as on AMX; cuBLAS; XLA) the sum is a
+  product with a row of ones: 2x faster than BiasAddGrad on AMX. Where it
+  is TF's own CPU kernel (oneDNN off, or a CPU without AVX-512 such as an
+  AVX2 EPYC, where oneDNN declines bfloat16) the product truncates the
+  float32 sum to bfloat16: 0.25 % low on average, up to 2^-7 (0.7 % on a
+  [50,176, 256] gradient), twice bfloat16's rounding. There the rows are cast and summed in
+  float32, exact on every device (TF's GPU Sum adds bfloat16 in bfloat16).
+  """
+  if _product_rounds_once():
+    return tf.matmul(tf.ones([1, tf.shape(rows)[0]], rows.dtype), rows)[0]
+  return tf.reduce_sum(tf.cast(rows, tf.float32), 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _product_rounds_once() -> bool:
+  """Whether this process's CPU bfloat16 MatMul rounds its float32 sum to
+  nearest: 1 + 2^-8 + 2^-10 is 1 + 2^-7 rounded, 1 truncated. Asked of the
+  kernel itself, in a graph as training runs it (grappler's oneDNN
+  rewrite), since TF picks it at import from its build, the CPU and
+  TF_ENABLE_ONEDNN_OPTS."""
+  product = tf.function(tf.matmul)
+  with tf.init_scope(), tf.device("/CPU:0"):
+    terms = tf.constant([[1.0, 2.0**-8, 2.0**-10]], tf.bfloat16)
+    return bool(product(terms, tf.ones([3, 1], tf.bfloat16))[0, 0] > 1)
 
 
 def bias_activation(y: tf.Tensor, bias: Optional[tf.Tensor],
