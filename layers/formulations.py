@@ -279,21 +279,26 @@ def _column_sums(rows: tf.Tensor) -> tf.Tensor:
   float32, exact on every device (TF's GPU Sum adds bfloat16 in bfloat16).
   """
   if _product_rounds_once():
-    return tf.matmul(tf.ones([1, tf.shape(rows)[0]], rows.dtype), rows)[0]
+    total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], rows.dtype), rows)
+    return tf.reshape(total, [-1])
   return tf.reduce_sum(tf.cast(rows, tf.float32), 0)
 
 
 @functools.lru_cache(maxsize=None)
 def _product_rounds_once() -> bool:
-  """Whether this process's CPU bfloat16 MatMul rounds its float32 sum to
-  nearest: 1 + 2^-8 + 2^-10 is 1 + 2^-7 rounded, 1 truncated. Asked of the
-  kernel itself, in a graph as training runs it (grappler's oneDNN
-  rewrite), since TF picks it at import from its build, the CPU and
-  TF_ENABLE_ONEDNN_OPTS."""
+  """Whether this process's CPU bfloat16 MatMul accumulates in float32 and
+  rounds once: 1 + 2^-8 + 2^-10 is 1 + 2^-7 rounded, 1 truncated, and a
+  sum of 300 ones is 300 (one that adds in bfloat16 stops at 256, in any
+  order). Asked of the kernel itself, in a graph as training runs it
+  (grappler's oneDNN rewrite), since TF picks it at import from its build,
+  the CPU and TF_ENABLE_ONEDNN_OPTS."""
   product = tf.function(tf.matmul)
   with tf.init_scope(), tf.device("/CPU:0"):
     terms = tf.constant([[1.0, 2.0**-8, 2.0**-10]], tf.bfloat16)
-    return bool(product(terms, tf.ones([3, 1], tf.bfloat16))[0, 0] > 1)
+    rounded = product(terms, tf.ones([3, 1], tf.bfloat16))[0, 0] > 1
+    ones = product(tf.ones([1, 300], tf.bfloat16),
+                   tf.ones([300, 1], tf.bfloat16))[0, 0]
+    return bool(rounded) and float(ones) == 300
 
 
 def bias_activation(y: tf.Tensor, bias: Optional[tf.Tensor],

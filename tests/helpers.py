@@ -40,11 +40,12 @@ def cli(args: Sequence[str], *, timeout: float = 900, env=None, **kwargs):
                         **kwargs)
 
 
-def python(*args: str, timeout: float = 600):
+def python(*args: str, timeout: float = 600, env=None):
   """Runs `python ARGS` (e.g. "-c", code) in a fresh process, where TF is
-  not initialised yet, on the CPU."""
+  not initialised yet, on the CPU (`env`: variables to set on top)."""
   return subprocess.run([sys.executable, *args], cwd=ROOT,
-                        env=dict(_env(), CUDA_VISIBLE_DEVICES=""),
+                        env=dict(_env(), CUDA_VISIBLE_DEVICES="",
+                                 **(env or {})),
                         capture_output=True, text=True, timeout=timeout)
 
 

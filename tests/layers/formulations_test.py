@@ -1,9 +1,12 @@
 """The exact fast formulations of a convolution against the textbook one."""
 
+from unittest import mock
+
 import tensorflow as tf
 from absl.testing import parameterized
 
 from layers import formulations
+from tests import helpers
 
 
 class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
@@ -137,6 +140,13 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
       ("float16_convolution", 16, 3, tf.float16),
   )
   def test_16_bit_bias_gradient_is_summed_in_float32(self, side, k, dtype):
+    self.check_bias_sum(side, k, dtype)
+
+  def test_the_float32_sum_where_the_product_truncates(self):
+    # The branch a CPU without AVX-512 (or oneDNN off) takes, on any CPU.
+    self.check_bias_sum(16, 3, tf.bfloat16, product=lambda: False)
+
+  def check_bias_sum(self, side, k, dtype, product=None):
     # TF's CPU BiasAddGrad (and oneDNN's backward with the bias fused) sum
     # bfloat16 in bfloat16: over 50,176 rows its bias gradients came out
     # 20-40 % off. The gradient must be the float64 sum of the
@@ -162,11 +172,22 @@ class FormulationsTest(tf.test.TestCase, parameterized.TestCase):
                                     tf.float64), [0, 1, 2])
       return tape.gradient(loss, bias), exact
 
-    got, exact = gradient_and_exact()
+    with mock.patch.object(formulations, "_product_rounds_once",
+                           product or formulations._product_rounds_once):
+      got, exact = gradient_and_exact()
     self.assertEqual(got.dtype, tf.float32)
     # bfloat16 rounds the float32-accumulated sum once (2^-8 relative).
     self.assertAllClose(got, tf.cast(exact, tf.float32), rtol=4e-3,
                         atol=1e-2)
+
+  def test_tfs_own_bfloat16_product_is_found_to_truncate(self):
+    # With oneDNN off TensorFlow's own kernel runs, which truncates its
+    # float32 sum to bfloat16 on every CPU.
+    done = helpers.python("-c", "from layers import formulations; "
+                          "print(formulations._product_rounds_once())",
+                          env={"TF_ENABLE_ONEDNN_OPTS": "0"})
+    self.assertEqual(done.stdout.strip().splitlines()[-1], "False",
+                     done.stderr[-2000:])
 
   @parameterized.named_parameters(
       ("relu", tf.nn.relu), ("none", None), ("relu6", tf.nn.relu6))
