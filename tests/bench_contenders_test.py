@@ -13,6 +13,7 @@ import tensorflow as tf
 from bench import keras_googlenet
 from layers.googlenet import GoogLeNet
 from tests import helpers
+from train.startup import kernels
 
 
 class EngineContenderTest(tf.test.TestCase):
@@ -76,14 +77,15 @@ class StepTimeTest(tf.test.TestCase):
               f"--image_size=32\n{helpers.SMALL_NETWORK}\n")
     done = helpers.python("-m", "bench.step_time", flagfile, "2", "2", "1")
     self.assertEqual(done.returncode, 0, done.stderr[-2000:])
-    # On the command's kernels: oneDNN's unless the user's variable says
-    # not (an AVX2 EPYC's TensorFlow would pick its own, at half the speed).
-    kernels = ("TensorFlow's" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
-               else "oneDNN's")
+    # On the command's kernels, which this process runs too (the suite
+    # chooses them as the command does, tests/conftest.py): oneDNN's unless
+    # the user's variable says not (an AVX2 EPYC's TensorFlow would pick its
+    # own, at half the speed).
+    names = "oneDNN's" if kernels.onednn_enabled() else "TensorFlow's"
     self.assertRegex(done.stdout.strip().splitlines()[-1], re.escape(
         f"{flagfile}, 2 replica(s), global batch 8, image 32: ") +
                      r"\d+\.\d ms per step, \d+\.\d images/s, "
-                     + kernels + " kernels$")
+                     + names + " kernels$")
 
 
 class OpProfileTest(tf.test.TestCase):

@@ -140,11 +140,13 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
         # round-off, which the order of the additions changes; and a tiny
         # update may round to the other neighbour of the variable's value
         # (a gamma near 1 moved by 9e-5 ended one float32 step, 1.2e-7,
-        # apart on an AVX2 EPYC): at most one step of each element.
-        ulps = np.linalg.norm(np.spacing(np.abs(start)))
-        self.assertLessEqual(np.linalg.norm(a.numpy() - b.numpy()),
-                             1e-3 * update + max(1e-8, ulps),
-                             f"{recipe} {a.name}")
+        # apart on an AVX2 EPYC): elements one step apart are forgiven,
+        # the rest held to the bound.
+        apart = a.numpy() - b.numpy()
+        far = np.abs(apart) > np.spacing(np.maximum(np.abs(a.numpy()),
+                                                    np.abs(b.numpy())))
+        self.assertLessEqual(np.linalg.norm(apart[far]),
+                             1e-3 * update + 1e-8, f"{recipe} {a.name}")
       for a, b in zip(whole.model.moving_statistics,
                       cut.model.moving_statistics):
         self.assertAllClose(a, b, rtol=1e-4, atol=1e-5, msg=a.name)

@@ -65,6 +65,10 @@ class TempRootTest(unittest.TestCase):
                     here)
     self.assertEqual(os.environ.get("TMPDIR"), here)
 
+  def test_the_commands_a_test_starts_write_inside_it(self):
+    done = helpers.python("-c", "import tempfile; print(tempfile.gettempdir())")
+    self.assertEqual(done.stdout.strip(), tempfile.gettempdir(), done.stderr)
+
 
 if __name__ == "__main__":
   unittest.main()
