@@ -269,14 +269,14 @@ def bias_add(y: tf.Tensor, bias: tf.Tensor,
 def _column_sums(rows: tf.Tensor) -> tf.Tensor:
   """[K] sums of bfloat16 [R, K] `rows`, accumulated in float32.
 
-  Where TensorFlow's bfloat16 product rounds its float32 sum once
-  (oneDNN's with native bfloat16, as on AMX; cuBLAS; XLA) the sum is a
-  product with a row of ones: 2x faster than BiasAddGrad on AMX. Where it
-  is TF's own CPU kernel (oneDNN off, or a CPU without AVX-512 such as an
+  Where TensorFlow's bfloat16 product accumulates in float32 and rounds
+  once (oneDNN's with native bfloat16, as on AMX; cuBLAS; XLA) the sum is
+  a product with a row of ones, as before this choice existed. Where it is
+  TF's own CPU kernel (oneDNN off, or a CPU without AVX-512 such as an
   AVX2 EPYC, where oneDNN declines bfloat16) the product truncates the
-  float32 sum to bfloat16: 0.25 % low on average, up to 2^-7 (0.7 % on a
-  [50,176, 256] gradient), twice bfloat16's rounding. There the rows are cast and summed in
-  float32, exact on every device (TF's GPU Sum adds bfloat16 in bfloat16).
+  float32 sum to bfloat16: 0.25 % low on average, up to 0.7 % on a
+  [50,176, 256] gradient. There the rows are cast and summed in float32,
+  exact on every device (TF's GPU Sum adds bfloat16 in bfloat16).
   """
   if _product_rounds_once():
     total = tf.matmul(tf.ones([1, tf.shape(rows)[0]], rows.dtype), rows)

@@ -6,8 +6,9 @@ explicitly, so a GPU machine runs the same suite: this process hides its
 GPUs from TensorFlow (`tf.config.set_visible_devices`, below), the training
 commands the tests start run with `--device=cpu` (tests/helpers.py), and
 the snippets they run in fresh processes get CUDA_VISIBLE_DEVICES="". No
-variable is set for the whole session, so a test of the GPU path (skipped
-here, where there is none) sees the machine's GPUs.
+device variable is set for the whole session, so a test of the GPU path
+(skipped here, where there is none) sees the machine's GPUs; TMPDIR is, to
+the process's own temporary folder (tests/temp_root.py).
 """
 
 import os
