@@ -173,8 +173,7 @@ def main(argv: List[str]) -> None:
   args = parser.parse_args(argv)
   if args.precision == "auto":
     from core.optim import precision  # pylint: disable=g-import-not-at-top
-    args.precision = precision.fastest(gpus=(), cpu=precision.cpu_flags(),
-                                       onednn=True).chosen
+    args.precision = precision.on_this_cpu().chosen
   if args.child:
     _child(args.precision, args.image_size, args.batch, args.steps)
     return

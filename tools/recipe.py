@@ -14,9 +14,8 @@ CONFIGS = {"mixed_bfloat16": "configs/fashion_mnist_amx.cfg",
 
 
 def main() -> int:
-  choice = precision.fastest(gpus=(), cpu=precision.cpu_flags(),
-                             onednn=os.environ.get(
-                                 "TF_ENABLE_ONEDNN_OPTS", "1") != "0")
+  choice = precision.on_this_cpu(
+      onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0")
   print(CONFIGS[choice.chosen])
   return 0
 

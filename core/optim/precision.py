@@ -66,6 +66,12 @@ def fastest(gpus: Sequence[dict], cpu: FrozenSet[str],
   return Choice(AUTO, BFLOAT16, "a CPU with AMX (amx_bf16)")
 
 
+def on_this_cpu(onednn: bool = True) -> Choice:
+  """`fastest` for a run on this machine's CPU alone (make train's recipe,
+  the oneDNN profile)."""
+  return fastest(gpus=(), cpu=cpu_flags(), onednn=onednn)
+
+
 def resolve(requested: str, recorded: Optional[str], gpus: Sequence[dict],
             cpu: FrozenSet[str], onednn: bool = True) -> Choice:
   """The precision a run computes in: `requested` unless it is AUTO; then
