@@ -44,10 +44,12 @@ def recipe(flagfile: str) -> Tuple[dict, int, int]:
 def main(flagfile: str, replicas: int, windows: int = 6,
          steps: int = 10) -> None:
   fields, image_size, batch = recipe(flagfile)
-  # Before TensorFlow's import, as train.main: on a CPU where TF would not
-  # pick oneDNN itself (an AVX2 EPYC) its own kernels run at half the speed.
+  # The command's kernels, chosen before TensorFlow's import as train.main
+  # does: on a CPU where TF would not pick oneDNN itself (an AVX2 EPYC) its
+  # own kernels run at half the speed.
+  from train.startup import cli
   from train.startup import kernels
-  kernels.choose(fields["deterministic"])
+  cli.load_tensorflow(fields["deterministic"])
   from bench.contenders import timed_windows
   from bench.engines import engine_on
   from core.data import datasets
