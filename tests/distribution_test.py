@@ -142,9 +142,10 @@ class DistributionConventionTest(tf.test.TestCase, parameterized.TestCase):
         # (a gamma near 1 moved by 9e-5 ended one float32 step, 1.2e-7,
         # apart on an AVX2 EPYC): elements one step apart are forgiven,
         # the rest held to the bound.
-        apart = a.numpy() - b.numpy()
-        far = np.abs(apart) > np.spacing(np.maximum(np.abs(a.numpy()),
-                                                    np.abs(b.numpy())))
+        got, want = a.numpy(), b.numpy()
+        apart = got - want
+        far = np.abs(apart) > np.spacing(np.maximum(np.abs(got),
+                                                    np.abs(want)))
         self.assertLessEqual(np.linalg.norm(apart[far]),
                              1e-3 * update + 1e-8, f"{recipe} {a.name}")
       for a, b in zip(whole.model.moving_statistics,
