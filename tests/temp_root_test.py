@@ -59,6 +59,41 @@ class TempRootTest(unittest.TestCase):
     self.assertEqual(late, "late removed")  # before the root went
     self.assertEqual(os.listdir(outer), [])  # and all of it removed
 
+  def test_a_killed_sessions_root_is_removed_by_the_next(self):
+    outer = tempfile.mkdtemp()
+    self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
+    env = dict(os.environ, TMPDIR=outer,
+               PYTHONPATH=helpers.ROOT + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    enter = ("import os, tempfile, time\n"
+             "from tests import temp_root\n"
+             "root = temp_root.enter(leave_at_exit=True)\n"
+             "open(os.path.join(tempfile.mkdtemp(), 'f'), 'w').close()\n"
+             "print(root.path, flush=True)\n"
+             "time.sleep(600)\n")
+    killed = subprocess.Popen([sys.executable, "-c", enter], env=env,
+                              cwd=helpers.ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    left = killed.stdout.readline().strip()
+    killed.kill()  # SIGKILL: no exit handler runs
+    killed.communicate()
+    self.assertTrue(os.path.isdir(left))
+    # A folder of a live process and one named like a root without an id
+    # are kept.
+    live = os.path.join(outer, f"{temp_root.PREFIX}{os.getpid()}-x")
+    other = os.path.join(outer, f"{temp_root.PREFIX}abc")
+    for folder in (live, other):
+      os.mkdir(folder)
+    out = subprocess.run(
+        [sys.executable, "-c", "from tests import temp_root\n"
+         "print(temp_root.enter(leave_at_exit=True).path)"], env=env,
+        cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
+        check=True).stdout.strip()
+    self.assertFalse(os.path.exists(left))
+    self.assertFalse(os.path.exists(out))
+    self.assertEqual(sorted(os.listdir(outer)),
+                     sorted([os.path.basename(live), os.path.basename(other)]))
+
   def test_this_session_runs_inside_a_root(self):
     here = tempfile.gettempdir()
     self.assertTrue(os.path.basename(here).startswith(temp_root.PREFIX),
