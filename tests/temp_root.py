@@ -11,35 +11,47 @@ is left at the process's exit, after the exit handlers registered later
 (TensorFlow's test folder removes itself then, and complains if it is gone).
 
 A process killed before its exit handlers run (SIGKILL, a SIGTERM, a CI
-job's time limit) cannot remove its root: a root's name carries its
-process's id, and `enter()` first removes the roots in the same folder
-whose process is gone. One whose id is in use again is kept (safe: removed
-by a later suite once that process ends).
+job's time limit) cannot remove its root. Each root holds a lock file,
+locked (`flock`) for its process's life; `enter()` first removes the
+roots in the same folder whose lock, and every lock of the roots directly
+inside it (pytest-xdist's workers make theirs in the master's), it can
+take: their processes are gone. Process ids are not used: they mean
+nothing to a suite in another container or on another host sharing the
+folder. A folder without the lock file is not a root and is kept.
 """
 
 import atexit
+import fcntl
 import os
 import re
 import shutil
 import tempfile
 
 PREFIX = "googlenet-tests-"
-_OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-")
+LOCK = ".owner.lock"
+# What tempfile.mkdtemp(prefix=PREFIX) names: the prefix and 8 characters.
+_NAME = re.compile(re.escape(PREFIX) + r"[a-z0-9_]{8}")
 
 
 class Root:
   """The folder made, and what `tempfile` and `TMPDIR` were before it."""
 
-  def __init__(self, path: str, tempdir, tmpdir_variable):
+  def __init__(self, path: str, tempdir, tmpdir_variable, lock=None):
     self.path = path
+    self.lock = lock  # the open, locked file: held until leave() or exit
     self.tempdir = tempdir
     self.tmpdir_variable = tmpdir_variable
 
 
 def enter(leave_at_exit: bool = False) -> Root:
   sweep(tempfile.gettempdir())
-  path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
-  root = Root(path, tempfile.tempdir, os.environ.get("TMPDIR"))
+  path = tempfile.mkdtemp(prefix=PREFIX)
+  # Not inherited by the commands a test starts (PEP 446): the lock is
+  # this process's alone.
+  # pylint: disable-next=consider-using-with
+  lock = open(os.path.join(path, LOCK), "w")
+  fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  root = Root(path, tempfile.tempdir, os.environ.get("TMPDIR"), lock)
   tempfile.tempdir = path
   os.environ["TMPDIR"] = path
   if leave_at_exit:
@@ -54,30 +66,53 @@ def leave(root: Root) -> None:
   else:
     os.environ["TMPDIR"] = root.tmpdir_variable
   shutil.rmtree(root.path, ignore_errors=True)
+  if root.lock is not None:
+    root.lock.close()
 
 
 def sweep(folder: str) -> list:
-  """Removes the roots in `folder` whose process is gone; returns them."""
+  """Removes the roots in `folder` whose processes are gone; returns them."""
   try:
     names = os.listdir(folder)
   except OSError:
     return []
   removed = []
   for name in names:
-    owner = _OWNED.match(name)
     path = os.path.join(folder, name)
-    if (owner and not _alive(int(owner.group(1)))
-        and os.path.isdir(path) and not os.path.islink(path)):
-      shutil.rmtree(path, ignore_errors=True)
-      removed.append(path)
+    if not _NAME.fullmatch(name) or os.path.islink(path):
+      continue
+    held = []
+    try:
+      if _take(path, held) and all(_take(os.path.join(path, inner), held)
+                                   for inner in _inner_roots(path)):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+          removed.append(path)
+    finally:
+      for lock in held:
+        lock.close()
   return removed
 
 
-def _alive(pid: int) -> bool:
+def _inner_roots(path: str) -> list:
   try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
+    return [n for n in os.listdir(path) if _NAME.fullmatch(n)
+            and os.path.isfile(os.path.join(path, n, LOCK))]
+  except OSError:
+    return []
+
+
+def _take(root: str, held: list) -> bool:
+  """Whether `root` has a lock file no process holds (appended to `held`,
+  locked, so no process can take it before the removal)."""
+  try:
+    # pylint: disable-next=consider-using-with
+    lock = open(os.path.join(root, LOCK), "r")
+  except OSError:  # no lock file (not a root), or not ours to read
     return False
-  except PermissionError:  # another user's process
-    return True
+  held.append(lock)
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:  # held by a live process
+    return False
   return True

@@ -65,34 +65,45 @@ class TempRootTest(unittest.TestCase):
     env = dict(os.environ, TMPDIR=outer,
                PYTHONPATH=helpers.ROOT + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
-    enter = ("import os, tempfile, time\n"
-             "from tests import temp_root\n"
-             "root = temp_root.enter(leave_at_exit=True)\n"
-             "open(os.path.join(tempfile.mkdtemp(), 'f'), 'w').close()\n"
-             "print(root.path, flush=True)\n"
-             "time.sleep(600)\n")
-    killed = subprocess.Popen([sys.executable, "-c", enter], env=env,
-                              cwd=helpers.ROOT, stdout=subprocess.PIPE,
-                              text=True)
-    left = killed.stdout.readline().strip()
+    # A session with a root inside its own (as pytest-xdist's workers
+    # make theirs in the master's), then waiting.
+    hold = ("import os, sys, tempfile\n"
+            "from tests import temp_root\n"
+            "root = temp_root.enter(leave_at_exit=True)\n"
+            "inner = temp_root.enter(leave_at_exit=True)\n"
+            "open(os.path.join(tempfile.mkdtemp(), 'f'), 'w').close()\n"
+            "print(root.path, inner.path, flush=True)\n"
+            "sys.stdin.read()\n")
+    sessions = []
+    for _ in range(2):
+      proc = subprocess.Popen([sys.executable, "-c", hold], env=env,
+                              cwd=helpers.ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+      self.addCleanup(proc.kill)
+      sessions.append((proc, proc.stdout.readline().split()))
+    (killed, (left, _)), (live, (kept, kept_inner)) = sessions
     killed.kill()  # SIGKILL: no exit handler runs
-    killed.communicate()
-    self.assertTrue(os.path.isdir(left))
-    # A folder of a live process and one named like a root without an id
-    # are kept.
-    live = os.path.join(outer, f"{temp_root.PREFIX}{os.getpid()}-x")
-    other = os.path.join(outer, f"{temp_root.PREFIX}abc")
-    for folder in (live, other):
-      os.mkdir(folder)
+    killed.wait()
+    # A root whose process is gone but whose inner root's is not (made
+    # by hand here: an inner root's lock held by the live session).
+    orphan = tempfile.mkdtemp(prefix=temp_root.PREFIX, dir=outer)
+    open(os.path.join(orphan, temp_root.LOCK), "w").close()
+    shutil.move(kept_inner, os.path.join(orphan, os.path.basename(
+        kept_inner)))
+    # Named like a root but without the lock file: a user's folder.
+    mine = tempfile.mkdtemp(prefix=temp_root.PREFIX, dir=outer)
     out = subprocess.run(
         [sys.executable, "-c", "from tests import temp_root\n"
          "print(temp_root.enter(leave_at_exit=True).path)"], env=env,
         cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
-        check=True).stdout.strip()
+        check=True, timeout=300).stdout.strip()
+    self.assertTrue(os.path.isdir(outer))
     self.assertFalse(os.path.exists(left))
     self.assertFalse(os.path.exists(out))
     self.assertEqual(sorted(os.listdir(outer)),
-                     sorted([os.path.basename(live), os.path.basename(other)]))
+                     sorted(os.path.basename(p) for p in (kept, orphan,
+                                                          mine)))
+    live.communicate("", timeout=300)
 
   def test_this_session_runs_inside_a_root(self):
     here = tempfile.gettempdir()
