@@ -141,22 +141,25 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(len(sizes), len(engine.model.norm_layers))
     self.assertEqual(set(sizes), {rows})
 
-  @parameterized.parameters(("float32", 1e-5, 1e-3),
-                            ("mixed_bfloat16", 1e-2, 5e-2))
+  @parameterized.parameters(("float32", 1e-5, 1e-3, 2),
+                            ("mixed_bfloat16", 1e-2, 5e-2, 1))
   def test_xla_step_takes_the_step_the_plain_one_takes(self, precision,
-                                                       loss_rtol, apart):
+                                                       loss_rtol, apart,
+                                                       replicas):
     # --jit_compile: XLA compiles the per-replica forward and backward (the
     # usual choice on GPUs; on this CPU 7x slower, docs/experiments/
     # 2026-12-amx-profile.md). One SGD step from the same start: the same
     # loss and update up to the rounding of other kernels (bfloat16's is
     # 8 bits of mantissa). Without dropout: XLA draws other masks from the
-    # same seed as TF's kernels (even with alg="philox" named). One
-    # replica: XLA compiles each replica's forward and backward on its own
-    # (the all-reduce is outside), and a second compilation tests nothing
-    # more (both cases 53 s with two, 36 s with one on the AVX2 EPYC).
+    # same seed as TF's kernels (even with alg="philox" named). float32
+    # on two replicas: each compiles its own program over its own copy of
+    # the variables and its rows' share of the global batch. bfloat16 on
+    # one: its casts compiled once (on the AVX2 EPYC 9.0 s instead of 19.3
+    # on two).
     runs = []
+    devices = ("/cpu:0", "/cpu:1")[:replicas]
     for jit in (False, True):
-      parts = make_engine(("/cpu:0",), mixed_precision=precision,
+      parts = make_engine(devices, mixed_precision=precision,
                           jit_compile=jit,
                           optimizer="sgd", momentum=0.0, learning_rate=0.1)
       for layer in parts.model.submodules:
