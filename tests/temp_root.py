@@ -12,12 +12,15 @@ is left at the process's exit, after the exit handlers registered later
 
 A process killed before its exit handlers run (SIGKILL, a SIGTERM, a CI
 job's time limit) cannot remove its root. Each root holds a lock file,
-locked (`flock`) for its process's life; `enter()` first removes the
-roots in the same folder whose lock, and every lock of the roots directly
-inside it (pytest-xdist's workers make theirs in the master's), it can
-take: their processes are gone. Process ids are not used: they mean
-nothing to a suite in another container or on another host sharing the
-folder. A folder without the lock file is not a root and is kept.
+locked (`flock`) until `leave()` or its process's end; `enter()` first
+removes the roots in the same folder whose lock, and every lock of the
+roots directly inside it (pytest-xdist's workers make theirs in the
+master's), it can take: the processes that made them are gone (commands
+they started and that outlived them lose their folder). Process ids are
+not used: they mean nothing to a suite in another container. Over NFS the
+locks hold across hosts only with NFS locking on. A folder without the
+lock file is not a root and is kept; a file system without `flock` gets
+roots without one, never swept.
 """
 
 import atexit
@@ -38,20 +41,40 @@ class Root:
 
   def __init__(self, path: str, tempdir, tmpdir_variable, lock=None):
     self.path = path
-    self.lock = lock  # the open, locked file: held until leave() or exit
+    self.lock = lock  # the open, locked file, or None without `flock`
     self.tempdir = tempdir
     self.tmpdir_variable = tmpdir_variable
+    self.pid = os.getpid()
+
+
+# The roots entered and not left: their locks stay open while the process
+# lives even if a caller drops what enter() returned.
+_ENTERED = []
 
 
 def enter(leave_at_exit: bool = False) -> Root:
   sweep(tempfile.gettempdir())
-  path = tempfile.mkdtemp(prefix=PREFIX)
+  # Made under a name no sweep matches, locked, then renamed: a sweep
+  # never sees a root whose lock is not taken yet.
+  while True:
+    staged = tempfile.mkdtemp(prefix="." + PREFIX)
+    path = os.path.join(os.path.dirname(staged), os.path.basename(staged)[1:])
+    if not os.path.lexists(path):  # a rename would replace an empty folder
+      break
+    os.rmdir(staged)
   # Not inherited by the commands a test starts (PEP 446): the lock is
   # this process's alone.
   # pylint: disable-next=consider-using-with
-  lock = open(os.path.join(path, LOCK), "w")
-  fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  lock = open(os.path.join(staged, LOCK), "w")
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:  # no `flock` here: a root without a lock, never swept
+    lock.close()
+    os.remove(os.path.join(staged, LOCK))
+    lock = None
+  os.rename(staged, path)
   root = Root(path, tempfile.tempdir, os.environ.get("TMPDIR"), lock)
+  _ENTERED.append(root)
   tempfile.tempdir = path
   os.environ["TMPDIR"] = path
   if leave_at_exit:
@@ -60,14 +83,20 @@ def enter(leave_at_exit: bool = False) -> Root:
 
 
 def leave(root: Root) -> None:
+  if root.pid != os.getpid():  # a forked child's exit: the root is not its
+    return
   tempfile.tempdir = root.tempdir
   if root.tmpdir_variable is None:
     os.environ.pop("TMPDIR", None)
   else:
     os.environ["TMPDIR"] = root.tmpdir_variable
-  shutil.rmtree(root.path, ignore_errors=True)
+  # The lock closed first: on NFS an open file that is removed becomes a
+  # .nfs file, and the folder could not go.
   if root.lock is not None:
     root.lock.close()
+  shutil.rmtree(root.path, ignore_errors=True)
+  if root in _ENTERED:
+    _ENTERED.remove(root)
 
 
 def sweep(folder: str) -> list:

@@ -39,6 +39,38 @@ print(root.path)
 """
 
 
+# Roots that must survive a sweep: one being made (a sweep runs between
+# its lock file's creation and its lock), one whose Root the caller
+# dropped, and one whose forked child exits through the exit handlers.
+_LIVE = """
+import gc, os, subprocess, sys, tempfile
+from unittest import mock
+from tests import temp_root
+outer = tempfile.gettempdir()
+sweep = lambda: subprocess.run(
+    [sys.executable, "-c", "import sys; from tests import temp_root; "
+     "print(temp_root.sweep(sys.argv[1]))", outer], check=True)
+real, state = temp_root.fcntl.flock, []
+def flock(f, op):
+  if not state:
+    state.append(1)
+    sweep()
+  return real(f, op)
+with mock.patch.object(temp_root.fcntl, "flock", flock):
+  made = temp_root.enter()
+temp_root.leave(made)
+dropped = temp_root.enter().path
+tempfile.tempdir = os.environ["TMPDIR"] = outer  # out of it, not left
+gc.collect()
+sweep()
+forked = temp_root.enter(leave_at_exit=True)
+if os.fork() == 0:
+  sys.exit(0)
+os.wait()
+print(made.path, os.path.isdir(dropped), os.path.isdir(forked.path))
+"""
+
+
 class TempRootTest(unittest.TestCase):
 
   def test_a_session_and_its_children_leave_nothing(self):
@@ -90,8 +122,12 @@ class TempRootTest(unittest.TestCase):
     open(os.path.join(orphan, temp_root.LOCK), "w").close()
     shutil.move(kept_inner, os.path.join(orphan, os.path.basename(
         kept_inner)))
-    # Named like a root but without the lock file: a user's folder.
+    # Named like a root but without the lock file, and a user's folder
+    # with a file of that name: not roots.
     mine = tempfile.mkdtemp(prefix=temp_root.PREFIX, dir=outer)
+    dated = os.path.join(outer, f"{temp_root.PREFIX}2026-12-07")
+    os.mkdir(dated)
+    open(os.path.join(dated, temp_root.LOCK), "w").close()
     out = subprocess.run(
         [sys.executable, "-c", "from tests import temp_root\n"
          "print(temp_root.enter(leave_at_exit=True).path)"], env=env,
@@ -102,8 +138,23 @@ class TempRootTest(unittest.TestCase):
     self.assertFalse(os.path.exists(out))
     self.assertEqual(sorted(os.listdir(outer)),
                      sorted(os.path.basename(p) for p in (kept, orphan,
-                                                          mine)))
+                                                          mine, dated)))
     live.communicate("", timeout=300)
+
+  def test_live_roots_are_never_swept(self):
+    outer = tempfile.mkdtemp()
+    self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
+    env = dict(os.environ, TMPDIR=outer,
+               PYTHONPATH=helpers.ROOT + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", _LIVE], env=env,
+                         cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
+                         check=True, timeout=300).stdout.split("\n")
+    # Each sweep found nothing to remove; the one being made was made.
+    self.assertEqual(out[:2], ["[]", "[]"])
+    made, dropped, forked = out[2].split()
+    self.assertEqual(os.path.dirname(made), outer)
+    self.assertEqual((dropped, forked), ("True", "True"))  # both still there
 
   def test_this_session_runs_inside_a_root(self):
     here = tempfile.gettempdir()
