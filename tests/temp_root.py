@@ -108,7 +108,7 @@ def sweep(folder: str) -> list:
   removed = []
   for name in names:
     path = os.path.join(folder, name)
-    if not _NAME.fullmatch(name) or os.path.islink(path):
+    if not _NAME.fullmatch(name):  # (rmtree leaves a symbolic link be)
       continue
     held = []
     try:

@@ -73,15 +73,21 @@ print(made.path, os.path.isdir(dropped), os.path.isdir(forked.path))
 
 class TempRootTest(unittest.TestCase):
 
-  def test_a_session_and_its_children_leave_nothing(self):
+  def outer(self):
+    """A folder for the sessions' roots, and the environment that puts
+    them there."""
     outer = tempfile.mkdtemp()
     self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
-    env = dict(os.environ, TMPDIR=outer,
-               PYTHONPATH=helpers.ROOT + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", _SESSION], env=env,
-                         cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
-                         check=True).stdout.split("\n")
+    return outer, {"TMPDIR": outer}
+
+  def run_session(self, code, env):
+    done = helpers.python("-c", code, env=env, timeout=300)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    return done.stdout
+
+  def test_a_session_and_its_children_leave_nothing(self):
+    outer, env = self.outer()
+    out = self.run_session(_SESSION, env).split("\n")
     root, child, after, variable, at_exit, late = out[:6]
     self.assertEqual(os.path.dirname(root), outer)
     self.assertTrue(os.path.basename(root).startswith(temp_root.PREFIX))
@@ -92,11 +98,7 @@ class TempRootTest(unittest.TestCase):
     self.assertEqual(os.listdir(outer), [])  # and all of it removed
 
   def test_a_killed_sessions_root_is_removed_by_the_next(self):
-    outer = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
-    env = dict(os.environ, TMPDIR=outer,
-               PYTHONPATH=helpers.ROOT + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
+    outer, env = self.outer()
     # A session with a root inside its own (as pytest-xdist's workers
     # make theirs in the master's), then waiting.
     hold = ("import os, sys, tempfile\n"
@@ -108,7 +110,8 @@ class TempRootTest(unittest.TestCase):
             "sys.stdin.read()\n")
     sessions = []
     for _ in range(2):
-      proc = subprocess.Popen([sys.executable, "-c", hold], env=env,
+      proc = subprocess.Popen([sys.executable, "-c", hold],
+                              env=dict(os.environ, **env),
                               cwd=helpers.ROOT, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
       self.addCleanup(proc.kill)
@@ -128,11 +131,9 @@ class TempRootTest(unittest.TestCase):
     dated = os.path.join(outer, f"{temp_root.PREFIX}2026-12-07")
     os.mkdir(dated)
     open(os.path.join(dated, temp_root.LOCK), "w").close()
-    out = subprocess.run(
-        [sys.executable, "-c", "from tests import temp_root\n"
-         "print(temp_root.enter(leave_at_exit=True).path)"], env=env,
-        cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
-        check=True, timeout=300).stdout.strip()
+    out = self.run_session("from tests import temp_root\n"
+                           "print(temp_root.enter(leave_at_exit=True).path)",
+                           env).strip()
     self.assertTrue(os.path.isdir(outer))
     self.assertFalse(os.path.exists(left))
     self.assertFalse(os.path.exists(out))
@@ -142,14 +143,8 @@ class TempRootTest(unittest.TestCase):
     live.communicate("", timeout=300)
 
   def test_live_roots_are_never_swept(self):
-    outer = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, outer, ignore_errors=True)
-    env = dict(os.environ, TMPDIR=outer,
-               PYTHONPATH=helpers.ROOT + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", _LIVE], env=env,
-                         cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True,
-                         check=True, timeout=300).stdout.split("\n")
+    outer, env = self.outer()
+    out = self.run_session(_LIVE, env).split("\n")
     # Each sweep found nothing to remove; the one being made was made.
     self.assertEqual(out[:2], ["[]", "[]"])
     made, dropped, forked = out[2].split()
